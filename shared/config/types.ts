@@ -1,0 +1,70 @@
+/**
+ * The resolved, validated configuration the core works with. `loadConfig` (load.ts) produces it
+ * from tidemark.config.yaml; nothing else reads the file or process.env.
+ */
+import type { Partitioning, SourceFormat, TableSpec } from '../core/ports.ts';
+
+export interface SourceConfig {
+  bucket: string;
+  /** The pattern as written (`events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz`), or undefined with `regex`. */
+  pattern?: string;
+  /** A regular expression with named groups yyyy, mm, dd and (for HOUR) hh. */
+  regex?: string;
+  /** IANA zone of the times in the path. */
+  timeZone: string;
+}
+
+export interface TableConfig {
+  /** Config name; letters, digits and `_`; used in labels, job ids and messages. */
+  name: string;
+  source: SourceConfig;
+  format: SourceFormat;
+  /** What the warehouse needs (ref, partitioning, schema inlined, csv options). */
+  spec: TableSpec;
+  partitioning: Partitioning;
+  /** Load/copy/truncate jobs this table may use per UTC day, shared by every path. */
+  jobBudget: number;
+  /** Jobs that may run back to back before pacing starts (the token bucket's capacity). */
+  jobBurst: number;
+  /** Above this many source URIs a partition is loaded through a staging table. */
+  maxUrisPerLoad: number;
+  /** Expected data cadence for the auditor (`upstream-missing`); undefined: no expectation. */
+  cadence?: 'HOUR' | 'DAY';
+}
+
+export interface AuditConfig {
+  /** Unix cron for the Cloud Scheduler job and the local scheduler. */
+  schedule: string;
+  timeZone: string;
+  lookbackMs: number;
+  settleMs: number;
+  /** How far back the first audit of a table looks. */
+  auditFromMs: number;
+  maxBackfillsPerAudit: number;
+}
+
+export interface StateConfig {
+  /** Bucket holding per-partition state objects. */
+  bucket: string;
+  /** Prefix of state objects, ends with '/'. Objects under it are never routed to a table. */
+  prefix: string;
+}
+
+export interface TopicsConfig {
+  audit: string;
+  backfill: string;
+  backfillDlq: string;
+  auditResults: string;
+}
+
+export interface Config {
+  /** Absolute path of the file this came from (for messages). */
+  file: string;
+  project: string;
+  location: string;
+  lake: { bucket: string };
+  state: StateConfig;
+  tables: TableConfig[];
+  audit: AuditConfig;
+  topics: TopicsConfig;
+}

@@ -1,0 +1,398 @@
+/**
+ * The Warehouse port over the BigQuery v2 REST API, spoken through the injected Node client's
+ * authenticated `request` so every body is visible here and sent exactly as written. Job ids
+ * are chosen by the caller: a 409 on insert means the job exists, and that job is returned.
+ * Retries happen in `withRetry` only (each request asks the client for `maxRetries: 0`).
+ */
+import type { BigQuery, JobMetadata, TableMetadata } from '@google-cloud/bigquery';
+import { BackendUnavailableError, LoadFailedError, PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
+import type {
+  JobErrorItem,
+  JobKind,
+  JobSpec,
+  JobStatus,
+  PartitionInfo,
+  Partitioning,
+  TableLabels,
+  TableRef,
+  TableSpec,
+  Warehouse,
+} from '../../core/ports.ts';
+import { httpStatusOf, withRetry } from './retry.ts';
+
+export interface BigQueryWarehouseOptions {
+  /** Created once per instance by the caller. */
+  bigquery: BigQuery;
+  project: string;
+  /** Location of the datasets and jobs (`US`). */
+  location: string;
+  /** Backoff sleep; tests pass an instant one. */
+  sleep?: (ms: number) => Promise<void>;
+  /** Pause between polls of a metadata query that is not complete yet. */
+  pollMs?: number;
+}
+
+type RequestOptions = Parameters<BigQuery['request']>[0];
+type JobConfiguration = NonNullable<JobMetadata['configuration']>;
+type LoadConfiguration = NonNullable<JobConfiguration['load']>;
+type ErrorProto = NonNullable<NonNullable<JobMetadata['status']>['errorResult']>;
+
+/** The parts of a jobs.query / jobs.getQueryResults response read here. */
+interface QueryResponse {
+  jobComplete?: boolean;
+  jobReference?: { jobId?: string; location?: string };
+  pageToken?: string;
+  rows?: { f?: { v?: unknown }[] }[];
+}
+
+const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
+/** Loose on length (tests use short ids), strict on what may sit inside backquotes. */
+const PROJECT_ID = /^(?:[a-z0-9.-]+:)?[a-z0-9][a-z0-9-]*$/;
+const PARTITION_ID = /^(\d{4})(\d{2})(\d{2})(\d{2})?$/;
+const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['load', 'copy', 'truncate', 'noop']);
+/** A metadata query that is still running after this many polls is reported as transient. */
+const MAX_QUERY_POLLS = 120;
+
+/** BigQuery behind the Warehouse port. */
+export class BigQueryWarehouse implements Warehouse {
+  private readonly bigquery: BigQuery;
+  private readonly project: string;
+  private readonly location: string;
+  private readonly sleep: ((ms: number) => Promise<void>) | undefined;
+  private readonly pollMs: number;
+
+  constructor(options: BigQueryWarehouseOptions) {
+    if (!PROJECT_ID.test(options.project)) {
+      throw new UnsafeIdentifierError(`invalid BigQuery project id ${JSON.stringify(options.project)}`, { project: options.project });
+    }
+    this.bigquery = options.bigquery;
+    this.project = options.project;
+    this.location = options.location;
+    this.sleep = options.sleep;
+    this.pollMs = options.pollMs ?? 1000;
+  }
+
+  async insertJob(spec: JobSpec): Promise<{ status: JobStatus; created: boolean }> {
+    const body = this.jobResource(spec);
+    try {
+      const job = await this.call<JobMetadata>({ method: 'POST', uri: '/jobs', json: body }, `jobs.insert ${spec.jobId}`);
+      return { status: toJobStatus(job, spec.jobId), created: true };
+    } catch (err) {
+      // 409: a job with this id exists (ours from an earlier attempt, or a fence). Adopt it.
+      if (httpStatusOf(err) !== 409) throw err;
+      const existing = await this.getJob(spec.jobId);
+      if (!existing) {
+        throw new BackendUnavailableError(`jobs.insert ${spec.jobId} returned 409 but jobs.get finds no such job`, { jobId: spec.jobId }, { cause: err });
+      }
+      return { status: existing, created: false };
+    }
+  }
+
+  async getJob(jobId: string): Promise<JobStatus | null> {
+    checkJobId(jobId);
+    try {
+      const job = await this.call<JobMetadata>(
+        { method: 'GET', uri: `/jobs/${encodeURIComponent(jobId)}`, qs: { location: this.location } },
+        `jobs.get ${jobId}`,
+      );
+      return toJobStatus(job, jobId);
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async getTableLabels(ref: TableRef): Promise<TableLabels | null> {
+    try {
+      const table = await this.call<TableMetadata>({ method: 'GET', uri: tablePath(ref) }, `tables.get ${show(ref)}`);
+      return { labels: table.labels ?? {}, etag: table.etag ?? '' };
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async patchTableLabels(ref: TableRef, labels: Record<string, string>, etag: string): Promise<void> {
+    // The client's Table adds If-Match itself when a PATCH body carries `etag`; this goes through
+    // the service-level request, so the header is set here, and the etag stays in the body too.
+    const request: RequestOptions = { method: 'PATCH', uri: tablePath(ref), json: { labels, etag }, headers: { 'If-Match': etag } };
+    try {
+      await this.call(request, `tables.patch ${show(ref)}`);
+    } catch (err) {
+      if (httpStatusOf(err) === 412) {
+        throw new PreconditionFailedError(`labels of ${show(ref)} changed since etag ${etag}`, { table: show(ref), etag }, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  async listPartitions(ref: TableRef): Promise<PartitionInfo[]> {
+    const dataset = sqlIdentifier(ref.dataset, 'dataset');
+    const query =
+      'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified ' +
+      `FROM \`${this.project}.${dataset}.INFORMATION_SCHEMA.PARTITIONS\` WHERE table_name = @table`;
+    let response: QueryResponse;
+    try {
+      response = await this.call<QueryResponse>(
+        {
+          method: 'POST',
+          uri: '/queries',
+          json: {
+            query,
+            useLegacySql: false,
+            parameterMode: 'NAMED',
+            queryParameters: [{ name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: ref.table } }],
+            location: this.location,
+            timeoutMs: 10_000,
+            labels: { tidemark_kind: 'list_partitions' },
+          },
+        },
+        `jobs.query partitions of ${show(ref)}`,
+      );
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return []; // no such dataset
+      throw err;
+    }
+    // jobs.query waits up to timeoutMs; a slower query is polled, then its pages are read.
+    for (let polls = 1; response.jobComplete === false; polls++) {
+      if (polls > MAX_QUERY_POLLS) throw new BackendUnavailableError(`partitions query of ${show(ref)} did not finish`, { table: show(ref) });
+      await (this.sleep ?? defaultSleep)(this.pollMs);
+      response = await this.queryResults(response, undefined);
+    }
+    const partitions = (response.rows ?? []).map(toPartitionInfo);
+    while (response.pageToken) {
+      response = await this.queryResults(response, response.pageToken);
+      partitions.push(...(response.rows ?? []).map(toPartitionInfo));
+    }
+    return partitions;
+  }
+
+  /** jobs.getQueryResults for the job behind an earlier response. */
+  private queryResults(previous: QueryResponse, pageToken: string | undefined): Promise<QueryResponse> {
+    const jobId = previous.jobReference?.jobId;
+    if (!jobId) throw new BackendUnavailableError('a query response to continue from carries no job reference', {});
+    const qs: Record<string, string | number> = { location: previous.jobReference?.location ?? this.location, timeoutMs: 10_000 };
+    if (pageToken) qs.pageToken = pageToken;
+    return this.call<QueryResponse>({ method: 'GET', uri: `/queries/${encodeURIComponent(jobId)}`, qs }, `jobs.getQueryResults ${jobId}`);
+  }
+
+  async ensureTable(spec: TableSpec): Promise<void> {
+    const { dataset } = spec.ref;
+    if (!(await this.exists(`/datasets/${encodeURIComponent(dataset)}`, `datasets.get ${dataset}`))) {
+      await this.createIgnoringConflict(
+        { method: 'POST', uri: '/datasets', json: { datasetReference: { projectId: this.project, datasetId: dataset }, location: this.location } },
+        `datasets.insert ${dataset}`,
+      );
+    }
+    // Without a schema the table is left to the first load (CREATE_IF_NEEDED with the same
+    // partitioning): a column-partitioned table cannot be created before its column exists.
+    if (!spec.schema) return;
+    if (await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`)) return;
+    const table: TableMetadata = {
+      tableReference: { projectId: this.project, datasetId: dataset, tableId: spec.ref.table },
+      schema: { fields: spec.schema },
+      timePartitioning: timePartitioning(spec.partitioning),
+      ...(spec.labels ? { labels: spec.labels } : {}),
+      ...(spec.description ? { description: spec.description } : {}),
+    };
+    await this.createIgnoringConflict(
+      { method: 'POST', uri: `/datasets/${encodeURIComponent(dataset)}/tables`, json: table },
+      `tables.insert ${show(spec.ref)}`,
+    );
+  }
+
+  async deleteTable(ref: TableRef): Promise<void> {
+    try {
+      await this.call({ method: 'DELETE', uri: tablePath(ref) }, `tables.delete ${show(ref)}`);
+    } catch (err) {
+      if (httpStatusOf(err) !== 404) throw err;
+    }
+  }
+
+  /** The jobs.insert body for a spec. Exposed for tests and dry runs; makes no call. */
+  jobResource(spec: JobSpec): JobMetadata {
+    checkJobId(spec.jobId);
+    return {
+      jobReference: { projectId: this.project, jobId: spec.jobId, location: this.location },
+      configuration: { ...this.jobConfiguration(spec), labels: spec.labels },
+    };
+  }
+
+  private jobConfiguration(spec: JobSpec): JobConfiguration {
+    switch (spec.kind) {
+      case 'load':
+        return { load: this.loadConfiguration(spec) };
+      case 'copy':
+        return {
+          copy: {
+            sourceTable: this.tableReference(spec.source, null),
+            destinationTable: this.tableReference(spec.destination, spec.partition),
+            writeDisposition: spec.writeDisposition,
+          },
+        };
+      case 'truncate':
+        return { query: { query: this.truncateSql(spec.table, spec.partition), useLegacySql: false } };
+      case 'noop':
+        return { query: { query: 'SELECT 1', useLegacySql: false } };
+    }
+  }
+
+  private loadConfiguration(spec: Extract<JobSpec, { kind: 'load' }>): LoadConfiguration {
+    const table = spec.table;
+    const load: LoadConfiguration = {
+      sourceUris: spec.sourceUris,
+      sourceFormat: table.format,
+      destinationTable: this.tableReference(spec.destination, spec.partition),
+      writeDisposition: spec.writeDisposition,
+      createDisposition: 'CREATE_IF_NEEDED',
+      // Needed when this load creates the table; must match the table's when it exists.
+      timePartitioning: timePartitioning(table.partitioning),
+    };
+    if (table.schema) load.schema = { fields: table.schema };
+    else if (table.autodetect) load.autodetect = true;
+    if (table.format === 'CSV' && table.csv) {
+      const csv = table.csv;
+      if (csv.skipLeadingRows !== undefined) load.skipLeadingRows = csv.skipLeadingRows;
+      if (csv.fieldDelimiter !== undefined) load.fieldDelimiter = csv.fieldDelimiter;
+      if (csv.quote !== undefined) load.quote = csv.quote;
+      if (csv.allowJaggedRows !== undefined) load.allowJaggedRows = csv.allowJaggedRows;
+      if (csv.allowQuotedNewlines !== undefined) load.allowQuotedNewlines = csv.allowQuotedNewlines;
+      if (csv.encoding !== undefined) load.encoding = csv.encoding;
+      if (csv.nullMarker !== undefined) load.nullMarker = csv.nullMarker;
+    }
+    if (table.format === 'AVRO') load.useAvroLogicalTypes = true;
+    return load;
+  }
+
+  private tableReference(ref: TableRef, partition: string | null): { projectId: string; datasetId: string; tableId: string } {
+    if (partition !== null && !PARTITION_ID.test(partition)) {
+      throw new UnsafeIdentifierError(`invalid partition decorator ${JSON.stringify(partition)} for ${show(ref)}`, { table: show(ref), partition });
+    }
+    return { projectId: this.project, datasetId: ref.dataset, tableId: partition === null ? ref.table : `${ref.table}$${partition}` };
+  }
+
+  /** `DELETE FROM` one partition; every identifier validated, the partition parsed into a literal. */
+  private truncateSql(table: TableSpec, partition: string): string {
+    const dataset = sqlIdentifier(table.ref.dataset, 'dataset');
+    const name = sqlIdentifier(table.ref.table, 'table');
+    return `DELETE FROM \`${this.project}.${dataset}.${name}\` WHERE ${partitionPredicate(table.partitioning, partition, show(table.ref))}`;
+  }
+
+  private async exists(uri: string, describe: string): Promise<boolean> {
+    try {
+      await this.call({ method: 'GET', uri }, describe);
+      return true;
+    } catch (err) {
+      if (httpStatusOf(err) === 404) return false;
+      throw err;
+    }
+  }
+
+  private async createIgnoringConflict(request: RequestOptions, describe: string): Promise<void> {
+    try {
+      await this.call(request, describe);
+    } catch (err) {
+      if (httpStatusOf(err) !== 409) throw err; // 409: created meanwhile by someone else
+    }
+  }
+
+  /** One REST call in this project, retried by withRetry alone. */
+  private call<T = unknown>(request: RequestOptions, describe: string): Promise<T> {
+    const options: RequestOptions = { ...request, projectId: this.project, maxRetries: 0 };
+    return withRetry(
+      () =>
+        new Promise<T>((resolve, reject) => {
+          this.bigquery.request(options, (err, body) => (err ? reject(err) : resolve(body as T)));
+        }),
+      { describe, ...(this.sleep ? { sleep: this.sleep } : {}) },
+    );
+  }
+}
+
+/** The WHERE clause selecting one partition of a table with this partitioning. */
+export function partitionPredicate(partitioning: Partitioning, partition: string, table = 'table'): string {
+  const m = PARTITION_ID.exec(partition);
+  const hourly = partitioning.type === 'HOUR';
+  if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
+    throw new UnsafeIdentifierError(`partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`, { table, partition });
+  }
+  const date = `${m[1]}-${m[2]}-${m[3]}`;
+  const start = hourly ? `${date} ${m[4]}:00:00` : date;
+  if (!partitioning.field) return `_PARTITIONTIME = TIMESTAMP('${start}')`;
+  const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
+  switch (partitioning.fieldType ?? 'TIMESTAMP') {
+    case 'DATE':
+      if (hourly) throw new LoadFailedError(`DATE column ${partitioning.field} of ${table} cannot be partitioned by HOUR`, { table });
+      return `${field} = DATE '${date}'`;
+    case 'DATETIME':
+      return `DATETIME_TRUNC(${field}, ${partitioning.type}) = DATETIME '${hourly ? start : `${date} 00:00:00`}'`;
+    case 'TIMESTAMP':
+      return `TIMESTAMP_TRUNC(${field}, ${partitioning.type}) = TIMESTAMP('${start}')`;
+  }
+}
+
+function validDate(m: RegExpExecArray): boolean {
+  const [year, month, day, hour] = [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 0 : Number(m[4])];
+  const d = new Date(Date.UTC(year, month - 1, day, hour));
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && d.getUTCHours() === hour;
+}
+
+function timePartitioning(p: Partitioning): { type: string; field?: string } {
+  return p.field ? { type: p.type, field: p.field } : { type: p.type };
+}
+
+/** Maps a BigQuery Job resource to the port's JobStatus. */
+export function toJobStatus(job: JobMetadata, jobId: string): JobStatus {
+  const labels = job.configuration?.labels ?? {};
+  const kindLabel = labels.tidemark_kind;
+  const stats = job.statistics;
+  const status: JobStatus = {
+    jobId: job.jobReference?.jobId ?? jobId,
+    state: (job.status?.state as JobStatus['state'] | undefined) ?? 'PENDING',
+    kind: kindLabel !== undefined && JOB_KINDS.has(kindLabel) ? (kindLabel as JobKind) : 'unknown',
+    labels,
+  };
+  if (job.status?.errorResult) status.errorResult = toErrorItem(job.status.errorResult);
+  if (job.status?.errors?.length) status.errors = job.status.errors.map(toErrorItem);
+  const rows = stats?.load?.outputRows ?? stats?.copy?.copiedRows ?? stats?.query?.numDmlAffectedRows;
+  if (rows !== undefined && rows !== null) status.outputRows = Number(rows);
+  if (stats?.load?.inputFileBytes !== undefined) status.inputBytes = Number(stats.load.inputFileBytes);
+  return status;
+}
+
+function toErrorItem(e: ErrorProto): JobErrorItem {
+  return {
+    message: e.message ?? '',
+    ...(e.reason ? { reason: e.reason } : {}),
+    ...(e.location ? { location: e.location } : {}),
+  };
+}
+
+function toPartitionInfo(row: { f?: { v?: unknown }[] }): PartitionInfo {
+  const [id, rows, modified] = (row.f ?? []).map((cell) => cell.v);
+  const info: PartitionInfo = { partitionId: String(id), totalRows: rows == null ? 0 : Number(rows) };
+  if (modified != null) info.lastModified = Number(modified);
+  return info;
+}
+
+function sqlIdentifier(value: string, what: string): string {
+  if (!SQL_IDENTIFIER.test(value)) {
+    throw new UnsafeIdentifierError(`${what} ${JSON.stringify(value)} is not a plain identifier (letters, digits, _)`, { [what]: value });
+  }
+  return value;
+}
+
+function checkJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) throw new UnsafeIdentifierError(`invalid job id ${JSON.stringify(jobId)}`, { jobId });
+}
+
+function tablePath(ref: TableRef): string {
+  return `/datasets/${encodeURIComponent(ref.dataset)}/tables/${encodeURIComponent(ref.table)}`;
+}
+
+function show(ref: TableRef): string {
+  return `${ref.dataset}.${ref.table}`;
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

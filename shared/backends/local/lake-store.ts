@@ -1,0 +1,337 @@
+/**
+ * A folder as a Cloud Storage bucket: objects are files at `<root>/<bucket>/<name>`, so data can
+ * be dropped in with `cp`. What a file system lacks is kept beside it, never inside root:
+ * custom metadata in sidecar JSON and cross-process locks under `<metaDir>/<bucket>/`.
+ *
+ * Generations are the file's ctime in nanoseconds: every rewrite changes it (including one that
+ * keeps mtime, like `cp -p`), and nobody can set it by hand. Writes through this store are atomic
+ * (temp file + rename) and serialized per object by a lock, which is also where
+ * `ifGenerationMatch` is checked.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { BigIntStats, Dirent } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
+import type { ListOptions, ListPage, ObjectInfo, ObjectStore, WriteOptions } from '../../core/ports.ts';
+import { withFileLock } from './file-lock.ts';
+
+export interface LocalObjectStoreOptions {
+  /** Folder holding one sub-folder per bucket. */
+  root: string;
+  /** Folder for sidecar metadata and locks; must not be inside root. */
+  metaDir: string;
+  /** How long a write waits for another writer of the same object (default 10 s). */
+  lockWaitMs?: number;
+  /** Named in lock messages (default "tidemark"). */
+  holder?: string;
+}
+
+/** GCS returns at most this many objects per page. */
+const MAX_PAGE = 1000;
+const TEMP_PREFIX = '.tidemark-';
+const TEMP_SUFFIX = '.tmp';
+
+/** The generation of a file: its ctime in nanoseconds, as a decimal string. */
+export function generationOf(stats: BigIntStats): string {
+  return stats.ctimeNs.toString();
+}
+
+/** True for the temp files a write leaves for an instant before its rename (watchers skip them). */
+export function isTempFile(path: string): boolean {
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  return base.startsWith(TEMP_PREFIX) && base.endsWith(TEMP_SUFFIX);
+}
+
+/** Throws UnsafeIdentifierError unless `bucket` follows the Cloud Storage naming rules. */
+export function validateBucketName(bucket: string): void {
+  const fail = (why: string) => {
+    throw new UnsafeIdentifierError(`invalid bucket name ${JSON.stringify(bucket)}: ${why}`, { bucket });
+  };
+  if (typeof bucket !== 'string' || bucket.length < 3 || bucket.length > 222) fail('must be 3-222 characters');
+  if (!/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/.test(bucket)) {
+    fail('only lowercase letters, digits, "-", "_" and "."; must start and end with a letter or digit');
+  }
+  const parts = bucket.split('.');
+  if (parts.length === 1 && bucket.length > 63) fail('must be at most 63 characters without dots');
+  if (parts.some((p) => p.length === 0 || p.length > 63)) fail('each dot-separated part must be 1-63 characters');
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(bucket)) fail('must not look like an IP address');
+  if (bucket.startsWith('goog')) fail('must not start with "goog"');
+}
+
+/**
+ * Throws UnsafeIdentifierError unless `name` is an object name that maps to exactly one file
+ * inside the bucket folder: no NUL, no absolute path, no `.`/`..`/empty segments (which would
+ * escape the folder or alias another name), at most 1,024 bytes.
+ */
+export function validateObjectName(name: string): void {
+  const fail = (why: string) => {
+    throw new UnsafeIdentifierError(`invalid object name ${JSON.stringify(name)}: ${why}`, { object: name });
+  };
+  if (typeof name !== 'string' || name.length === 0) fail('must not be empty');
+  if (Buffer.byteLength(name) > 1024) fail('must be at most 1024 bytes');
+  if (name.includes('\0')) fail('must not contain NUL');
+  if (/[\r\n]/.test(name)) fail('must not contain CR or LF');
+  if (name.startsWith('/')) fail('must not be absolute');
+  const segments = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
+  if (segments.some((s) => s === '' || s === '.' || s === '..')) fail('must not contain empty, "." or ".." segments');
+  if (isTempFile(name)) fail('clashes with the store\'s temp files');
+}
+
+/** Compares strings in UTF-8 byte order, as GCS orders names (JS `<` compares UTF-16 units). */
+function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+interface Sidecar {
+  name: string;
+  generation: string;
+  metadata?: Record<string, string>;
+  contentType?: string;
+}
+
+/** An ObjectStore over a folder. */
+export class LocalObjectStore implements ObjectStore {
+  private readonly root: string;
+  private readonly metaDir: string;
+  private readonly lockWaitMs: number;
+  private readonly holder: string;
+
+  constructor(options: LocalObjectStoreOptions) {
+    this.root = resolve(options.root);
+    this.metaDir = resolve(options.metaDir);
+    const inside = (parent: string, child: string) => child === parent || child.startsWith(parent + '/');
+    if (inside(this.root, this.metaDir)) {
+      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be inside the lake root ${this.root}`, {
+        root: this.root,
+        metaDir: this.metaDir,
+      });
+    }
+    this.lockWaitMs = options.lockWaitMs ?? 10_000;
+    this.holder = options.holder ?? 'tidemark';
+  }
+
+  /** The absolute path of the object's file. */
+  uri(bucket: string, name: string): string {
+    validateBucketName(bucket);
+    validateObjectName(name);
+    return join(this.root, bucket, name);
+  }
+
+  async listPage(bucket: string, options: ListOptions = {}): Promise<ListPage> {
+    validateBucketName(bucket);
+    const prefix = options.prefix ?? '';
+    const pageSize = Math.min(MAX_PAGE, Math.max(1, Math.floor(options.maxResults ?? MAX_PAGE)));
+    const after = options.pageToken === undefined ? undefined : decodePageToken(options.pageToken);
+    const bucketDir = join(this.root, bucket);
+    // Only the folder named by the prefix's directory part can hold matching names.
+    const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
+    if (dirPart && !isSafeDirPrefix(dirPart)) return { objects: [] };
+
+    const names: string[] = [];
+    await walk(bucketDir, dirPart, names);
+    const selected = names
+      .filter((n) => n.startsWith(prefix))
+      .filter((n) => options.startOffset === undefined || compareNames(n, options.startOffset) >= 0)
+      .filter((n) => options.endOffset === undefined || compareNames(n, options.endOffset) < 0)
+      .filter((n) => after === undefined || compareNames(n, after) > 0)
+      .sort(compareNames);
+
+    const objects: ObjectInfo[] = [];
+    let last: string | undefined;
+    for (const name of selected) {
+      if (objects.length === pageSize) break;
+      last = name;
+      const info = await this.info(bucket, name);
+      if (info) objects.push(info); // a file removed since the walk is simply not listed
+    }
+    const more = last !== undefined && compareNames(last, selected[selected.length - 1]!) < 0;
+    return more ? { objects, nextPageToken: encodePageToken(last!) } : { objects };
+  }
+
+  async read(bucket: string, name: string): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
+    const path = this.uri(bucket, name);
+    if (name.endsWith('/')) return null;
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    try {
+      // Stat and read the same open file, so data and generation belong together even if a
+      // writer renames a new version into place meanwhile.
+      const stats = await handle.stat({ bigint: true });
+      if (!stats.isFile()) return null;
+      const data = await handle.readFile();
+      const generation = generationOf(stats);
+      const metadata = (await this.readSidecar(bucket, name, generation))?.metadata;
+      return metadata ? { data, generation, metadata } : { data, generation };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async write(bucket: string, name: string, data: Buffer | string, options: WriteOptions = {}): Promise<{ generation: string }> {
+    const path = this.uri(bucket, name);
+    return this.withObjectLock(bucket, name, async () => {
+      const previous = await currentGeneration(path);
+      if (options.ifGenerationMatch !== undefined && options.ifGenerationMatch !== previous) {
+        throw new PreconditionFailedError(
+          `precondition failed writing ${bucket}/${name}: expected generation ${options.ifGenerationMatch}, found ${previous === '0' ? 'none (object missing)' : previous}`,
+          { bucket, object: name, expected: options.ifGenerationMatch, actual: previous },
+        );
+      }
+      if (name.endsWith('/')) {
+        // A folder placeholder: GCS keeps a zero-byte object; a folder is the honest local equivalent.
+        await mkdir(path, { recursive: true });
+        return { generation: generationOf(await stat(path, { bigint: true })) };
+      }
+      await mkdir(dirname(path), { recursive: true });
+      const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
+      try {
+        await writeFile(temp, data);
+        await rename(temp, path);
+      } catch (err) {
+        await rm(temp, { force: true });
+        throw err;
+      }
+      let generation = generationOf(await stat(path, { bigint: true }));
+      // ctime ticks with the kernel's coarse clock (a few ms): two writes in one tick would share
+      // a generation and defeat compare-and-swap. Touch the inode until its ctime moves on.
+      while (generation === previous) {
+        await new Promise((r) => setTimeout(r, 1));
+        const now = new Date();
+        await utimes(path, now, now);
+        generation = generationOf(await stat(path, { bigint: true }));
+      }
+      await this.writeSidecar(bucket, name, generation, options);
+      return { generation };
+    });
+  }
+
+  async remove(bucket: string, name: string): Promise<void> {
+    const path = this.uri(bucket, name);
+    await this.withObjectLock(bucket, name, async () => {
+      if (name.endsWith('/')) {
+        await rmdir(path).catch(() => {}); // only an empty folder goes, as GCS keeps the objects under it
+      } else {
+        await rm(path, { force: true });
+      }
+      await rm(this.sidecarPath(bucket, name), { force: true });
+    });
+  }
+
+  private async info(bucket: string, name: string): Promise<ObjectInfo | null> {
+    let stats: BigIntStats;
+    try {
+      stats = await stat(join(this.root, bucket, name), { bigint: true });
+    } catch (err) {
+      if (isMissing(err)) return null;
+      throw err;
+    }
+    if (!stats.isFile()) return null;
+    const generation = generationOf(stats);
+    const info: ObjectInfo = {
+      bucket,
+      name,
+      generation,
+      size: Number(stats.size),
+      // ctime, like the generation: `cp -p` keeps an old mtime, but the object was written now.
+      updated: new Date(Number(stats.ctimeMs)).toISOString(),
+    };
+    const metadata = (await this.readSidecar(bucket, name, generation))?.metadata;
+    if (metadata) info.metadata = metadata;
+    return info;
+  }
+
+  private key(name: string): string {
+    return createHash('sha256').update(name).digest('hex');
+  }
+
+  /** Sidecars live in a flat folder keyed by a hash, so no object name can collide with another's. */
+  private sidecarPath(bucket: string, name: string): string {
+    return join(this.metaDir, bucket, 'meta', `${this.key(name)}.json`);
+  }
+
+  private async readSidecar(bucket: string, name: string, generation: string): Promise<Sidecar | undefined> {
+    try {
+      const sidecar = JSON.parse(await readFile(this.sidecarPath(bucket, name), 'utf8')) as Sidecar;
+      // Metadata belongs to one generation; a file rewritten behind our back has none.
+      return sidecar.name === name && sidecar.generation === generation ? sidecar : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async writeSidecar(bucket: string, name: string, generation: string, options: WriteOptions): Promise<void> {
+    const path = this.sidecarPath(bucket, name);
+    if (!options.metadata && !options.contentType) {
+      await rm(path, { force: true });
+      return;
+    }
+    const sidecar: Sidecar = { name, generation };
+    if (options.metadata) sidecar.metadata = { ...options.metadata };
+    if (options.contentType) sidecar.contentType = options.contentType;
+    await mkdir(dirname(path), { recursive: true });
+    const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+    await writeFile(temp, JSON.stringify(sidecar));
+    await rename(temp, path);
+  }
+
+  private withObjectLock<T>(bucket: string, name: string, fn: () => Promise<T>): Promise<T> {
+    const lockPath = join(this.metaDir, bucket, 'locks', `${this.key(name)}.lock`);
+    return withFileLock(lockPath, fn, { waitMs: this.lockWaitMs, holder: `${this.holder}, writing ${bucket}/${name}` });
+  }
+}
+
+/** '0' when the object does not exist (the GCS convention for ifGenerationMatch). */
+async function currentGeneration(path: string): Promise<string> {
+  try {
+    const stats = await stat(path, { bigint: true });
+    return stats.isFile() ? generationOf(stats) : '0';
+  } catch (err) {
+    if (isMissing(err)) return '0';
+    throw err;
+  }
+}
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
+}
+
+/** A prefix's directory part may be anything a caller typed; only walk it if it stays inside. */
+function isSafeDirPrefix(dirPart: string): boolean {
+  if (dirPart.startsWith('/') || dirPart.includes('\0')) return false;
+  return dirPart
+    .slice(0, -1)
+    .split('/')
+    .every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/** Collects the names of regular files under `<bucketDir>/<rel>`, skipping temp files. */
+async function walk(bucketDir: string, rel: string, out: string[]): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(join(bucketDir, rel), { withFileTypes: true });
+  } catch (err) {
+    if (isMissing(err)) return;
+    throw err;
+  }
+  for (const entry of entries) {
+    const name = rel + entry.name;
+    if (entry.isDirectory()) await walk(bucketDir, name + '/', out);
+    else if ((entry.isFile() || entry.isSymbolicLink()) && !isTempFile(name)) out.push(name);
+  }
+}
+
+function encodePageToken(lastName: string): string {
+  return Buffer.from(lastName).toString('base64url');
+}
+
+function decodePageToken(token: string): string {
+  if (!/^[A-Za-z0-9_-]*$/.test(token)) throw new UnsafeIdentifierError(`invalid page token ${JSON.stringify(token)}`, { pageToken: token });
+  return Buffer.from(token, 'base64url').toString();
+}

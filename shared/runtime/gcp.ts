@@ -23,7 +23,8 @@ export function loadRuntimeConfig(env: Env): Config {
 
 /** A fresh engine over the official clients. */
 export function createGcpEngine(env: Env, config: Config = loadRuntimeConfig(env)): Engine {
-  const storage = new Storage({ projectId: config.project });
+  // Retries are ours (withRetry in the adapters): one layer, not two.
+  const storage = new Storage({ projectId: config.project, retryOptions: { autoRetry: false } });
   const bigquery = new BigQuery({ projectId: config.project, location: config.location });
   return {
     config,

@@ -169,7 +169,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   /** jobs.getQueryResults for the job behind an earlier response. */
-  private queryResults(previous: QueryResponse, pageToken: string | undefined): Promise<QueryResponse> {
+  private async queryResults(previous: QueryResponse, pageToken: string | undefined): Promise<QueryResponse> {
     const jobId = previous.jobReference?.jobId;
     if (!jobId) throw new BackendUnavailableError('a query response to continue from carries no job reference', {});
     const qs: Record<string, string | number> = { location: previous.jobReference?.location ?? this.location, timeoutMs: 10_000 };
@@ -210,8 +210,8 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
-  /** The jobs.insert body for a spec. Exposed for tests and dry runs; makes no call. */
-  jobResource(spec: JobSpec): JobMetadata {
+  /** The jobs.insert body: caller's id and location in the reference, labels on every kind. */
+  private jobResource(spec: JobSpec): JobMetadata {
     checkJobId(spec.jobId);
     return {
       jobReference: { projectId: this.project, jobId: spec.jobId, location: this.location },
@@ -240,6 +240,7 @@ export class BigQueryWarehouse implements Warehouse {
 
   private loadConfiguration(spec: Extract<JobSpec, { kind: 'load' }>): LoadConfiguration {
     const table = spec.table;
+    if (spec.partition !== null) parsePartition(table.partitioning, spec.partition, show(spec.destination));
     const load: LoadConfiguration = {
       sourceUris: spec.sourceUris,
       sourceFormat: table.format,
@@ -312,13 +313,8 @@ export class BigQueryWarehouse implements Warehouse {
 
 /** The WHERE clause selecting one partition of a table with this partitioning. */
 export function partitionPredicate(partitioning: Partitioning, partition: string, table = 'table'): string {
-  const m = PARTITION_ID.exec(partition);
+  const { date, start } = parsePartition(partitioning, partition, table);
   const hourly = partitioning.type === 'HOUR';
-  if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
-    throw new UnsafeIdentifierError(`partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`, { table, partition });
-  }
-  const date = `${m[1]}-${m[2]}-${m[3]}`;
-  const start = hourly ? `${date} ${m[4]}:00:00` : date;
   if (!partitioning.field) return `_PARTITIONTIME = TIMESTAMP('${start}')`;
   const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
   switch (partitioning.fieldType ?? 'TIMESTAMP') {
@@ -330,6 +326,21 @@ export function partitionPredicate(partitioning: Partitioning, partition: string
     case 'TIMESTAMP':
       return `TIMESTAMP_TRUNC(${field}, ${partitioning.type}) = TIMESTAMP('${start}')`;
   }
+}
+
+/**
+ * Checks a partition id against the table's partitioning (10 digits for HOUR, 8 for DAY, a real
+ * date) and returns it as `YYYY-MM-DD` and the partition's start. A mismatch would be a 400
+ * from BigQuery on every retry, so it is refused here as permanent.
+ */
+function parsePartition(partitioning: Partitioning, partition: string, table: string): { date: string; start: string } {
+  const m = PARTITION_ID.exec(partition);
+  const hourly = partitioning.type === 'HOUR';
+  if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
+    throw new UnsafeIdentifierError(`partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`, { table, partition });
+  }
+  const date = `${m[1]}-${m[2]}-${m[3]}`;
+  return { date, start: hourly ? `${date} ${m[4]}:00:00` : date };
 }
 
 function validDate(m: RegExpExecArray): boolean {

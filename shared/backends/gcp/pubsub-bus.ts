@@ -1,0 +1,43 @@
+/**
+ * The Bus port over Pub/Sub. Topic handles are cached per instance because each one owns a
+ * publish batcher; the client's own gax retries cover transient publish failures.
+ */
+import type { PubSub, Topic } from '@google-cloud/pubsub';
+import { BackendUnavailableError, errorMessage } from '../../core/errors.ts';
+import type { Bus } from '../../core/ports.ts';
+
+export interface PubSubBusOptions {
+  /** Created once per instance by the caller. */
+  pubsub: PubSub;
+}
+
+/** Batching for fan-out (the auditor publishes many backfill messages at once). */
+const BATCHING = { maxMessages: 500, maxMilliseconds: 50 };
+
+/** Pub/Sub behind the Bus port. */
+export class PubSubBus implements Bus {
+  private readonly pubsub: PubSub;
+  private readonly topics = new Map<string, Topic>();
+
+  constructor(options: PubSubBusOptions) {
+    this.pubsub = options.pubsub;
+  }
+
+  async publish(topic: string, messages: unknown[], attributes?: Record<string, string>): Promise<string[]> {
+    const handle = this.topic(topic);
+    try {
+      return await Promise.all(messages.map((json) => handle.publishMessage({ json, ...(attributes ? { attributes } : {}) })));
+    } catch (err) {
+      throw new BackendUnavailableError(`publish to ${topic} failed: ${errorMessage(err)}`, { topic, messages: messages.length }, { cause: err });
+    }
+  }
+
+  private topic(name: string): Topic {
+    let topic = this.topics.get(name);
+    if (!topic) {
+      topic = this.pubsub.topic(name, { batching: BATCHING });
+      this.topics.set(name, topic);
+    }
+    return topic;
+  }
+}

@@ -60,7 +60,7 @@ export function createLocalEngine(config: Config, opts: LocalEngineOptions): Loc
   const store = new LocalObjectStore({ root: paths.lakeDir, metaDir: join(paths.workDir, 'meta') });
   const warehouse = new DuckDbWarehouse({
     file: paths.warehouseFile,
-    holder: opts.holder ?? `tidemark (pid ${process.pid})`,
+    holder: opts.holder ?? 'tidemark',
     ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
     ...(opts.jobDelayMs ? { jobDelayMs: opts.jobDelayMs } : {}),
   });

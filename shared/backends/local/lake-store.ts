@@ -188,14 +188,16 @@ export class LocalObjectStore implements ObjectStore {
         await mkdir(path, { recursive: true });
         return { generation: generationOf(await stat(path, { bigint: true })) };
       }
-      await mkdir(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
+        throw folderClash(bucket, name, err);
+      });
       const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
       try {
         await writeFile(temp, data);
         await rename(temp, path);
       } catch (err) {
         await rm(temp, { force: true });
-        throw err;
+        throw folderClash(bucket, name, err);
       }
       let generation = generationOf(await stat(path, { bigint: true }));
       // ctime ticks with the kernel's coarse clock (a few ms): two writes in one tick would share
@@ -295,6 +297,20 @@ async function currentGeneration(path: string): Promise<string> {
     if (isMissing(err)) return '0';
     throw err;
   }
+}
+
+/**
+ * GCS can hold both `a` and `a/b`; a folder cannot (`a` would be a file and a folder). Such a
+ * write fails permanently, saying why; other errors pass through.
+ */
+function folderClash(bucket: string, name: string, err: unknown): unknown {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code !== 'EEXIST' && code !== 'ENOTDIR' && code !== 'EISDIR') return err;
+  return new UnsafeIdentifierError(
+    `cannot write ${bucket}/${name} in a folder lake: a file and a folder would need the same path (an object is named like a prefix of another)`,
+    { bucket, object: name },
+    { cause: err },
+  );
 }
 
 function isMissing(err: unknown): boolean {

@@ -1,0 +1,589 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
+import type { JobSpec, JobStatus, TableSpec } from '../../../../shared/core/ports.ts';
+import { DuckDbWarehouse } from '../../../../shared/backends/local/duckdb-warehouse.ts';
+import { LockHeldError } from '../../../../shared/backends/local/file-lock.ts';
+
+const top = mkdtempSync(join(tmpdir(), 'tidemark-wh-'));
+after(() => rmSync(top, { recursive: true, force: true }));
+const REPO = resolve(import.meta.dirname, '../../../..');
+const MODULE = join(REPO, 'shared/backends/local/duckdb-warehouse.ts');
+
+type LoadJob = Extract<JobSpec, { kind: 'load' }>;
+
+const EVENTS: TableSpec = {
+  ref: { dataset: 'lake_us', table: 'events' },
+  partitioning: { type: 'HOUR' },
+  format: 'CSV',
+  autodetect: false,
+  csv: { skipLeadingRows: 1 },
+  schema: [
+    { name: 'id', type: 'INTEGER' },
+    { name: 'v', type: 'STRING' },
+  ],
+};
+
+/** Column-partitioned by day on a TIMESTAMP. */
+const CLICKS: TableSpec = {
+  ref: { dataset: 'lake_us', table: 'clicks' },
+  partitioning: { type: 'DAY', field: 'ts', fieldType: 'TIMESTAMP' },
+  format: 'NEWLINE_DELIMITED_JSON',
+  autodetect: false,
+  schema: [
+    { name: 'id', type: 'INT64', mode: 'REQUIRED' },
+    { name: 'ts', type: 'TIMESTAMP' },
+    { name: 'tags', type: 'STRING', mode: 'REPEATED' },
+    { name: 'geo', type: 'RECORD', fields: [{ name: 'country', type: 'STRING' }, { name: 'lat', type: 'FLOAT' }] },
+  ],
+};
+
+let n = 0;
+let dir: string;
+let wh: DuckDbWarehouse;
+beforeEach(() => {
+  dir = join(top, `t${++n}`);
+  mkdirSync(dir, { recursive: true });
+  wh = new DuckDbWarehouse({ file: join(dir, 'wh.duckdb'), holder: 'test' });
+});
+afterEach(() => wh.close());
+
+/** Writes a file in the test folder and returns its absolute path. */
+function file(name: string, content: string | Buffer): string {
+  const path = join(dir, name);
+  mkdirSync(resolve(path, '..'), { recursive: true });
+  writeFileSync(path, content);
+  return path;
+}
+
+function csv(from: number, count: number, tag = 'x'): string {
+  let s = 'id,v\n';
+  for (let i = from; i < from + count; i++) s += `${i},${tag}${i}\n`;
+  return s;
+}
+
+let jobSeq = 0;
+function load(sourceUris: string[], over: Partial<LoadJob> = {}): LoadJob {
+  return {
+    kind: 'load',
+    jobId: `load_${++jobSeq}`,
+    table: EVENTS,
+    destination: EVENTS.ref,
+    partition: '2024010110',
+    sourceUris,
+    writeDisposition: 'WRITE_TRUNCATE',
+    labels: { tidemark_kind: 'load' },
+    ...over,
+  };
+}
+
+async function waitDone(w: DuckDbWarehouse, jobId: string): Promise<JobStatus> {
+  for (let i = 0; i < 1000; i++) {
+    const s = await w.getJob(jobId);
+    if (s?.state === 'DONE') return s;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`job ${jobId} did not finish`);
+}
+
+async function run(spec: JobSpec, w = wh): Promise<JobStatus> {
+  const r = await w.insertJob(spec);
+  assert.equal(r.created, true);
+  return waitDone(w, spec.jobId);
+}
+
+async function count(table = 'lake_us.events', where = 'true'): Promise<number> {
+  const [row] = await wh.query(`SELECT count(*)::INTEGER AS n FROM ${table} WHERE ${where}`);
+  return Number(row!.n);
+}
+
+async function partitions(ref = EVENTS.ref) {
+  return (await wh.listPartitions(ref)).map((p) => [p.partitionId, p.totalRows]);
+}
+
+/** Runs an ES module body in a child Node process; `Warehouse` is the DuckDbWarehouse class. */
+function child(code: string, onLine: (line: string) => void = () => {}): Promise<{ code: number | null; lines: string[]; stderr: string }> {
+  return new Promise((done, fail) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { DuckDbWarehouse: Warehouse } = await import(${JSON.stringify(MODULE)});\n${code}`], {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const lines: string[] = [];
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => {
+      for (const line of b.toString().split('\n').filter(Boolean)) {
+        lines.push(line);
+        onLine(line);
+      }
+    });
+    p.stderr.on('data', (b) => (stderr += b));
+    p.on('error', fail);
+    p.on('close', (code) => done({ code, lines, stderr }));
+  });
+}
+
+describe('DuckDbWarehouse', () => {
+  describe('tables', () => {
+    it('creates dataset and table with BigQuery types mapped, _PARTITIONTIME for ingestion time, idempotently', async () => {
+      await wh.ensureTable({ ...EVENTS, labels: { owner: 'data-eng' } });
+      await wh.ensureTable(EVENTS);
+      await wh.ensureTable(CLICKS);
+      const cols = await wh.query(
+        `SELECT table_name, column_name, data_type, is_nullable FROM duckdb_columns() WHERE schema_name = 'lake_us' ORDER BY table_name, column_index`,
+      );
+      assert.deepEqual(
+        cols.map((c) => `${c.table_name}.${c.column_name} ${c.data_type}${c.is_nullable ? '' : ' NOT NULL'}`),
+        [
+          'clicks.id BIGINT NOT NULL',
+          'clicks.ts TIMESTAMP WITH TIME ZONE',
+          'clicks.tags VARCHAR[]',
+          'clicks.geo STRUCT(country VARCHAR, lat DOUBLE)',
+          'events.id BIGINT',
+          'events.v VARCHAR',
+          'events._PARTITIONTIME TIMESTAMP WITH TIME ZONE',
+        ],
+      );
+      assert.deepEqual((await wh.getTableLabels(EVENTS.ref))?.labels, { owner: 'data-eng' });
+      assert.equal(await wh.getTableLabels({ dataset: 'lake_us', table: 'nope' }), null);
+      assert.deepEqual(await wh.listPartitions({ dataset: 'lake_us', table: 'nope' }), []);
+    });
+
+    it('maps every scalar type', async () => {
+      const types = ['STRING', 'BYTES', 'INTEGER', 'INT64', 'FLOAT', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC', 'BOOLEAN', 'BOOL', 'TIMESTAMP', 'DATE', 'DATETIME', 'TIME', 'JSON'];
+      await wh.ensureTable({ ...EVENTS, ref: { dataset: 'd', table: 'all_types' }, schema: types.map((type, i) => ({ name: `c${i}`, type })) });
+      const cols = await wh.query(`SELECT data_type FROM duckdb_columns() WHERE table_name = 'all_types' ORDER BY column_index`);
+      assert.deepEqual(cols.map((c) => c.data_type), [
+        'VARCHAR', 'BLOB', 'BIGINT', 'BIGINT', 'DOUBLE', 'DOUBLE', 'DECIMAL(38,9)', 'DOUBLE', 'BOOLEAN', 'BOOLEAN',
+        'TIMESTAMP WITH TIME ZONE', 'DATE', 'TIMESTAMP', 'TIME', 'JSON', 'TIMESTAMP WITH TIME ZONE',
+      ]);
+    });
+
+    it('rejects unsafe identifiers, labels and types before they reach SQL', async () => {
+      for (const ref of [{ dataset: 'x; DROP', table: 't' }, { dataset: 'd', table: 'a"b' }, { dataset: '1d', table: 't' }, { dataset: '_tidemark', table: 'jobs' }]) {
+        await assert.rejects(wh.ensureTable({ ...EVENTS, ref }), UnsafeIdentifierError);
+        await assert.rejects(wh.getTableLabels(ref), UnsafeIdentifierError);
+      }
+      await assert.rejects(wh.ensureTable({ ...EVENTS, labels: { Owner: 'x' } }), UnsafeIdentifierError);
+      await assert.rejects(wh.ensureTable({ ...EVENTS, schema: [{ name: 'x', type: 'GEOMETRY_BLOB' }] }), UnsafeIdentifierError);
+      await assert.rejects(wh.ensureTable({ ...EVENTS, schema: [{ name: '_PARTITIONTIME', type: 'TIMESTAMP' }] }), UnsafeIdentifierError);
+      await assert.rejects(wh.insertJob(load(['/x'], { jobId: 'bad id!' })), UnsafeIdentifierError);
+      await assert.rejects(wh.insertJob(load(['/x'], { destination: { dataset: 'a-b', table: 't' } })), UnsafeIdentifierError);
+    });
+
+    it('patches labels only with the current etag; jobs that write the table change the etag', async () => {
+      await wh.ensureTable(EVENTS);
+      const first = (await wh.getTableLabels(EVENTS.ref))!;
+      assert.deepEqual(first.labels, {});
+      await wh.patchTableLabels(EVENTS.ref, { tidemark_last_load: '20240101t1000z' }, first.etag);
+      const second = (await wh.getTableLabels(EVENTS.ref))!;
+      assert.deepEqual(second.labels, { tidemark_last_load: '20240101t1000z' });
+      assert.notEqual(second.etag, first.etag);
+      const stale = await wh.patchTableLabels(EVENTS.ref, { other: 'x' }, first.etag).catch((e: unknown) => e);
+      assert.ok(stale instanceof PreconditionFailedError);
+      assert.match(stale.message, new RegExp(`expected etag ${first.etag}, found ${second.etag}`));
+      await wh.patchTableLabels(EVENTS.ref, { other: 'x' }, second.etag);
+      const third = (await wh.getTableLabels(EVENTS.ref))!;
+      assert.deepEqual(third.labels, { tidemark_last_load: '20240101t1000z', other: 'x' });
+
+      await run(load([file('a.csv', csv(1, 2))]));
+      const fourth = (await wh.getTableLabels(EVENTS.ref))!;
+      assert.notEqual(fourth.etag, third.etag);
+      assert.deepEqual(fourth.labels, third.labels);
+      await assert.rejects(wh.patchTableLabels(EVENTS.ref, { k: 'Not Valid' }, fourth.etag), UnsafeIdentifierError);
+      await assert.rejects(wh.patchTableLabels(EVENTS.ref, { k: '2024-01-01T10:00:00Z' }, fourth.etag), UnsafeIdentifierError);
+      await assert.rejects(wh.patchTableLabels({ dataset: 'lake_us', table: 'missing' }, { k: 'v' }, '1'), PreconditionFailedError);
+    });
+
+    it('deletes tables and their metadata', async () => {
+      await run(load([file('a.csv', csv(1, 2))]));
+      await wh.deleteTable(EVENTS.ref);
+      await wh.deleteTable(EVENTS.ref);
+      assert.equal(await wh.getTableLabels(EVENTS.ref), null);
+      assert.deepEqual(await wh.listPartitions(EVENTS.ref), []);
+    });
+  });
+
+  describe('load jobs', () => {
+    it('loads CSV into an hourly ingestion-time partition: rows, bytes, _PARTITIONTIME, partition id', async () => {
+      const a = file('a.csv', csv(1, 3));
+      const b = file('b.csv', csv(10, 4));
+      const status = await run(load([a, b]));
+      assert.equal(status.errorResult, undefined);
+      assert.equal(status.outputRows, 7);
+      assert.equal(status.inputBytes, statSync(a).size + statSync(b).size);
+      assert.equal(status.kind, 'load');
+      assert.deepEqual(status.labels, { tidemark_kind: 'load' });
+      assert.equal(await count(), 7);
+      const [row] = await wh.query(`SELECT DISTINCT _PARTITIONTIME AS t FROM lake_us.events`);
+      assert.equal(row!.t, '2024-01-01 10:00:00+00');
+      const parts = await wh.listPartitions(EVENTS.ref);
+      assert.equal(parts.length, 1);
+      assert.equal(parts[0]!.partitionId, '2024010110');
+      assert.equal(parts[0]!.totalRows, 7);
+      assert.ok(Math.abs(parts[0]!.lastModified! - Date.now()) < 60_000);
+    });
+
+    it('WRITE_TRUNCATE of one partition replaces it and leaves the others intact; WRITE_APPEND adds', async () => {
+      await run(load([file('h10.csv', csv(1, 5))], { partition: '2024010110' }));
+      await run(load([file('h11.csv', csv(100, 3))], { partition: '2024010111' }));
+      await run(load([file('h10b.csv', csv(50, 2))], { partition: '2024010110' }));
+      assert.deepEqual(await partitions(), [['2024010110', 2], ['2024010111', 3]]);
+      await run(load([file('h11b.csv', csv(200, 4))], { partition: '2024010111', writeDisposition: 'WRITE_APPEND' }));
+      assert.deepEqual(await partitions(), [['2024010110', 2], ['2024010111', 7]]);
+      assert.equal(await count('lake_us.events', 'id >= 50 AND id < 52'), 2);
+      assert.equal(await count('lake_us.events', 'id < 50'), 0);
+      // WRITE_TRUNCATE without a decorator replaces the whole table.
+      await run(load([file('all.csv', csv(1, 1))], { partition: null }));
+      assert.equal(await count(), 1);
+    });
+
+    it('loads NDJSON into a column-partitioned table; partition ids are UTC days of the column', async () => {
+      const rows = [
+        { id: 1, ts: '2024-03-01T23:30:00-02:00', tags: ['a', 'b'], geo: { country: 'KR', lat: 37.5 } },
+        { id: 2, ts: '2024-03-02T00:10:00Z', tags: [] },
+        { id: 3, ts: '2024-03-01T12:00:00Z' },
+      ];
+      const status = await run({ ...load([file('c.json', rows.map((r) => JSON.stringify(r)).join('\n') + '\n')]), table: CLICKS, destination: CLICKS.ref, partition: null, writeDisposition: 'WRITE_APPEND' });
+      assert.equal(status.errorResult, undefined, JSON.stringify(status.errorResult));
+      assert.equal(status.outputRows, 3);
+      assert.deepEqual(await partitions(CLICKS.ref), [['20240301', 1], ['20240302', 2]]);
+      const [first] = await wh.query(`SELECT tags, geo FROM lake_us.clicks WHERE id = 1`);
+      assert.deepEqual(first, { tags: ['a', 'b'], geo: { country: 'KR', lat: 37.5 } });
+    });
+
+    it('fails a column-partitioned load whose rows fall outside the decorated partition, naming the file', async () => {
+      const good = file('good.json', '{"id":1,"ts":"2024-03-01T01:00:00Z"}\n');
+      const bad = file('bad.json', '{"id":2,"ts":"2024-03-01T02:00:00Z"}\n{"id":3,"ts":"2024-03-05T00:00:00Z"}\n');
+      const status = await run({ ...load([good, bad]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.equal(status.errors?.length, 1);
+      assert.equal(status.errorResult?.location, bad);
+      assert.match(status.errorResult!.message, /1 row\(s\) fall outside partition lake_us\.clicks\$20240301: ts puts them in partition 20240305/);
+      assert.equal(await count('lake_us.clicks'), 0);
+    });
+
+    it('fails NDJSON rows with unknown fields or NULL in a REQUIRED field', async () => {
+      const unknown = file('u.json', '{"id":1,"ts":"2024-03-01T01:00:00Z","colour":"red"}\n');
+      const nul = file('n.json', '{"ts":"2024-03-01T01:00:00Z"}\n');
+      const status = await run({ ...load([unknown, nul]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.deepEqual(status.errors?.map((e) => e.location), [unknown, nul]);
+      assert.match(status.errors![0]!.message, /No such field: colour/);
+      assert.match(status.errors![1]!.message, /Required field id cannot be null/);
+    });
+
+    it('loads Parquet by column name and fails a Parquet file with another schema', async () => {
+      const good = join(dir, 'good.parquet');
+      const reordered = join(dir, 'reordered.parquet');
+      const other = join(dir, 'other.parquet');
+      await wh.query(`COPY (SELECT 'p' || i AS v, i::INTEGER AS id FROM range(4) t(i)) TO '${good}' (FORMAT PARQUET)`);
+      await wh.query(`COPY (SELECT 9 AS id, 'z' AS v, 1 AS extra) TO '${reordered}' (FORMAT PARQUET)`);
+      await wh.query(`COPY (SELECT 1 AS ident, 'x' AS value) TO '${other}' (FORMAT PARQUET)`);
+      const spec = { ...EVENTS, format: 'PARQUET' as const };
+      const ok = await run(load([good, reordered], { table: spec }));
+      assert.equal(ok.errorResult, undefined, JSON.stringify(ok.errorResult));
+      assert.equal(ok.outputRows, 5);
+      assert.deepEqual(await wh.query(`SELECT id, v FROM lake_us.events ORDER BY id`), [
+        { id: '0', v: 'p0' }, { id: '1', v: 'p1' }, { id: '2', v: 'p2' }, { id: '3', v: 'p3' }, { id: '9', v: 'z' },
+      ]);
+      const failed = await run(load([good, other], { table: spec, partition: '2024010111' }));
+      assert.equal(failed.errors?.length, 1);
+      assert.equal(failed.errorResult?.location, other);
+      assert.match(failed.errorResult!.message, /missing column\(s\) id, v; the file has ident, value/);
+      assert.deepEqual(await partitions(), [['2024010110', 5]]);
+    });
+
+    it('loads gzip CSV and JSON (by .gz suffix or by magic bytes)', async () => {
+      const gz = file('a.csv.gz', gzipSync(csv(1, 3)));
+      const noSuffix = file('b.csv', gzipSync(csv(10, 2)));
+      assert.equal((await run(load([gz, noSuffix]))).outputRows, 5);
+      const json = file('c.json.gz', gzipSync('{"id":1,"ts":"2024-03-01T01:00:00Z"}\n{"id":2,"ts":"2024-03-01T02:00:00Z"}\n'));
+      const status = await run({ ...load([json]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.equal(status.outputRows, 2, JSON.stringify(status.errorResult));
+      assert.equal(await count('lake_us.clicks'), 2);
+    });
+
+    it('fails truncated gzip files naming each (DuckDB alone would load the part it could read)', async () => {
+      const whole = gzipSync(csv(1, 50));
+      const cutAtEnd = file('end.csv.gz', whole.subarray(0, whole.length - 4)); // only the trailer missing
+      const cutMid = file('mid.csv.gz', whole.subarray(0, Math.floor(whole.length / 2)));
+      const good = file('good.csv.gz', whole);
+      const status = await run(load([good, cutAtEnd, cutMid]));
+      assert.deepEqual(status.errors?.map((e) => e.location), [cutAtEnd, cutMid]);
+      assert.ok(status.errors!.every((e) => /corrupt or truncated gzip/.test(e.message) && e.reason === 'invalid'));
+      assert.equal(status.outputRows, undefined);
+      assert.equal(await count(), 0);
+    });
+
+    it('fails files with the wrong column count, naming every bad file, and loads nothing', async () => {
+      await run(load([file('before.csv', csv(1, 4))]));
+      const short = file('short.csv', 'id,v\n1\n');
+      const long = file('long.csv', 'id,v\n1,a,extra\n');
+      const good = file('good.csv', csv(7, 2));
+      const status = await run(load([good, short, long]));
+      assert.equal(status.state, 'DONE');
+      assert.deepEqual(status.errors?.map((e) => e.location), [short, long]);
+      assert.deepEqual(status.errorResult, status.errors![0]);
+      assert.match(status.errors![0]!.message, /Expected Number of Columns: 2 Found: 1/);
+      assert.match(status.errors![1]!.message, /Expected Number of Columns: 2 Found: 3/);
+      assert.equal(await count(), 4); // the partition is untouched
+      // allowJaggedRows pads missing trailing columns with NULL.
+      const jagged = await run(load([short], { table: { ...EVENTS, csv: { skipLeadingRows: 1, allowJaggedRows: true } } }));
+      assert.equal(jagged.outputRows, 1);
+    });
+
+    it('fails values that do not cast to the column type', async () => {
+      const status = await run(load([file('t.csv', 'id,v\nnot-a-number,x\n')]));
+      assert.match(status.errorResult!.message, /Could not convert string "not-a-number"/);
+    });
+
+    it('honours CSV options: delimiter, quote, null marker, more leading rows', async () => {
+      const f = file('o.csv', "title\nid|v\n1|'a|b'\n2|NA\n");
+      const spec = { ...EVENTS, csv: { skipLeadingRows: 2, fieldDelimiter: '|', quote: "'", nullMarker: 'NA' } };
+      assert.equal((await run(load([f], { table: spec }))).outputRows, 2);
+      assert.deepEqual(await wh.query(`SELECT id, v FROM lake_us.events ORDER BY id`), [{ id: '1', v: 'a|b' }, { id: '2', v: null }]);
+    });
+
+    it('loads empty files as 0 rows', async () => {
+      const status = await run(load([file('empty.csv', ''), file('header-only.csv', 'id,v\n')]));
+      assert.equal(status.errorResult, undefined);
+      assert.equal(status.outputRows, 0);
+    });
+
+    it('creates an autodetect table at its first load from the files, then loads with its columns', async () => {
+      const spec: TableSpec = { ref: { dataset: 'auto', table: 'hits' }, partitioning: { type: 'DAY' }, format: 'CSV', autodetect: true, csv: { skipLeadingRows: 1 } };
+      await wh.ensureTable(spec);
+      assert.equal(await wh.getTableLabels(spec.ref), null);
+      const first = await run(load([file('h1.csv', 'page,n\n/a,1\n/b,2\n')], { table: spec, destination: spec.ref, partition: '20240101' }));
+      assert.equal(first.outputRows, 2, JSON.stringify(first.errorResult));
+      const cols = await wh.query(`SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'hits' ORDER BY column_index`);
+      assert.deepEqual(cols.map((c) => `${c.column_name} ${c.data_type}`), ['page VARCHAR', 'n BIGINT', '_PARTITIONTIME TIMESTAMP WITH TIME ZONE']);
+      const second = await run(load([file('h2.csv', 'page,n\n/c,x\n')], { table: spec, destination: spec.ref, partition: '20240102' }));
+      assert.match(second.errorResult!.message, /Could not convert/);
+      assert.equal((await run(load([file('h3.csv', 'page,n\n/c,3\n')], { table: spec, destination: spec.ref, partition: '20240102' }))).outputRows, 1);
+      assert.deepEqual(await partitions(spec.ref), [['20240101', 2], ['20240102', 1]]);
+    });
+
+    it('reads a file whose name has glob characters as itself', async () => {
+      file('x1.csv', csv(100, 5));
+      const bracket = file('x[1].csv', csv(1, 2));
+      assert.equal((await run(load([bracket]))).outputRows, 2);
+      assert.equal(await count('lake_us.events', 'id < 100'), 2);
+    });
+
+    it('expands one * like BigQuery, and reports missing sources and unsupported formats clearly', async () => {
+      file('w/a/1.csv', csv(1, 1));
+      file('w/b/2.csv', csv(2, 1));
+      file('w/b/3.txt', 'nope');
+      assert.equal((await run(load([join(dir, 'w/*.csv')]))).outputRows, 2);
+      const missing = join(dir, 'missing.csv');
+      const notFound = await run(load([missing, join(dir, 'none/*.csv')]));
+      assert.deepEqual(notFound.errors?.map((e) => [e.reason, e.location]), [['notFound', missing], ['notFound', join(dir, 'none/*.csv')]]);
+      const avro = await run(load([file('a.avro', 'x')], { table: { ...EVENTS, format: 'AVRO' } }));
+      assert.match(avro.errorResult!.message, /AVRO is not supported by the local warehouse/);
+      const gs = await run(load(['gs://lake/a.csv']));
+      assert.match(gs.errorResult!.message, /resolveUri/);
+      const badPartition = await run(load([file('p.csv', csv(1, 1))], { partition: '20240101' }));
+      assert.match(badPartition.errorResult!.message, /invalid partition decorator lake_us\.events\$20240101.*HOUR/);
+    });
+
+    it('resolves gs:// URIs with resolveUri', async () => {
+      const local = file('lake/events/a.csv', csv(1, 3));
+      const w = new DuckDbWarehouse({ file: join(dir, 'gs.duckdb'), resolveUri: (uri) => join(dir, uri.slice('gs://'.length)) });
+      try {
+        const status = await run(load(['gs://lake/events/a.csv']), w);
+        assert.equal(status.outputRows, 3);
+        assert.equal(status.inputBytes, statSync(local).size);
+      } finally {
+        await w.close();
+      }
+    });
+  });
+
+  describe('other jobs', () => {
+    it('copies a staging table into one partition, replacing it', async () => {
+      const stage = { dataset: 'lake_us', table: 'events_stage_1' };
+      await wh.ensureTable({ ...EVENTS, ref: stage });
+      await run(load([file('s1.csv', csv(1, 3))], { destination: stage, writeDisposition: 'WRITE_TRUNCATE' }));
+      await run(load([file('s2.csv', csv(10, 2))], { destination: stage, writeDisposition: 'WRITE_APPEND' }));
+      await run(load([file('old.csv', csv(100, 9))], { partition: '2024010110' }));
+      await run(load([file('keep.csv', csv(200, 1))], { partition: '2024010111' }));
+      const copy = await run({ kind: 'copy', jobId: 'copy_1', source: stage, destination: EVENTS.ref, partition: '2024010110', writeDisposition: 'WRITE_TRUNCATE', labels: {} });
+      assert.equal(copy.errorResult, undefined);
+      assert.equal(copy.outputRows, 5);
+      assert.deepEqual(await partitions(), [['2024010110', 5], ['2024010111', 1]]);
+      await wh.deleteTable(stage);
+      const missing = await run({ kind: 'copy', jobId: 'copy_2', source: stage, destination: EVENTS.ref, partition: '2024010110', writeDisposition: 'WRITE_TRUNCATE', labels: {} });
+      assert.match(missing.errorResult!.message, /Not found: Table lake_us\.events_stage_1/);
+    });
+
+    it('truncates one partition; noop only claims the id', async () => {
+      await run(load([file('a.csv', csv(1, 3))], { partition: '2024010110' }));
+      await run(load([file('b.csv', csv(5, 2))], { partition: '2024010111' }));
+      const t = await run({ kind: 'truncate', jobId: 'trunc_1', table: EVENTS, partition: '2024010110', labels: {} });
+      assert.equal(t.errorResult, undefined);
+      assert.deepEqual(await partitions(), [['2024010111', 2]]);
+      const noop = await run({ kind: 'noop', jobId: 'noop_1', labels: { tidemark_kind: 'noop' } });
+      assert.equal(noop.kind, 'noop');
+      assert.equal(await count(), 2);
+    });
+
+    it('deletePartition removes a partition by hand', async () => {
+      await run(load([file('a.csv', csv(1, 3))], { partition: '2024010110' }));
+      await run(load([file('b.csv', csv(5, 2))], { partition: '2024010111' }));
+      await wh.deletePartition(EVENTS.ref, '2024010111');
+      assert.deepEqual(await partitions(), [['2024010110', 3]]);
+    });
+  });
+
+  describe('job ids', () => {
+    it('inserts a job id once: a second insert gets the first job, even with another spec', async () => {
+      const a = file('a.csv', csv(1, 3));
+      const first = load([a], { jobId: 'dup_1', labels: { tidemark_kind: 'load' } });
+      const second: JobSpec = { kind: 'noop', jobId: 'dup_1', labels: { tidemark_kind: 'noop' } };
+      const [r1, r2] = await Promise.all([wh.insertJob(first), wh.insertJob(second)]);
+      assert.equal(r1.created, true);
+      assert.equal(r2.created, false);
+      assert.equal(r2.status.kind, 'load');
+      assert.deepEqual(r2.status.labels, { tidemark_kind: 'load' });
+      assert.deepEqual(await wh.getJobSpec('dup_1'), first);
+      await waitDone(wh, 'dup_1');
+      const again = await wh.insertJob(first);
+      assert.equal(again.created, false);
+      assert.equal(again.status.state, 'DONE');
+      assert.equal(again.status.outputRows, 3);
+      assert.equal(await count(), 3);
+      assert.equal(await wh.getJob('never'), null);
+    });
+
+    it('a failed job keeps its id', async () => {
+      const spec = load([join(dir, 'missing.csv')], { jobId: 'failed_1' });
+      assert.ok((await run(spec)).errorResult);
+      assert.equal((await wh.insertJob(load([file('a.csv', csv(1, 1))], { jobId: 'failed_1' }))).created, false);
+    });
+
+    it('holds jobs RUNNING for jobDelayMs and records their times in jobHistory', async () => {
+      const w = new DuckDbWarehouse({ file: join(dir, 'delay.duckdb'), jobDelayMs: (s) => (s.kind === 'load' ? 150 : 0) });
+      try {
+        const spec = load([file('a.csv', csv(1, 2))], { jobId: 'slow_1' });
+        const r = await w.insertJob(spec);
+        assert.equal(r.status.state, 'RUNNING');
+        await new Promise((res) => setTimeout(res, 50));
+        assert.equal((await w.getJob('slow_1'))?.state, 'RUNNING');
+        await waitDone(w, 'slow_1');
+        await run({ kind: 'noop', jobId: 'fast_1', labels: {} }, w);
+        const history = await w.jobHistory();
+        assert.deepEqual(history.map((h) => [h.jobId, h.kind, h.destination, h.partition, h.state, h.error]), [
+          ['slow_1', 'load', 'lake_us.events', '2024010110', 'DONE', null],
+          ['fast_1', 'noop', null, null, 'DONE', null],
+        ]);
+        assert.ok(history[0]!.endedAt! - history[0]!.startedAt >= 150);
+      } finally {
+        await w.close();
+      }
+    });
+  });
+
+  describe('several processes', () => {
+    it('a second warehouse in a child process waits for the lock, then succeeds', async () => {
+      const db = join(dir, 'shared.duckdb');
+      const parent = new DuckDbWarehouse({ file: db, holder: 'tidemark start', idleCloseMs: 800 });
+      try {
+        await parent.ensureTable(EVENTS);
+        await run(load([file('a.csv', csv(1, 4))]), parent);
+        const r = await child(
+          `
+          const w = new Warehouse({ file: ${JSON.stringify(db)}, holder: 'tidemark query', lockWaitMs: 10000 });
+          console.log('ready');
+          await new Promise((r) => setTimeout(r, 200));
+          const t0 = Date.now();
+          const rows = await w.query('SELECT count(*)::INTEGER AS n FROM lake_us.events');
+          console.log(JSON.stringify({ n: rows[0].n, waited: Date.now() - t0 }));
+          await w.close();`,
+          (line) => void (line === 'ready' && parent.query('SELECT 1')),
+        );
+        assert.equal(r.code, 0, r.stderr);
+        const result = JSON.parse(r.lines[1]!) as { n: number; waited: number };
+        assert.equal(result.n, 4);
+        assert.ok(result.waited >= 300, `child waited ${result.waited} ms`);
+        // And the parent gets the file back afterwards.
+        assert.equal((await parent.listPartitions(EVENTS.ref))[0]?.totalRows, 4);
+      } finally {
+        await parent.close();
+      }
+    });
+
+    it('a busy process yields the lock after maxHoldMs so a waiting one gets in', async () => {
+      const db = join(dir, 'fair.duckdb');
+      const parent = new DuckDbWarehouse({ file: db, maxHoldMs: 100, idleCloseMs: 1000 });
+      let stop = false;
+      let parentQueries = 0;
+      const busy = (async () => {
+        while (!stop) {
+          await parent.query('SELECT 1');
+          parentQueries++;
+        }
+      })();
+      try {
+        const r = await child(`
+          const w = new Warehouse({ file: ${JSON.stringify(db)}, lockWaitMs: 5000 });
+          const t0 = Date.now();
+          await w.query('SELECT 1');
+          console.log(JSON.stringify({ waited: Date.now() - t0 }));
+          await w.close();`);
+        assert.equal(r.code, 0, r.stderr);
+        assert.ok((JSON.parse(r.lines[0]!) as { waited: number }).waited < 2000);
+        assert.ok(parentQueries > 10);
+      } finally {
+        stop = true;
+        await busy;
+        await parent.close();
+      }
+    });
+
+    it('with a short lockWaitMs the child gets LockHeldError naming the lock and its holder', async () => {
+      const db = join(dir, 'busy.duckdb');
+      const parent = new DuckDbWarehouse({ file: db, holder: 'tidemark start', idleCloseMs: 5000 });
+      try {
+        await parent.query('SELECT 1'); // holds the file for 5 s of idleness
+        const r = await child(`
+          const w = new Warehouse({ file: ${JSON.stringify(db)}, lockWaitMs: 200 });
+          const err = await w.query('SELECT 1').catch((e) => e);
+          console.log(JSON.stringify({ name: err.name, message: err.message, permanent: err.permanent }));
+          await w.close();`);
+        assert.equal(r.code, 0, r.stderr);
+        const err = JSON.parse(r.lines[0]!) as { name: string; message: string; permanent: boolean };
+        assert.equal(err.name, LockHeldError.name);
+        assert.equal(err.permanent, false);
+        assert.ok(err.message.includes(`${db}.lock`), err.message);
+        assert.ok(err.message.includes(`pid ${process.pid}, tidemark start`), err.message);
+        assert.match(err.message, /waiting \d+ ms/);
+      } finally {
+        await parent.close();
+      }
+    });
+
+    it('re-runs a job left RUNNING by a process that died', async () => {
+      const db = join(dir, 'crash.duckdb');
+      const spec = load([file('a.csv', csv(1, 6))], { jobId: 'orphan_1' });
+      const r = await child(`
+        const w = new Warehouse({ file: ${JSON.stringify(db)}, jobDelayMs: () => 60000, idleCloseMs: 10 });
+        const res = await w.insertJob(${JSON.stringify(spec)});
+        console.log(JSON.stringify(res));
+        process.exit(0);`);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((JSON.parse(r.lines[0]!) as { created: boolean }).created, true);
+      const w = new DuckDbWarehouse({ file: db });
+      try {
+        const status = await waitDone(w, 'orphan_1');
+        assert.equal(status.outputRows, 6);
+        assert.equal((await w.listPartitions(EVENTS.ref))[0]?.totalRows, 6);
+      } finally {
+        await w.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,203 @@
+/**
+ * The zod schema of tidemark.config.yaml: the shape of each key, identifier rules and defaults.
+ * Objects are strict, so a misspelt key is an error rather than silently ignored. Rules that span
+ * keys (schema files, tokens, time zones, overlaps) live in resolve.ts.
+ */
+import { CronPattern } from 'croner';
+import ms from 'ms';
+import { z } from 'zod';
+import { isValidTimeZone } from '../routing/civil-time.ts';
+
+/** Defaults applied when a key is absent. */
+export const DEFAULTS = {
+  timeZone: 'UTC',
+  statePrefix: '_tidemark/',
+  jobBudget: 300,
+  jobBurst: 20,
+  maxUrisPerLoad: 10_000,
+  audit: { schedule: '15 * * * *', timeZone: 'Etc/UTC', lookback: '48h', settle: '1h', auditFrom: '30d', maxBackfillsPerAudit: 500 },
+  topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+} as const;
+
+/** BigQuery's limit on source URIs in one load job. */
+export const MAX_URIS_PER_LOAD_JOB = 10_000;
+
+// ---- identifiers ------------------------------------------------------------------------------
+
+const projectId = z
+  .string()
+  .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -');
+
+/** Config table name: it goes into labels and job ids. */
+const tableName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be 1-40 lowercase letters, digits or _, starting with a letter');
+
+const datasetId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'must be a dataset id: letters, digits or _, not starting with a digit, at most 1024');
+
+const tableId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'must be a table id: letters, digits or _, not starting with a digit, at most 1024');
+
+const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, 'must be a column name: letters, digits or _, not starting with a digit');
+
+/** Why `name` is not a valid Cloud Storage bucket name, or null. */
+export function bucketNameProblem(name: string): string | null {
+  if (name.length < 3 || name.length > 63) return 'must be 3-63 characters';
+  if (!/^[a-z0-9._-]+$/.test(name)) return 'may contain only lowercase letters, digits, -, _ and .';
+  if (!/^[a-z0-9]/.test(name) || !/[a-z0-9]$/.test(name)) return 'must start and end with a letter or digit';
+  if (name.startsWith('goog')) return 'must not start with "goog"';
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(name)) return 'must not look like an IP address';
+  if (name.includes('..')) return 'must not contain ".."';
+  return null;
+}
+
+const bucketName = z.string().superRefine((name, ctx) => {
+  const problem = bucketNameProblem(name);
+  if (problem) ctx.addIssue({ code: 'custom', message: `bucket name ${JSON.stringify(name)} ${problem}` });
+});
+
+const timeZone = z.string().refine(isValidTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC` });
+
+const topicName = z
+  .string()
+  .regex(/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be a Pub/Sub topic id: 3-255 letters, digits or -_.~+%, starting with a letter, not "goog"');
+
+// BigQuery labels: keys start with a lowercase letter; both use lowercase letters, digits, _ and -.
+const labelKey = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
+const labelValue = /^[\p{Ll}\p{Lo}\p{N}_-]{0,63}$/u;
+
+const labels = z.record(z.string(), z.string()).superRefine((map, ctx) => {
+  const keys = Object.keys(map);
+  if (keys.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
+  for (const key of keys) {
+    if (!labelKey.test(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'label keys are 1-63 lowercase letters, digits, _ or -, starting with a letter' });
+    } else if (key.startsWith('tidemark')) {
+      ctx.addIssue({ code: 'custom', path: [key], message: 'labels starting with "tidemark" are reserved for tidemark' });
+    }
+    if (!labelValue.test(map[key]!)) ctx.addIssue({ code: 'custom', path: [key], message: 'label values are 0-63 lowercase letters, digits, _ or -' });
+  }
+});
+
+// ---- numbers, durations, cron -----------------------------------------------------------------
+
+const positiveInt = z.int({ error: 'must be a whole number' }).min(1, 'must be at least 1');
+
+const maxUris = positiveInt.max(MAX_URIS_PER_LOAD_JOB, `must be at most ${MAX_URIS_PER_LOAD_JOB} (BigQuery's limit per load job)`);
+
+/** "48h", "30d", "90 minutes" -> milliseconds (parsed with `ms`). */
+const duration = z.string().transform((text, ctx) => {
+  const value = /[a-z]/i.test(text) ? ms(text as ms.StringValue) : undefined;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a positive duration like "48h", "30d" or "90m"` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+/** Unix cron: five fields, checked by croner (which Cloud Scheduler's syntax is a subset of). */
+const cron = z.string().superRefine((text, ctx) => {
+  const fields = text.trim().split(/\s+/);
+  if (fields.length !== 5) {
+    ctx.addIssue({ code: 'custom', message: `cron ${JSON.stringify(text)} has ${fields.length} fields; use 5 (minute hour day month weekday)` });
+    return;
+  }
+  try {
+    new CronPattern(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cron ${JSON.stringify(text)}: ${(err as Error).message.replace(/^CronPattern: /, '')}` });
+  }
+});
+
+// ---- sections ----------------------------------------------------------------------------------
+
+const source = z
+  .strictObject({
+    bucket: bucketName.optional(),
+    pattern: z.string().min(1, 'must not be empty').optional(),
+    regex: z.string().min(1, 'must not be empty').optional(),
+    timeZone: timeZone.optional(),
+  })
+  .superRefine((s, ctx) => {
+    if ((s.pattern === undefined) === (s.regex === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['pattern'], message: 'give exactly one of pattern or regex' });
+    }
+  });
+
+const csv = z.strictObject({
+  skipLeadingRows: z.int({ error: 'must be a whole number' }).min(0).optional(),
+  fieldDelimiter: z.string().min(1).optional(),
+  quote: z.string().optional(),
+  allowJaggedRows: z.boolean().optional(),
+  allowQuotedNewlines: z.boolean().optional(),
+  encoding: z.enum(['UTF-8', 'ISO-8859-1']).optional(),
+  nullMarker: z.string().optional(),
+});
+
+const partitioning = z.strictObject({
+  type: z.enum(['HOUR', 'DAY']),
+  field: columnName.optional(),
+  fieldType: z.enum(['DATE', 'TIMESTAMP', 'DATETIME']).optional(),
+});
+
+/** One entry of `tables`. */
+export const tableSchema = z.strictObject({
+  name: tableName,
+  description: z.string().max(16_384).optional(),
+  labels: labels.optional(),
+  source,
+  format: z.enum(['CSV', 'NEWLINE_DELIMITED_JSON', 'PARQUET', 'AVRO', 'ORC']),
+  schema: z.union([z.string().min(1), z.array(z.unknown())], { error: 'must be a schema file path or a list of fields' }).optional(),
+  autodetect: z.boolean().optional(),
+  csv: csv.optional(),
+  target: z.strictObject({ dataset: datasetId, table: tableId }),
+  partitioning,
+  jobBudget: positiveInt.optional(),
+  jobBurst: positiveInt.optional(),
+  maxUrisPerLoad: maxUris.optional(),
+  cadence: z.enum(['HOUR', 'DAY']).optional(),
+});
+
+const audit = z.strictObject({
+  schedule: cron.default(DEFAULTS.audit.schedule),
+  timeZone: timeZone.default(DEFAULTS.audit.timeZone),
+  lookback: duration.prefault(DEFAULTS.audit.lookback),
+  settle: duration.prefault(DEFAULTS.audit.settle),
+  auditFrom: duration.prefault(DEFAULTS.audit.auditFrom),
+  maxBackfillsPerAudit: positiveInt.default(DEFAULTS.audit.maxBackfillsPerAudit),
+});
+
+const topics = z.strictObject({
+  audit: topicName.default(DEFAULTS.topics.audit),
+  backfill: topicName.default(DEFAULTS.topics.backfill),
+  backfillDlq: topicName.default(DEFAULTS.topics.backfillDlq),
+  auditResults: topicName.default(DEFAULTS.topics.auditResults),
+});
+
+/** The whole file. `tables` entries are checked one by one with tableSchema, so one bad table does not hide the others. */
+export const configSchema = z.strictObject({
+  project: projectId,
+  location: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be a BigQuery location such as US, EU or asia-northeast3'),
+  lake: z.strictObject({ bucket: bucketName }),
+  state: z
+    .strictObject({
+      bucket: bucketName.optional(),
+      prefix: z
+        .string()
+        .regex(/^[^/].*\/$/s, 'must end with "/" and not start with "/"')
+        .default(DEFAULTS.statePrefix),
+    })
+    .prefault({}),
+  defaults: z
+    .strictObject({
+      jobBudget: positiveInt.default(DEFAULTS.jobBudget),
+      jobBurst: positiveInt.default(DEFAULTS.jobBurst),
+      maxUrisPerLoad: maxUris.default(DEFAULTS.maxUrisPerLoad),
+    })
+    .prefault({}),
+  tables: z.array(z.unknown()).min(1, 'list at least one table'),
+  audit: audit.prefault({}),
+  topics: topics.prefault({}),
+  /** Deployment settings, read by infra/ (not part of Config). */
+  deploy: z.record(z.string(), z.unknown()).optional(),
+});
+
+export type RawConfig = z.output<typeof configSchema>;
+export type RawTable = z.output<typeof tableSchema>;

@@ -43,6 +43,34 @@ export function refill(prev: BudgetState | null, table: Pick<TableConfig, 'jobBu
   return { day, used: day === prev.day ? prev.used : 0, tokens, refilledAt: Math.max(now, prev.refilledAt) };
 }
 
+function exhausted(table: TableConfig, next: BudgetState, t: number): BudgetExhaustedError | null {
+  if (next.used >= table.jobBudget) {
+    const retryAt = Date.UTC(+next.day.slice(0, 4), +next.day.slice(4, 6) - 1, +next.day.slice(6, 8)) + DAY_MS;
+    return new BudgetExhaustedError(`daily job budget of table ${table.name} is spent (${next.used}/${table.jobBudget} jobs today); work resumes after ${new Date(retryAt).toISOString()}`, {
+      table: table.name,
+      used: next.used,
+      budget: table.jobBudget,
+      retryAfterMs: retryAt - t,
+    });
+  }
+  if (next.tokens < 1) {
+    const waitMs = Math.ceil((1 - next.tokens) / (table.jobBudget / DAY_MS));
+    return new BudgetExhaustedError(`job budget of table ${table.name} is paced: next job in ${Math.ceil(waitMs / 1000)} s (${next.used}/${table.jobBudget} jobs today)`, {
+      table: table.name,
+      used: next.used,
+      budget: table.jobBudget,
+      retryAfterMs: waitMs,
+    });
+  }
+  return null;
+}
+
+/** Throws BudgetExhaustedError if a job could not be taken now (reads only; reserves nothing). */
+export async function checkBudget(store: ObjectStore, cfg: StateConfig, table: TableConfig, now: number): Promise<void> {
+  const err = exhausted(table, await readBudget(store, cfg, table, now), now);
+  if (err) throw err;
+}
+
 /**
  * Takes one job from the table's budget, or throws BudgetExhaustedError saying when to retry.
  * Concurrent reservations are serialised by compare-and-swap on the budget object.
@@ -54,24 +82,8 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Ta
     const prev = found ? (JSON.parse(found.data.toString('utf8')) as BudgetState) : null;
     const t = now();
     const next = refill(prev, table, t);
-    if (next.used >= table.jobBudget) {
-      const retryAt = Date.UTC(+next.day.slice(0, 4), +next.day.slice(4, 6) - 1, +next.day.slice(6, 8)) + DAY_MS;
-      throw new BudgetExhaustedError(`daily job budget of table ${table.name} is spent (${next.used}/${table.jobBudget} jobs today); work resumes after ${new Date(retryAt).toISOString()}`, {
-        table: table.name,
-        used: next.used,
-        budget: table.jobBudget,
-        retryAfterMs: retryAt - t,
-      });
-    }
-    if (next.tokens < 1) {
-      const waitMs = Math.ceil((1 - next.tokens) / (table.jobBudget / DAY_MS));
-      throw new BudgetExhaustedError(`job budget of table ${table.name} is paced: next job in ${Math.ceil(waitMs / 1000)} s (${next.used}/${table.jobBudget} jobs today)`, {
-        table: table.name,
-        used: next.used,
-        budget: table.jobBudget,
-        retryAfterMs: waitMs,
-      });
-    }
+    const err = exhausted(table, next, t);
+    if (err) throw err;
     next.tokens -= 1;
     next.used += 1;
     try {

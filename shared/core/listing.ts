@@ -9,7 +9,7 @@ import { RouteError } from './errors.ts';
 import type { ObjectInfo, ObjectStore } from './ports.ts';
 
 /** Pages through a listing under one prefix. */
-export async function* listAll(store: ObjectStore, bucket: string, prefix: string, range: { startOffset?: string; endOffset?: string } = {}): AsyncGenerator<ObjectInfo> {
+export async function* listAll(store: Pick<ObjectStore, 'listPage'>, bucket: string, prefix: string, range: { startOffset?: string; endOffset?: string } = {}): AsyncGenerator<ObjectInfo> {
   let pageToken: string | undefined;
   do {
     const page = await store.listPage(bucket, { prefix, pageToken, ...range });

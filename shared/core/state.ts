@@ -38,6 +38,8 @@ export interface LoadRecord {
   rows: number | null;
   jobId: string;
   at: number;
+  /** The (name, generation) pairs loaded, so an event for one of them is answered without listing. */
+  files?: { name: string; generation: string }[];
 }
 
 /** A job claimed for the partition and not yet settled. Its job id is the partition's lock. */
@@ -84,6 +86,8 @@ export interface StateSummary {
   sourceFingerprint: string | null;
   objects: number;
   bytes: number;
+  /** Rows the last load wrote, when the warehouse reported it. */
+  rows: number | null;
   jobId: string | null;
   loadedAt: number | null;
   quarantined: number;
@@ -158,6 +162,7 @@ const META = {
   sourceFingerprint: 'tidemark-source-fp',
   objects: 'tidemark-objects',
   bytes: 'tidemark-bytes',
+  rows: 'tidemark-rows',
   jobId: 'tidemark-job',
   loadedAt: 'tidemark-loaded-at',
   quarantined: 'tidemark-quarantined',
@@ -171,6 +176,7 @@ function summaryMetadata(s: PartitionState): Record<string, string> {
     [META.sourceFingerprint]: s.loaded?.sourceFingerprint ?? '',
     [META.objects]: String(s.loaded?.objects ?? 0),
     [META.bytes]: String(s.loaded?.bytes ?? 0),
+    [META.rows]: s.loaded?.rows === null || s.loaded?.rows === undefined ? '' : String(s.loaded.rows),
     [META.jobId]: s.loaded?.jobId ?? '',
     [META.loadedAt]: s.loaded ? String(s.loaded.at) : '',
     [META.quarantined]: String(s.quarantine.length),
@@ -191,6 +197,7 @@ export function summaryFromObject(cfg: StateConfig, name: string, metadata: Reco
     sourceFingerprint: metadata[META.sourceFingerprint] || null,
     objects: num(META.objects),
     bytes: num(META.bytes),
+    rows: metadata[META.rows] ? Number(metadata[META.rows]) : null,
     jobId: metadata[META.jobId] || null,
     loadedAt: metadata[META.loadedAt] ? Number(metadata[META.loadedAt]) : null,
     quarantined: num(META.quarantined),
@@ -200,7 +207,7 @@ export function summaryFromObject(cfg: StateConfig, name: string, metadata: Reco
 }
 
 /** Every partition state of a table, from a paged listing (one call per 1,000 partitions). */
-export async function listStateSummaries(store: ObjectStore, cfg: StateConfig, table: string, range?: { from: string; to: string }): Promise<StateSummary[]> {
+export async function listStateSummaries(store: Pick<ObjectStore, 'listPage'>, cfg: StateConfig, table: string, range?: { from: string; to: string }): Promise<StateSummary[]> {
   const prefix = `${cfg.prefix}state/${table}/`;
   const out: StateSummary[] = [];
   let pageToken: string | undefined;

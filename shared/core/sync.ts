@@ -21,7 +21,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config, TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { Router, TableRoute } from '../routing/router.ts';
-import { reserveJob } from './budget.ts';
+import { checkBudget, reserveJob } from './budget.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
@@ -31,7 +31,7 @@ import { readState, updateState, writeState } from './state.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
 /** Points where tests inject crashes. */
-export type SyncStep = 'after-list' | 'after-claim' | 'after-submit' | 'after-complete' | 'after-settle';
+export type SyncStep = 'after-list' | 'after-claim' | 'after-submit' | 'after-complete' | 'after-label' | 'after-settle';
 
 export interface EngineOptions {
   /** How often a running job is polled. */
@@ -75,6 +75,12 @@ export interface SyncRequest {
   retryFailed?: boolean;
   /** Why this sync runs (object-finalized, backfill:stale, reload...), for logs and job labels. */
   reason: string;
+  /**
+   * The object an event was about. If the partition already holds (or quarantined) exactly this
+   * generation, the event adds nothing and is answered without listing; if not, a job will be
+   * needed, so the budget is checked before listing.
+   */
+  hint?: { name: string; generation: string };
 }
 
 export type SyncOutcome = 'loaded' | 'emptied' | 'up-to-date' | 'no-source';
@@ -111,7 +117,10 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
   const step = async (s: SyncStep, jobId?: string) => engine.hooks?.step?.(s, { table: table.name, partition: req.partition, jobId });
 
   let force = !!req.force;
+  // A forced request gives quarantined files one more try (once), and reloads even if unchanged.
+  let retryQuarantined = force;
   let jobsSubmitted = 0;
+  let claimedHere = false;
   const newlyQuarantined: QuarantineEntry[] = [];
 
   for (let round = 0; round < engine.options.maxRounds; round++) {
@@ -121,13 +130,21 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       continue;
     }
     const st = handle.state;
-    if (force && req.forceToken && st.lastForceToken === req.forceToken) force = false; // a redelivered forced request
+    if (req.hint && !force && !claimedHere) {
+      const k = keyOf(req.hint);
+      if (st.loaded?.files?.some((f) => keyOf(f) === k) || st.quarantine.some((q) => keyOf(q) === k)) {
+        return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
+      }
+      await checkBudget(store, config.state, table, clock.now());
+    }
+    // A redelivered forced request (its token already applied by an earlier call) is not forced again.
+    if (jobsSubmitted === 0 && !claimedHere && force && req.forceToken && st.lastForceToken === req.forceToken) force = retryQuarantined = false;
 
     const listing = await listPartitionObjects(store, route, req.partition, log);
     await step('after-list');
     const sourceFingerprint = fingerprintObjects(listing);
     const live = new Set(listing.map(keyOf));
-    const quarantine = force ? [] : st.quarantine.filter((q) => live.has(keyOf(q)));
+    const quarantine = retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)));
     const excluded = new Set(quarantine.map(keyOf));
     const files: FileRef[] = listing.filter((o) => !excluded.has(keyOf(o))).map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
     const bytes = files.reduce((n, f) => n + f.size, 0);
@@ -186,6 +203,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     });
     if (!claimed) continue; // somebody else claimed first: look again
     handle = claimed;
+    claimedHere = true;
     await step('after-claim', jobId);
     log.info('job claimed', { jobId, kind, objects: files.length, bytes, reason: req.reason, force });
 
@@ -194,16 +212,17 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     await step('after-submit', jobId);
     const status = run.status ?? (await waitForJob(engine, jobId, req.partition));
     await step('after-complete', jobId);
+    await checkpointLabel(engine, route, status);
+    await step('after-label', jobId);
     const settled = await settle(engine, route, req.partition, inflight, status, log);
     await step('after-settle', jobId);
 
     if (settled.kind === 'success') {
-      await advanceLabelTime(warehouse, table.spec.ref, LAST_LOAD_LABEL, clock.now(), log);
       return result(table, req.partition, kind === 'truncate' ? 'emptied' : 'loaded', settled.state, jobsSubmitted, settled.state.quarantine, newlyQuarantined);
     }
     if (settled.kind === 'quarantined') {
       newlyQuarantined.push(...settled.entries);
-      force = false; // a forced retry of quarantined files happens once
+      retryQuarantined = false; // a forced retry of quarantined files happens once
       continue;
     }
     if (settled.kind === 'failed') {
@@ -322,13 +341,29 @@ async function resolveInflight(engine: Engine, route: TableRoute, partition: str
       });
     }
     const burned = await engine.warehouse.insertJob({ kind: 'noop', jobId: inf.jobId, labels: jobLabels(route.table, partition, 'noop', 'fence') });
-    if (burned.created) log.warn('fenced a claim whose job never started', { jobId: inf.jobId, owner: inf.owner, ageMs: age });
+    if (burned.created) {
+      log.warn('fenced a claim whose job never started', { jobId: inf.jobId, owner: inf.owner, ageMs: age });
+      // The no-op does nothing: no need to wait for it before clearing the claim.
+      await settle(engine, route, partition, inf, { ...burned.status, kind: 'noop' }, log);
+      return;
+    }
     status = burned.status;
   }
   if (status.state !== 'DONE') {
     throw new PartitionBusyError(`partition ${route.table.name}$${partition} has job ${inf.jobId} running`, { jobId: inf.jobId });
   }
+  await checkpointLabel(engine, route, status);
   await settle(engine, route, partition, inf, status, log);
+}
+
+/**
+ * Moves `tidemark_last_load` forward for a successful job. Done before the state is settled, so
+ * a crash in between is repaired by whoever settles the job later (the label never lags a
+ * settled load).
+ */
+async function checkpointLabel(engine: Engine, route: TableRoute, status: JobStatus): Promise<void> {
+  if (status.errorResult || status.kind === 'noop') return;
+  await advanceLabelTime(engine.warehouse, route.table.spec.ref, LAST_LOAD_LABEL, engine.clock.now(), engine.log);
 }
 
 type Settled =
@@ -382,6 +417,7 @@ async function settle(engine: Engine, route: TableRoute, partition: string, inf:
         rows: status.outputRows ?? null,
         jobId: inf.jobId,
         at: now(),
+        files: inf.files.map((f) => ({ name: f.name, generation: f.generation })),
       };
       s.quarantine = inf.quarantine;
       delete s.lastError;

@@ -35,6 +35,10 @@ export interface TestEnv {
   clock: ManualClock;
   log: ReturnType<typeof memoryLogger>;
   engine: LocalEngine;
+  /** Generation of each object the test wrote last (events carry it, as Eventarc's do). */
+  generations: Map<string, string>;
+  /** A finalize event for the object as last written. */
+  event(name: string, bucket?: string): ReturnType<typeof storageEvent>;
   /** Writes lake object `name` (bucket `lake` unless given). */
   put(name: string, content: string | Buffer, bucket?: string): Promise<{ generation: string }>;
   remove(name: string, bucket?: string): Promise<void>;
@@ -58,13 +62,20 @@ export async function createTestEnv(opts: { yaml?: string; engine?: LocalEngineO
     ...(opts.jobDelayMs ? { jobDelayMs: opts.jobDelayMs } : {}),
   });
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
+  const generations = new Map<string, string>();
   return {
     dir,
     config,
     clock,
     log,
     engine,
-    put: (name, content, bucket = 'lake') => engine.store.write(bucket, name, content),
+    generations,
+    event: (name, bucket = 'lake') => storageEvent({ name, bucket, generation: generations.get(`${bucket}/${name}`) ?? '1' }),
+    async put(name, content, bucket = 'lake') {
+      const r = await engine.store.write(bucket, name, content);
+      generations.set(`${bucket}/${name}`, r.generation);
+      return r;
+    },
     remove: (name, bucket = 'lake') => engine.store.remove(bucket, name),
     rows: (sql) => engine.warehouse.query(sql),
     async count(where = 'true', table = 'lake_us.events') {

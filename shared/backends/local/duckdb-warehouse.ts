@@ -807,7 +807,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** A Parquet file must have every column of the table (by name, any case); BigQuery fails it otherwise. */
   private async checkParquetColumns(conn: DuckDBConnection, path: string, columns: Column[]): Promise<void> {
-    const described = await this.rows(conn, `DESCRIBE SELECT * FROM read_parquet(${lit(path)})`);
+    const described = await this.rows(conn, `DESCRIBE SELECT * FROM read_parquet(${lit(path)}, hive_partitioning=false)`);
     const present = new Set(described.map((r) => String(r.column_name).toLowerCase()));
     const missing = columns.filter((c) => !present.has(c.name.toLowerCase())).map((c) => c.name);
     if (missing.length > 0) {
@@ -836,7 +836,7 @@ export class DuckDbWarehouse implements Warehouse {
       const known = ctx.columns.map((c) => lit(c.name.toLowerCase())).join(', ');
       const [unknown] = await this.rows(
         conn,
-        `SELECT k, count(*) AS n FROM (SELECT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${lit(ctx.path)}, ${jsonCompression(ctx.gzip)}))
+        `SELECT k, count(*) AS n FROM (SELECT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${lit(ctx.path)}, hive_partitioning=false, ${jsonCompression(ctx.gzip)}))
          WHERE lower(k) NOT IN (${known}) GROUP BY k ORDER BY k LIMIT 1`,
       );
       if (unknown) return `No such field: ${String(unknown.k)} (in ${Number(unknown.n)} row(s)); ${ctx.name} has no column of that name`;
@@ -1101,13 +1101,13 @@ function explicitReader(format: string, path: string, columns: Column[], csv: Cs
   const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
   if (format === 'CSV') {
     const skip = csv?.skipLeadingRows ?? 0;
-    return `read_csv(${lit(path)}, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+    return `read_csv(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')})`;
   }
   if (format === 'NEWLINE_DELIMITED_JSON') {
-    return `read_json(${lit(path)}, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)})`;
+    return `read_json(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)})`;
   }
   // Parquet carries its own schema: select the table's columns by name, cast to their types.
-  return `(SELECT ${columns.map((c) => `CAST(f.${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')} FROM read_parquet(${lit(path)}) AS f)`;
+  return `(SELECT ${columns.map((c) => `CAST(f.${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')} FROM read_parquet(${lit(path)}, hive_partitioning=false) AS f)`;
 }
 
 /** read_json spells "no compression" differently from read_csv. */
@@ -1120,10 +1120,10 @@ function autoReader(format: string, path: string, csv: CsvOptions | undefined, g
   if (format === 'CSV') {
     const skip = csv?.skipLeadingRows ?? 0;
     // BigQuery's autodetect takes column names from the last skipped row.
-    return `read_csv(${lit(path)}, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+    return `read_csv(${lit(path)}, hive_partitioning=false, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${compression}, ${csvReadOptions(csv).join(', ')})`;
   }
-  if (format === 'NEWLINE_DELIMITED_JSON') return `read_json(${lit(path)}, format='newline_delimited', ${jsonCompression(gzip)})`;
-  return `read_parquet(${lit(path)})`;
+  if (format === 'NEWLINE_DELIMITED_JSON') return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${jsonCompression(gzip)})`;
+  return `read_parquet(${lit(path)}, hive_partitioning=false)`;
 }
 
 /** DuckDB expands glob characters in paths even in a single file name: read such files via a plain-named link. */

@@ -11,7 +11,7 @@ import { readState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { SyncStep } from '../../../shared/core/sync.ts';
 import { onObjectFinalized } from '../../../shared/handlers/object-finalized.ts';
-import { createTestEnv, csvRows, storageEvent } from '../../helpers/local-env.ts';
+import { createTestEnv, csvRows } from '../../helpers/local-env.ts';
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { deliverUntilQuiet, shuffled } from '../../helpers/platform.ts';
 
@@ -24,7 +24,7 @@ async function loadJobs(env: TestEnv) {
 
 /** Delivers finalize events for `names` through the handler with platform retry semantics. */
 async function deliverEvents(env: TestEnv, names: string[], opts: Parameters<typeof deliverUntilQuiet>[3] = {}) {
-  return deliverUntilQuiet(env.clock, names.map((name) => storageEvent({ name })), async (event) => {
+  return deliverUntilQuiet(env.clock, names.map((name) => env.event(name)), async (event) => {
     await onObjectFinalized(env.engine, event as never);
   }, opts);
 }
@@ -139,7 +139,7 @@ describe('syncPartition', () => {
     }
   });
 
-  const steps: SyncStep[] = ['after-list', 'after-claim', 'after-submit', 'after-complete', 'after-settle'];
+  const steps: SyncStep[] = ['after-list', 'after-claim', 'after-submit', 'after-complete', 'after-label', 'after-settle'];
   for (const crashAt of steps) {
     it(`recovers from a crash ${crashAt}: rows exactly once, state settled, label set`, async () => {
       let crashed = false;

@@ -1,0 +1,250 @@
+/**
+ * The gap auditor: compares what the lake holds with what the warehouse holds, per partition,
+ * over a window, and publishes one backfill message per partition that needs a load.
+ *
+ * Cost: per table, one paged listing of the source per range prefix (1,000 objects a call),
+ * one paged listing of the state objects (1,000 partitions a call), one metadata query for the
+ * warehouse's partition list, and one or two label calls. Nothing scans table data and nothing
+ * is called once per partition.
+ */
+import type { TableConfig } from '../config/types.ts';
+import type { Logger } from '../log.ts';
+import type { TableRoute } from '../routing/router.ts';
+import { partitionEnd, partitionIdAt, partitionStart, partitionsInRange } from '../routing/partition.ts';
+import { InvalidMessageError, RouteError } from './errors.ts';
+import { fingerprintObjects } from './fingerprint.ts';
+import type { ObjectVersion } from './fingerprint.ts';
+import { WATERMARK_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
+import { listAll } from './listing.ts';
+import type { Bus, PartitionInfo } from './ports.ts';
+import { listStateSummaries } from './state.ts';
+import type { StateSummary } from './state.ts';
+import type { Engine } from './sync.ts';
+
+/** What an audit concludes about one partition. */
+export type AuditClass = 'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'orphan';
+
+export const AUDIT_CLASSES: readonly AuditClass[] = ['ok', 'missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'orphan'];
+
+/** Classes a backfill can fix; one message each. */
+export const BACKFILL_CLASSES: readonly AuditClass[] = ['missing', 'stale', 'failed'];
+
+/** A backfill request as published to the backfill topic. */
+export interface BackfillMessage {
+  table: string;
+  partition: string;
+  force: boolean;
+  reason: string;
+}
+
+export interface AuditRequest {
+  /** Table names; empty or absent means every table. */
+  tables?: string[];
+  /** Window start/end (epoch ms); absent means the table's default window. */
+  fromMs?: number;
+  toMs?: number;
+}
+
+export interface PartitionFinding {
+  partition: string;
+  class: AuditClass;
+  sourceObjects: number;
+  warehouseRows: number | null;
+  detail?: string;
+}
+
+export interface TableAudit {
+  table: string;
+  window: { from: string; to: string };
+  counts: Record<AuditClass, number>;
+  /** Every partition that is not `ok`, oldest first. */
+  findings: PartitionFinding[];
+  watermark: { before: string | null; after: string | null };
+  calls: { sourcePages: number; statePages: number; partitionQueries: number };
+}
+
+export interface AuditReport {
+  startedAt: string;
+  tables: TableAudit[];
+  /** Backfill messages published this run. */
+  published: number;
+  /** Backfill-worthy partitions left for the next run (over maxBackfillsPerAudit). */
+  deferred: number;
+}
+
+/** Everything the auditor needs: the engine's backends plus a bus to publish on. */
+export interface AuditDeps extends Engine {
+  bus: Bus;
+}
+
+function emptyCounts(): Record<AuditClass, number> {
+  return Object.fromEntries(AUDIT_CLASSES.map((c) => [c, 0])) as Record<AuditClass, number>;
+}
+
+/** The window a table is audited over when the request does not say. */
+export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promise<{ fromMs: number; toMs: number; watermark: number | null }> {
+  const { audit } = deps.config;
+  const now = deps.clock.now();
+  const watermark = await readLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL);
+  const fromMs = watermark !== null ? watermark - audit.lookbackMs : now - audit.auditFromMs;
+  return { fromMs, toMs: now - audit.settleMs, watermark };
+}
+
+/**
+ * Classifies one partition from the three views of it. Pure; the table of cases in the README
+ * ("audit classes") is this function.
+ */
+export function classifyPartition(input: {
+  source: ObjectVersion[];
+  state: StateSummary | undefined;
+  warehouse: PartitionInfo | undefined;
+  expected: boolean;
+}): { class: AuditClass | null; detail?: string; force?: boolean } {
+  const { source, state, warehouse, expected } = input;
+  const whRows = warehouse?.totalRows ?? 0;
+  const loadedSomething = !!state && state.status !== 'new' && state.loadedAt !== null;
+  if (source.length === 0) {
+    if (loadedSomething && state!.objects > 0) return { class: 'stale', detail: 'source objects deleted since the last load' };
+    if (whRows > 0) return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
+    if (expected) return { class: 'upstream-missing', detail: 'the table cadence expects data here and the source has none' };
+    return { class: null };
+  }
+  if (!loadedSomething) {
+    if (state?.status === 'failed') return { class: 'failed', detail: 'the only load attempted failed' };
+    return whRows > 0 ? { class: 'stale', detail: 'warehouse rows not loaded by tidemark' } : { class: 'missing', detail: 'never loaded' };
+  }
+  if (state!.status === 'failed') return { class: 'failed', detail: 'the last load failed' };
+  if (state!.sourceFingerprint !== fingerprintObjects(source)) return { class: 'stale', detail: 'source objects added, rewritten or deleted since the last load' };
+  // Drift on the warehouse side: the source listing is unchanged, so only a forced reload helps.
+  if (state!.objects > 0 && whRows === 0) return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
+  if (state!.rows !== null && warehouse && state!.objects > 0 && warehouse.totalRows !== state!.rows) {
+    return { class: 'stale', detail: `warehouse holds ${warehouse.totalRows} rows, the last load wrote ${state!.rows}`, force: true };
+  }
+  if (state!.quarantined > 0) return { class: 'quarantined', detail: `${state!.quarantined} file(s) quarantined` };
+  return { class: 'ok' };
+}
+
+/** Audits one table over [fromMs, toMs). Does not publish. */
+export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
+  const table = route.table;
+  const g = route.granularity;
+  const ids = partitionsInRange(fromMs, toMs, g);
+  const calls = { sourcePages: 0, statePages: 0, partitionQueries: 0 };
+  const counts = emptyCounts();
+  const window = { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g) };
+  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, calls }, backfills: [], goodUntil: null };
+  const first = ids[0]!;
+  const last = ids[ids.length - 1]!;
+  const inWindow = new Set(ids);
+
+  // Source: few prefixes, paged; objects grouped by the loader's own routing.
+  const source = new Map<string, ObjectVersion[]>();
+  const countingStore = {
+    listPage: (...a: Parameters<typeof deps.store.listPage>) => {
+      calls.sourcePages++;
+      return deps.store.listPage(...a);
+    },
+  };
+  for (const prefix of route.prefixesForRange(partitionStart(first), partitionEnd(last))) {
+    for await (const o of listAll(countingStore, table.source.bucket, prefix)) {
+      let p: string | null;
+      try {
+        p = route.partitionOf(o.name);
+      } catch (err) {
+        if (err instanceof RouteError) continue;
+        throw err;
+      }
+      if (p === null || !inWindow.has(p)) continue;
+      const list = source.get(p) ?? [];
+      list.push({ name: o.name, generation: o.generation });
+      source.set(p, list);
+    }
+  }
+  // Engine state: one paged listing of the state prefix, metadata only.
+  const states = new Map<string, StateSummary>();
+  const stateStore = { listPage: (...a: Parameters<typeof deps.store.listPage>) => (calls.statePages++, deps.store.listPage(...a)) };
+  for (const s of await listStateSummaries(stateStore, deps.config.state, table.name, { from: first, to: `${last}~` })) states.set(s.partition, s);
+  // Warehouse: one metadata query.
+  calls.partitionQueries++;
+  const whParts = new Map((await deps.warehouse.listPartitions(table.spec.ref)).map((p) => [p.partitionId, p]));
+
+  const findings: PartitionFinding[] = [];
+  const backfills: BackfillMessage[] = [];
+  let goodUntil: number | null = null;
+  let holeSeen = false;
+  // A cadence as fine as the partitions (or finer) means every partition should have data.
+  const expected = !!table.cadence && (table.cadence === g || g === 'DAY');
+  for (const id of ids) {
+    const src = source.get(id) ?? [];
+    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected });
+    const cls = verdict.class;
+    if (cls) {
+      counts[cls]++;
+      if (cls !== 'ok') {
+        findings.push({ partition: id, class: cls, sourceObjects: src.length, warehouseRows: whParts.get(id)?.totalRows ?? null, ...(verdict.detail ? { detail: verdict.detail } : {}) });
+      }
+      if (BACKFILL_CLASSES.includes(cls)) backfills.push({ table: table.name, partition: id, force: !!verdict.force, reason: cls });
+    }
+    // The watermark stops at the first hole; orphans are extra data, not holes.
+    const good = cls === null || cls === 'ok' || cls === 'quarantined' || cls === 'orphan';
+    if (!good) holeSeen = true;
+    if (!holeSeen) goodUntil = Math.min(partitionEnd(id), toMs);
+  }
+  log.debug('table audited', { table: table.name, partitions: ids.length, calls });
+  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, calls }, backfills, goodUntil };
+}
+
+/**
+ * Runs an audit: classifies every table's window, publishes backfills (oldest first, at most
+ * maxBackfillsPerAudit), advances each table's watermark label, and publishes the summary.
+ */
+export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts: { dryRun?: boolean } = {}): Promise<AuditReport> {
+  const { config, log } = deps;
+  const names = request.tables?.length ? request.tables : config.tables.map((t) => t.name);
+  const routes = names.map((n) => {
+    const r = deps.router.table(n);
+    if (!r) throw new InvalidMessageError(`audit request names unknown table "${n}"`, { table: n });
+    return r;
+  });
+  const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0 };
+  const allBackfills: BackfillMessage[] = [];
+  for (const route of routes) {
+    const table = route.table;
+    const dflt = await defaultWindow(deps, table);
+    const fromMs = request.fromMs ?? dflt.fromMs;
+    const toMs = request.toMs ?? dflt.toMs;
+    const { audit, backfills, goodUntil } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }));
+    audit.watermark.before = dflt.watermark === null ? null : new Date(dflt.watermark).toISOString();
+    if (!opts.dryRun && goodUntil !== null && (dflt.watermark === null || goodUntil > dflt.watermark)) {
+      const after = await advanceLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL, goodUntil, log);
+      audit.watermark.after = after === null ? null : new Date(after).toISOString();
+    } else {
+      audit.watermark.after = audit.watermark.before;
+    }
+    report.tables.push(audit);
+    allBackfills.push(...backfills);
+  }
+  // Oldest partitions first across tables; the rest wait for the next run.
+  allBackfills.sort((a, b) => partitionStart(a.partition) - partitionStart(b.partition) || a.table.localeCompare(b.table));
+  const max = config.audit.maxBackfillsPerAudit;
+  const now = allBackfills.slice(0, max);
+  report.deferred = allBackfills.length - now.length;
+  if (opts.dryRun) {
+    report.deferred = allBackfills.length;
+    return report;
+  }
+  if (now.length) await deps.bus.publish(config.topics.backfill, now, { origin: 'audit' });
+  report.published = now.length;
+  await deps.bus.publish(config.topics.auditResults, [report], { origin: 'audit' });
+  for (const t of report.tables) {
+    log.info(`audit ${t.table}: ${AUDIT_CLASSES.filter((c) => t.counts[c]).map((c) => `${t.counts[c]} ${c}`).join(', ') || 'nothing in window'}`, {
+      table: t.table,
+      window: t.window,
+      counts: t.counts,
+      watermark: t.watermark.after,
+      findings: t.findings.slice(0, 50),
+    });
+  }
+  log.notice(`audit done: ${report.published} backfill(s) published, ${report.deferred} deferred to the next run`, { published: report.published, deferred: report.deferred });
+  return report;
+}

@@ -4,9 +4,10 @@
  * logged and acknowledged inside onObjectFinalized.
  */
 import { cloudEvent } from '@google-cloud/functions-framework';
+import type { CloudEvent } from '@google-cloud/functions-framework';
 import { onObjectFinalized } from '../../shared/handlers/object-finalized.ts';
 import { gcpEngine } from '../../shared/runtime/gcp.ts';
 
-cloudEvent('loadOnFinalize', async (event) => {
+cloudEvent('loadOnFinalize', async (event: CloudEvent<unknown>) => {
   await onObjectFinalized(gcpEngine(), event);
 });

@@ -25,7 +25,12 @@ export async function onObjectFinalized(engine: Engine, event: CloudEvent<unknow
     }
     const routed = engine.router.route(obj.bucket, obj.name);
     if (routed.kind === 'ignored') return ignored(engine, fields, routed.reason);
-    const result = await syncPartition(engine, { table: routed.table.name, partition: routed.partition, reason: 'object-finalized' });
+    const result = await syncPartition(engine, {
+      table: routed.table.name,
+      partition: routed.partition,
+      reason: 'object-finalized',
+      hint: { name: obj.name, generation: obj.generation },
+    });
     log.info(`object ${obj.name}: partition ${result.outcome}`, {
       ...fields,
       table: result.table,

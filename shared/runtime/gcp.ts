@@ -2,13 +2,12 @@
  * Builds the engine for deployed functions: Google clients created once per instance and
  * injected. The environment is read here, at the edge, and nowhere deeper.
  */
-import { BigQuery } from '@google-cloud/bigquery';
-import { Storage } from '@google-cloud/storage';
-import { BigQueryWarehouse } from '../backends/gcp/bigquery-warehouse.ts';
-import { GcsObjectStore } from '../backends/gcp/storage-store.ts';
+import { PubSubBus } from '../backends/gcp/pubsub-bus.ts';
+import type { AuditDeps } from '../core/audit.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';
+import type { Bus, ObjectStore, Warehouse } from '../core/ports.ts';
 import { defaultEngineOptions } from '../core/sync.ts';
 import type { Engine } from '../core/sync.ts';
 import { createLogger } from '../log.ts';
@@ -21,16 +20,32 @@ export function loadRuntimeConfig(env: Env): Config {
   return loadConfig({ file: env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml', env });
 }
 
-/** A fresh engine over the official clients. */
+/** Forwards every method to `load()`'s result, loading it on the first call; `sync` answers without loading. */
+function lazyPort<T extends object>(load: () => Promise<T>, sync: Partial<T> = {}): T {
+  let loaded: Promise<T> | undefined;
+  return new Proxy(sync as T, {
+    get: (target, key) => (key in target ? Reflect.get(target, key) : async (...args: unknown[]) => Reflect.apply(Reflect.get(await (loaded ??= load()), key) as (...a: unknown[]) => unknown, await loaded, args)),
+  });
+}
+
+/** A fresh engine over the official clients, each loaded on its first call. */
 export function createGcpEngine(env: Env, config: Config = loadRuntimeConfig(env)): Engine {
-  // Retries are ours (withRetry in the adapters): one layer, not two.
-  const storage = new Storage({ projectId: config.project, retryOptions: { autoRetry: false } });
-  const bigquery = new BigQuery({ projectId: config.project, location: config.location });
+  const store = lazyPort<ObjectStore>(
+    async () => {
+      const [{ Storage }, { GcsObjectStore }] = await Promise.all([import('@google-cloud/storage'), import('../backends/gcp/storage-store.ts')]);
+      return new GcsObjectStore({ storage: new Storage({ projectId: config.project, retryOptions: { autoRetry: false } }) });
+    },
+    { uri: (bucket: string, name: string) => `gs://${bucket}/${name}` },
+  );
+  const warehouse = lazyPort<Warehouse>(async () => {
+    const [{ BigQuery }, { BigQueryWarehouse }] = await Promise.all([import('@google-cloud/bigquery'), import('../backends/gcp/bigquery-warehouse.ts')]);
+    return new BigQueryWarehouse({ bigquery: new BigQuery({ projectId: config.project, location: config.location }), project: config.project, location: config.location });
+  });
   return {
     config,
     router: createRouter(config),
-    store: new GcsObjectStore({ storage }),
-    warehouse: new BigQueryWarehouse({ bigquery, project: config.project, location: config.location }),
+    store,
+    warehouse,
     clock: systemClock,
     log: createLogger(undefined, { service: env.K_SERVICE ?? 'tidemark' }, env.TIDEMARK_LOG_LEVEL === 'debug' ? 'DEBUG' : 'INFO'),
     options: defaultEngineOptions,
@@ -38,9 +53,27 @@ export function createGcpEngine(env: Env, config: Config = loadRuntimeConfig(env
 }
 
 let instance: Engine | undefined;
+let withBus: AuditDeps | undefined;
 
 /** The engine of this function instance, created on first use and reused across invocations. */
 export function gcpEngine(): Engine {
   instance ??= createGcpEngine(process.env);
   return instance;
+}
+
+/** The engine plus a Pub/Sub publisher (auditor, backfill), created once per instance. */
+export function gcpAuditDeps(): AuditDeps {
+  withBus ??= { ...gcpEngine(), bus: gcpBus(gcpEngine().config) };
+  return withBus;
+}
+
+/**
+ * A Pub/Sub publisher (functions, and the CLI's --backend gcp). @google-cloud/pubsub, with gRPC
+ * and its protos most of a bundle, is imported on the first publish: paths that never publish
+ * (loadOnFinalize, nearly every backfill) never load it. The client is created once.
+ */
+export function gcpBus(config: Config): Bus {
+  let bus: Promise<PubSubBus> | undefined;
+  const load = () => (bus ??= import('@google-cloud/pubsub').then(({ PubSub }) => new PubSubBus({ pubsub: new PubSub({ projectId: config.project }) })));
+  return { publish: async (topic, messages, attributes) => (await load()).publish(topic, messages, attributes) };
 }

@@ -1,0 +1,251 @@
+/**
+ * The gap auditor: every audit class on the embedded backends, backfills filling the holes,
+ * the watermark (stops at the first hole, never moves backwards), and the cost of an audit on
+ * a year of hourly partitions (calls grow with objects/1000, not with partitions).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { auditTable, classifyPartition, runAudit } from '../../../shared/core/audit.ts';
+import type { AuditClass, AuditDeps, BackfillMessage } from '../../../shared/core/audit.ts';
+import { fingerprintObjects, decodeLabelTime } from '../../../shared/core/fingerprint.ts';
+import { WATERMARK_LABEL, advanceLabelTime } from '../../../shared/core/labels.ts';
+import type { JobStatus, PartitionInfo, Warehouse } from '../../../shared/core/ports.ts';
+import { writeState, emptyState } from '../../../shared/core/state.ts';
+import { syncPartition } from '../../../shared/core/sync.ts';
+import { parseConfig } from '../../../shared/config/load.ts';
+import { createRouter } from '../../../shared/routing/router.ts';
+import { memoryLogger } from '../../../shared/log.ts';
+import { createLocalSuite } from '../../../shared/runtime/local-suite.ts';
+import { createTestEnv, csvRows } from '../../helpers/local-env.ts';
+import { MemoryObjectStore } from '../../helpers/memory-store.ts';
+import { ManualClock } from '../../helpers/clock.ts';
+
+const YAML = `
+project: test-project
+location: US
+lake: { bucket: lake }
+tables:
+  - name: events
+    source: { pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv", timeZone: UTC }
+    format: CSV
+    csv: { skipLeadingRows: 1 }
+    schema: [ { name: id, type: INTEGER }, { name: v, type: STRING } ]
+    target: { dataset: lake_us, table: events }
+    partitioning: { type: HOUR }
+    cadence: HOUR
+`;
+const hourPath = (h: number, f: string) => `events/dt=2026-11-24/hr=${String(h).padStart(2, '0')}/${f}`;
+const pid = (h: number) => `20261124${String(h).padStart(2, '0')}`;
+const at = (h: number) => Date.UTC(2026, 10, 24, h);
+
+describe('classifyPartition', () => {
+  const src = [{ name: 'a', generation: '1' }];
+  const fp = fingerprintObjects(src);
+  const state = (over: Record<string, unknown> = {}) => ({ table: 't', partition: 'p', status: 'loaded' as const, sourceFingerprint: fp, objects: 1, bytes: 1, rows: 5, jobId: 'j', loadedAt: 1, quarantined: 0, inflightJobId: null, updatedAt: 1, ...over });
+  const wh = (rows: number): PartitionInfo => ({ partitionId: 'p', totalRows: rows });
+  const cases: [string, Parameters<typeof classifyPartition>[0], AuditClass | null][] = [
+    ['loaded and equal', { source: src, state: state(), warehouse: wh(5), expected: false }, 'ok'],
+    ['never loaded', { source: src, state: undefined, warehouse: undefined, expected: false }, 'missing'],
+    ['deleted from the warehouse by hand', { source: src, state: state(), warehouse: undefined, expected: false }, 'missing'],
+    ['late file', { source: [...src, { name: 'b', generation: '2' }], state: state(), warehouse: wh(5), expected: false }, 'stale'],
+    ['rewritten file', { source: [{ name: 'a', generation: '9' }], state: state(), warehouse: wh(5), expected: false }, 'stale'],
+    ['object deleted from the lake (all)', { source: [], state: state(), warehouse: wh(5), expected: false }, 'stale'],
+    ['rows changed by hand', { source: src, state: state(), warehouse: wh(3), expected: false }, 'stale'],
+    ['last load failed', { source: src, state: state({ status: 'failed' }), warehouse: wh(5), expected: false }, 'failed'],
+    ['quarantined files', { source: src, state: state({ quarantined: 1 }), warehouse: wh(5), expected: false }, 'quarantined'],
+    ['cadence expects data, none came', { source: [], state: undefined, warehouse: undefined, expected: true }, 'upstream-missing'],
+    ['warehouse rows without source', { source: [], state: undefined, warehouse: wh(7), expected: false }, 'orphan'],
+    ['nothing anywhere, nothing expected', { source: [], state: undefined, warehouse: undefined, expected: false }, null],
+  ];
+  for (const [name, input, expected] of cases) {
+    it(`${name} -> ${expected ?? 'not reported'}`, () => assert.equal(classifyPartition(input).class, expected));
+  }
+});
+
+/** A warehouse that fails one chosen job without naming a file, like a schema mismatch would. */
+function failingJobs(inner: Warehouse, fail: (jobId: string) => boolean): Warehouse {
+  return {
+    insertJob: (s) => inner.insertJob(s),
+    getJob: async (id) => {
+      const st = await inner.getJob(id);
+      if (st && st.state === 'DONE' && fail(id)) return { ...st, errorResult: { reason: 'invalid', message: 'Provided Schema does not match Table lake_us.events' } } as JobStatus;
+      return st;
+    },
+    getTableLabels: (r) => inner.getTableLabels(r),
+    patchTableLabels: (r, l, e) => inner.patchTableLabels(r, l, e),
+    listPartitions: (r) => inner.listPartitions(r),
+    ensureTable: (s) => inner.ensureTable(s),
+    deleteTable: (r) => inner.deleteTable(r),
+  };
+}
+
+describe('runAudit on the embedded backends', () => {
+  it('finds every class, backfills what can be backfilled, and moves the watermark to the first hole', async () => {
+    const env = await createTestEnv({ yaml: YAML });
+    try {
+      const sync = (h: number) => syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      for (const h of [0, 1, 2, 3, 4, 6, 10, 11]) await env.put(hourPath(h, 'a.csv'), csvRows(h * 100, 5));
+      await env.put(hourPath(3, 'b.csv'), csvRows(390, 2));
+      await env.put(hourPath(6, 'bad.csv'), 'id,v\nnope,1\n');
+      for (const h of [0, 1, 2, 3, 4, 6, 10, 11]) await sync(h);
+      // hour 7: a load that fails for a reason no file explains
+      await env.put(hourPath(7, 'a.csv'), csvRows(700, 5));
+      let failing = true;
+      const failEngine = { ...env.engine, warehouse: failingJobs(env.engine.warehouse, () => failing) };
+      await assert.rejects(syncPartition(failEngine, { table: 'events', partition: pid(7), reason: 'test' }));
+      failing = false;
+      // Holes made after loading:
+      await env.put(hourPath(1, 'late.csv'), csvRows(150, 3)); // a late file for an old partition
+      await env.engine.warehouse.deletePartition({ dataset: 'lake_us', table: 'events' }, pid(2)); // deleted by hand
+      await env.remove(hourPath(3, 'b.csv')); // an object deleted from the lake
+      await env.put(hourPath(4, 'a.csv'), csvRows(400, 9)); // a file rewritten
+      await env.put(hourPath(5, 'a.csv'), csvRows(500, 5)); // never loaded (its event was lost)
+      // hour 8: no source data at all (cadence HOUR expects some)
+      // hour 9: rows in the warehouse that no source object explains
+      await env.put('elsewhere/x.csv', csvRows(900, 4), 'side');
+      await env.engine.warehouse.insertJob({ kind: 'load', jobId: 'manual_load_9', table: env.config.tables[0]!.spec, destination: env.config.tables[0]!.spec.ref, partition: pid(9), sourceUris: [env.engine.store.uri('side', 'elsewhere/x.csv')], writeDisposition: 'WRITE_TRUNCATE', labels: {} });
+      for (let i = 0; i < 50 && (await env.engine.warehouse.getJob('manual_load_9'))?.state !== 'DONE'; i++) await new Promise((r) => setTimeout(r, 10));
+
+      const published: BackfillMessage[] = [];
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return msgs.map(() => 'id'); } } };
+      const report = await runAudit(deps, { fromMs: at(0), toMs: at(12) });
+      const t = report.tables[0]!;
+      const byPartition = Object.fromEntries(t.findings.map((f) => [f.partition, f.class]));
+      assert.deepEqual(byPartition, {
+        [pid(1)]: 'stale',
+        [pid(2)]: 'missing',
+        [pid(3)]: 'stale',
+        [pid(4)]: 'stale',
+        [pid(5)]: 'missing',
+        [pid(6)]: 'quarantined',
+        [pid(7)]: 'failed',
+        [pid(8)]: 'upstream-missing',
+        [pid(9)]: 'orphan',
+      });
+      assert.deepEqual(t.counts, { ok: 3, missing: 2, stale: 3, failed: 1, quarantined: 1, 'upstream-missing': 1, orphan: 1 });
+      assert.deepEqual(published.map((m) => `${m.partition}:${m.reason}`), [1, 2, 3, 4, 5, 7].map((h) => `${pid(h)}:${byPartition[pid(h)]}`));
+      // The watermark stops at the first hole (hour 1).
+      assert.equal(t.watermark.after, new Date(at(1)).toISOString());
+
+      // Backfill through the same handler the function runs, then audit again.
+      const suite = createLocalSuite(env.engine, { minBackoffMs: 1, maxBackoffMs: 5 });
+      await suite.bus.publish('tidemark-backfill', published);
+      await suite.drain();
+      suite.close();
+      const again = await runAudit(deps, { fromMs: at(0), toMs: at(12) });
+      const t2 = again.tables[0]!;
+      assert.deepEqual(Object.fromEntries(t2.findings.map((f) => [f.partition, f.class])), { [pid(6)]: 'quarantined', [pid(8)]: 'upstream-missing', [pid(9)]: 'orphan' });
+      assert.equal(t2.watermark.after, new Date(at(8)).toISOString());
+      assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '01'`), 8);
+      assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '04'`), 9);
+      assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '05'`), 5);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('publishes at most maxBackfillsPerAudit, oldest first; the rest wait for the next run', async () => {
+    const env = await createTestEnv({ yaml: YAML.replace('tables:', 'audit: { maxBackfillsPerAudit: 3 }\ntables:').replace('    cadence: HOUR\n', '') });
+    try {
+      for (let h = 0; h < 8; h++) await env.put(hourPath(h, 'a.csv'), csvRows(h, 1));
+      const published: BackfillMessage[] = [];
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return []; } } };
+      const report = await runAudit(deps, { fromMs: at(0), toMs: at(8) });
+      assert.deepEqual(published.map((m) => m.partition), [pid(0), pid(1), pid(2)]);
+      assert.equal(report.deferred, 5);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('the watermark label', () => {
+  it('never moves backwards under concurrent audits', async () => {
+    const env = await createTestEnv();
+    try {
+      const ref = { dataset: 'lake_us', table: 'events' };
+      const seen: string[] = [];
+      const wh = env.engine.warehouse;
+      const recording: Warehouse = {
+        ...failingJobs(wh, () => false),
+        patchTableLabels: async (r, labels, etag) => {
+          await wh.patchTableLabels(r, labels, etag);
+          seen.push(labels[WATERMARK_LABEL]!);
+        },
+      };
+      const times = Array.from({ length: 12 }, (_, i) => at(0) + ((i * 7) % 12) * 3_600_000);
+      await Promise.all(times.map((ms) => advanceLabelTime(recording, ref, WATERMARK_LABEL, ms)));
+      const final = decodeLabelTime((await wh.getTableLabels(ref))!.labels[WATERMARK_LABEL]);
+      assert.equal(final, Math.max(...times));
+      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `label went from ${seen[i - 1]} to ${seen[i]}`);
+      // And an audit whose window ends earlier leaves it where it is.
+      const before = (await wh.getTableLabels(ref))!.labels[WATERMARK_LABEL];
+      await advanceLabelTime(recording, ref, WATERMARK_LABEL, at(0));
+      assert.equal((await wh.getTableLabels(ref))!.labels[WATERMARK_LABEL], before);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('audit cost on a large lake', () => {
+  it('a year of hourly partitions for three tables: API calls grow with objects/1000, never one per partition, and no table data is read', async () => {
+    const tables = ['clicks', 'views', 'buys'];
+    const yaml = `
+project: test-project
+location: US
+lake: { bucket: lake }
+tables:
+${tables.map((t) => `  - name: ${t}
+    source: { pattern: "${t}/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json", timeZone: Asia/Seoul }
+    format: NEWLINE_DELIMITED_JSON
+    autodetect: true
+    target: { dataset: lake_us, table: ${t} }
+    partitioning: { type: HOUR }`).join('\n')}
+`;
+    const config = parseConfig(yaml, '/virtual/tidemark.config.yaml');
+    const store = new MemoryObjectStore();
+    const clock = new ManualClock(Date.UTC(2026, 10, 24));
+    const from = Date.UTC(2025, 10, 24);
+    const partitionsPerTable = (clock.now() - from) / 3_600_000;
+    const whCalls = { listPartitions: 0, other: 0 };
+    const partitions: PartitionInfo[] = [];
+    for (const t of tables) {
+      for (let ms = from; ms < clock.now(); ms += 3_600_000) {
+        const local = new Date(ms + 9 * 3_600_000);
+        const iso = local.toISOString();
+        const name = `${t}/dt=${iso.slice(0, 10)}/hr=${iso.slice(11, 13)}/part-0.json`;
+        const { generation } = await store.write('lake', name, '{}\n');
+        const id = new Date(ms).toISOString().slice(0, 13).replace(/[-T]/g, '');
+        const h = { state: emptyState(t, id, ms), generation: '0' };
+        await writeState(store, config.state, h, { ...h.state, status: 'loaded', loaded: { sourceFingerprint: fingerprintObjects([{ name, generation }]), loadedFingerprint: '', objects: 1, bytes: 3, rows: 1, jobId: 'j', at: ms } });
+        if (t === tables[0]) partitions.push({ partitionId: id, totalRows: 1 });
+      }
+    }
+    const warehouse: Warehouse = {
+      insertJob: async () => { whCalls.other++; throw new Error('no jobs in an audit'); },
+      getJob: async () => { whCalls.other++; return null; },
+      getTableLabels: async () => ({ labels: {}, etag: '1' }),
+      patchTableLabels: async () => {},
+      listPartitions: async () => { whCalls.listPartitions++; return partitions; },
+      ensureTable: async () => {},
+      deleteTable: async () => {},
+    };
+    store.calls.list = 0;
+    const deps: AuditDeps = { config, router: createRouter(config), store, warehouse, clock, log: memoryLogger(), options: { pollMs: 1, maxWaitMs: 1, submitGraceMs: 1, maxRounds: 1 }, bus: { publish: async () => [] } };
+    let calls = 0;
+    for (const t of tables) {
+      const { audit } = await auditTable(deps, deps.router.table(t)!, from, clock.now(), deps.log);
+      assert.equal(audit.counts.ok, partitionsPerTable);
+      calls += audit.calls.sourcePages + audit.calls.statePages + audit.calls.partitionQueries;
+    }
+    const objectsPerTable = partitionsPerTable; // one object per partition here
+    // Per table: source pages ~ objects/1000 (plus a page per range prefix), state pages ~ partitions/1000, one query.
+    const bound = tables.length * (2 * Math.ceil(objectsPerTable / 1000) + 40 + 1);
+    assert.ok(calls <= bound, `${calls} calls > ${bound}`);
+    assert.ok(calls < partitionsPerTable / 20, `${calls} calls for ${partitionsPerTable} partitions per table`);
+    assert.equal(whCalls.listPartitions, tables.length);
+    assert.equal(whCalls.other, 0);
+    assert.equal(store.calls.read, 0, 'no state object downloaded');
+  });
+});

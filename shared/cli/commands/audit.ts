@@ -1,0 +1,73 @@
+/**
+ * `tidemark audit [--table T] [--from A --to B] [--json] [--dry-run]`: runs an audit now and
+ * prints the classification. Locally, the backfills it publishes are handled in this process
+ * through the same handler as the backfillPartition function; with --backend gcp they go to the
+ * real tidemark-backfill topic.
+ */
+import type { Command } from 'commander';
+import { AUDIT_CLASSES, runAudit } from '../../core/audit.ts';
+import type { AuditDeps, AuditReport } from '../../core/audit.ts';
+import { parseAuditRequest } from '../../events/requests.ts';
+import { formatTable, toJson } from '../format.ts';
+import { openEngine, readConfig } from '../context.ts';
+import type { CliContext } from '../context.ts';
+import type { CommandHost } from '../main.ts';
+import { createLocalSuite } from '../../runtime/local-suite.ts';
+import type { LocalEngine } from '../../runtime/local.ts';
+
+export function registerAuditCommand(program: Command, host: CommandHost): void {
+  program
+    .command('audit')
+    .description('compare lake and warehouse now, publish backfills for missing/stale/failed partitions, print the classification')
+    .option('--table <name...>', 'only these tables')
+    .option('--from <id>', 'window start (partition id or ISO time)')
+    .option('--to <id>', 'window end, inclusive')
+    .option('--dry-run', 'classify only: publish nothing, move no watermark')
+    .option('--json', 'print the report as JSON')
+    .action(host.run((ctx, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }) => runAuditCommand(ctx, opts)));
+}
+
+/** Human-readable audit report. */
+export function formatAuditReport(report: AuditReport): string {
+  const lines: string[] = [];
+  lines.push(
+    formatTable(
+      report.tables.map((t) => ({ table: t.table, window: `${t.window.from}..${t.window.to}`, ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), watermark: t.watermark.after ?? '-' })),
+    ),
+  );
+  const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
+  if (findings.length) lines.push('', formatTable(findings.slice(0, 200)), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
+  lines.push('', `${report.published} backfill message(s) published${report.deferred ? `, ${report.deferred} left for the next run (maxBackfillsPerAudit)` : ''}.`);
+  return lines.filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
+}
+
+async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }): Promise<number> {
+  const config = readConfig(ctx);
+  const request = parseAuditRequest(config, { ...(opts.table ? { tables: opts.table } : {}), ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) }, 'cli');
+  const engine = await openEngine(ctx, config);
+  try {
+    let deps: AuditDeps;
+    let finish = async () => {};
+    if (ctx.options.backend === 'gcp') {
+      const { gcpBus } = await import('../../runtime/gcp.ts');
+      deps = { ...engine, bus: gcpBus(config) };
+    } else {
+      for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
+      const suite = createLocalSuite(engine as LocalEngine, { deadLetterFile: `${(engine as LocalEngine).paths.workDir}/dead-letters.json` });
+      deps = suite.deps;
+      finish = async () => {
+        await suite.drain();
+        suite.close();
+      };
+    }
+    const report = await runAudit(deps, request, { dryRun: !!opts.dryRun });
+    ctx.out(opts.json ? toJson(report) : formatAuditReport(report));
+    if (!opts.dryRun && ctx.options.backend !== 'gcp' && report.published) {
+      ctx.err(`running ${report.published} backfill(s) locally...`);
+      await finish();
+    } else await finish();
+    return 0;
+  } finally {
+    await engine.close();
+  }
+}

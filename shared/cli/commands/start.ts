@@ -1,0 +1,151 @@
+/**
+ * `tidemark start` (`npm start`): the whole suite on embedded backends, no cloud account.
+ * Writes a demo config and lake on first run, watches the lake folder (a file that finished
+ * writing is a "finalize" event), delivers events through the in-process bus with retries and
+ * a dead-letter list, and loads through the same engine and handler as the deployed function.
+ */
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, relative, sep } from 'node:path';
+import type { Command } from 'commander';
+import { watch } from 'chokidar';
+import { LocalBus } from '../../backends/local/bus.ts';
+import { listAll } from '../../core/listing.ts';
+import { onObjectFinalized } from '../../handlers/object-finalized.ts';
+import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
+import { isIgnoredObjectName } from '../../routing/router.ts';
+import { createLogger } from '../../log.ts';
+import type { Logger } from '../../log.ts';
+import { formatBytes } from '../format.ts';
+import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
+import type { CliContext } from '../context.ts';
+import type { CommandHost } from '../main.ts';
+import { writeDemo } from '../demo.ts';
+
+export const FINALIZE_TOPIC = 'local-object-finalized';
+
+export function registerStartCommand(program: Command, host: CommandHost): void {
+  program
+    .command('start')
+    .description('run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)')
+    .option('--no-watch', 'process what is there, then exit')
+    .action(host.run((ctx, opts: { watch: boolean }) => runStart(ctx, opts)));
+}
+
+/** Human-readable lines for what the engine logs. */
+export function narrator(ctx: CliContext): Logger {
+  const time = () => new Date().toISOString().slice(11, 19);
+  return createLogger(
+    (e) => {
+      const f = e as Record<string, unknown>;
+      const where = f.table && f.partition ? `${String(f.table)}$${String(f.partition)}` : '';
+      if (e.message === 'partition loaded') {
+        ctx.out(`${time()}  loaded   ${where.padEnd(22)} ${f.objects} file(s), ${f.rows ?? '?'} rows, ${formatBytes(Number(f.bytesRead ?? 0))} read from ${f.sourceBucket}${Number(f.quarantined) ? `, ${f.quarantined} quarantined` : ''}`);
+      } else if (e.message === 'partition emptied') {
+        ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
+      } else if (e.message === 'file quarantined') {
+        ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
+      } else if (e.severity === 'ERROR' || (e.severity === 'WARNING' && ctx.options.verbose)) {
+        ctx.err(`${time()}  ${e.severity} ${e.message}${where ? ` (${where})` : ''}`);
+      } else if (ctx.options.verbose) {
+        ctx.out(`${time()}  ${e.message} ${JSON.stringify(f)}`);
+      }
+    },
+    {},
+    'DEBUG',
+  );
+}
+
+async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<number> {
+  const paths = localPaths(ctx);
+  const file = configPath(ctx);
+  let fresh = false;
+  if (!existsSync(file)) {
+    if (!file.endsWith(DEMO_CONFIG.split('/').join(sep))) {
+      ctx.err(`config ${file} not found`);
+      return 2;
+    }
+    ctx.out(`No tidemark.config.yaml here: writing a demo config to ${relative(ctx.cwd, file)} and a demo lake to ${relative(ctx.cwd, paths.lakeDir)}/`);
+    mkdirSync(dirname(file), { recursive: true });
+    const demo = await writeDemo(file, paths.lakeDir);
+    ctx.out(`  ${Object.entries(demo.objects).map(([t, o]) => `${o.length} ${t} files`).join(', ')} (one of them, ${demo.corrupt}, is corrupt on purpose)`);
+    fresh = true;
+  }
+  const config = readConfig(ctx);
+  const log = narrator(ctx);
+  const engine = openLocalEngine(ctx, config, log, 'tidemark start');
+  const bus = new LocalBus({ deadLetterFile: `${paths.workDir}/dead-letters.json` });
+  for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
+
+  let handled = 0;
+  const unsubscribe = bus.subscribe(
+    FINALIZE_TOPIC,
+    async (msg) => {
+      await onObjectFinalized(engine, msg.json() as never);
+      handled++;
+    },
+    { maxDeliveryAttempts: 20, minBackoffMs: 500, maxBackoffMs: 30_000, concurrency: 4 },
+  );
+  const publishObject = (bucket: string, name: string, generation: string, size: number) =>
+    bus.publish(FINALIZE_TOPIC, [
+      { specversion: '1.0', id: `${bucket}/${name}#${generation}`, type: OBJECT_FINALIZED, source: `//storage.googleapis.com/projects/_/buckets/${bucket}`, data: { bucket, name, generation, size: String(size) } },
+    ]);
+
+  // Catch up: every object already in the lake's source buckets is delivered as if it had just arrived.
+  const buckets = [...new Set(config.tables.map((t) => t.source.bucket))];
+  let initial = 0;
+  for (const bucket of buckets) {
+    for await (const o of listAll(engine.store, bucket, '')) {
+      if (o.name.startsWith(config.state.prefix)) continue;
+      if (engine.router.route(bucket, o.name).kind !== 'routed') continue;
+      await publishObject(bucket, o.name, o.generation, o.size);
+      initial++;
+    }
+  }
+  if (initial) ctx.out(`Catching up on ${initial} object(s) already in the lake${fresh ? ' (the demo)' : ''}...`);
+  await bus.drain();
+
+  const hint = config.tables[0] ? `npx tidemark query "SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}"` : '';
+  ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
+  ctx.out(`Look at it:   ${hint}\n              npx tidemark quarantine\n              npx tidemark config check`);
+  if (!opts.watch) {
+    unsubscribe();
+    bus.close();
+    await engine.close();
+    return 0;
+  }
+
+  const watcher = watch(paths.lakeDir, {
+    ignoreInitial: true,
+    awaitWriteFinish: { stabilityThreshold: 400, pollInterval: 100 },
+    ignored: (p: string) => {
+      const rel = relative(paths.lakeDir, p).split(sep);
+      return rel.slice(1).join('/').startsWith(config.state.prefix) || rel.some((s) => s.startsWith('.'));
+    },
+  });
+  const onFile = (p: string) => {
+    const rel = relative(paths.lakeDir, p).split(sep);
+    if (rel.length < 2) return;
+    const [bucket, ...rest] = rel;
+    const name = rest.join('/');
+    if (isIgnoredObjectName(name)) return;
+    const st = statSync(p, { bigint: true });
+    ctx.out(`${new Date().toISOString().slice(11, 19)}  arrived  ${bucket}/${name}`);
+    void publishObject(bucket!, name, st.ctimeNs.toString(), Number(st.size));
+  };
+  watcher.on('add', onFile).on('change', onFile);
+  ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds. Ctrl-C stops.`);
+
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  ctx.out('\nStopping: finishing deliveries in flight...');
+  await watcher.close();
+  unsubscribe();
+  await Promise.race([bus.drain(), new Promise((r) => setTimeout(r, 5_000))]);
+  bus.close();
+  await engine.close();
+  ctx.out(`Stopped cleanly (${handled} event(s) handled).`);
+  return 0;
+}

@@ -1,0 +1,110 @@
+/**
+ * `tidemark sync --table T (--partition P | --from A --to B)`: runs the engine now for each
+ * partition, waits, prints a summary. A partition busy with another job is waited for.
+ */
+import type { Command } from 'commander';
+import cliProgress from 'cli-progress';
+import { BudgetExhaustedError, errorMessage, PartitionBusyError } from '../../core/errors.ts';
+import { syncPartition } from '../../core/sync.ts';
+import type { Engine, SyncResult } from '../../core/sync.ts';
+import { normalizePartition, partitionsInRange, partitionStart, partitionEnd } from '../../routing/partition.ts';
+import { formatBytes, formatTable, toJson } from '../format.ts';
+import { openEngine, readConfig } from '../context.ts';
+import type { CliContext } from '../context.ts';
+import type { CommandHost } from '../main.ts';
+
+export interface SyncOptions {
+  table: string;
+  partition?: string;
+  from?: string;
+  to?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** Partition ids a --partition or --from/--to (inclusive) selection names. */
+export function selectPartitions(granularity: 'HOUR' | 'DAY', opts: { partition?: string; from?: string; to?: string }): string[] {
+  if (opts.partition) return [normalizePartition(opts.partition, granularity)];
+  if (!opts.from || !opts.to) throw new UsageError('give --partition P, or --from A and --to B');
+  const from = normalizePartition(opts.from, granularity);
+  const to = normalizePartition(opts.to, granularity);
+  if (to < from) throw new UsageError(`--to ${opts.to} is before --from ${opts.from}`);
+  return partitionsInRange(partitionStart(from), partitionEnd(to), granularity);
+}
+
+export class UsageError extends Error {}
+
+/** Syncs one partition, waiting while another sync holds it. */
+export async function syncWaiting(engine: Engine, req: Parameters<typeof syncPartition>[1], waitMs = 10 * 60_000): Promise<SyncResult> {
+  const deadline = Date.now() + waitMs;
+  for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
+    try {
+      return await syncPartition(engine, req);
+    } catch (err) {
+      if (!(err instanceof PartitionBusyError) || Date.now() > deadline) throw err;
+      await engine.clock.sleep(delay);
+    }
+  }
+}
+
+export function registerSyncCommand(program: Command, host: CommandHost): void {
+  program
+    .command('sync')
+    .description('sync partitions now through the engine and wait for the result')
+    .requiredOption('--table <name>', 'table name from the config')
+    .option('--partition <id>', 'partition id (2026112413, 20261124) or ISO time')
+    .option('--from <id>', 'first partition of a range (inclusive)')
+    .option('--to <id>', 'last partition of a range (inclusive)')
+    .option('--force', 'reload even if nothing changed (and retry quarantined files)')
+    .option('--json', 'print the results as JSON')
+    .action(host.run((ctx, opts: SyncOptions) => runSync(ctx, opts)));
+}
+
+async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
+  const config = readConfig(ctx);
+  const table = config.tables.find((t) => t.name === opts.table);
+  if (!table) {
+    ctx.err(`unknown table "${opts.table}"; tables: ${config.tables.map((t) => t.name).join(', ')}`);
+    return 2;
+  }
+  let partitions: string[];
+  try {
+    partitions = selectPartitions(table.partitioning.type, opts);
+  } catch (err) {
+    ctx.err(errorMessage(err));
+    return 2;
+  }
+  const engine = await openEngine(ctx, config);
+  const bar = partitions.length > 1 && process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'sync {bar} {value}/{total} partitions | {partition}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(partitions.length, 0, { partition: '' });
+  const results: (SyncResult | { table: string; partition: string; outcome: 'failed'; error: string })[] = [];
+  try {
+    for (const partition of partitions) {
+      bar?.update({ partition });
+      try {
+        await engine.warehouse.ensureTable(table.spec);
+        results.push(await syncWaiting(engine, { table: table.name, partition, force: !!opts.force, forceToken: opts.force ? `cli-${Date.now()}` : undefined, retryFailed: true, reason: opts.force ? 'cli-reload' : 'cli-sync' }));
+      } catch (err) {
+        const hint = err instanceof BudgetExhaustedError ? ' (the daily job budget; raise jobBudget or wait)' : '';
+        results.push({ table: table.name, partition, outcome: 'failed', error: errorMessage(err) + hint });
+      }
+      bar?.increment();
+    }
+  } finally {
+    bar?.stop();
+    await engine.close();
+  }
+  if (opts.json) ctx.out(toJson(results));
+  else {
+    ctx.out(
+      formatTable(
+        results.map((r) =>
+          'error' in r
+            ? { partition: r.partition, outcome: r.outcome, detail: r.error }
+            : { partition: r.partition, outcome: r.outcome, objects: r.objects, rows: r.rows, bytes: formatBytes(r.bytes), jobs: r.jobsSubmitted, quarantined: r.quarantined.length, jobId: r.jobId },
+        ),
+      ),
+    );
+  }
+  return results.some((r) => r.outcome === 'failed') ? 1 : 0;
+}

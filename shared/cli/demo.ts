@@ -1,0 +1,161 @@
+/**
+ * The demo that `npm start` writes on a fresh clone: a config with three tables (hourly NDJSON
+ * in Seoul time, daily CSV, daily Parquet on a DATE column) and a lake folder with a few days of
+ * data, one deliberately corrupt file among them. Local only.
+ */
+import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DuckDBInstance } from '@duckdb/node-api';
+
+export const DEMO_BUCKET = 'lake-seoul';
+
+export const DEMO_CONFIG_YAML = `# tidemark demo config, written by \`npm start\`. Edit freely; see README.md for every key.
+project: demo-project
+location: US
+lake:
+  bucket: ${DEMO_BUCKET}
+tables:
+  - name: events
+    source:
+      pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz"
+      timeZone: Asia/Seoul
+    format: NEWLINE_DELIMITED_JSON
+    schema: schemas/events.json
+    target: { dataset: lake_us, table: events }
+    partitioning: { type: HOUR }
+    cadence: HOUR
+  - name: orders
+    source: { pattern: "orders/{yyyy}/{mm}/{dd}/*.csv" }
+    format: CSV
+    csv: { skipLeadingRows: 1 }
+    schema: schemas/orders.json
+    target: { dataset: lake_us, table: orders }
+    partitioning: { type: DAY }
+    cadence: DAY
+  - name: sessions
+    source:
+      pattern: "sessions/{yyyy}{mm}{dd}/*.parquet"
+      timeZone: Asia/Seoul
+    format: PARQUET
+    schema: schemas/sessions.json
+    target: { dataset: lake_us, table: sessions }
+    partitioning: { type: DAY, field: session_date }
+audit:
+  schedule: "*/5 * * * *"
+  timeZone: Asia/Seoul
+  lookback: 72h
+  settle: 10m
+  auditFrom: 3d
+`;
+
+const SCHEMAS: Record<string, unknown[]> = {
+  'events.json': [
+    { name: 'event_id', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'user_id', type: 'INTEGER' },
+    { name: 'kind', type: 'STRING' },
+    { name: 'amount', type: 'FLOAT' },
+    { name: 'ts', type: 'TIMESTAMP' },
+  ],
+  'orders.json': [
+    { name: 'order_id', type: 'INTEGER', mode: 'REQUIRED' },
+    { name: 'customer', type: 'STRING' },
+    { name: 'total', type: 'NUMERIC' },
+    { name: 'placed_at', type: 'TIMESTAMP' },
+  ],
+  'sessions.json': [
+    { name: 'session_id', type: 'STRING' },
+    { name: 'session_date', type: 'DATE' },
+    { name: 'seconds', type: 'INTEGER' },
+  ],
+};
+
+export interface DemoLayout {
+  configFile: string;
+  lakeDir: string;
+  /** Object names written, per table. */
+  objects: Record<string, string[]>;
+  /** The corrupt file, which ends up in quarantine. */
+  corrupt: string;
+}
+
+const pad = (n: number) => String(n).padStart(2, '0');
+
+/** Local (Seoul, UTC+9) calendar parts of a UTC instant. */
+function seoul(ms: number) {
+  const d = new Date(ms + 9 * 3_600_000);
+  return { y: d.getUTCFullYear(), m: pad(d.getUTCMonth() + 1), d: pad(d.getUTCDate()), h: pad(d.getUTCHours()) };
+}
+
+/** Writes the demo config and lake (days of data ending `endMs`, default two hours ago). */
+export async function writeDemo(configFile: string, lakeDir: string, opts: { days?: number; endMs?: number } = {}): Promise<DemoLayout> {
+  const days = opts.days ?? 2;
+  const end = Math.floor((opts.endMs ?? Date.now() - 2 * 3_600_000) / 3_600_000) * 3_600_000;
+  const start = end - days * 86_400_000;
+  mkdirSync(join(dirname(configFile), 'schemas'), { recursive: true });
+  writeFileSync(configFile, DEMO_CONFIG_YAML);
+  for (const [name, fields] of Object.entries(SCHEMAS)) writeFileSync(join(dirname(configFile), 'schemas', name), JSON.stringify(fields, null, 2) + '\n');
+  const bucketDir = join(lakeDir, DEMO_BUCKET);
+  const put = (name: string, data: Buffer | string) => {
+    const file = join(bucketDir, name);
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, data);
+  };
+  const objects: Record<string, string[]> = { events: [], orders: [], sessions: [] };
+  let seq = 0;
+  // events: two NDJSON.gz files per Seoul hour
+  for (let t = start; t < end; t += 3_600_000) {
+    const s = seoul(t);
+    for (const part of [0, 1]) {
+      const lines: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        seq++;
+        lines.push(JSON.stringify({ event_id: `e${seq}`, user_id: seq % 97, kind: ['view', 'click', 'buy'][seq % 3], amount: (seq % 50) / 2, ts: new Date(t + i * 60_000).toISOString() }));
+      }
+      const name = `events/dt=${s.y}-${s.m}-${s.d}/hr=${s.h}/part-${part}.json.gz`;
+      put(name, gzipSync(lines.join('\n') + '\n'));
+      objects.events!.push(name);
+    }
+  }
+  // The corrupt file: a gzip stream cut short.
+  const last = seoul(end - 3_600_000);
+  const corrupt = `events/dt=${last.y}-${last.m}-${last.d}/hr=${last.h}/part-2.json.gz`;
+  const whole = gzipSync('{"event_id":"broken","user_id":1}\n'.repeat(200));
+  put(corrupt, whole.subarray(0, Math.floor(whole.length / 2)));
+  objects.events!.push(corrupt);
+  // orders: one CSV per UTC day
+  for (let t = start - (start % 86_400_000); t < end; t += 86_400_000) {
+    const d = new Date(t);
+    let csv = 'order_id,customer,total,placed_at\n';
+    for (let i = 0; i < 50; i++) csv += `${t / 1000 + i},customer-${i % 13},${(i * 3.25).toFixed(2)},${new Date(t + i * 1_000_000).toISOString()}\n`;
+    const name = `orders/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/orders.csv`;
+    put(name, csv);
+    objects.orders!.push(name);
+  }
+  // sessions: one Parquet file per Seoul day, partitioned on its DATE column
+  const duck = await DuckDBInstance.create(':memory:');
+  const conn = await duck.connect();
+  try {
+    for (let t = start; t < end + 86_400_000; t += 86_400_000) {
+      const s = seoul(t);
+      const name = `sessions/${s.y}${s.m}${s.d}/sessions.parquet`;
+      const file = join(bucketDir, name);
+      if (existsSync(file)) continue;
+      mkdirSync(dirname(file), { recursive: true });
+      const escaped = file.replace(/'/g, "''");
+      await conn.run(
+        `COPY (SELECT 's' || i::VARCHAR AS session_id, DATE '${s.y}-${s.m}-${s.d}' AS session_date, (i * 7 % 3600)::BIGINT AS seconds FROM range(30) t(i)) TO '${escaped}' (FORMAT PARQUET)`,
+      );
+      objects.sessions!.push(name);
+    }
+  } finally {
+    conn.closeSync();
+    duck.closeSync();
+  }
+  return { configFile, lakeDir, objects, corrupt };
+}
+
+/** Removes a demo (for `npm start -- --reset`). */
+export function removeDemo(configFile: string, lakeDir: string, warehouseFile: string, workDir: string): void {
+  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta')]) rmSync(p, { recursive: true, force: true });
+}

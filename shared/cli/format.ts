@@ -1,0 +1,27 @@
+/** Plain-text tables and numbers for CLI output. */
+
+/** Renders rows as an aligned text table with a header line. */
+export function formatTable(rows: readonly object[], columns?: string[]): string {
+  if (rows.length === 0) return '(no rows)';
+  const recs = rows as Record<string, unknown>[];
+  const cols = columns ?? [...new Set(recs.flatMap((r) => Object.keys(r)))];
+  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const widths = cols.map((c) => Math.min(80, Math.max(c.length, ...recs.map((r) => cell(r[c]).length))));
+  const line = (values: string[]) => values.map((v, i) => (v.length > widths[i]! ? v.slice(0, widths[i]! - 1) + '…' : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...recs.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${i === 0 ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+/** JSON for --json output: bigints as strings. */
+export function toJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => (typeof v === 'bigint' ? v.toString() : v), 2);
+}

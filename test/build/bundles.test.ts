@@ -1,0 +1,573 @@
+/**
+ * The deployable bundles, end to end. `scripts/build.ts --outdir --config` runs once into a temp
+ * folder; then for every functions/<name>/ the test checks the esbuild metafile for anything
+ * local-only, checks the folder is deployable as it stands, and starts it under
+ * functions-framework the way the runtime does to post real CloudEvents to it.
+ *
+ * The dist folders have no node_modules (the buildpack installs functions-framework on deploy),
+ * so each gets node_modules/@google-cloud/functions-framework as a symlink to the installed
+ * package: exactly what `npm install` would make resolvable, and nothing else (NODE_PATH would
+ * expose every package in the repo, hiding a bundle that needs one it does not carry). main.js is
+ * started through the symlink; Node resolves both it and the bundle's require() to the same real
+ * file, so they share one function registry.
+ *
+ * Where the bundles' clients go: STORAGE_EMULATOR_HOST and BIGQUERY_EMULATOR_HOST (read by the
+ * installed @google-cloud/storage and @google-cloud/bigquery themselves) point at a local fake
+ * that answers 403 to every API call, GCE_METADATA_HOST points google-auth-library's metadata
+ * server at the same fake (it hands out a fake token, as the real runtime's does), and
+ * HTTPS_PROXY/HTTP_PROXY point at a tripwire that fails the test if any request tries to leave.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { builtinModules } from 'node:module';
+import { connect, createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import type { Metafile } from 'esbuild';
+import {
+  BuildError,
+  checkHygiene,
+  discoverFunctions,
+  entryPointName,
+  FRAMEWORK,
+  installedFrameworkVersion,
+  metafilePath,
+  parseBuildArgs,
+  registersEntryPoint,
+  resolveConfigFile,
+} from '../../scripts/build.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FUNCTIONS = discoverFunctions(ROOT);
+const PROJECT = 'tidemark-test';
+const LAKE = 'tidemark-test-lake';
+const FAKE_TOKEN = 'fake-metadata-token';
+
+const CONFIG = `project: ${PROJECT}
+location: US
+lake: { bucket: ${LAKE} }
+tables:
+  - name: events
+    source: { pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz", timeZone: UTC }
+    format: NEWLINE_DELIMITED_JSON
+    schema: schemas/events.json
+    target: { dataset: lake_us, table: events }
+    partitioning: { type: HOUR }
+`;
+const SCHEMA = JSON.stringify([{ name: 'id', type: 'STRING' }, { name: 'ts', type: 'TIMESTAMP' }], null, 2);
+
+/** What must never be inside a deployed bundle: metafile inputs (paths from the project root). */
+const FORBIDDEN_INPUTS: [RegExp, string][] = [
+  [/(^|\/)node_modules\/@duckdb\//, 'DuckDB'],
+  [/^shared\/backends\/local\//, 'the local backends'],
+  [/^test\//, 'test code'],
+  [/(^|\/)node_modules\/@?firebase[^/]*\//, 'firebase'],
+  [/(^|\/)node_modules\/chokidar\//, 'chokidar'],
+  [/(^|\/)node_modules\/commander\//, 'commander'],
+  [/(^|\/)node_modules\/cli-progress\//, 'cli-progress'],
+];
+const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
+
+// ---- events: binary-mode CloudEvents (ce-* headers, data as the JSON body) ---------------------
+
+interface HttpEvent {
+  id: string;
+  headers: Record<string, string>;
+  body: string;
+}
+
+let seq = 0;
+function binaryEvent(type: string, source: string, data: unknown, subject?: string): HttpEvent {
+  const id = `bundle-test-${++seq}`;
+  return {
+    id,
+    headers: {
+      'ce-id': id,
+      'ce-specversion': '1.0',
+      'ce-type': type,
+      'ce-source': source,
+      'ce-time': new Date().toISOString(),
+      ...(subject ? { 'ce-subject': subject } : {}),
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify(data),
+  };
+}
+
+function storageFinalized(name: string): HttpEvent {
+  const data = { bucket: LAKE, name, generation: '1732453200000001', metageneration: '1', size: '42', contentType: 'application/gzip', timeCreated: new Date().toISOString(), updated: new Date().toISOString() };
+  return binaryEvent('google.cloud.storage.object.v1.finalized', `//storage.googleapis.com/projects/_/buckets/${LAKE}`, data, `objects/${name}`);
+}
+
+function messagePublished(topic: string, payload: unknown): HttpEvent {
+  const messageId = String(Date.now() + ++seq);
+  const data = {
+    message: { data: Buffer.from(JSON.stringify(payload)).toString('base64'), messageId, publishTime: new Date().toISOString(), attributes: {} },
+    subscription: `projects/${PROJECT}/subscriptions/eventarc-${topic}-sub`,
+  };
+  return binaryEvent('google.cloud.pubsub.topic.v1.messagePublished', `//pubsub.googleapis.com/projects/${PROJECT}/topics/${topic}`, data);
+}
+
+interface LogLine {
+  severity: string;
+  message: string;
+  [field: string]: unknown;
+}
+
+interface FunctionCase {
+  /** An event the function acknowledges without calling any API, and what it must log. */
+  acked: { what: string; event: () => HttpEvent; check: (out: { stdout: LogLine[]; stderr: LogLine[] }, event: HttpEvent) => void };
+  /** An event whose handling calls Cloud Storage or BigQuery: it must reach the local fake. */
+  callsApi: { what: string; event: () => HttpEvent };
+}
+
+/** Per registered function; a function not listed here is only started. */
+const CASES: Record<string, FunctionCase> = {
+  loadOnFinalize: {
+    acked: {
+      what: 'a storage-finalized event for an object outside every route',
+      event: () => storageFinalized('outside/every-route.txt'),
+      check: ({ stdout, stderr }, event) => {
+        assert.equal(stdout.length, 1, `one JSON log line on stdout, got ${JSON.stringify(stdout)}`);
+        const [line] = stdout;
+        assert.equal(line!.severity, 'INFO');
+        assert.match(line!.message, /^ignored object/);
+        assert.equal(line!.object, 'outside/every-route.txt');
+        assert.equal(line!.eventId, event.id);
+        assert.deepEqual(stderr, []);
+      },
+    },
+    callsApi: { what: 'an object of table events', event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz') },
+  },
+  auditGaps: {
+    acked: {
+      what: 'a messagePublished event asking to audit an unknown table',
+      event: () => messagePublished('tidemark-audit', { tables: ['no_such_table'] }),
+      check: ({ stderr }) => permanentlyRejected(stderr),
+    },
+    callsApi: { what: 'an audit of every table', event: () => messagePublished('tidemark-audit', {}) },
+  },
+  backfillPartition: {
+    acked: {
+      what: 'a messagePublished event naming an unknown table',
+      event: () => messagePublished('tidemark-backfill', { table: 'no_such_table', partition: '2026112413' }),
+      check: ({ stderr }) => permanentlyRejected(stderr),
+    },
+    callsApi: { what: 'a backfill of events$2026112413', event: () => messagePublished('tidemark-backfill', { table: 'events', partition: '2026112413', reason: 'missing' }) },
+  },
+};
+
+/** One ERROR line: acknowledged, not retried, with the error class's real (unminified) name. */
+function permanentlyRejected(stderr: LogLine[]): void {
+  assert.equal(stderr.length, 1, `one JSON log line on stderr, got ${JSON.stringify(stderr)}`);
+  const [line] = stderr;
+  assert.equal(line!.severity, 'ERROR');
+  assert.match(line!.message, /^acknowledged without retry: .*no_such_table/);
+  assert.equal(line!.retry, false);
+  assert.equal(line!.errorType, 'InvalidMessageError', 'keepNames: class names survive minification');
+}
+
+// ---- local stand-ins ---------------------------------------------------------------------------
+
+interface Recorded {
+  method: string;
+  path: string;
+  authorization: string | undefined;
+}
+
+/** Cloud Storage, BigQuery and the metadata server on 127.0.0.1: every API call gets 403. */
+class FakeGoogle {
+  readonly requests: Recorded[] = [];
+  private readonly server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+      if (path.startsWith('/computeMetadata/')) {
+        res.setHeader('Metadata-Flavor', 'Google');
+        if (path.endsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: FAKE_TOKEN, expires_in: 3600, token_type: 'Bearer' }));
+        if (path.endsWith('/project-id')) return void res.writeHead(200, { 'content-type': 'text/plain' }).end(PROJECT);
+        if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1/instance/') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('');
+        return void res.writeHead(404).end();
+      }
+      this.requests.push({ method: req.method ?? 'GET', path, authorization: req.headers.authorization });
+      const error = { code: 403, message: 'denied by the bundle test fake', errors: [{ reason: 'forbidden', message: 'denied by the bundle test fake' }] };
+      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
+    });
+  });
+
+  async start(): Promise<string> {
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
+}
+
+/** An HTTP(S) proxy that lets nothing through and remembers who tried. */
+class Tripwire {
+  readonly attempts: string[] = [];
+  private readonly server = http.createServer((req, res) => {
+    this.attempts.push(`${req.method} ${req.url}`);
+    res.writeHead(502).end();
+  });
+
+  async start(): Promise<string> {
+    this.server.on('connect', (req, socket) => {
+      this.attempts.push(`CONNECT ${req.url}`);
+      socket.destroy();
+    });
+    await new Promise<void>((ok) => this.server.listen(0, '127.0.0.1', ok));
+    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((ok) => this.server.close(() => ok()));
+  }
+}
+
+// ---- processes ---------------------------------------------------------------------------------
+
+const children = new Set<ChildProcess>();
+
+async function stop(child: ChildProcess): Promise<void> {
+  children.delete(child);
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((ok) => child.once('exit', ok));
+  try {
+    process.kill(-child.pid!, 'SIGKILL'); // its whole process group
+  } catch {
+    // already gone
+  }
+  await exited;
+}
+
+function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.on('error', fail);
+    child.on('close', (code) => ok({ code, stdout, stderr }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((ok) => server.close(ok));
+  return port;
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((ok) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      ok(true);
+    });
+    socket.once('error', () => ok(false));
+  });
+}
+
+/** A bundle served by functions-framework; its output split into lines as it arrives. */
+class RunningFunction {
+  private out = '';
+  private err = '';
+  private constructor(
+    readonly child: ChildProcess,
+    readonly port: number,
+  ) {
+    child.stdout!.on('data', (c: Buffer) => (this.out += c));
+    child.stderr!.on('data', (c: Buffer) => (this.err += c));
+  }
+
+  /** `node <dir>/node_modules/.../main.js --source <dir> --target <entryPoint> --signature-type cloudevent --port <free>`, cwd = dir. */
+  static async start(dir: string, entryPoint: string, env: NodeJS.ProcessEnv): Promise<RunningFunction> {
+    const port = await freePort();
+    const main = join(dir, 'node_modules', FRAMEWORK, 'build', 'src', 'main.js');
+    const child = spawn(process.execPath, [main, '--source', dir, '--target', entryPoint, '--signature-type', 'cloudevent', '--port', String(port)], {
+      cwd: dir,
+      env: { ...env, PORT: String(port), K_SERVICE: entryPoint, K_REVISION: `${entryPoint}-00001`, FUNCTION_TARGET: entryPoint, FUNCTION_SIGNATURE_TYPE: 'cloudevent' },
+      detached: true, // its own process group, killed as one
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    const running = new RunningFunction(child, port);
+    const deadline = Date.now() + 20_000;
+    while (!(await portAnswers(port))) {
+      if (child.exitCode !== null) throw new Error(`${entryPoint} exited with ${child.exitCode} before listening:\n${running.output()}`);
+      if (Date.now() > deadline) throw new Error(`${entryPoint} did not listen within 20 s:\n${running.output()}`);
+      await new Promise((ok) => setTimeout(ok, 10));
+    }
+    return running;
+  }
+
+  output(): string {
+    return `--- stdout\n${this.out}--- stderr\n${this.err}`;
+  }
+
+  /** Posts the event; returns the status and the JSON log lines the function wrote meanwhile. */
+  async post(event: HttpEvent): Promise<{ status: number; body: string; stdout: LogLine[]; stderr: LogLine[] }> {
+    const [o, e] = [this.out.length, this.err.length];
+    const res = await fetch(`http://127.0.0.1:${this.port}/`, { method: 'POST', headers: event.headers, body: event.body, signal: AbortSignal.timeout(30_000) });
+    const body = await res.text();
+    // The log line is written before the response, but the pipe may deliver it after: wait for it.
+    const lines = () => jsonLines(this.out.slice(o)).length + jsonLines(this.err.slice(e)).length;
+    for (const deadline = Date.now() + 3_000; lines() === 0 && Date.now() < deadline; ) await new Promise((ok) => setTimeout(ok, 10));
+    await new Promise((ok) => setTimeout(ok, 50)); // and for any line after it
+    return { status: res.status, body, stdout: jsonLines(this.out.slice(o)), stderr: jsonLines(this.err.slice(e)) };
+  }
+}
+
+/** The structured log lines among a function's output (functions-framework also prints plain text). */
+function jsonLines(text: string): LogLine[] {
+  return text
+    .split('\n')
+    .slice(0, -1) // complete lines only
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as LogLine);
+}
+
+// ---- the tests ---------------------------------------------------------------------------------
+
+describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
+  let work: string;
+  let dist: string;
+  let configFile: string;
+  let buildOutput: string;
+  let env: NodeJS.ProcessEnv;
+  const fake = new FakeGoogle();
+  const tripwire = new Tripwire();
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'tidemark-bundles-'));
+    dist = join(work, 'dist');
+    configFile = join(work, 'config', 'tidemark.config.yaml');
+    mkdirSync(join(work, 'config', 'schemas'), { recursive: true });
+    writeFileSync(configFile, CONFIG);
+    writeFileSync(join(work, 'config', 'schemas', 'events.json'), SCHEMA);
+    const build = await run(process.execPath, ['--import', 'tsx', 'scripts/build.ts', `--outdir=${dist}`, `--config=${configFile}`], ROOT);
+    assert.equal(build.code, 0, `build failed:\n${build.stdout}${build.stderr}`);
+    buildOutput = build.stdout;
+    for (const fn of FUNCTIONS) {
+      mkdirSync(join(dist, fn.name, 'node_modules', '@google-cloud'), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', FRAMEWORK), join(dist, fn.name, 'node_modules', FRAMEWORK), 'dir');
+    }
+    const google = await fake.start();
+    const proxy = await tripwire.start();
+    mkdirSync(join(work, 'home', 'gcloud'), { recursive: true });
+    // Nothing inherited but PATH: no real credentials, project or emulator settings leak in.
+    env = {
+      PATH: process.env.PATH,
+      HOME: join(work, 'home'),
+      CLOUDSDK_CONFIG: join(work, 'home', 'gcloud'), // no application_default_credentials.json there
+      GOOGLE_CLOUD_PROJECT: PROJECT,
+      TIDEMARK_CONFIG: 'tidemark.config.yaml',
+      STORAGE_EMULATOR_HOST: `http://${google}`,
+      BIGQUERY_EMULATOR_HOST: `http://${google}`,
+      PUBSUB_EMULATOR_HOST: google,
+      GCE_METADATA_HOST: google,
+      HTTPS_PROXY: proxy,
+      HTTP_PROXY: proxy,
+      NO_PROXY: '127.0.0.1,localhost',
+    };
+  });
+
+  after(async () => {
+    await Promise.all([...children].map(stop));
+    await fake.close();
+    await tripwire.close();
+    if (work) rmSync(work, { recursive: true, force: true });
+  });
+
+  it('bundles every function folder and prints a size table', (t) => {
+    assert.ok(FUNCTIONS.length > 0, 'no functions/<name>/index.ts found');
+    for (const fn of FUNCTIONS) assert.match(buildOutput, new RegExp(`^${fn.name}\\s+${fn.entryPoint}\\s`, 'm'));
+    for (const line of buildOutput.trimEnd().split('\n')) t.diagnostic(line);
+  });
+
+  for (const fn of FUNCTIONS) {
+    describe(`${fn.name} (${fn.entryPoint})`, () => {
+      const dir = () => join(dist, fn.name);
+
+      it('contains nothing local-only: no DuckDB, local backends, tests, firebase, chokidar, commander, cli-progress', () => {
+        const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
+        const inputs = Object.keys(metafile.inputs);
+        assert.ok(inputs.includes(fn.entry), `the metafile has ${fn.entry}`);
+        const found = inputs.flatMap((input) => FORBIDDEN_INPUTS.filter(([re]) => re.test(input)).map(([, what]) => `${what}: ${input}`));
+        assert.deepEqual(found, []);
+        // Externals of the modules that made it into an output (tree shaking may drop an importer).
+        const emitted = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
+        const externals = Object.entries(metafile.inputs).flatMap(([input, i]) => (emitted.has(input) ? i.imports.filter((imp) => imp.external).map((imp) => imp.path) : []));
+        // `<runtime>` is esbuild's own helper module; ./lazy/*.cjs are the bundle's own lazily loaded files.
+        const unexpected = [...new Set(externals)].filter((p) => !BUILTINS.has(p) && p !== FRAMEWORK && p !== '<runtime>' && !(/^\.\/lazy\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), p))));
+        assert.deepEqual(unexpected, [], 'at run time a bundle may import only node builtins and functions-framework');
+      });
+
+      it('is a deployable folder: package.json, config and schema, source maps, report', (t) => {
+        const pkg = JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as Record<string, unknown>;
+        assert.equal(pkg.main, 'index.js');
+        assert.equal(pkg.type, 'commonjs');
+        assert.deepEqual(pkg.engines, { node: '22' });
+        assert.deepEqual(pkg.dependencies, { [FRAMEWORK]: installedFrameworkVersion(ROOT) });
+        assert.equal(pkg.scripts, undefined, 'no scripts: the buildpack would run `build`');
+        assert.equal(pkg.devDependencies, undefined);
+        assert.equal(readFileSync(join(dir(), 'tidemark.config.yaml'), 'utf8'), CONFIG);
+        assert.equal(readFileSync(join(dir(), 'schemas', 'events.json'), 'utf8'), SCHEMA);
+        assert.match(readFileSync(join(dir(), 'index.js'), 'utf8'), /\n\/\/# sourceMappingURL=index\.js\.map\n?$/);
+        assert.ok(existsSync(join(dir(), 'index.js.map')));
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { bytes: { eager: number; total: number; maps: number }; topInputs: unknown[]; topPackages: { name: string; bytes: number }[]; lazyPackages: { pkg: string; file: string; bytes: number }[] };
+        assert.ok(report.bytes.eager > 0 && report.bytes.total >= report.bytes.eager);
+        assert.ok(report.topInputs.length > 0 && report.topInputs.length <= 20);
+        const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
+        for (const l of report.lazyPackages) assert.ok(existsSync(join(dir(), l.file)), `lazy file ${l.file}`);
+        t.diagnostic(`index.js ${kib(report.bytes.eager)}, with lazy files ${kib(report.bytes.total)}, maps ${kib(report.bytes.maps)}`);
+        t.diagnostic(`largest in index.js: ${report.topPackages.slice(0, 5).map((p) => `${p.name} ${kib(p.bytes)}`).join(', ')}`);
+        if (report.lazyPackages.length) t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
+      });
+
+      const tc = CASES[fn.entryPoint];
+      if (!tc) {
+        it('starts under functions-framework (no event builder for it in this test yet)', async (t) => {
+          const f = await RunningFunction.start(dir(), fn.entryPoint, env);
+          try {
+            await new Promise((ok) => setTimeout(ok, 100));
+            assert.equal(f.child.exitCode, null, f.output());
+            t.diagnostic(`add a row for ${fn.entryPoint} to CASES in test/build/bundles.test.ts to post it an event`);
+          } finally {
+            await stop(f.child);
+          }
+        });
+        return;
+      }
+
+      it(`starts under functions-framework and acknowledges ${tc.acked.what}, then sends ${tc.callsApi.what} to the local fakes only`, async (t) => {
+        const f = await RunningFunction.start(dir(), fn.entryPoint, env);
+        try {
+          const seen = fake.requests.length;
+          const event = tc.acked.event();
+          const acked = await f.post(event);
+          assert.ok(acked.status >= 200 && acked.status < 300, `HTTP ${acked.status}: ${acked.body}\n${f.output()}`);
+          tc.acked.check(acked, event);
+          assert.equal(fake.requests.length, seen, 'the acknowledged path calls no API');
+
+          const calls = await f.post(tc.callsApi.event());
+          const made = fake.requests.slice(seen);
+          assert.ok(made.length > 0, `expected a Storage or BigQuery call at the fake:\n${f.output()}`);
+          for (const r of made) {
+            assert.match(r.path, /^\/(b\/|upload\/|projects\/)/, `a Storage (/b/...) or BigQuery (/projects/...) path: ${r.method} ${r.path}`);
+            if (r.path.startsWith('/projects/')) assert.equal(r.authorization, `Bearer ${FAKE_TOKEN}`, 'BigQuery authenticated through the fake metadata server');
+          }
+          assert.deepEqual(tripwire.attempts, [], 'nothing tried to leave 127.0.0.1');
+          t.diagnostic(`API path: HTTP ${calls.status} after ${made.map((r) => `${r.method} ${r.path}`).join(', ')}`);
+        } finally {
+          await stop(f.child);
+        }
+      });
+    });
+  }
+
+  // Last, because it trips the wire on purpose: proves the tripwire sees a request that would
+  // leave, and that the bundle's proxy support (gaxios loads https-proxy-agent with import()) works.
+  it('negative control: without the emulator variables a bundle heads for googleapis.com and the tripwire catches it', async (t) => {
+    const fn = FUNCTIONS.find((f) => f.entryPoint === 'loadOnFinalize');
+    if (!fn) return t.skip('no loadOnFinalize');
+    const { STORAGE_EMULATOR_HOST: _s, BIGQUERY_EMULATOR_HOST: _b, ...leaky } = env;
+    const before = tripwire.attempts.length;
+    const f = await RunningFunction.start(join(dist, fn.name), fn.entryPoint, leaky);
+    try {
+      const pending = f.post(CASES.loadOnFinalize!.callsApi.event()).catch(() => undefined);
+      for (const deadline = Date.now() + 15_000; tripwire.attempts.length === before && Date.now() < deadline; ) await new Promise((ok) => setTimeout(ok, 20));
+      const caught = tripwire.attempts.slice(before);
+      assert.ok(caught.some((a) => /^CONNECT storage\.googleapis\.com:443$/.test(a)), `the tripwire saw ${JSON.stringify(caught)}\n${f.output()}`);
+      t.diagnostic(`caught: ${caught[0]}`);
+      void pending;
+    } finally {
+      await stop(f.child);
+      tripwire.attempts.length = before;
+    }
+  });
+});
+
+// ---- the build's own checks, on inputs made up to break them -----------------------------------
+
+describe('scripts/build.ts checks', () => {
+  it('derives entry points from folder names (kebab -> camel)', () => {
+    const cases: [string, string][] = [
+      ['load-on-finalize', 'loadOnFinalize'],
+      ['audit-gaps', 'auditGaps'],
+      ['backfill-partition', 'backfillPartition'],
+      ['x', 'x'],
+      ['v2-sync', 'v2Sync'],
+    ];
+    for (const [folder, name] of cases) assert.equal(entryPointName(folder), name, folder);
+  });
+
+  it('finds the registration in minified ESM, namespace imports and CommonJS, and nothing else', () => {
+    const cases: [string, string, boolean][] = [
+      ['import{cloudEvent as R}from"@google-cloud/functions-framework";R("auditGaps",async e=>{})', 'auditGaps', true],
+      ['import{http as h,cloudEvent as $e}from"@google-cloud/functions-framework";$e("auditGaps",f)', 'auditGaps', true],
+      ['import * as ff from "@google-cloud/functions-framework"; ff.cloudEvent(\'loadOnFinalize\', f)', 'loadOnFinalize', true],
+      ['var o=require("@google-cloud/functions-framework");(0,o.cloudEvent)("loadOnFinalize",async t=>{})', 'loadOnFinalize', true],
+      ['import{cloudEvent as R}from"@google-cloud/functions-framework";R("auditGap",f)', 'auditGaps', false],
+      ['import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("auditGaps",f)', 'auditGaps', false],
+      ['import{cloudEvent as R}from"@google-cloud/functions-framework";xR("auditGaps",f)', 'auditGaps', false],
+    ];
+    for (const [code, name, expected] of cases) assert.equal(registersEntryPoint(code, name), expected, code);
+  });
+
+  it('fails naming the import chain of every forbidden input, and unexpected externals', () => {
+    const input = (...imports: { path: string; external?: boolean }[]) => ({ bytes: 1, imports: imports.map((i) => ({ kind: 'import-statement' as const, ...i })) });
+    const metafile = {
+      inputs: {
+        'functions/x/index.ts': input({ path: 'shared/runtime/gcp.ts' }, { path: '@google-cloud/functions-framework', external: true }),
+        'shared/runtime/gcp.ts': input({ path: 'shared/cli/context.ts' }, { path: 'node:fs', external: true }, { path: 'left-pad', external: true }),
+        'shared/cli/context.ts': input({ path: 'shared/backends/local/duckdb-warehouse.ts' }),
+        'shared/backends/local/duckdb-warehouse.ts': input({ path: '@duckdb/node-api', external: true }),
+      },
+      outputs: {},
+    } as unknown as Metafile;
+    const problems = checkHygiene(metafile, 'functions/x/index.ts');
+    const byInput = Object.fromEntries(problems.map((p) => [p.input, p.chain]));
+    assert.deepEqual(Object.keys(byInput).sort(), ['@duckdb/node-api', 'left-pad', 'shared/backends/local/duckdb-warehouse.ts', 'shared/cli/context.ts']);
+    assert.deepEqual(byInput['@duckdb/node-api'], ['functions/x/index.ts', 'shared/runtime/gcp.ts', 'shared/cli/context.ts', 'shared/backends/local/duckdb-warehouse.ts', '@duckdb/node-api']);
+    assert.deepEqual(byInput['left-pad'], ['functions/x/index.ts', 'shared/runtime/gcp.ts', 'left-pad']);
+  });
+
+  it('takes the config from --config, else TIDEMARK_CONFIG, else ./tidemark.config.yaml; none is an error unless --allow-no-config', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-config-choice-'));
+    try {
+      writeFileSync(join(dir, 'a.yaml'), 'x');
+      writeFileSync(join(dir, 'tidemark.config.yaml'), 'x');
+      const pick = (config: string | undefined, env: Record<string, string>, allowNoConfig = false) => resolveConfigFile({ config, env, cwd: dir, allowNoConfig });
+      assert.equal(pick('a.yaml', { TIDEMARK_CONFIG: 'missing.yaml' }).file, join(dir, 'a.yaml'));
+      assert.equal(pick(undefined, { TIDEMARK_CONFIG: 'a.yaml' }).from, 'TIDEMARK_CONFIG');
+      assert.equal(pick(undefined, {}).file, join(dir, 'tidemark.config.yaml'));
+      assert.throws(() => pick('missing.yaml', {}), (e: unknown) => e instanceof BuildError && /missing\.yaml \(from --config\) does not exist/.test(e.message));
+      assert.equal(pick('missing.yaml', {}, true).file, undefined);
+      rmSync(join(dir, 'tidemark.config.yaml'));
+      assert.throws(() => pick(undefined, {}), (e: unknown) => e instanceof BuildError && /--allow-no-config/.test(e.message));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('parses its arguments strictly', () => {
+    assert.deepEqual(parseBuildArgs(['--outdir=/tmp/x', '--config', 'c.yaml']), { outdir: '/tmp/x', config: 'c.yaml', allowNoConfig: false, quiet: false });
+    assert.deepEqual(parseBuildArgs([]), { outdir: 'dist', config: undefined, allowNoConfig: false, quiet: false });
+    assert.throws(() => parseBuildArgs(['--out=x']), BuildError);
+  });
+});

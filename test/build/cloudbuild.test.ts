@@ -1,0 +1,244 @@
+/**
+ * cloudbuild.yaml as Cloud Build and gcloud will read it: generated from the function folders,
+ * one deploy step per function with its trigger and identity, deploys in parallel after the
+ * bundles and infra, a default for every substitution, and every `gcloud functions deploy`
+ * accepted by the installed gcloud's own argument parser.
+ *
+ * gcloud parses a command's flags before it needs credentials, so with a throwaway config dir
+ * (no account) a well-formed deploy exits 1 asking for an account, while a malformed one exits 2
+ * naming the argument. Nothing reaches the network either way. The test proves it can tell the
+ * two apart by breaking a command on purpose.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { discoverFunctions } from '../../scripts/build.ts';
+import { cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cloudbuild.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const FUNCTIONS = discoverFunctions(ROOT);
+const TEXT = readFileSync(cloudbuildPath(ROOT), 'utf8');
+
+interface Step {
+  id: string;
+  name: string;
+  entrypoint?: string;
+  args?: string[];
+  env?: string[];
+  waitFor?: string[];
+}
+
+interface CloudBuild {
+  steps: Step[];
+  substitutions: Record<string, string>;
+  options: Record<string, unknown>;
+}
+
+const BUILD = parse(TEXT) as CloudBuild;
+const isDeploy = (s: Step) => s.entrypoint === 'gcloud' && s.args?.[0] === 'functions' && s.args[1] === 'deploy';
+const DEPLOYS = BUILD.steps.filter(isDeploy);
+
+/** The flag's values (`--x=v`), in order. */
+function flag(args: string[], name: string): string[] {
+  return args.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
+}
+
+function deployOf(source: string): Step[] {
+  return DEPLOYS.filter((s) => flag(s.args!, '--source').includes(source));
+}
+
+/** What the brief fixes per function: trigger, region, retry. Independent of the generator's table. */
+const TRIGGERS: Record<string, { region: string; trigger: string[]; retry: boolean }> = {
+  loadOnFinalize: {
+    region: '$_LAKE_REGION',
+    trigger: ['--trigger-event-filters=type=google.cloud.storage.object.v1.finalized', '--trigger-event-filters=bucket=$_LAKE_BUCKET', '--trigger-location=$_LAKE_REGION'],
+    retry: true,
+  },
+  auditGaps: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
+  backfillPartition: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
+};
+const TRIGGER_FLAGS = ['--trigger-event-filters', '--trigger-location', '--trigger-topic', '--trigger-http', '--trigger-bucket', '--trigger-resource', '--trigger-event'];
+
+/** Cloud Build's built-in substitutions this file may use. */
+const BUILTINS: Record<string, string> = { PROJECT_ID: 'tidemark-sample', BUILD_ID: 'b-1', PROJECT_NUMBER: '123456789', LOCATION: 'global' };
+
+/** Every `$NAME` / `${NAME}` in a string. */
+function references(text: string): string[] {
+  return [...text.matchAll(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g)].map((m) => m[1]!);
+}
+
+/** Replaces substitutions with their defaults (which may refer to built-ins), as Cloud Build would. */
+function substitute(text: string, depth = 0): string {
+  assert.ok(depth < 5, `substitutions refer to each other in a loop: ${text}`);
+  const out = text.replace(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g, (_, name: string) => BUILTINS[name] ?? BUILD.substitutions[name] ?? `<undefined ${name}>`);
+  return references(out).length ? substitute(out, depth + 1) : out;
+}
+
+describe('cloudbuild.yaml', () => {
+  it('is what scripts/gen-cloudbuild.ts writes for the function folders (run npm run gen:cloudbuild)', () => {
+    assert.equal(TEXT, renderCloudbuild(FUNCTIONS));
+  });
+
+  it('has exactly one deploy step per function folder, and none for anything else', () => {
+    assert.ok(FUNCTIONS.length > 0);
+    for (const fn of FUNCTIONS) assert.equal(deployOf(`dist/${fn.name}`).length, 1, `deploy steps with --source=dist/${fn.name}`);
+    assert.equal(DEPLOYS.length, FUNCTIONS.length);
+  });
+
+  for (const fn of FUNCTIONS) {
+    it(`deploys ${fn.name} as ${fn.entryPoint}: gen2, nodejs22, private, its own service account, its trigger`, () => {
+      const [step] = deployOf(`dist/${fn.name}`);
+      const args = step!.args!;
+      assert.equal(step!.name, 'gcr.io/google.com/cloudsdktool/cloud-sdk');
+      assert.deepEqual(flag(args, '--entry-point'), [fn.entryPoint]);
+      assert.deepEqual(flag(args, '--runtime'), ['nodejs22']);
+      assert.ok(args.includes('--gen2'));
+      assert.ok(args.includes('--no-allow-unauthenticated'));
+      assert.ok(!args.some((a) => a === '--allow-unauthenticated' || a.startsWith('--allow-unauthenticated=')), 'never public');
+      for (const f of ['--memory', '--timeout', '--max-instances']) assert.equal(flag(args, f).length, 1, f);
+      const env = flag(args, '--set-env-vars');
+      assert.equal(env.length, 1);
+      assert.ok(env[0]!.split(',').includes('TIDEMARK_CONFIG=tidemark.config.yaml'), 'the config the bundle carries beside index.js');
+
+      const [account] = flag(args, '--service-account');
+      assert.match(account ?? '', /^tidemark-[a-z]+@\$PROJECT_ID\.iam\.gserviceaccount\.com$/);
+      const others = DEPLOYS.filter((s) => s !== step).flatMap((s) => flag(s.args!, '--service-account'));
+      assert.ok(!others.includes(account!), `${account} is used by another function`);
+      assert.deepEqual(flag(args, '--trigger-service-account'), [account], 'its own account invokes it');
+
+      const expected = TRIGGERS[fn.entryPoint];
+      if (!expected) return; // a new function: the basics above, and gcloud's parse below
+      assert.deepEqual(flag(args, '--region'), [expected.region]);
+      const triggerArgs = args.filter((a) => TRIGGER_FLAGS.some((f) => a.startsWith(`${f}=`)));
+      assert.deepEqual(triggerArgs.sort(), [...expected.trigger].sort());
+      assert.equal(args.includes('--retry'), expected.retry, '--retry');
+    });
+  }
+
+  it('deploys in parallel after build and infra, runs infra again after every deploy, then the optional live tests', () => {
+    const byId = new Map(BUILD.steps.map((s) => [s.id, s]));
+    assert.equal(byId.size, BUILD.steps.length, 'step ids are unique');
+    const deployIds = DEPLOYS.map((s) => s.id);
+    for (const s of DEPLOYS) assert.deepEqual([...(s.waitFor ?? [])].sort(), ['build', 'infra'], `${s.id} waits for build and infra only`);
+    assert.deepEqual(byId.get('infra')?.waitFor, ['build']);
+    assert.deepEqual(byId.get('infra')?.args?.slice(0, 3), ['tidemark', 'infra', 'apply']);
+    assert.deepEqual([...(byId.get('infra-after-deploy')?.waitFor ?? [])].sort(), [...deployIds].sort());
+    assert.deepEqual(byId.get('infra-after-deploy')?.args, byId.get('infra')?.args);
+    const order = ['install', 'typecheck', 'test', 'build', 'infra'];
+    for (const id of order) assert.ok(byId.has(id), `step ${id}`);
+    assert.deepEqual(byId.get('build')?.args, ['run', 'build', '--', '--config=$_CONFIG']);
+    for (const s of BUILD.steps.filter((x) => x.entrypoint !== 'gcloud')) assert.equal(s.name, 'node:22', `${s.id} runs on node:22`);
+    const live = byId.get('live-tests');
+    assert.match(live?.args?.join(' ') ?? '', /if \[ "\$_RUN_LIVE_TESTS" = "true" \]; then npm run test:live;/);
+    assert.equal(BUILD.options.logging, 'CLOUD_LOGGING_ONLY');
+  });
+
+  it('has a default for every substitution it uses, and uses every one it defines', () => {
+    const used = new Set(references(TEXT.replace(/^#.*$/gm, '')));
+    for (const name of ['_REGION', '_LAKE_REGION', '_LAKE_BUCKET', '_BQ_LOCATION', '_RUN_LIVE_TESTS', '_CONFIG']) {
+      assert.ok(typeof BUILD.substitutions[name] === 'string' && BUILD.substitutions[name] !== '', `${name} has a default`);
+    }
+    assert.equal(BUILD.substitutions._REGION, 'asia-northeast3');
+    assert.equal(BUILD.substitutions._LAKE_REGION, 'asia-northeast3');
+    assert.equal(BUILD.substitutions._BQ_LOCATION, 'US');
+    assert.equal(BUILD.substitutions._RUN_LIVE_TESTS, 'false');
+    assert.equal(BUILD.substitutions._CONFIG, 'tidemark.config.yaml');
+    for (const name of used) assert.ok(name in BUILTINS || name in BUILD.substitutions, `$${name} is neither built in nor defined`);
+    for (const name of Object.keys(BUILD.substitutions)) assert.ok(used.has(name), `${name} is defined but never used`);
+    if (Object.values(BUILD.substitutions).some((v) => references(v).length)) assert.equal(BUILD.options.dynamicSubstitutions, true, 'defaults that refer to other variables need dynamicSubstitutions');
+  });
+});
+
+// ---- gcloud's own argument parsing ---------------------------------------------------------
+
+function findOnPath(cmd: string): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
+  }
+  return undefined;
+}
+
+interface Outcome {
+  code: number | null;
+  stderr: string;
+}
+
+/** A flag gcloud rejected while parsing. */
+const PARSE_ERROR = /unrecognized arguments|ERROR: \(gcloud\.[\w.-]+\) argument |Invalid choice|expected one argument|At most one of|Bad syntax for dict arg|must be specified/;
+/** Parsing passed; the command stopped where it first needs an account. */
+const NEEDS_CREDENTIALS = /You do not currently have an active account selected|does not have any valid credentials|gcloud auth login/;
+
+function classify(o: Outcome): 'parsed' | 'rejected' | 'unclear' {
+  if (o.code === 2 || PARSE_ERROR.test(o.stderr)) return 'rejected';
+  if (o.code === 1 && NEEDS_CREDENTIALS.test(o.stderr)) return 'parsed';
+  return 'unclear';
+}
+
+function gcloud(bin: string, args: string[], configDir: string): Promise<Outcome> {
+  return new Promise((ok, fail) => {
+    const child = spawn(bin, [...args, '--quiet'], {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: configDir,
+        CLOUDSDK_CONFIG: configDir, // no account, no project, nothing global touched
+        CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+        CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: 'true',
+        CLOUDSDK_CORE_DISABLE_USAGE_REPORTING: 'true',
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 40_000);
+    child.on('error', fail);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      ok({ code, stderr });
+    });
+  });
+}
+
+describe('gcloud accepts every deploy command in cloudbuild.yaml', { timeout: 60_000 }, () => {
+  it('each `gcloud functions deploy` passes argument parsing and stops only for want of credentials; broken copies do not', async (t) => {
+    const bin = findOnPath('gcloud');
+    if (!bin) {
+      const why = 'gcloud is not installed: the deploy commands in cloudbuild.yaml were NOT checked against its parser';
+      if (process.env.CI === 'true') assert.fail(`${why} (CI=true)`);
+      process.stderr.write(`\nWARNING: ${why}\n`);
+      t.diagnostic(why);
+      t.skip(why);
+      return;
+    }
+    const configDir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
+    try {
+      const commands = DEPLOYS.map((s) => ({ id: s.id, args: s.args!.map((a) => substitute(a)) }));
+      for (const c of commands) assert.ok(!c.args.some((a) => a.includes('<undefined')), `${c.id}: ${c.args.join(' ')}`);
+      // Copies broken on purpose: if these are not told apart from the real ones, the check is blind.
+      const first = commands[0]!.args;
+      const broken = [
+        { why: 'an unknown flag', args: [...first, '--no-such-flag'], expect: /unrecognized arguments: --no-such-flag/ },
+        { why: 'a malformed duration', args: first.map((a) => (a.startsWith('--timeout=') ? '--timeout=soon' : a)), expect: /argument --timeout/ },
+        { why: 'two kinds of trigger', args: [...first, '--trigger-http'], expect: /At most one of|argument --trigger/ },
+      ];
+      const [real, wrong] = await Promise.all([Promise.all(commands.map((c) => gcloud(bin, c.args, configDir))), Promise.all(broken.map((b) => gcloud(bin, b.args, configDir)))]);
+      commands.forEach((c, i) => {
+        const o = real[i]!;
+        assert.equal(classify(o), 'parsed', `${c.id}: gcloud ${c.args.join(' ')}\nexit ${o.code}\n${o.stderr}`);
+        t.diagnostic(`${c.id}: parsed; stopped at: ${o.stderr.split('\n')[0]}`);
+      });
+      broken.forEach((b, i) => {
+        const o = wrong[i]!;
+        assert.equal(classify(o), 'rejected', `${b.why} should fail parsing: exit ${o.code}\n${o.stderr}`);
+        assert.match(o.stderr, b.expect);
+      });
+    } finally {
+      rmSync(configDir, { recursive: true, force: true });
+    }
+  });
+});

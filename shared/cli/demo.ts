@@ -15,6 +15,9 @@ project: demo-project
 location: US
 lake:
   bucket: ${DEMO_BUCKET}
+# The demo catches up on two days of hourly partitions at once: allow more jobs than the
+# production default (300 per table per day, 20 back to back).
+defaults: { jobBudget: 1000, jobBurst: 200 }
 tables:
   - name: events
     source:
@@ -44,9 +47,9 @@ tables:
 audit:
   schedule: "*/5 * * * *"
   timeZone: Asia/Seoul
-  lookback: 72h
-  settle: 10m
-  auditFrom: 3d
+  lookback: 48h
+  settle: 1h
+  auditFrom: 47h
 `;
 
 const SCHEMAS: Record<string, unknown[]> = {
@@ -77,6 +80,14 @@ export interface DemoLayout {
   objects: Record<string, string[]>;
   /** The corrupt file, which ends up in quarantine. */
   corrupt: string;
+  /** The Seoul hour with no source data at all (the audit reports it upstream-missing). */
+  emptyHour: string;
+  /**
+   * Makes the other deliberate holes, after the history has been loaded and while nothing
+   * watches: a partition whose files arrive without an event (never loaded) and a file
+   * rewritten after loading. Returns what it did, for the narration.
+   */
+  punchHoles(): string[];
 }
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -87,10 +98,10 @@ function seoul(ms: number) {
   return { y: d.getUTCFullYear(), m: pad(d.getUTCMonth() + 1), d: pad(d.getUTCDate()), h: pad(d.getUTCHours()) };
 }
 
-/** Writes the demo config and lake (days of data ending `endMs`, default two hours ago). */
+/** Writes the demo config and lake (days of hourly data up to the start of the current hour). */
 export async function writeDemo(configFile: string, lakeDir: string, opts: { days?: number; endMs?: number } = {}): Promise<DemoLayout> {
   const days = opts.days ?? 2;
-  const end = Math.floor((opts.endMs ?? Date.now() - 2 * 3_600_000) / 3_600_000) * 3_600_000;
+  const end = Math.floor((opts.endMs ?? Date.now()) / 3_600_000) * 3_600_000;
   const start = end - days * 86_400_000;
   mkdirSync(join(dirname(configFile), 'schemas'), { recursive: true });
   writeFileSync(configFile, DEMO_CONFIG_YAML);
@@ -103,19 +114,24 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
   };
   const objects: Record<string, string[]> = { events: [], orders: [], sessions: [] };
   let seq = 0;
-  // events: two NDJSON.gz files per Seoul hour
-  for (let t = start; t < end; t += 3_600_000) {
+  const eventsFile = (t: number, part: number, rows = 20) => {
     const s = seoul(t);
-    for (const part of [0, 1]) {
-      const lines: string[] = [];
-      for (let i = 0; i < 20; i++) {
-        seq++;
-        lines.push(JSON.stringify({ event_id: `e${seq}`, user_id: seq % 97, kind: ['view', 'click', 'buy'][seq % 3], amount: (seq % 50) / 2, ts: new Date(t + i * 60_000).toISOString() }));
-      }
-      const name = `events/dt=${s.y}-${s.m}-${s.d}/hr=${s.h}/part-${part}.json.gz`;
-      put(name, gzipSync(lines.join('\n') + '\n'));
-      objects.events!.push(name);
+    const lines: string[] = [];
+    for (let i = 0; i < rows; i++) {
+      seq++;
+      lines.push(JSON.stringify({ event_id: `e${seq}`, user_id: seq % 97, kind: ['view', 'click', 'buy'][seq % 3], amount: (seq % 50) / 2, ts: new Date(t + i * 60_000).toISOString() }));
     }
+    const name = `events/dt=${s.y}-${s.m}-${s.d}/hr=${s.h}/part-${part}.json.gz`;
+    put(name, gzipSync(lines.join('\n') + '\n'));
+    return name;
+  };
+  // events: two NDJSON.gz files per Seoul hour, except two hours: one never has data (upstream
+  // missing), the other gets its files only after the history is loaded (never loaded).
+  const emptyAt = end - 30 * 3_600_000;
+  const lateAt = end - 20 * 3_600_000;
+  for (let t = start; t < end; t += 3_600_000) {
+    if (t === emptyAt || t === lateAt) continue;
+    for (const part of [0, 1]) objects.events!.push(eventsFile(t, part));
   }
   // The corrupt file: a gzip stream cut short.
   const last = seoul(end - 3_600_000);
@@ -152,7 +168,18 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
     conn.closeSync();
     duck.closeSync();
   }
-  return { configFile, lakeDir, objects, corrupt };
+  const es = seoul(emptyAt);
+  const emptyHour = `events/dt=${es.y}-${es.m}-${es.d}/hr=${es.h}/`;
+  const punchHoles = () => {
+    const late = [eventsFile(lateAt, 0), eventsFile(lateAt, 1)];
+    const rewritten = eventsFile(start + 5 * 3_600_000, 1, 35);
+    return [
+      `${late[0]!.replace(/part-0.*$/, '')} got its files without an event (never loaded)`,
+      `${rewritten} was rewritten after loading (35 rows instead of 20)`,
+      `${emptyHour} has no source data at all (the events table's cadence is hourly)`,
+    ];
+  };
+  return { configFile, lakeDir, objects, corrupt, emptyHour, punchHoles };
 }
 
 /** Removes a demo (for `npm start -- --reset`). */

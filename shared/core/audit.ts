@@ -125,7 +125,7 @@ export function classifyPartition(input: {
 }
 
 /** Audits one table over [fromMs, toMs). Does not publish. */
-export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
+export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
   const table = route.table;
   const g = route.granularity;
   const ids = partitionsInRange(fromMs, toMs, g);
@@ -172,11 +172,16 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   const backfills: BackfillMessage[] = [];
   let goodUntil: number | null = null;
   let holeSeen = false;
-  // A cadence as fine as the partitions (or finer) means every partition should have data.
-  const expected = !!table.cadence && (table.cadence === g || g === 'DAY');
+  // A cadence as fine as the partitions (or finer) means every partition should have data, but
+  // only from where data is known to start: after the watermark (everything before it was
+  // judged already), or, on a table's first audit, from its first partition with any data.
+  // Empty partitions before that cannot tell "not started yet" from "missing".
+  const cadenceApplies = !!table.cadence && (table.cadence === g || g === 'DAY');
+  const firstData = ids.find((id) => source.has(id) || states.has(id) || whParts.has(id));
+  const expectedFrom = watermark ?? (firstData ? partitionStart(firstData) : Infinity);
   for (const id of ids) {
     const src = source.get(id) ?? [];
-    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected });
+    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected: cadenceApplies && partitionStart(id) >= expectedFrom });
     const cls = verdict.class;
     if (cls) {
       counts[cls]++;
@@ -213,7 +218,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     const dflt = await defaultWindow(deps, table);
     const fromMs = request.fromMs ?? dflt.fromMs;
     const toMs = request.toMs ?? dflt.toMs;
-    const { audit, backfills, goodUntil } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }));
+    const { audit, backfills, goodUntil } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }), dflt.watermark);
     audit.watermark.before = dflt.watermark === null ? null : new Date(dflt.watermark).toISOString();
     if (!opts.dryRun && goodUntil !== null && (dflt.watermark === null || goodUntil > dflt.watermark)) {
       const after = await advanceLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL, goodUntil, log);

@@ -8,7 +8,10 @@ import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import { watch } from 'chokidar';
-import { LocalBus } from '../../backends/local/bus.ts';
+import { Cron } from 'croner';
+import { createLocalSuite } from '../../runtime/local-suite.ts';
+import type { AuditReport } from '../../core/audit.ts';
+import { formatAuditReport } from './audit.ts';
 import { listAll } from '../../core/listing.ts';
 import { onObjectFinalized } from '../../handlers/object-finalized.ts';
 import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
@@ -34,16 +37,23 @@ export function registerStartCommand(program: Command, host: CommandHost): void 
 /** Human-readable lines for what the engine logs. */
 export function narrator(ctx: CliContext): Logger {
   const time = () => new Date().toISOString().slice(11, 19);
+  const pacedAt = new Map<string, number>();
   return createLogger(
     (e) => {
       const f = e as Record<string, unknown>;
       const where = f.table && f.partition ? `${String(f.table)}$${String(f.partition)}` : '';
       if (e.message === 'partition loaded') {
-        ctx.out(`${time()}  loaded   ${where.padEnd(22)} ${f.objects} file(s), ${f.rows ?? '?'} rows, ${formatBytes(Number(f.bytesRead ?? 0))} read from ${f.sourceBucket}${Number(f.quarantined) ? `, ${f.quarantined} quarantined` : ''}`);
+        ctx.out(`${time()}  loaded   ${where.padEnd(22)} ${f.objects} file(s), ${f.rows ?? '?'} rows, ${formatBytes(Number(f.bytesRead ?? 0))} read from ${f.sourceBucket}${Number(f.quarantined) ? `, ${f.quarantined} quarantined` : ''}${String(f.reason ?? '').startsWith('backfill') ? `  <- ${String(f.reason).replace('-', ': ')}` : ''}`);
       } else if (e.message === 'partition emptied') {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
         ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
+      } else if (f.errorType === 'BudgetExhaustedError') {
+        const key = String(f.table ?? '');
+        if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
+        pacedAt.set(key, Date.now());
+      } else if (e.message === 'backfill requested' || /^backfill .*: (loaded|emptied)$/.test(e.message)) {
+        // the 'loaded' line above already says it
       } else if (e.severity === 'ERROR' || (e.severity === 'WARNING' && ctx.options.verbose)) {
         ctx.err(`${time()}  ${e.severity} ${e.message}${where ? ` (${where})` : ''}`);
       } else if (ctx.options.verbose) {
@@ -58,7 +68,7 @@ export function narrator(ctx: CliContext): Logger {
 async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
-  let fresh = false;
+  let fresh: Awaited<ReturnType<typeof writeDemo>> | null = null;
   if (!existsSync(file)) {
     if (!file.endsWith(DEMO_CONFIG.split('/').join(sep))) {
       ctx.err(`config ${file} not found`);
@@ -68,13 +78,18 @@ async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<numb
     mkdirSync(dirname(file), { recursive: true });
     const demo = await writeDemo(file, paths.lakeDir);
     ctx.out(`  ${Object.entries(demo.objects).map(([t, o]) => `${o.length} ${t} files`).join(', ')} (one of them, ${demo.corrupt}, is corrupt on purpose)`);
-    fresh = true;
+    fresh = demo;
   }
   const config = readConfig(ctx);
   const log = narrator(ctx);
   const engine = openLocalEngine(ctx, config, log, 'tidemark start');
-  const bus = new LocalBus({ deadLetterFile: `${paths.workDir}/dead-letters.json` });
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
+  // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
+  const suite = createLocalSuite(engine, { deadLetterFile: `${paths.workDir}/dead-letters.json`, subscribeAudit: true });
+  const bus = suite.bus;
+  bus.subscribe(config.topics.auditResults, async (msg) => {
+    ctx.out(`\n${new Date().toISOString().slice(11, 19)}  AUDIT\n${formatAuditReport(msg.json() as AuditReport)}\n`);
+  });
 
   let handled = 0;
   const unsubscribe = bus.subscribe(
@@ -90,26 +105,42 @@ async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<numb
       { specversion: '1.0', id: `${bucket}/${name}#${generation}`, type: OBJECT_FINALIZED, source: `//storage.googleapis.com/projects/_/buckets/${bucket}`, data: { bucket, name, generation, size: String(size) } },
     ]);
 
-  // Catch up: every object already in the lake's source buckets is delivered as if it had just arrived.
   const buckets = [...new Set(config.tables.map((t) => t.source.bucket))];
-  let initial = 0;
-  for (const bucket of buckets) {
-    for await (const o of listAll(engine.store, bucket, '')) {
-      if (o.name.startsWith(config.state.prefix)) continue;
-      if (engine.router.route(bucket, o.name).kind !== 'routed') continue;
-      await publishObject(bucket, o.name, o.generation, o.size);
-      initial++;
+  if (fresh) {
+    // The demo's history: every object is delivered as if it had just arrived...
+    let initial = 0;
+    for (const bucket of buckets) {
+      for await (const o of listAll(engine.store, bucket, '')) {
+        if (engine.router.route(bucket, o.name).kind !== 'routed') continue;
+        await publishObject(bucket, o.name, o.generation, o.size);
+        initial++;
+      }
     }
+    ctx.out(`Loading the demo's history: ${initial} object(s) delivered as finalize events...`);
+    await bus.drain();
+    // ...then holes appear while nothing is watching, as they do in production.
+    ctx.out(`\nMaking holes on purpose (no events for these):\n${fresh.punchHoles().map((h) => `  - ${h}`).join('\n')}`);
   }
-  if (initial) ctx.out(`Catching up on ${initial} object(s) already in the lake${fresh ? ' (the demo)' : ''}...`);
-  await bus.drain();
+  // Audit now (it finds what events missed), then on the schedule the Cloud Scheduler job gets.
+  ctx.out(`\nAuditing now, then on "${config.audit.schedule}" (${config.audit.timeZone})...`);
+  await bus.publish(config.topics.audit, [{}], { origin: 'start' });
+  await bus.drain(); // the audit, and the backfills it published
+  if (fresh) {
+    ctx.out('\nAuditing again, now that the backfills ran...');
+    await bus.publish(config.topics.audit, [{}], { origin: 'start' });
+    await bus.drain();
+  }
+  const schedule = new Cron(config.audit.schedule, { timezone: config.audit.timeZone, protect: true }, async () => {
+    await bus.publish(config.topics.audit, [{}], { origin: 'schedule' });
+  });
 
   const hint = config.tables[0] ? `npx tidemark query "SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}"` : '';
   ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
   ctx.out(`Look at it:   ${hint}\n              npx tidemark quarantine\n              npx tidemark config check`);
   if (!opts.watch) {
+    schedule.stop();
     unsubscribe();
-    bus.close();
+    suite.close();
     await engine.close();
     return 0;
   }
@@ -133,7 +164,8 @@ async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<numb
     void publishObject(bucket!, name, st.ctimeNs.toString(), Number(st.size));
   };
   watcher.on('add', onFile).on('change', onFile);
-  ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds. Ctrl-C stops.`);
+  ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`);
+  ctx.out(`Next audit: ${schedule.nextRun()?.toISOString() ?? 'never'}. Ctrl-C stops.`);
 
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -141,10 +173,11 @@ async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<numb
     process.once('SIGTERM', stop);
   });
   ctx.out('\nStopping: finishing deliveries in flight...');
+  schedule.stop();
   await watcher.close();
   unsubscribe();
   await Promise.race([bus.drain(), new Promise((r) => setTimeout(r, 5_000))]);
-  bus.close();
+  suite.close();
   await engine.close();
   ctx.out(`Stopped cleanly (${handled} event(s) handled).`);
   return 0;

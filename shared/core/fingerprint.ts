@@ -47,5 +47,6 @@ export function decodeLabelTime(value: string | undefined): number | null {
   const m = /^(\d{4})(\d{2})(\d{2})t(\d{2})(\d{2})(\d{2})z$/.exec(value ?? '');
   if (!m) return null;
   const ms = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
-  return Number.isNaN(ms) ? null : ms;
+  // Date.UTC rolls month 13 into next year: accept only values that encode back to themselves.
+  return Number.isNaN(ms) || encodeLabelTime(ms) !== value ? null : ms;
 }

@@ -3,6 +3,7 @@
  * functions-framework's conversion of a push request). Yields the message's JSON payload.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { eventData } from './event-data.ts';
 import { InvalidEventError, InvalidMessageError } from '../core/errors.ts';
 
 export const MESSAGE_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
@@ -17,14 +18,7 @@ export interface PubSubMessage {
 
 /** Unwraps the Pub/Sub message of a CloudEvent. Throws InvalidEventError naming the field. */
 export function decodePubSubEvent(event: CloudEvent<unknown>): PubSubMessage {
-  let data: unknown = event.data;
-  if (typeof data === 'string' || Buffer.isBuffer(data)) {
-    try {
-      data = JSON.parse(data.toString());
-    } catch {
-      throw new InvalidEventError(`event ${event.id ?? '?'}: data is not JSON`, { eventId: event.id, field: 'data' });
-    }
-  }
+  const data = eventData(event);
   const message = (data as { message?: Record<string, unknown> } | undefined)?.message;
   if (!message || typeof message !== 'object') {
     throw new InvalidEventError(`event ${event.id ?? '?'}: data.message is missing`, { eventId: event.id, field: 'data.message' });

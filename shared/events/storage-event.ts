@@ -4,6 +4,7 @@
  * InvalidEventError naming the field.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
+import { eventData } from './event-data.ts';
 import { InvalidEventError } from '../core/errors.ts';
 
 export const OBJECT_FINALIZED = 'google.cloud.storage.object.v1.finalized';
@@ -23,14 +24,7 @@ export function decodeFinalizedEvent(event: CloudEvent<unknown>): FinalizedObjec
   if (event.type && event.type !== OBJECT_FINALIZED) {
     throw new InvalidEventError(`event ${event.id ?? '?'}: type is "${event.type}", expected ${OBJECT_FINALIZED}`, { eventId: event.id, field: 'type' });
   }
-  let data: unknown = event.data;
-  if (typeof data === 'string' || Buffer.isBuffer(data)) {
-    try {
-      data = JSON.parse(data.toString());
-    } catch {
-      throw new InvalidEventError(`event ${event.id ?? '?'}: data is not JSON`, { eventId: event.id, field: 'data' });
-    }
-  }
+  const data = eventData(event);
   if (!data || typeof data !== 'object') {
     throw new InvalidEventError(`event ${event.id ?? '?'}: data is missing`, { eventId: event.id, field: 'data' });
   }

@@ -9,10 +9,9 @@ import cliProgress from 'cli-progress';
 import { openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
-import { selectPartitions } from './sync.ts';
+import { resolveSelection } from './sync.ts';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
-import { errorMessage } from '../../core/errors.ts';
 import { formatTable } from '../format.ts';
 
 export function registerBackfillCommands(program: Command, host: CommandHost): void {
@@ -34,18 +33,12 @@ export function registerBackfillCommands(program: Command, host: CommandHost): v
 
 async function publishBackfills(ctx: CliContext, tableName: string, sel: { partition?: string; from?: string; to?: string }, force: boolean, reason: string): Promise<number> {
   const config = readConfig(ctx);
-  const table = config.tables.find((t) => t.name === tableName);
-  if (!table) {
-    ctx.err(`unknown table "${tableName}"; tables: ${config.tables.map((t) => t.name).join(', ')}`);
+  const selection = resolveSelection(config, tableName, sel);
+  if ('usage' in selection) {
+    ctx.err(selection.usage);
     return 2;
   }
-  let partitions: string[];
-  try {
-    partitions = selectPartitions(table.partitioning.type, sel);
-  } catch (err) {
-    ctx.err(errorMessage(err));
-    return 2;
-  }
+  const { table, partitions } = selection;
   const messages = partitions.map((partition) => ({ table: table.name, partition, force, reason }));
   const bar = process.stderr.isTTY && partitions.length > 1 ? new cliProgress.SingleBar({ format: '{task} {bar} {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
 

@@ -12,6 +12,7 @@ import { formatBytes, formatTable, toJson } from '../format.ts';
 import { openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
+import type { Config, TableConfig } from '../../config/types.ts';
 
 export interface SyncOptions {
   table: string;
@@ -33,6 +34,17 @@ export function selectPartitions(granularity: 'HOUR' | 'DAY', opts: { partition?
 }
 
 export class UsageError extends Error {}
+
+/** The table named on the command line and the partitions selected, or a usage message. */
+export function resolveSelection(config: Config, tableName: string, sel: { partition?: string; from?: string; to?: string }): { table: TableConfig; partitions: string[] } | { usage: string } {
+  const table = config.tables.find((t) => t.name === tableName);
+  if (!table) return { usage: `unknown table "${tableName}"; tables: ${config.tables.map((t) => t.name).join(', ')}` };
+  try {
+    return { table, partitions: selectPartitions(table.partitioning.type, sel) };
+  } catch (err) {
+    return { usage: errorMessage(err) };
+  }
+}
 
 /** Syncs one partition, waiting while another sync holds it. */
 export async function syncWaiting(engine: Engine, req: Parameters<typeof syncPartition>[1], waitMs = 10 * 60_000): Promise<SyncResult> {
@@ -62,18 +74,12 @@ export function registerSyncCommand(program: Command, host: CommandHost): void {
 
 async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
   const config = readConfig(ctx);
-  const table = config.tables.find((t) => t.name === opts.table);
-  if (!table) {
-    ctx.err(`unknown table "${opts.table}"; tables: ${config.tables.map((t) => t.name).join(', ')}`);
+  const selection = resolveSelection(config, opts.table, opts);
+  if ('usage' in selection) {
+    ctx.err(selection.usage);
     return 2;
   }
-  let partitions: string[];
-  try {
-    partitions = selectPartitions(table.partitioning.type, opts);
-  } catch (err) {
-    ctx.err(errorMessage(err));
-    return 2;
-  }
+  const { table, partitions } = selection;
   const engine = await openEngine(ctx, config);
   const bar = partitions.length > 1 && process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'sync {bar} {value}/{total} partitions | {partition}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
   bar?.start(partitions.length, 0, { partition: '' });

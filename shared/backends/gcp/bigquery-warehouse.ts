@@ -3,22 +3,25 @@
  * authenticated `request` so every body is visible here and sent exactly as written. Job ids
  * are chosen by the caller: a 409 on insert means the job exists, and that job is returned.
  * Retries happen in `withRetry` only (each request asks the client for `maxRetries: 0`).
+ * The job bodies themselves are built in `bigquery-job-config.ts`.
  */
 import type { BigQuery, JobMetadata, TableMetadata } from '@google-cloud/bigquery';
-import { BackendUnavailableError, LoadFailedError, PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
+import { BackendUnavailableError, PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
 import type {
   JobErrorItem,
   JobKind,
   JobSpec,
   JobStatus,
   PartitionInfo,
-  Partitioning,
   TableLabels,
   TableRef,
   TableSpec,
   Warehouse,
 } from '../../core/ports.ts';
+import { checkJobId, jobResource, show, sqlIdentifier, timePartitioning } from './bigquery-job-config.ts';
 import { httpStatusOf, withRetry } from './retry.ts';
+
+export { partitionPredicate } from './bigquery-job-config.ts';
 
 export interface BigQueryWarehouseOptions {
   /** Created once per instance by the caller. */
@@ -33,8 +36,6 @@ export interface BigQueryWarehouseOptions {
 }
 
 type RequestOptions = Parameters<BigQuery['request']>[0];
-type JobConfiguration = NonNullable<JobMetadata['configuration']>;
-type LoadConfiguration = NonNullable<JobConfiguration['load']>;
 type ErrorProto = NonNullable<NonNullable<JobMetadata['status']>['errorResult']>;
 
 /** The parts of a jobs.query / jobs.getQueryResults response read here. */
@@ -45,11 +46,8 @@ interface QueryResponse {
   rows?: { f?: { v?: unknown }[] }[];
 }
 
-const SQL_IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
-const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
 /** Loose on length (tests use short ids), strict on what may sit inside backquotes. */
 const PROJECT_ID = /^(?:[a-z0-9.-]+:)?[a-z0-9][a-z0-9-]*$/;
-const PARTITION_ID = /^(\d{4})(\d{2})(\d{2})(\d{2})?$/;
 const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['load', 'copy', 'truncate', 'noop']);
 /** A metadata query that is still running after this many polls is reported as transient. */
 const MAX_QUERY_POLLS = 120;
@@ -74,7 +72,7 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async insertJob(spec: JobSpec): Promise<{ status: JobStatus; created: boolean }> {
-    const body = this.jobResource(spec);
+    const body = jobResource(spec, { project: this.project, location: this.location });
     try {
       const job = await this.call<JobMetadata>({ method: 'POST', uri: '/jobs', json: body }, `jobs.insert ${spec.jobId}`);
       return { status: toJobStatus(job, spec.jobId), created: true };
@@ -210,76 +208,6 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
-  /** The jobs.insert body: caller's id and location in the reference, labels on every kind. */
-  private jobResource(spec: JobSpec): JobMetadata {
-    checkJobId(spec.jobId);
-    return {
-      jobReference: { projectId: this.project, jobId: spec.jobId, location: this.location },
-      configuration: { ...this.jobConfiguration(spec), labels: spec.labels },
-    };
-  }
-
-  private jobConfiguration(spec: JobSpec): JobConfiguration {
-    switch (spec.kind) {
-      case 'load':
-        return { load: this.loadConfiguration(spec) };
-      case 'copy':
-        return {
-          copy: {
-            sourceTable: this.tableReference(spec.source, null),
-            destinationTable: this.tableReference(spec.destination, spec.partition),
-            writeDisposition: spec.writeDisposition,
-          },
-        };
-      case 'truncate':
-        return { query: { query: this.truncateSql(spec.table, spec.partition), useLegacySql: false } };
-      case 'noop':
-        return { query: { query: 'SELECT 1', useLegacySql: false } };
-    }
-  }
-
-  private loadConfiguration(spec: Extract<JobSpec, { kind: 'load' }>): LoadConfiguration {
-    const table = spec.table;
-    if (spec.partition !== null) parsePartition(table.partitioning, spec.partition, show(spec.destination));
-    const load: LoadConfiguration = {
-      sourceUris: spec.sourceUris,
-      sourceFormat: table.format,
-      destinationTable: this.tableReference(spec.destination, spec.partition),
-      writeDisposition: spec.writeDisposition,
-      createDisposition: 'CREATE_IF_NEEDED',
-      // Needed when this load creates the table; must match the table's when it exists.
-      timePartitioning: timePartitioning(table.partitioning),
-    };
-    if (table.schema) load.schema = { fields: table.schema };
-    else if (table.autodetect) load.autodetect = true;
-    if (table.format === 'CSV' && table.csv) {
-      const csv = table.csv;
-      if (csv.skipLeadingRows !== undefined) load.skipLeadingRows = csv.skipLeadingRows;
-      if (csv.fieldDelimiter !== undefined) load.fieldDelimiter = csv.fieldDelimiter;
-      if (csv.quote !== undefined) load.quote = csv.quote;
-      if (csv.allowJaggedRows !== undefined) load.allowJaggedRows = csv.allowJaggedRows;
-      if (csv.allowQuotedNewlines !== undefined) load.allowQuotedNewlines = csv.allowQuotedNewlines;
-      if (csv.encoding !== undefined) load.encoding = csv.encoding;
-      if (csv.nullMarker !== undefined) load.nullMarker = csv.nullMarker;
-    }
-    if (table.format === 'AVRO') load.useAvroLogicalTypes = true;
-    return load;
-  }
-
-  private tableReference(ref: TableRef, partition: string | null): { projectId: string; datasetId: string; tableId: string } {
-    if (partition !== null && !PARTITION_ID.test(partition)) {
-      throw new UnsafeIdentifierError(`invalid partition decorator ${JSON.stringify(partition)} for ${show(ref)}`, { table: show(ref), partition });
-    }
-    return { projectId: this.project, datasetId: ref.dataset, tableId: partition === null ? ref.table : `${ref.table}$${partition}` };
-  }
-
-  /** `DELETE FROM` one partition; every identifier validated, the partition parsed into a literal. */
-  private truncateSql(table: TableSpec, partition: string): string {
-    const dataset = sqlIdentifier(table.ref.dataset, 'dataset');
-    const name = sqlIdentifier(table.ref.table, 'table');
-    return `DELETE FROM \`${this.project}.${dataset}.${name}\` WHERE ${partitionPredicate(table.partitioning, partition, show(table.ref))}`;
-  }
-
   private async exists(uri: string, describe: string): Promise<boolean> {
     try {
       await this.call({ method: 'GET', uri }, describe);
@@ -311,48 +239,6 @@ export class BigQueryWarehouse implements Warehouse {
   }
 }
 
-/** The WHERE clause selecting one partition of a table with this partitioning. */
-export function partitionPredicate(partitioning: Partitioning, partition: string, table = 'table'): string {
-  const { date, start } = parsePartition(partitioning, partition, table);
-  const hourly = partitioning.type === 'HOUR';
-  if (!partitioning.field) return `_PARTITIONTIME = TIMESTAMP('${start}')`;
-  const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
-  switch (partitioning.fieldType ?? 'TIMESTAMP') {
-    case 'DATE':
-      if (hourly) throw new LoadFailedError(`DATE column ${partitioning.field} of ${table} cannot be partitioned by HOUR`, { table });
-      return `${field} = DATE '${date}'`;
-    case 'DATETIME':
-      return `DATETIME_TRUNC(${field}, ${partitioning.type}) = DATETIME '${hourly ? start : `${date} 00:00:00`}'`;
-    case 'TIMESTAMP':
-      return `TIMESTAMP_TRUNC(${field}, ${partitioning.type}) = TIMESTAMP('${start}')`;
-  }
-}
-
-/**
- * Checks a partition id against the table's partitioning (10 digits for HOUR, 8 for DAY, a real
- * date) and returns it as `YYYY-MM-DD` and the partition's start. A mismatch would be a 400
- * from BigQuery on every retry, so it is refused here as permanent.
- */
-function parsePartition(partitioning: Partitioning, partition: string, table: string): { date: string; start: string } {
-  const m = PARTITION_ID.exec(partition);
-  const hourly = partitioning.type === 'HOUR';
-  if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
-    throw new UnsafeIdentifierError(`partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`, { table, partition });
-  }
-  const date = `${m[1]}-${m[2]}-${m[3]}`;
-  return { date, start: hourly ? `${date} ${m[4]}:00:00` : date };
-}
-
-function validDate(m: RegExpExecArray): boolean {
-  const [year, month, day, hour] = [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 0 : Number(m[4])];
-  const d = new Date(Date.UTC(year, month - 1, day, hour));
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && d.getUTCHours() === hour;
-}
-
-function timePartitioning(p: Partitioning): { type: string; field?: string } {
-  return p.field ? { type: p.type, field: p.field } : { type: p.type };
-}
-
 /** Maps a BigQuery Job resource to the port's JobStatus. */
 export function toJobStatus(job: JobMetadata, jobId: string): JobStatus {
   const labels = job.configuration?.labels ?? {};
@@ -382,28 +268,14 @@ function toErrorItem(e: ErrorProto): JobErrorItem {
 
 function toPartitionInfo(row: { f?: { v?: unknown }[] }): PartitionInfo {
   const [id, rows, modified] = (row.f ?? []).map((cell) => cell.v);
-  const info: PartitionInfo = { partitionId: String(id), totalRows: rows == null ? 0 : Number(rows) };
+  // A table without partitions reports a NULL partition id; say so the way the local backend does.
+  const info: PartitionInfo = { partitionId: id == null ? '__UNPARTITIONED__' : String(id), totalRows: rows == null ? 0 : Number(rows) };
   if (modified != null) info.lastModified = Number(modified);
   return info;
 }
 
-function sqlIdentifier(value: string, what: string): string {
-  if (!SQL_IDENTIFIER.test(value)) {
-    throw new UnsafeIdentifierError(`${what} ${JSON.stringify(value)} is not a plain identifier (letters, digits, _)`, { [what]: value });
-  }
-  return value;
-}
-
-function checkJobId(jobId: string): void {
-  if (!JOB_ID.test(jobId)) throw new UnsafeIdentifierError(`invalid job id ${JSON.stringify(jobId)}`, { jobId });
-}
-
 function tablePath(ref: TableRef): string {
   return `/datasets/${encodeURIComponent(ref.dataset)}/tables/${encodeURIComponent(ref.table)}`;
-}
-
-function show(ref: TableRef): string {
-  return `${ref.dataset}.${ref.table}`;
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

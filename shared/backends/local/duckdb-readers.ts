@@ -1,0 +1,169 @@
+/**
+ * How the local warehouse reads a load's source files: source URIs resolved to local files
+ * (with BigQuery's `*` wildcard), the DuckDB reader for each format (with the table's columns,
+ * or autodetected), and the checks DuckDB would skip but BigQuery makes: gzip integrity and
+ * Parquet columns.
+ */
+import { createReadStream } from 'node:fs';
+import { open, readdir, stat, symlink } from 'node:fs/promises';
+import { extname, isAbsolute, join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { errorMessage } from '../../core/errors.ts';
+import type { CsvOptions, JobErrorItem } from '../../core/ports.ts';
+import { id, JobFailure, lit } from './duckdb-sql.ts';
+import type { Column } from './duckdb-sql.ts';
+import { readRows } from './duckdb-session.ts';
+import { isTempFile } from './lake-store.ts';
+
+const GLOB_CHARS = /[*?[\]{}]/;
+
+/** Local paths of the source URIs with their sizes; every missing source is reported. */
+export async function resolveSources(uris: string[], resolveUri: ((uri: string) => string) | undefined): Promise<{ uri: string; path: string; size: number }[]> {
+  const files: { uri: string; path: string; size: number }[] = [];
+  const errors: JobErrorItem[] = [];
+  for (const uri of uris) {
+    let path = uri;
+    if (uri.startsWith('gs://')) {
+      if (!resolveUri) {
+        errors.push({ reason: 'invalid', location: uri, message: `the local warehouse reads local paths; ${uri} needs the resolveUri option` });
+        continue;
+      }
+      path = resolveUri(uri);
+    }
+    if (!isAbsolute(path) || path.includes('\0')) {
+      errors.push({ reason: 'invalid', location: uri, message: `source ${uri} is not an absolute local path` });
+      continue;
+    }
+    const paths = path.includes('*') ? await expandWildcard(path) : [path];
+    let found = 0;
+    for (const p of paths) {
+      try {
+        const s = await stat(p);
+        if (!s.isFile()) continue;
+        files.push({ uri: path.includes('*') ? p : uri, path: p, size: s.size });
+        found++;
+      } catch {
+        // missing: reported below
+      }
+    }
+    if (found === 0) errors.push({ reason: 'notFound', location: uri, message: `Not found: URI ${uri}` });
+  }
+  if (errors.length > 0) throw new JobFailure(errors);
+  return files;
+}
+
+/** A reader of one file into the table's columns, cast to their types. */
+export function explicitReader(format: string, path: string, columns: Column[], csv: CsvOptions | undefined, gzip: boolean): string {
+  const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
+  if (format === 'CSV') {
+    const skip = csv?.skipLeadingRows ?? 0;
+    return `read_csv(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+  }
+  if (format === 'NEWLINE_DELIMITED_JSON') {
+    return `read_json(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)})`;
+  }
+  // Parquet carries its own schema: select the table's columns by name, cast to their types.
+  return `(SELECT ${columns.map((c) => `CAST(f.${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')} FROM read_parquet(${lit(path)}, hive_partitioning=false) AS f)`;
+}
+
+/** read_json spells "no compression" differently from read_csv. */
+export function jsonCompression(gzip: boolean): string {
+  return `compression=${lit(gzip ? 'gzip' : 'uncompressed')}`;
+}
+
+/** A reader of one file with its columns autodetected, as BigQuery's autodetect would. */
+export function autoReader(format: string, path: string, csv: CsvOptions | undefined, gzip: boolean): string {
+  const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
+  if (format === 'CSV') {
+    const skip = csv?.skipLeadingRows ?? 0;
+    // BigQuery's autodetect takes column names from the last skipped row.
+    return `read_csv(${lit(path)}, hive_partitioning=false, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+  }
+  if (format === 'NEWLINE_DELIMITED_JSON') return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${jsonCompression(gzip)})`;
+  return `read_parquet(${lit(path)}, hive_partitioning=false)`;
+}
+
+function csvReadOptions(csv: CsvOptions | undefined): string[] {
+  const delimiter = csv?.fieldDelimiter === undefined ? ',' : csv.fieldDelimiter === 'tab' || csv.fieldDelimiter === '\\t' ? '\t' : csv.fieldDelimiter;
+  const quote = csv?.quote ?? '"';
+  const options = [`delim=${lit(delimiter)}`, `quote=${lit(quote)}`, `escape=${lit(quote)}`];
+  if (csv?.nullMarker !== undefined) options.push(`nullstr=${lit(csv.nullMarker)}`);
+  if (csv?.allowJaggedRows) options.push('null_padding=true');
+  if (csv?.encoding === 'ISO-8859-1') options.push(`encoding='latin-1'`);
+  return options;
+}
+
+function structLiteral(columns: Column[]): string {
+  return `{${columns.map((c) => `${lit(c.name)}: ${lit(c.type)}`).join(', ')}}`;
+}
+
+/** DuckDB expands glob characters in paths even in a single file name: read such files via a plain-named link. */
+export async function readablePath(path: string, scratch: string, index: number): Promise<string> {
+  if (!GLOB_CHARS.test(path)) return path;
+  const link = join(scratch, `f${index}${extname(path).replace(/[*?[\]{}]/g, '')}`);
+  await symlink(path, link);
+  return link;
+}
+
+/** Gzip by name (`.gz`) or by its magic bytes. */
+export async function isGzip(path: string): Promise<boolean> {
+  if (path.endsWith('.gz')) return true;
+  const handle = await open(path, 'r');
+  try {
+    const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
+    return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** DuckDB reads a truncated gzip stream as if it ended there; BigQuery fails it. Check the whole stream. */
+export async function checkGzip(path: string): Promise<void> {
+  const sink = new Writable({ write: (_chunk, _enc, done) => done() });
+  try {
+    await pipeline(createReadStream(path), createGunzip(), sink);
+  } catch (err) {
+    throw new Error(`corrupt or truncated gzip stream: ${errorMessage(err)}`);
+  }
+}
+
+/** A Parquet file must have every column of the table (by name, any case); BigQuery fails it otherwise. */
+export async function checkParquetColumns(conn: DuckDBConnection, path: string, columns: Column[]): Promise<void> {
+  const described = await readRows(conn, `DESCRIBE SELECT * FROM read_parquet(${lit(path)}, hive_partitioning=false)`);
+  const present = new Set(described.map((r) => String(r.column_name).toLowerCase()));
+  const missing = columns.filter((c) => !present.has(c.name.toLowerCase())).map((c) => c.name);
+  if (missing.length > 0) {
+    throw new Error(`Parquet schema does not match the table: missing column(s) ${missing.join(', ')}; the file has ${described.map((r) => String(r.column_name)).join(', ')}`);
+  }
+}
+
+/** BigQuery's one `*` per URI: matches any characters, `/` included. */
+async function expandWildcard(pattern: string): Promise<string[]> {
+  const star = pattern.indexOf('*');
+  if (pattern.indexOf('*', star + 1) !== -1) return [];
+  const prefix = pattern.slice(0, star);
+  const suffix = pattern.slice(star + 1);
+  const base = prefix.slice(0, prefix.lastIndexOf('/') + 1) || '/';
+  const out: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const full = join(dir, e.name);
+      if (e.isDirectory()) {
+        if (full.startsWith(prefix) || prefix.startsWith(full + '/')) await walk(full);
+      } else if (full.startsWith(prefix) && full.endsWith(suffix) && full.length >= prefix.length + suffix.length && !isTempFile(full)) {
+        out.push(full);
+      }
+    }
+  };
+  await walk(base);
+  return out.sort();
+}

@@ -83,6 +83,7 @@ export const SUBSTITUTIONS: Record<string, string> = {
   _LAKE_BUCKET: '${PROJECT_ID}-lake',
   _BQ_LOCATION: 'US',
   _RUN_LIVE_TESTS: 'false',
+  _LIVE_BUCKET: '${PROJECT_ID}-tidemark-live',
   _CONFIG: 'tidemark.config.yaml',
 };
 
@@ -146,7 +147,7 @@ function infraApply(id: string, waitFor: string[]): Step {
     id,
     name: NODE_IMAGE,
     entrypoint: 'npx',
-    args: ['tidemark', 'infra', 'apply', '--backend', 'gcp', '--project', '$PROJECT_ID', '--region', '$_REGION'],
+    args: ['tidemark', 'infra', 'apply', '--backend', 'gcp', '--project', '$PROJECT_ID', '--region', '$_REGION', '--lake-region', '$_LAKE_REGION'],
     env: ['TIDEMARK_CONFIG=$_CONFIG'],
     waitFor,
   };
@@ -175,7 +176,9 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
       name: NODE_IMAGE,
       entrypoint: 'bash',
       args: ['-c', 'if [ "$_RUN_LIVE_TESTS" = "true" ]; then npm run test:live; else echo "live tests skipped (_RUN_LIVE_TESTS=$_RUN_LIVE_TESTS)"; fi'],
-      env: ['TIDEMARK_CONFIG=$_CONFIG', 'TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_LAKE_BUCKET=$_LAKE_BUCKET', 'TIDEMARK_LIVE_BQ_LOCATION=$_BQ_LOCATION'],
+      // test-live/pipeline.test.ts: a scratch dataset in the project, objects under a random
+      // prefix of a scratch bucket (not the lake: the deployed loader watches that one).
+      env: ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET', 'TIDEMARK_LIVE_LOCATION=$_BQ_LOCATION'],
       waitFor: ['infra-after-deploy'],
     },
   ];
@@ -184,7 +187,7 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
     substitutions: SUBSTITUTIONS,
     options: {
       logging: 'CLOUD_LOGGING_ONLY',
-      // _LAKE_BUCKET's default refers to ${PROJECT_ID}.
+      // _LAKE_BUCKET's and _LIVE_BUCKET's defaults refer to ${PROJECT_ID}.
       dynamicSubstitutions: true,
     },
     timeout: '3600s',

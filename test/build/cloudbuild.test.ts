@@ -135,6 +135,10 @@ describe('cloudbuild.yaml', () => {
     for (const s of BUILD.steps.filter((x) => x.entrypoint !== 'gcloud')) assert.equal(s.name, 'node:22', `${s.id} runs on node:22`);
     const live = byId.get('live-tests');
     assert.match(live?.args?.join(' ') ?? '', /if \[ "\$_RUN_LIVE_TESTS" = "true" \]; then npm run test:live;/);
+    // The live suite skips unless these are set: a step without them would test nothing.
+    for (const v of ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET']) assert.ok(live?.env?.includes(v), `live-tests sets ${v}`);
+    // infra places the loader's identity and trigger grants in the lake's region.
+    assert.deepEqual(byId.get('infra')?.args?.slice(-2), ['--lake-region', '$_LAKE_REGION']);
     assert.equal(BUILD.options.logging, 'CLOUD_LOGGING_ONLY');
   });
 

@@ -6,15 +6,21 @@
  * Suites call `withEmulator()` inside `describe`: one emulator per file. When the emulator is
  * not installed the suite is skipped with a loud message saying how to install it, except under
  * CI=true, where it fails instead.
+ *
+ * For end-to-end suites: `pullOnce`/`pullUntil` (synchronous pulls), `gcloudForEmulator` (the
+ * real CLI on a throwaway config) and `servePushEndpoint` (a registered function served for
+ * push subscriptions).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { PubSub } from '@google-cloud/pubsub';
 import { OAuth2Client } from 'google-auth-library';
 
@@ -194,4 +200,122 @@ async function killGroup(child: ChildProcess): Promise<void> {
   if (await gone(STOP_TIMEOUT_MS)) return;
   signal('SIGKILL');
   if (!(await gone(5_000))) throw new Error(`the Pub/Sub emulator's process group ${pid} would not die`);
+}
+
+// ---- end-to-end helpers: pull, the gcloud CLI, push endpoints ----------------------------------
+
+/** A message as a pull returns it, its payload decoded. */
+export interface PulledMessage {
+  messageId: string;
+  text: string;
+  attributes: Record<string, string>;
+}
+
+/**
+ * One synchronous pull of up to `max` messages, acknowledged at once. REST with
+ * `returnImmediately`: without it the emulator holds an empty pull open for about 90 s.
+ */
+export async function pullOnce(emulator: PubSubEmulator, subscription: string, max = 100): Promise<PulledMessage[]> {
+  const base = `http://${emulator.host}/v1/projects/${emulator.projectId}/subscriptions/${subscription}`;
+  const post = async (verb: string, body: unknown) => {
+    const response = await fetch(`${base}:${verb}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    if (!response.ok) throw new Error(`${verb} on ${subscription}: HTTP ${response.status} ${await response.text()}`);
+    return response.json() as Promise<{ receivedMessages?: { ackId: string; message: { messageId: string; data?: string; attributes?: Record<string, string> } }[] }>;
+  };
+  const { receivedMessages = [] } = await post('pull', { maxMessages: max, returnImmediately: true });
+  if (receivedMessages.length) await post('acknowledge', { ackIds: receivedMessages.map((m) => m.ackId) });
+  return receivedMessages.map(({ message }) => ({ messageId: message.messageId, text: Buffer.from(message.data ?? '', 'base64').toString('utf8'), attributes: message.attributes ?? {} }));
+}
+
+/** Pulls until at least `count` messages arrived; fails after `timeoutMs` naming what did arrive. */
+export async function pullUntil(emulator: PubSubEmulator, subscription: string, options: { count?: number; timeoutMs?: number } = {}): Promise<PulledMessage[]> {
+  const { count = 1, timeoutMs = 20_000 } = options;
+  const pulled: PulledMessage[] = [];
+  for (const deadline = Date.now() + timeoutMs; pulled.length < count; ) {
+    if (Date.now() > deadline) throw new Error(`${pulled.length}/${count} message(s) on ${subscription} after ${timeoutMs} ms: ${JSON.stringify(pulled)}`);
+    const batch = await pullOnce(emulator, subscription);
+    pulled.push(...batch);
+    if (!batch.length) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  return pulled;
+}
+
+export interface CommandResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface GcloudCli {
+  /** Runs `gcloud ...args` (asynchronously: the test process may be serving the push endpoint). */
+  run(args: string[]): Promise<CommandResult>;
+  /** Runs a shell command line (a README's, quoting and all) with the same gcloud config. */
+  shell(command: string): Promise<CommandResult>;
+  /** Removes the throwaway config dir. */
+  dispose(): void;
+}
+
+/**
+ * The real gcloud CLI aimed at the emulator, as a reader of the README would aim it: a throwaway
+ * CLOUDSDK_CONFIG with `auth/disable_credentials` and `api_endpoint_overrides/pubsub` set through
+ * `gcloud config set`, so nothing global changes.
+ */
+export async function gcloudForEmulator(emulator: PubSubEmulator): Promise<GcloudCli> {
+  const configDir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
+  const env = gcloudEnv(configDir);
+  const exec = (file: string, args: string[]) =>
+    new Promise<CommandResult>((resolve, reject) => {
+      const child = spawn(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c: Buffer) => (stdout += c));
+      child.stderr.on('data', (c: Buffer) => (stderr += c));
+      child.once('error', reject);
+      child.once('close', (code) => resolve({ code, stdout, stderr }));
+    });
+  const run = (args: string[]) => exec('gcloud', args);
+  for (const [property, value] of [['auth/disable_credentials', 'true'], ['api_endpoint_overrides/pubsub', `http://${emulator.host}/`]] as const) {
+    const r = await run(['config', 'set', property, value]);
+    if (r.code !== 0) throw new Error(`gcloud config set ${property} failed (${r.code}): ${r.stderr}`);
+  }
+  return { run, shell: (command) => exec('sh', ['-c', command]), dispose: () => rmSync(configDir, { recursive: true, force: true }) };
+}
+
+export interface PushEndpoint {
+  /** The URL for a push subscription on `topic`: functions-framework reads the topic from the path into the CloudEvent's source. */
+  url(topic: string): string;
+  /** Every push answered so far, in order: the message id (from the raw body) and the HTTP status. */
+  readonly deliveries: { messageId: string; status: number }[];
+  close(): Promise<void>;
+}
+
+/**
+ * Serves a function registered with functions-framework's `cloudEvent()` on 127.0.0.1 (its
+ * `getTestServer`, the same express app the runtime uses), for the emulator to push to.
+ */
+export async function servePushEndpoint(functionName: string, projectId: string): Promise<PushEndpoint> {
+  const server = getTestServer(functionName);
+  const deliveries: { messageId: string; status: number }[] = [];
+  server.on('request', (req: IncomingMessage & { rawBody?: Buffer }, res: ServerResponse) => {
+    res.once('finish', () => {
+      let messageId = '?';
+      try {
+        messageId = String((JSON.parse(req.rawBody?.toString('utf8') ?? '{}') as { message?: { messageId?: string } }).message?.messageId ?? '?');
+      } catch {
+        // not a push body
+      }
+      deliveries.push({ messageId, status: res.statusCode });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: (topic) => `http://127.0.0.1:${port}/projects/${projectId}/topics/${topic}`,
+    deliveries,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

@@ -2,7 +2,14 @@
  * The deployable bundles, end to end. `scripts/build.ts --outdir --config` runs once into a temp
  * folder; then for every functions/<name>/ the test checks the esbuild metafile for anything
  * local-only, checks the folder is deployable as it stands, and starts it under
- * functions-framework the way the runtime does to post real CloudEvents to it.
+ * functions-framework the way the runtime does to post real CloudEvents to it: a
+ * storage-finalized CloudEvent for loadOnFinalize; for the Pub/Sub functions (backfillPartition,
+ * auditGaps) a push delivered by the real Pub/Sub emulator (one per file, started alongside the
+ * build), through a push subscription to the bundle's URL in the /projects/P/topics/T form, so
+ * functions-framework turns it into a messagePublished CloudEvent as it does in Cloud Functions;
+ * plus the same messagePublished CloudEvent posted directly, the binary-mode shape Eventarc
+ * delivers, to see its HTTP status. Without the emulator the push tests skip loudly, and fail
+ * under CI=true (test/helpers/pubsub-emulator.ts).
  *
  * The dist folders have no node_modules (the buildpack installs functions-framework on deploy),
  * so each gets node_modules/@google-cloud/functions-framework as a symlink to the installed
@@ -16,6 +23,7 @@
  * that answers 403 to every API call, GCE_METADATA_HOST points google-auth-library's metadata
  * server at the same fake (it hands out a fake token, as the real runtime's does), and
  * HTTPS_PROXY/HTTP_PROXY point at a tripwire that fails the test if any request tries to leave.
+ * For the push tests PUBSUB_EMULATOR_HOST points at the emulator; otherwise at the fake.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -29,6 +37,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { PubSub } from '@google-cloud/pubsub';
 import type { Metafile } from 'esbuild';
 import {
   BuildError,
@@ -42,12 +51,20 @@ import {
   registersEntryPoint,
   resolveConfigFile,
 } from '../../scripts/build.ts';
+import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
+import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
 const PROJECT = 'tidemark-test';
 const LAKE = 'tidemark-test-lake';
 const FAKE_TOKEN = 'fake-metadata-token';
+/** `{}` when the Pub/Sub emulator is installed or CI=true; else `{ skip }`, announced loudly. */
+const PUSH = emulatorSuite();
+/** The shortest retry policy the emulator takes: a refused push comes back after about 1 s. */
+const RETRY_POLICY = { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } };
+/** How long an acknowledged push is watched for a redelivery. */
+const NO_REDELIVERY_MS = 2_000;
 
 const CONFIG = `project: ${PROJECT}
 location: US
@@ -120,11 +137,42 @@ interface LogLine {
   [field: string]: unknown;
 }
 
+interface Output {
+  stdout: LogLine[];
+  stderr: LogLine[];
+}
+
 interface FunctionCase {
   /** An event the function acknowledges without calling any API, and what it must log. */
-  acked: { what: string; event: () => HttpEvent; check: (out: { stdout: LogLine[]; stderr: LogLine[] }, event: HttpEvent) => void };
+  acked: { what: string; event: () => HttpEvent; check: (out: Output, event: HttpEvent) => void };
   /** An event whose handling calls Cloud Storage or BigQuery: it must reach the local fake. */
   callsApi: { what: string; event: () => HttpEvent };
+  /** For a Pub/Sub function: the same two payloads, published on `topic` and pushed by the emulator. */
+  pushed?: PushCase;
+}
+
+interface PushCase {
+  topic: string;
+  /** Acknowledged without any API call: one ERROR line (InvalidMessageError, retry:false), no redelivery. */
+  acked: { what: string; payload: unknown };
+  /** Calls Storage or BigQuery, whose 403 is a transient failure here: answered 5xx, so delivered again. */
+  callsApi: { what: string; payload: unknown };
+}
+
+/** A Pub/Sub function's case: its payloads as directly posted CloudEvents and as emulator pushes. */
+function pubsubCase(topic: string, acked: PushCase['acked'], callsApi: PushCase['callsApi']): FunctionCase {
+  return {
+    acked: {
+      what: `a messagePublished CloudEvent ${acked.what}`,
+      event: () => messagePublished(topic, acked.payload),
+      check: ({ stdout, stderr }, event) => {
+        permanentlyRejected(stderr, event.id);
+        assert.deepEqual(stdout, []);
+      },
+    },
+    callsApi: { what: callsApi.what, event: () => messagePublished(topic, callsApi.payload) },
+    pushed: { topic, acked, callsApi },
+  };
 }
 
 /** Per registered function; a function not listed here is only started. */
@@ -145,33 +193,35 @@ const CASES: Record<string, FunctionCase> = {
     },
     callsApi: { what: 'an object of table events', event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz') },
   },
-  auditGaps: {
-    acked: {
-      what: 'a messagePublished event asking to audit an unknown table',
-      event: () => messagePublished('tidemark-audit', { tables: ['no_such_table'] }),
-      check: ({ stderr }) => permanentlyRejected(stderr),
-    },
-    callsApi: { what: 'an audit of every table', event: () => messagePublished('tidemark-audit', {}) },
-  },
-  backfillPartition: {
-    acked: {
-      what: 'a messagePublished event naming an unknown table',
-      event: () => messagePublished('tidemark-backfill', { table: 'no_such_table', partition: '2026112413' }),
-      check: ({ stderr }) => permanentlyRejected(stderr),
-    },
-    callsApi: { what: 'a backfill of events$2026112413', event: () => messagePublished('tidemark-backfill', { table: 'events', partition: '2026112413', reason: 'missing' }) },
-  },
+  auditGaps: pubsubCase('tidemark-audit', { what: 'asking to audit an unknown table', payload: { tables: ['no_such_table'] } }, { what: 'an audit of every table', payload: {} }),
+  backfillPartition: pubsubCase(
+    'tidemark-backfill',
+    { what: 'naming an unknown table', payload: { table: 'no_such_table', partition: '2026112413' } },
+    { what: 'a backfill of events$2026112413', payload: { table: 'events', partition: '2026112413', reason: 'missing' } },
+  ),
 };
 
-/** One ERROR line: acknowledged, not retried, with the error class's real (unminified) name. */
-function permanentlyRejected(stderr: LogLine[]): void {
+/** One ERROR line for the event: acknowledged, not retried, with the error class's real (unminified) name. */
+function permanentlyRejected(stderr: LogLine[], eventId: string): void {
   assert.equal(stderr.length, 1, `one JSON log line on stderr, got ${JSON.stringify(stderr)}`);
   const [line] = stderr;
   assert.equal(line!.severity, 'ERROR');
   assert.match(line!.message, /^acknowledged without retry: .*no_such_table/);
   assert.equal(line!.retry, false);
   assert.equal(line!.errorType, 'InvalidMessageError', 'keepNames: class names survive minification');
+  assert.equal(line!.eventId, eventId);
 }
+
+/** The API calls the fake saw: Storage or BigQuery paths only, BigQuery's with the metadata server's token. */
+function checkApiCalls(made: Recorded[], output: () => string): void {
+  assert.ok(made.length > 0, `expected a Storage or BigQuery call at the fake:\n${output()}`);
+  for (const r of made) {
+    assert.match(r.path, /^\/(b\/|upload\/|projects\/)/, `a Storage (/b/...) or BigQuery (/projects/...) path: ${r.method} ${r.path}`);
+    if (r.path.startsWith('/projects/')) assert.equal(r.authorization, `Bearer ${FAKE_TOKEN}`, 'BigQuery authenticated through the fake metadata server');
+  }
+}
+
+const sleep = (ms: number) => new Promise((ok) => setTimeout(ok, ms));
 
 // ---- local stand-ins ---------------------------------------------------------------------------
 
@@ -319,17 +369,42 @@ class RunningFunction {
     return `--- stdout\n${this.out}--- stderr\n${this.err}`;
   }
 
+  /** A position in the output, for `since`. */
+  mark(): [number, number] {
+    return [this.out.length, this.err.length];
+  }
+
+  /** The JSON log lines written since `mark`. */
+  since([o, e]: [number, number]): Output {
+    return { stdout: jsonLines(this.out.slice(o)), stderr: jsonLines(this.err.slice(e)) };
+  }
+
+  /** Waits (bounded) until the lines since `mark` satisfy `done`; fails naming `what` and the output. */
+  async waitFor(what: string, mark: [number, number], done: (out: Output) => boolean, timeoutMs: number): Promise<Output> {
+    for (const deadline = Date.now() + timeoutMs; ; await sleep(20)) {
+      const out = this.since(mark);
+      if (done(out)) return out;
+      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the function exited while waiting for ${what}:\n${this.output()}`);
+      if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.output()}`);
+    }
+  }
+
   /** Posts the event; returns the status and the JSON log lines the function wrote meanwhile. */
-  async post(event: HttpEvent): Promise<{ status: number; body: string; stdout: LogLine[]; stderr: LogLine[] }> {
-    const [o, e] = [this.out.length, this.err.length];
+  async post(event: HttpEvent): Promise<{ status: number; body: string } & Output> {
+    const mark = this.mark();
     const res = await fetch(`http://127.0.0.1:${this.port}/`, { method: 'POST', headers: event.headers, body: event.body, signal: AbortSignal.timeout(30_000) });
     const body = await res.text();
     // The log line is written before the response, but the pipe may deliver it after: wait for it.
-    const lines = () => jsonLines(this.out.slice(o)).length + jsonLines(this.err.slice(e)).length;
-    for (const deadline = Date.now() + 3_000; lines() === 0 && Date.now() < deadline; ) await new Promise((ok) => setTimeout(ok, 10));
-    await new Promise((ok) => setTimeout(ok, 50)); // and for any line after it
-    return { status: res.status, body, stdout: jsonLines(this.out.slice(o)), stderr: jsonLines(this.err.slice(e)) };
+    const lines = () => this.since(mark).stdout.length + this.since(mark).stderr.length;
+    for (const deadline = Date.now() + 3_000; lines() === 0 && Date.now() < deadline; ) await sleep(10);
+    await sleep(50); // and for any line after it
+    return { status: res.status, body, ...this.since(mark) };
   }
+}
+
+/** The lines of one event (a pushed message's id is the CloudEvent's id), both streams in order of stream. */
+function linesOf(out: Output, eventId: string): LogLine[] {
+  return [...out.stdout, ...out.stderr].filter((l) => l.eventId === eventId);
 }
 
 /** The structured log lines among a function's output (functions-framework also prints plain text). */
@@ -351,8 +426,19 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
   let env: NodeJS.ProcessEnv;
   const fake = new FakeGoogle();
   const tripwire = new Tripwire();
+  /** The file's one Pub/Sub emulator, starting while the build runs; an Error if it could not. */
+  let emulatorStart: Promise<PubSubEmulator | Error> | undefined;
+  let pubsubClient: PubSub | undefined;
+  const emulator = async (): Promise<PubSubEmulator> => {
+    const started = await emulatorStart;
+    if (!started) throw new Error('the Pub/Sub emulator was not started');
+    if (started instanceof Error) throw started;
+    return started;
+  };
+  const pubsub = async (): Promise<PubSub> => (pubsubClient ??= emulatorClient(await emulator()));
 
   before(async () => {
+    if (!PUSH.skip) emulatorStart = startPubSubEmulator({ projectId: PROJECT }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
     work = mkdtempSync(join(tmpdir(), 'tidemark-bundles-'));
     dist = join(work, 'dist');
     configFile = join(work, 'config', 'tidemark.config.yaml');
@@ -388,6 +474,9 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
 
   after(async () => {
     await Promise.all([...children].map(stop));
+    await pubsubClient?.close().catch(() => {});
+    const started = await emulatorStart;
+    if (started && !(started instanceof Error)) await started.stop();
     await fake.close();
     await tripwire.close();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -466,14 +555,56 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
 
           const calls = await f.post(tc.callsApi.event());
           const made = fake.requests.slice(seen);
-          assert.ok(made.length > 0, `expected a Storage or BigQuery call at the fake:\n${f.output()}`);
-          for (const r of made) {
-            assert.match(r.path, /^\/(b\/|upload\/|projects\/)/, `a Storage (/b/...) or BigQuery (/projects/...) path: ${r.method} ${r.path}`);
-            if (r.path.startsWith('/projects/')) assert.equal(r.authorization, `Bearer ${FAKE_TOKEN}`, 'BigQuery authenticated through the fake metadata server');
-          }
+          checkApiCalls(made, () => f.output());
           assert.deepEqual(tripwire.attempts, [], 'nothing tried to leave 127.0.0.1');
           t.diagnostic(`API path: HTTP ${calls.status} after ${made.map((r) => `${r.method} ${r.path}`).join(', ')}`);
         } finally {
+          await stop(f.child);
+        }
+      });
+
+      const push = tc.pushed;
+      if (!push) return;
+      it(`handles pushes from the Pub/Sub emulator on ${push.topic}: acknowledges a message ${push.acked.what} once, and sends ${push.callsApi.what} to the local fakes, refused so it comes again`, { skip: PUSH.skip }, async (t) => {
+        const emu = await emulator();
+        const client = await pubsub();
+        const f = await RunningFunction.start(dir(), fn.entryPoint, { ...env, PUBSUB_EMULATOR_HOST: emu.host });
+        // Stands in for the one `gcloud functions deploy --trigger-topic` makes; the full path
+        // is how functions-framework learns the topic for the CloudEvent's source.
+        const subscription = client.subscription(`eventarc-${push.topic}-sub`);
+        try {
+          const [topic] = await client.createTopic(push.topic);
+          const pushEndpoint = `http://127.0.0.1:${f.port}/projects/${PROJECT}/topics/${push.topic}`;
+          await topic.createSubscription(subscription.name, { pushConfig: { pushEndpoint }, ackDeadlineSeconds: 30, retryPolicy: RETRY_POLICY });
+
+          // Acknowledged: one ERROR line, no API call, and no redelivery (a refused push would be back within about 1 s).
+          const seen = fake.requests.length;
+          let mark = f.mark();
+          const ackedId = await topic.publishMessage({ json: push.acked.payload });
+          await f.waitFor(`log line for pushed message ${ackedId}`, mark, (out) => linesOf(out, ackedId).length > 0, 15_000);
+          await sleep(NO_REDELIVERY_MS);
+          const acked = f.since(mark);
+          permanentlyRejected(acked.stderr, ackedId);
+          assert.deepEqual(acked.stdout, []);
+          assert.equal(fake.requests.length, seen, 'the acknowledged path calls no API');
+
+          // Calls the fakes, whose 403 it takes as transient: answered 5xx, so the emulator delivers it again.
+          mark = f.mark();
+          const first = Date.now();
+          const callsId = await topic.publishMessage({ json: push.callsApi.payload });
+          const retried = (out: Output) => linesOf(out, callsId).filter((l) => l.severity === 'WARNING' && l.retry === true);
+          await f.waitFor(`first delivery of message ${callsId}`, mark, (out) => retried(out).length >= 1, 15_000);
+          const firstSeen = Date.now();
+          const out = await f.waitFor(`redelivery of message ${callsId}`, mark, (o) => retried(o).length >= 2, 15_000);
+          const againAfter = Date.now() - firstSeen;
+          assert.match(retried(out)[0]!.message, /^will be retried: /);
+          assert.ok(againAfter < NO_REDELIVERY_MS, `a refused push came back after ${againAfter} ms: the ${NO_REDELIVERY_MS} ms watch for a redelivery above is too short`);
+          const made = fake.requests.slice(seen);
+          checkApiCalls(made, () => f.output());
+          assert.deepEqual(tripwire.attempts, [], 'nothing tried to leave 127.0.0.1');
+          t.diagnostic(`pushed: first delivery ${firstSeen - first} ms after publishing, delivered again ${againAfter} ms later; API calls ${[...new Set(made.map((r) => `${r.method} ${r.path}`))].join(', ')}`);
+        } finally {
+          await subscription.delete().catch(() => {}); // no more pushes to a stopped bundle
           await stop(f.child);
         }
       });

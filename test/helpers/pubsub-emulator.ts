@@ -70,7 +70,12 @@ export async function startPubSubEmulator(options: { projectId?: string } = {}):
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // A missing gcloud is a spawn 'error', not an exit: report it as the emulator failing to start.
+  child.once('error', (err) => keep(Buffer.from(`cannot start gcloud: ${err.message}\n`)));
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(-1));
+  });
 
   const stop = async () => {
     await killGroup(child);
@@ -112,14 +117,18 @@ export function withEmulator(options: { projectId?: string } = {}): EmulatorHand
       return emulator;
     },
     pubsub() {
-      const { host, projectId } = this.emulator;
-      // An auth client with no credentials: the emulator needs none, and without one the
-      // library probes the GCE metadata server.
-      const client = new PubSub({ projectId, apiEndpoint: host, emulatorMode: true, authClient: new OAuth2Client() });
+      const client = emulatorClient(this.emulator);
       clients.push(client);
       return client;
     },
   };
+}
+
+/** A Pub/Sub client on `emulator` (the caller closes it). */
+export function emulatorClient(emulator: PubSubEmulator): PubSub {
+  // An auth client with no credentials: the emulator needs none, and without one the library
+  // probes the GCE metadata server.
+  return new PubSub({ projectId: emulator.projectId, apiEndpoint: emulator.host, emulatorMode: true, authClient: new OAuth2Client() });
 }
 
 /**

@@ -159,6 +159,29 @@ describe('runAudit on the embedded backends', () => {
   });
 });
 
+describe('cadence', () => {
+  it('on a first audit, empty partitions before the first data are not upstream-missing; after the watermark every one is judged', async () => {
+    const env = await createTestEnv({ yaml: YAML });
+    try {
+      for (const h of [4, 5, 7]) await env.put(hourPath(h, 'a.csv'), csvRows(h, 2));
+      for (const h of [4, 5, 7]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
+      const first = await runAudit(deps, { fromMs: at(0), toMs: at(8) });
+      // Hours 0-3 come before any data: the table may not have started. Hour 6 is a real hole.
+      assert.deepEqual(first.tables[0]!.findings.map((f) => [f.partition, f.class]), [[pid(6), 'upstream-missing']]);
+      assert.equal(first.tables[0]!.watermark.after, new Date(at(6)).toISOString());
+      // Later audits judge everything from the watermark on, even before the first data in their window.
+      await env.put(hourPath(6, 'a.csv'), csvRows(6, 2));
+      await syncPartition(env.engine, { table: 'events', partition: pid(6), reason: 'test' });
+      const second = await runAudit(deps, { fromMs: at(6), toMs: at(10) });
+      assert.deepEqual(second.tables[0]!.findings.map((f) => [f.partition, f.class]), [[pid(8), 'upstream-missing'], [pid(9), 'upstream-missing']]);
+      assert.equal(second.tables[0]!.watermark.after, new Date(at(8)).toISOString());
+    } finally {
+      await env.close();
+    }
+  });
+});
+
 describe('the watermark label', () => {
   it('never moves backwards under concurrent audits', async () => {
     const env = await createTestEnv();

@@ -107,6 +107,21 @@ export const FORBIDDEN: readonly { pattern: RegExp; why: string }[] = [
 /** Bare specifiers of forbidden packages: resolved as external so esbuild never opens them (DuckDB ships a native addon). */
 const FORBIDDEN_PACKAGES = /^(@duckdb\/|@?firebase|chokidar(\/|$)|commander(\/|$)|cli-progress(\/|$))/;
 
+/**
+ * zod's `z.locales` namespace re-exports the error messages of ~60 languages (about 260 KiB that
+ * every cold start would parse). tidemark uses only the English messages, which zod imports on
+ * its own, so the namespace is bundled empty.
+ */
+const zodWithoutLocales: Plugin = {
+  name: 'zod-without-locales',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]/.test(args.importer) ? { path: 'zod-locales', namespace: 'zod-without-locales' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'zod-without-locales' }, () => ({ contents: 'export {};', loader: 'js' }));
+  },
+};
+
 const forbiddenPackagesExternal: Plugin = {
   name: 'tidemark-forbidden-packages',
   setup(b) {
@@ -332,7 +347,7 @@ export function bundleOptions(root: string, fn: FunctionEntry, dir: string, lazy
     ...commonOptions(root),
     entryPoints: { index: fn.entry },
     outdir: dir,
-    plugins: [forbiddenPackagesExternal, lazyPackages(lazy)],
+    plugins: [forbiddenPackagesExternal, zodWithoutLocales, lazyPackages(lazy)],
     metafile: true,
   };
 }

@@ -24,7 +24,7 @@ import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -33,6 +33,7 @@ import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import { buildAll, bundleOptions, copyConfigInto, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
 import type { FunctionEntry } from '../scripts/build.ts';
+import { freePort, portAnswers } from '../test/helpers/net.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -148,24 +149,6 @@ function isolatedEnv(fake: string, dead: string, home: string): NodeJS.ProcessEn
   };
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      ok(true);
-    });
-    socket.once('error', () => ok(false));
-  });
-}
 
 /** Kills the child's process group and waits for it. */
 async function stop(child: ChildProcess): Promise<void> {

@@ -31,7 +31,6 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { builtinModules } from 'node:module';
-import { connect, createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -53,6 +52,7 @@ import {
 } from '../../scripts/build.ts';
 import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
+import { freePort, portAnswers } from '../helpers/net.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
@@ -313,24 +313,6 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
   });
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((ok) => server.close(ok));
-  return port;
-}
-
-function portAnswers(port: number): Promise<boolean> {
-  return new Promise((ok) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      ok(true);
-    });
-    socket.once('error', () => ok(false));
-  });
-}
 
 /** A bundle served by functions-framework; its output split into lines as it arrives. */
 class RunningFunction {

@@ -184,5 +184,5 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
 
 /** Removes a demo (for `npm start -- --reset`). */
 export function removeDemo(configFile: string, lakeDir: string, warehouseFile: string, workDir: string): void {
-  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta')]) rmSync(p, { recursive: true, force: true });
+  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta'), join(workDir, 'dead-letters.json')]) rmSync(p, { recursive: true, force: true });
 }

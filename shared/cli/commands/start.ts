@@ -22,7 +22,7 @@ import { formatBytes } from '../format.ts';
 import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
-import { writeDemo } from '../demo.ts';
+import { removeDemo, writeDemo } from '../demo.ts';
 
 export const FINALIZE_TOPIC = 'local-object-finalized';
 
@@ -31,7 +31,8 @@ export function registerStartCommand(program: Command, host: CommandHost): void 
     .command('start')
     .description('run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)')
     .option('--no-watch', 'process what is there, then exit')
-    .action(host.run((ctx, opts: { watch: boolean }) => runStart(ctx, opts)));
+    .option('--reset', 'delete the demo (config, lake, warehouse) and start a fresh one')
+    .action(host.run((ctx, opts: { watch: boolean; reset?: boolean }) => runStart(ctx, opts)));
 }
 
 /** Human-readable lines for what the engine logs. */
@@ -65,9 +66,17 @@ export function narrator(ctx: CliContext): Logger {
   );
 }
 
-async function runStart(ctx: CliContext, opts: { watch: boolean }): Promise<number> {
+async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean }): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
+  if (opts.reset) {
+    if (!file.endsWith(DEMO_CONFIG.split('/').join(sep))) {
+      ctx.err(`--reset deletes the demo only; ${file} is your own config`);
+      return 2;
+    }
+    removeDemo(file, paths.lakeDir, paths.warehouseFile, paths.workDir);
+    ctx.out('Removed the demo config, lake and warehouse.');
+  }
   let fresh: Awaited<ReturnType<typeof writeDemo>> | null = null;
   if (!existsSync(file)) {
     if (!file.endsWith(DEMO_CONFIG.split('/').join(sep))) {

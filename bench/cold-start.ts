@@ -34,6 +34,8 @@ import * as esbuild from 'esbuild';
 import { buildAll, bundleOptions, copyConfigInto, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
 import type { FunctionEntry } from '../scripts/build.ts';
 import { freePort, portAnswers } from '../test/helpers/net.ts';
+import { binaryCloudEvent } from '../test/helpers/http-event.ts';
+import type { HttpEvent } from '../test/helpers/http-event.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -51,29 +53,12 @@ tables:
 `;
 const SAMPLE_SCHEMA = JSON.stringify([{ name: 'id', type: 'STRING' }]);
 
-interface HttpEvent {
-  headers: Record<string, string>;
-  body: string;
-}
-
-/** A binary-mode CloudEvent: ce-* headers, the data as the JSON body. */
-function binaryCloudEvent(type: string, source: string, data: unknown, subject?: string): HttpEvent {
-  return {
-    headers: {
-      'ce-id': `bench-${process.hrtime.bigint()}`,
-      'ce-specversion': '1.0',
-      'ce-type': type,
-      'ce-source': source,
-      'ce-time': new Date().toISOString(),
-      ...(subject ? { 'ce-subject': subject } : {}),
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify(data),
-  };
+function benchEvent(type: string, source: string, data: unknown, subject?: string): HttpEvent {
+  return binaryCloudEvent(type, source, data, subject, `bench-${process.pid}`);
 }
 
 function messagePublished(topic: string, payload: unknown): HttpEvent {
-  return binaryCloudEvent('google.cloud.pubsub.topic.v1.messagePublished', `//pubsub.googleapis.com/projects/tidemark-bench/topics/${topic}`, {
+  return benchEvent('google.cloud.pubsub.topic.v1.messagePublished', `//pubsub.googleapis.com/projects/tidemark-bench/topics/${topic}`, {
     message: { data: Buffer.from(JSON.stringify(payload)).toString('base64'), messageId: '1', publishTime: new Date().toISOString(), attributes: {} },
     subscription: `projects/tidemark-bench/subscriptions/${topic}-sub`,
   });
@@ -85,7 +70,7 @@ const EVENTS: Record<string, [string, () => HttpEvent][]> = {
     [
       'no API: object outside every route',
       () =>
-        binaryCloudEvent(
+        benchEvent(
           'google.cloud.storage.object.v1.finalized',
           '//storage.googleapis.com/projects/_/buckets/tidemark-bench-lake',
           { bucket: 'tidemark-bench-lake', name: 'outside/every-route.txt', generation: '1', metageneration: '1', size: '3', contentType: 'text/plain' },
@@ -95,7 +80,7 @@ const EVENTS: Record<string, [string, () => HttpEvent][]> = {
     [
       'API: object of a table',
       () =>
-        binaryCloudEvent(
+        benchEvent(
           'google.cloud.storage.object.v1.finalized',
           '//storage.googleapis.com/projects/_/buckets/tidemark-bench-lake',
           { bucket: 'tidemark-bench-lake', name: 'events/dt=2026-11-24/hr=13/part-0.json.gz', generation: '2', metageneration: '1', size: '30', contentType: 'application/gzip' },

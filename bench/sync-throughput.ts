@@ -28,7 +28,7 @@ import { OBJECT_FINALIZED } from '../shared/events/storage-event.ts';
 import { onObjectFinalized } from '../shared/handlers/object-finalized.ts';
 import { createLogger } from '../shared/log.ts';
 import { partitionIdAt } from '../shared/routing/partition.ts';
-import { createLocalEngine } from '../shared/runtime/local.ts';
+import { createLocalEngine, defaultLocalPaths } from '../shared/runtime/local.ts';
 import type { LocalEngine } from '../shared/runtime/local.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -127,7 +127,7 @@ async function main(args: string[]): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-sync-'));
   const config = parseConfig(YAML, join(dir, 'tidemark.config.yaml'));
   const engine = createLocalEngine(config, {
-    paths: { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') },
+    paths: defaultLocalPaths(dir, { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') }),
     // Discarded: the bench measures the handler, not the log sink.
     log: createLogger(() => {}),
     engine: { pollMs: 5 },

@@ -7,6 +7,7 @@ import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DuckDBInstance } from '@duckdb/node-api';
+import type { LocalPaths } from '../runtime/local.ts';
 
 export const DEMO_BUCKET = 'lake-seoul';
 
@@ -183,6 +184,7 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
 }
 
 /** Removes a demo (for `npm start -- --reset`). */
-export function removeDemo(configFile: string, lakeDir: string, warehouseFile: string, workDir: string): void {
-  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta'), join(workDir, 'dead-letters.json')]) rmSync(p, { recursive: true, force: true });
+export function removeDemo(configFile: string, paths: LocalPaths): void {
+  const { lakeDir, warehouseFile, workDir, deadLetterFile } = paths;
+  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta'), deadLetterFile]) rmSync(p, { recursive: true, force: true });
 }

@@ -28,8 +28,11 @@ const projectId = z
   .string()
   .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -');
 
+/** Config table names: they go into labels, job ids and messages. */
+export const TABLE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
+
 /** Config table name: it goes into labels and job ids. */
-const tableName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be 1-40 lowercase letters, digits or _, starting with a letter');
+const tableName = z.string().regex(TABLE_NAME, 'must be 1-40 lowercase letters, digits or _, starting with a letter');
 
 const datasetId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'must be a dataset id: letters, digits or _, not starting with a digit, at most 1024');
 

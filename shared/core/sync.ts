@@ -19,13 +19,11 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Config, TableConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
 import { checkBudget, reserveJob } from './budget.ts';
 import { keyOf, checkpointLabel, resolveInflight, runJob, settle, waitForJob } from './claims.ts';
 import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
-import { LAST_LOAD_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
 import { listPartitionObjects } from './listing.ts';
 import type { ObjectStore } from './ports.ts';
 import { readState, writeState } from './state.ts';
@@ -120,7 +118,6 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     const bytes = files.reduce((n, f) => n + f.size, 0);
 
     if (!force && st.loaded && st.loaded.sourceFingerprint === sourceFingerprint && st.status !== 'failed') {
-      await catchUpLabel(engine, table, st, log);
       return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
     }
     if (!force && st.status === 'failed' && st.lastError?.sourceFingerprint === sourceFingerprint && !req.retryFailed) {
@@ -237,13 +234,3 @@ async function tryWrite(store: ObjectStore, config: Config, handle: Awaited<Retu
     throw err;
   }
 }
-
-/** Repairs a checkpoint label left behind by a crash between settling and labelling. */
-async function catchUpLabel(engine: Engine, table: TableConfig, st: PartitionState, log: Logger): Promise<void> {
-  if (!st.loaded?.at) return;
-  const current = await readLabelTime(engine.warehouse, table.spec.ref, LAST_LOAD_LABEL);
-  if (current === null || current < Math.floor(st.loaded.at / 1000) * 1000) {
-    await advanceLabelTime(engine.warehouse, table.spec.ref, LAST_LOAD_LABEL, st.loaded.at, log);
-  }
-}
-

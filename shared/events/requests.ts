@@ -4,12 +4,13 @@
  * naming the field, before anything reaches an API or SQL.
  */
 import { z } from 'zod';
+import { TABLE_NAME } from '../config/schema.ts';
 import type { Config } from '../config/types.ts';
 import type { AuditRequest } from '../core/audit.ts';
 import { InvalidMessageError } from '../core/errors.ts';
 import { normalizePartition, partitionEnd, partitionStart } from '../routing/partition.ts';
 
-const tableName = z.string().regex(/^[a-z][a-z0-9_]{0,39}$/, 'must be a table name from the config (lowercase letters, digits, _)');
+const tableName = z.string().regex(TABLE_NAME, 'must be a table name from the config (lowercase letters, digits, _)');
 
 const backfillSchema = z.strictObject({
   table: tableName,

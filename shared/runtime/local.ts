@@ -22,13 +22,16 @@ export interface LocalPaths {
   warehouseFile: string;
   /** tidemark's own files (object metadata, locks, dead letters). */
   workDir: string;
+  /** Dead-lettered bus messages, readable by another process (`tidemark dlq`). */
+  deadLetterFile: string;
 }
 
 /** Defaults under `.tidemark/` in `cwd`. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<LocalPaths> = {}): LocalPaths {
+export function defaultLocalPaths(cwd: string, overrides: Partial<Omit<LocalPaths, 'deadLetterFile'>> = {}): LocalPaths {
   const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
   return {
     workDir,
+    deadLetterFile: join(workDir, 'dead-letters.json'),
     lakeDir: resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake')),
     warehouseFile: resolve(cwd, overrides.warehouseFile ?? join(workDir, 'warehouse.duckdb')),
   };

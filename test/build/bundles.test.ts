@@ -53,6 +53,8 @@ import {
 import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import { freePort, portAnswers } from '../helpers/net.ts';
+import { binaryCloudEvent } from '../helpers/http-event.ts';
+import type { HttpEvent } from '../helpers/http-event.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
@@ -93,30 +95,11 @@ const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
 // ---- events: binary-mode CloudEvents (ce-* headers, data as the JSON body) ---------------------
 
-interface HttpEvent {
-  id: string;
-  headers: Record<string, string>;
-  body: string;
+function binaryEvent(type: string, source: string, data: unknown, subject?: string): HttpEvent {
+  return binaryCloudEvent(type, source, data, subject, 'bundle-test');
 }
 
 let seq = 0;
-function binaryEvent(type: string, source: string, data: unknown, subject?: string): HttpEvent {
-  const id = `bundle-test-${++seq}`;
-  return {
-    id,
-    headers: {
-      'ce-id': id,
-      'ce-specversion': '1.0',
-      'ce-type': type,
-      'ce-source': source,
-      'ce-time': new Date().toISOString(),
-      ...(subject ? { 'ce-subject': subject } : {}),
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify(data),
-  };
-}
-
 function storageFinalized(name: string): HttpEvent {
   const data = { bucket: LAKE, name, generation: '1732453200000001', metageneration: '1', size: '42', contentType: 'application/gzip', timeCreated: new Date().toISOString(), updated: new Date().toISOString() };
   return binaryEvent('google.cloud.storage.object.v1.finalized', `//storage.googleapis.com/projects/_/buckets/${LAKE}`, data, `objects/${name}`);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../../shared/config/load.ts';
 import type { Config } from '../../shared/config/types.ts';
 import { memoryLogger } from '../../shared/log.ts';
-import { createLocalEngine } from '../../shared/runtime/local.ts';
+import { createLocalEngine, defaultLocalPaths } from '../../shared/runtime/local.ts';
 import type { LocalEngine, LocalEngineOptions } from '../../shared/runtime/local.ts';
 import { ManualClock } from './clock.ts';
 
@@ -54,7 +54,7 @@ export async function createTestEnv(opts: { yaml?: string; engine?: LocalEngineO
   const clock = new ManualClock();
   const log = memoryLogger();
   const engine = createLocalEngine(config, {
-    paths: { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') },
+    paths: defaultLocalPaths(dir, { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') }),
     clock,
     log,
     engine: { pollMs: 5, submitGraceMs: 60_000, ...opts.engine },

@@ -53,7 +53,7 @@ async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?:
       deps = { ...engine, bus: gcpBus(config) };
     } else {
       for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
-      const suite = createLocalSuite(engine as LocalEngine, { deadLetterFile: `${(engine as LocalEngine).paths.workDir}/dead-letters.json` });
+      const suite = createLocalSuite(engine as LocalEngine, { deadLetterFile: (engine as LocalEngine).paths.deadLetterFile });
       deps = suite.deps;
       finish = async () => {
         await suite.drain();

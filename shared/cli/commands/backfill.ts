@@ -60,7 +60,7 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
   const outcomes: Record<string, number> = {};
   let failures = 0;
   const suite = createLocalSuite(engine, {
-    deadLetterFile: `${engine.paths.workDir}/dead-letters.json`,
+    deadLetterFile: engine.paths.deadLetterFile,
     maxBackoffMs: 5_000,
     onBackfill: (o) => {
       if ('error' in o) return;

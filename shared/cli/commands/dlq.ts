@@ -31,7 +31,7 @@ async function runDlq(ctx: CliContext, opts: { replay?: boolean; json?: boolean 
     if (opts.replay) ctx.out(`replayed ${result.replayed} message(s) to ${config.topics.backfill}`);
     return 0;
   }
-  const file = `${localPaths(ctx).workDir}/dead-letters.json`;
+  const file = localPaths(ctx).deadLetterFile;
   const dead = (await readDeadLetterFile(file)).filter((d) => d.topic === config.topics.backfill);
   const rows = dead.map((d) => ({ id: d.id, data: d.data, attempts: d.deliveryAttempts, error: d.reason, published: d.publishTime }));
   ctx.out(opts.json ? toJson(rows) : rows.length ? formatTable(rows) : 'no dead letters');

@@ -74,7 +74,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
       ctx.err(`--reset deletes the demo only; ${file} is your own config`);
       return 2;
     }
-    removeDemo(file, paths.lakeDir, paths.warehouseFile, paths.workDir);
+    removeDemo(file, paths);
     ctx.out('Removed the demo config, lake and warehouse.');
   }
   let fresh: Awaited<ReturnType<typeof writeDemo>> | null = null;
@@ -94,7 +94,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   const engine = openLocalEngine(ctx, config, log, 'tidemark start');
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
-  const suite = createLocalSuite(engine, { deadLetterFile: `${paths.workDir}/dead-letters.json`, subscribeAudit: true });
+  const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });
   const bus = suite.bus;
   bus.subscribe(config.topics.auditResults, async (msg) => {
     ctx.out(`\n${new Date().toISOString().slice(11, 19)}  AUDIT\n${formatAuditReport(msg.json() as AuditReport)}\n`);

@@ -16,24 +16,12 @@ import { parseConfig } from '../../../shared/config/load.ts';
 import { createRouter } from '../../../shared/routing/router.ts';
 import { memoryLogger } from '../../../shared/log.ts';
 import { createLocalSuite } from '../../../shared/runtime/local-suite.ts';
-import { createTestEnv, csvRows } from '../../helpers/local-env.ts';
+import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 import { ManualClock } from '../../helpers/clock.ts';
 
-const YAML = `
-project: test-project
-location: US
-lake: { bucket: lake }
-tables:
-  - name: events
-    source: { pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv", timeZone: UTC }
-    format: CSV
-    csv: { skipLeadingRows: 1 }
-    schema: [ { name: id, type: INTEGER }, { name: v, type: STRING } ]
-    target: { dataset: lake_us, table: events }
-    partitioning: { type: HOUR }
-    cadence: HOUR
-`;
+// The suite's hourly table, with data expected every hour.
+const YAML = `${EVENTS_YAML}    cadence: HOUR\n`;
 const hourPath = (h: number, f: string) => `events/dt=2026-11-24/hr=${String(h).padStart(2, '0')}/${f}`;
 const pid = (h: number) => `20261124${String(h).padStart(2, '0')}`;
 const at = (h: number) => Date.UTC(2026, 10, 24, h);

@@ -11,7 +11,7 @@ import { readState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { SyncStep } from '../../../shared/core/sync.ts';
 import { onObjectFinalized } from '../../../shared/handlers/object-finalized.ts';
-import { createTestEnv, csvRows } from '../../helpers/local-env.ts';
+import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { deliverUntilQuiet, shuffled } from '../../helpers/platform.ts';
 
@@ -168,21 +168,7 @@ describe('syncPartition', () => {
   }
 
   it('quarantines corrupt files, loads the rest, and re-admits a file when a new generation arrives', async () => {
-    const env = await createTestEnv({
-      yaml: `
-project: test-project
-location: US
-lake: { bucket: lake }
-tables:
-  - name: events
-    source: { pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv.gz", timeZone: UTC }
-    format: CSV
-    csv: { skipLeadingRows: 1 }
-    schema: [ { name: id, type: INTEGER }, { name: v, type: STRING } ]
-    target: { dataset: lake_us, table: events }
-    partitioning: { type: HOUR }
-`,
-    });
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('*.csv"', '*.csv.gz"') });
     try {
       await env.put(path(10, 'good1.csv.gz'), gzipSync(csvRows(1, 5)));
       await env.put(path(10, 'good2.csv.gz'), gzipSync(csvRows(10, 5)));
@@ -252,7 +238,7 @@ tables:
   });
 
   it('loads a partition larger than maxUrisPerLoad through a staging table in one atomic copy', async () => {
-    const env = await createTestEnv({ yaml: (await import('../../helpers/local-env.ts')).EVENTS_YAML.replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }') });
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }') });
     try {
       for (let i = 0; i < 8; i++) await env.put(path(10, `f${i}.csv`), csvRows(i * 10, 2));
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
@@ -303,7 +289,7 @@ tables:
   });
 
   it('stops at the daily budget: work waits with a transient error instead of failing', async () => {
-    const env = await createTestEnv({ yaml: (await import('../../helpers/local-env.ts')).EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 2') });
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 2') });
     try {
       for (let h = 1; h <= 3; h++) await env.put(path(h, 'a.csv'), csvRows(h * 10, 1));
       await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });

@@ -282,6 +282,9 @@ describe('syncPartition', () => {
       // Token bucket: burst 20 plus 300 per day of simulated time; far below one job per file.
       assert.ok(jobs.length <= 20 + Math.ceil(300 * elapsedDays), `${jobs.length} jobs in ${elapsedDays.toFixed(3)} days`);
       assert.ok(jobs.length >= 13, 'every touched partition was loaded');
+      // The README's freshness bound under a stream: D partitions changing x 288 s + 600 s of retry backoff.
+      const lastArrival = start + 1999 * 1_000;
+      assert.ok(env.clock.now() - lastArrival <= 13 * 288_000 + 600_000, `quiet ${((env.clock.now() - lastArrival) / 60_000).toFixed(1)} min after the last file`);
       t.diagnostic(`2,000 files into 13 partitions: ${stats.deliveries} deliveries (${stats.retries} retries), ${jobs.length} load jobs, quiet after ${((env.clock.now() - start) / 60_000).toFixed(0)} min of simulated time`);
     } finally {
       await env.close();

@@ -1,0 +1,123 @@
+/**
+ * The one description of every deployable function. The build (scripts/build.ts), the
+ * cloudbuild.yaml generator, the infrastructure program and the README's tables all read it,
+ * resolved against the user's tidemark.config.yaml (`topics:`, `deploy:`), so a renamed topic
+ * or account prefix reaches every consumer. A folder under functions/ without a row here fails
+ * the build.
+ */
+import type { Config, TopicsConfig } from '../config/types.ts';
+import type { DeploySettings } from '../../infra/deploy-config.ts';
+
+/** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
+export type FunctionRole = 'loader' | 'auditor' | 'backfill';
+
+/** What starts a function, before the config names buckets and topics. */
+export type TriggerKind =
+  | { kind: 'storage-finalized' }
+  | { kind: 'topic'; topic: keyof TopicsConfig }
+  | { kind: 'http' };
+
+/** A row of the table: what is fixed in code for one functions/<folder>. */
+export interface FunctionRow {
+  /** Folder under functions/ (kebab-case): also the dist folder. */
+  folder: string;
+  /** The name registered with functions-framework (camelCase of the folder): --entry-point. */
+  entryPoint: string;
+  role: FunctionRole;
+  trigger: TriggerKind;
+  /** The storage trigger must run in the lake bucket's region; the rest in deploy.region. */
+  runsIn: 'region' | 'lakeRegion';
+  /** Redeliver failed events (transient errors are thrown for exactly this). */
+  retry: boolean;
+  /** Which `deploy:` section sizes it (memory, timeout, max instances). */
+  settings: (d: DeploySettings) => { memory: string; timeoutSeconds: number; maxInstances: number };
+  /** Why it is deployed this way. */
+  why: string;
+}
+
+export const FUNCTION_TABLE: readonly FunctionRow[] = [
+  {
+    folder: 'load-on-finalize',
+    entryPoint: 'loadOnFinalize',
+    role: 'loader',
+    trigger: { kind: 'storage-finalized' },
+    runsIn: 'lakeRegion',
+    retry: true,
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.loader.maxInstances }),
+    why: 'loads each arriving object; a transient failure is redelivered by Eventarc for up to 24 h',
+  },
+  {
+    folder: 'audit-gaps',
+    entryPoint: 'auditGaps',
+    role: 'auditor',
+    trigger: { kind: 'topic', topic: 'audit' },
+    runsIn: 'region',
+    // The next scheduled audit covers a failed one.
+    retry: false,
+    // One audit at a time: Scheduler never overlaps runs, and a redelivery must not either.
+    settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: d.auditor.timeoutSeconds, maxInstances: 1 }),
+    why: 'Cloud Scheduler publishes to the audit topic; one instance, no retry (the next run covers a failed one)',
+  },
+  {
+    folder: 'backfill-partition',
+    entryPoint: 'backfillPartition',
+    role: 'backfill',
+    trigger: { kind: 'topic', topic: 'backfill' },
+    runsIn: 'region',
+    retry: true,
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.backfill.maxInstances }),
+    why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
+  },
+];
+
+/** A function as deployed with a given config: every name resolved. */
+export interface FunctionSpec {
+  folder: string;
+  entryPoint: string;
+  role: FunctionRole;
+  /** Function (and Cloud Run service) name, `<prefix>-<role>`. */
+  name: string;
+  serviceAccountId: string;
+  serviceAccountEmail: string;
+  region: string;
+  trigger: { kind: 'storage-finalized'; bucket: string } | { kind: 'topic'; topic: string } | { kind: 'http' };
+  retry: boolean;
+  memory: string;
+  timeoutSeconds: number;
+  maxInstances: number;
+  /** Environment of the deployed function. */
+  env: Record<string, string>;
+}
+
+/** Resolves the table against a config: what every consumer deploys, names included. */
+export function describeFunctions(config: Pick<Config, 'project' | 'lake' | 'topics'>, deploy: DeploySettings): FunctionSpec[] {
+  return FUNCTION_TABLE.map((row) => {
+    const id = `${deploy.serviceAccountPrefix}-${row.role}`;
+    const trigger: FunctionSpec['trigger'] =
+      row.trigger.kind === 'storage-finalized'
+        ? { kind: 'storage-finalized', bucket: config.lake.bucket }
+        : row.trigger.kind === 'topic'
+          ? { kind: 'topic', topic: config.topics[row.trigger.topic] }
+          : { kind: 'http' };
+    return {
+      folder: row.folder,
+      entryPoint: row.entryPoint,
+      role: row.role,
+      name: id,
+      serviceAccountId: id,
+      serviceAccountEmail: `${id}@${config.project}.iam.gserviceaccount.com`,
+      region: row.runsIn === 'lakeRegion' ? deploy.lakeRegion : deploy.region,
+      trigger,
+      retry: row.retry,
+      ...row.settings(deploy),
+      env: { TIDEMARK_LOG_LEVEL: 'info' },
+    };
+  });
+}
+
+/** The row for a functions/ folder; throws naming the folder and this file when there is none. */
+export function functionRow(folder: string): FunctionRow {
+  const row = FUNCTION_TABLE.find((r) => r.folder === folder);
+  if (!row) throw new Error(`functions/${folder} has no entry in the function table: add a row to FUNCTION_TABLE in shared/deploy/functions.ts`);
+  return row;
+}

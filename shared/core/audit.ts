@@ -10,7 +10,9 @@
 import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
+import { offsetAt } from '../routing/civil-time.ts';
 import { partitionEnd, partitionIdAt, partitionStart, partitionsInRange } from '../routing/partition.ts';
+import { partitionsAreLocalDates } from '../routing/zone-rule.ts';
 import { InvalidMessageError, RouteError } from './errors.ts';
 import { fingerprintObjects } from './fingerprint.ts';
 import type { ObjectVersion } from './fingerprint.ts';
@@ -20,11 +22,18 @@ import type { Bus, PartitionInfo } from './ports.ts';
 import { listStateSummaries } from './state.ts';
 import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
+import { unroutedCollector, unroutedReason } from './unrouted.ts';
+import type { UnroutedReport } from './unrouted.ts';
+import { readWaivers } from './waivers.ts';
+import type { Waiver } from './waivers.ts';
 
 /** What an audit concludes about one partition. */
-export type AuditClass = 'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'orphan';
+export type AuditClass = 'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan';
 
-export const AUDIT_CLASSES: readonly AuditClass[] = ['ok', 'missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'orphan'];
+export const AUDIT_CLASSES: readonly AuditClass[] = ['ok', 'missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'waived', 'orphan'];
+
+/** Classes the watermark passes: nothing to load there. */
+export const SETTLED_CLASSES: readonly (AuditClass | null)[] = [null, 'ok', 'quarantined', 'waived', 'orphan'];
 
 /** Classes a backfill can fix; one message each. */
 export const BACKFILL_CLASSES: readonly AuditClass[] = ['missing', 'stale', 'failed'];
@@ -60,6 +69,8 @@ export interface TableAudit {
   /** Every partition that is not `ok`, oldest first. */
   findings: PartitionFinding[];
   watermark: { before: string | null; after: string | null };
+  /** Objects under the table's listing that no table loads (a producer's path drift). */
+  unrouted: UnroutedReport;
   calls: { sourcePages: number; statePages: number; partitionQueries: number };
 }
 
@@ -70,6 +81,8 @@ export interface AuditReport {
   published: number;
   /** Backfill-worthy partitions left for the next run (over maxBackfillsPerAudit). */
   deferred: number;
+  /** Unrouted objects seen, all tables (each table's report has examples). */
+  unrouted: number;
 }
 
 /** Everything the auditor needs: the engine's backends plus a bus to publish on. */
@@ -98,14 +111,19 @@ export function classifyPartition(input: {
   source: ObjectVersion[];
   state: StateSummary | undefined;
   warehouse: PartitionInfo | undefined;
+  /** The table's cadence expects data here, and the partition has ended (plus settle). */
   expected: boolean;
+  /** An accepted gap recorded with `tidemark waive`. */
+  waiver?: Pick<Waiver, 'reason'> | undefined;
 }): { class: AuditClass | null; detail?: string; force?: boolean } {
-  const { source, state, warehouse, expected } = input;
+  const { source, state, warehouse, expected, waiver } = input;
   const whRows = warehouse?.totalRows ?? 0;
   const loadedSomething = !!state && state.status !== 'new' && state.loadedAt !== null;
   if (source.length === 0) {
     if (loadedSomething && state!.objects > 0) return { class: 'stale', detail: 'source objects deleted since the last load' };
     if (whRows > 0) return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
+    // Only a partition with nothing anywhere is waived: once data arrives it is audited normally.
+    if (waiver) return { class: 'waived', detail: `accepted gap: ${waiver.reason}` };
     if (expected) return { class: 'upstream-missing', detail: 'the table cadence expects data here and the source has none' };
     return { class: null };
   }
@@ -115,6 +133,9 @@ export function classifyPartition(input: {
   }
   if (state!.status === 'failed') return { class: 'failed', detail: 'the last load failed' };
   if (state!.sourceFingerprint !== fingerprintObjects(source)) return { class: 'stale', detail: 'source objects added, rewritten or deleted since the last load' };
+  // Files that hold no rows (a 0-byte file, a header-only CSV) load into no partition at all:
+  // BigQuery lists no partition for them, and that is what the last load said it wrote.
+  if (state!.objects > 0 && whRows === 0 && state!.rows === 0) return { class: 'ok', detail: 'the source objects hold no rows' };
   // Drift on the warehouse side: the source listing is unchanged, so only a forced reload helps.
   if (state!.objects > 0 && whRows === 0) return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
   if (state!.rows !== null && warehouse && state!.objects > 0 && warehouse.totalRows !== state!.rows) {
@@ -122,6 +143,16 @@ export function classifyPartition(input: {
   }
   if (state!.quarantined > 0) return { class: 'quarantined', detail: `${state!.quarantined} file(s) quarantined` };
   return { class: 'ok' };
+}
+
+/**
+ * When partition `id` of `table` has ended: the last instant a path time mapping to it can name.
+ * UTC partitions end at their end; a local-date partition (DATE column) ends at the end of that
+ * day in the source's zone (later than the UTC day west of Greenwich).
+ */
+export function partitionDataEnd(table: TableConfig, id: string): number {
+  const end = partitionEnd(id);
+  return partitionsAreLocalDates(table.partitioning) ? end - offsetAt(end, table.source.timeZone) : end;
 }
 
 /** Audits one table over [fromMs, toMs). Does not publish. */
@@ -132,12 +163,15 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   const calls = { sourcePages: 0, statePages: 0, partitionQueries: 0 };
   const counts = emptyCounts();
   const window = { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g) };
-  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, calls }, backfills: [], goodUntil: null };
+  const unrouted = unroutedCollector();
+  const unroutedReport = (): UnroutedReport => ({ count: unrouted.count, samples: unrouted.samples });
+  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills: [], goodUntil: null };
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
   const inWindow = new Set(ids);
 
-  // Source: few prefixes, paged; objects grouped by the loader's own routing.
+  // Source: few prefixes, paged; objects grouped by the loader's own routing. The prefixes are
+  // widened to what a drifted producer would write, so names no table loads are reported.
   const source = new Map<string, ObjectVersion[]>();
   const countingStore = {
     listPage: (...a: Parameters<typeof deps.store.listPage>) => {
@@ -145,16 +179,23 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
       return deps.store.listPage(...a);
     },
   };
-  for (const prefix of route.prefixesForRange(partitionStart(first), partitionEnd(last))) {
-    for await (const o of listAll(countingStore, table.source.bucket, prefix)) {
+  const bucket = table.source.bucket;
+  for (const prefix of route.prefixesForRange(partitionStart(first), partitionEnd(last), { drift: true })) {
+    for await (const o of listAll(countingStore, bucket, prefix)) {
       let p: string | null;
       try {
         p = route.partitionOf(o.name);
       } catch (err) {
-        if (err instanceof RouteError) continue;
-        throw err;
+        if (!(err instanceof RouteError)) throw err;
+        unrouted.add(o.name, typeof err.fields.reason === 'string' ? err.fields.reason : err.message);
+        continue;
       }
-      if (p === null || !inWindow.has(p)) continue;
+      if (p === null) {
+        const why = unroutedReason(deps.router, deps.config.state, bucket, o.name);
+        if (why) unrouted.add(o.name, why);
+        continue;
+      }
+      if (!inWindow.has(p)) continue;
       const list = source.get(p) ?? [];
       list.push({ name: o.name, generation: o.generation });
       source.set(p, list);
@@ -167,6 +208,8 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   // Warehouse: one metadata query.
   calls.partitionQueries++;
   const whParts = new Map((await deps.warehouse.listPartitions(table.spec.ref)).map((p) => [p.partitionId, p]));
+  // Accepted gaps: one small object per table.
+  const waivers = new Map((await readWaivers(deps.store, deps.config.state, table.name)).set.waivers.map((w) => [w.partition, w]));
 
   const findings: PartitionFinding[] = [];
   const backfills: BackfillMessage[] = [];
@@ -179,9 +222,13 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   const cadenceApplies = !!table.cadence && (table.cadence === g || g === 'DAY');
   const firstData = ids.find((id) => source.has(id) || states.has(id) || whParts.has(id));
   const expectedFrom = watermark ?? (firstData ? partitionStart(firstData) : Infinity);
+  // A partition is judged complete only once its time has passed plus `settle`: before that its
+  // data may still be on its way (the running day, or an audit window reaching into the future).
+  const judgedUntil = deps.clock.now() - deps.config.audit.settleMs;
   for (const id of ids) {
     const src = source.get(id) ?? [];
-    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected: cadenceApplies && partitionStart(id) >= expectedFrom });
+    const ended = partitionDataEnd(table, id) <= judgedUntil;
+    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected: cadenceApplies && ended && partitionStart(id) >= expectedFrom, waiver: waivers.get(id) });
     const cls = verdict.class;
     if (cls) {
       counts[cls]++;
@@ -190,13 +237,13 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
       }
       if (BACKFILL_CLASSES.includes(cls)) backfills.push({ table: table.name, partition: id, force: !!verdict.force, reason: cls });
     }
-    // The watermark stops at the first hole; orphans are extra data, not holes.
-    const good = cls === null || cls === 'ok' || cls === 'quarantined' || cls === 'orphan';
-    if (!good) holeSeen = true;
+    // The watermark stops at the first hole (orphans are extra data, not holes; waived gaps were
+    // accepted) and before the first partition not yet ended: it is judged again next time.
+    if (!ended || !SETTLED_CLASSES.includes(cls)) holeSeen = true;
     if (!holeSeen) goodUntil = Math.min(partitionEnd(id), toMs);
   }
   log.debug('table audited', { table: table.name, partitions: ids.length, calls });
-  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, calls }, backfills, goodUntil };
+  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills, goodUntil };
 }
 
 /**
@@ -211,7 +258,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     if (!r) throw new InvalidMessageError(`audit request names unknown table "${n}"`, { table: n });
     return r;
   });
-  const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0 };
+  const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0, unrouted: 0 };
   const allBackfills: BackfillMessage[] = [];
   for (const route of routes) {
     const table = route.table;
@@ -227,6 +274,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
       audit.watermark.after = audit.watermark.before;
     }
     report.tables.push(audit);
+    report.unrouted += audit.unrouted.count;
     allBackfills.push(...backfills);
   }
   // Oldest partitions first across tables; the rest wait for the next run.
@@ -242,6 +290,9 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
   report.published = now.length;
   await deps.bus.publish(config.topics.auditResults, [report], { origin: 'audit' });
   for (const t of report.tables) {
+    if (t.unrouted.count) {
+      log.warn(`audit ${t.table}: ${t.unrouted.count} object(s) under its folders match no table and are never loaded (path drift?)`, { table: t.table, unrouted: t.unrouted });
+    }
     log.info(`audit ${t.table}: ${AUDIT_CLASSES.filter((c) => t.counts[c]).map((c) => `${t.counts[c]} ${c}`).join(', ') || 'nothing in window'}`, {
       table: t.table,
       window: t.window,

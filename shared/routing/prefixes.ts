@@ -7,6 +7,7 @@
 import { civilOf, DAY_MS, HOUR_MS, offsetAt, utcMs } from './civil-time.ts';
 import { partitionEnd, partitionIdAt, partitionStart } from './partition.ts';
 import type { Granularity } from './partition.ts';
+import { TOKEN_NAMES } from './pattern.ts';
 import type { SourceMatcher, TokenValues } from './pattern.ts';
 import type { PathTimeRule } from './zone-rule.ts';
 
@@ -100,6 +101,30 @@ function commonPrefix(a: string, b: string): string {
 }
 
 /**
+ * Prefixes for one unit's token values. With `drift`, also what a producer who drifted from the
+ * pattern would have written for the same time, so the auditor sees it: each token written with a
+ * leading zero again without it (`hr=09/` -> also `hr=9`, `dt=2026-12-01/` -> also `dt=2026-12-1`,
+ * which also covers days 10-19: a few more names, no more calls per unit), and a trailing literal
+ * with no digits cut back to its folder (`dt=2026-11-24/hr=` -> `dt=2026-11-24/`: stray files
+ * beside the hour folders). Broader prefixes only cost names to page through; callers filter.
+ */
+function unitPrefixes(matcher: SourceMatcher, values: TokenValues, drift: boolean): string[] {
+  const full = matcher.prefixWith(values);
+  if (!drift) return [full];
+  const folder = full.slice(0, full.lastIndexOf('/') + 1);
+  const out = [/[0-9]/.test(full.slice(folder.length)) ? full : folder];
+  for (const token of TOKEN_NAMES) {
+    const value = values[token];
+    if (value === undefined || !value.startsWith('0') || value.length < 2) continue;
+    const { [token]: _omitted, ...others } = values;
+    const before = matcher.prefixWith(others);
+    // Only when the prefix really stops at this token (not at a wildcard or another token first).
+    if (full.startsWith(before + value)) out.push(before + value.replace(/^0+(?=.)/, ''));
+  }
+  return out;
+}
+
+/**
  * What a range listing is assumed to meet per partition when choosing a unit. A listing costs one
  * call per prefix plus one per 1,000 names; at 10 objects per partition, a year of hourly
  * partitions is listed per month (13 prefixes) and two days per day (2-3 prefixes).
@@ -111,10 +136,11 @@ const NAMES_PER_PAGE = 1000;
  * Prefixes covering every path time in `span`. Without `partitionMs`, one per `finest` unit. With
  * it (a range listing), the unit from `finest` up with the fewest expected list calls, among those
  * giving at most MAX_PREFIXES; past that many years, the prefix common to the first and last year.
+ * `drift` widens each unit's prefix to what a drifted producer would write (see unitPrefixes).
  */
-export function coveringPrefixes(matcher: SourceMatcher, span: LocalSpan, finest: Level, options: { partitionMs?: number } = {}): string[] {
+export function coveringPrefixes(matcher: SourceMatcher, span: LocalSpan, finest: Level, options: { partitionMs?: number; drift?: boolean } = {}): string[] {
   if (matcher.kind === 'regex') return [matcher.literalPrefix];
-  const prefixesAt = (level: Level, units: number[]): string[] => minimal(units.map((t) => matcher.prefixWith(valuesOf(level, t))));
+  const prefixesAt = (level: Level, units: number[]): string[] => minimal(units.flatMap((t) => unitPrefixes(matcher, valuesOf(level, t), !!options.drift)));
   const { partitionMs } = options;
   if (partitionMs === undefined) return prefixesAt(finest, unitsOf(finest, span) ?? []);
   let best: { level: Level; units: number[]; calls: number } | undefined;

@@ -41,9 +41,11 @@ export interface TableRoute {
   prefixesFor(id: string): string[];
   /**
    * Few prefixes covering every partition whose start lies in [fromMs, toMs): per hour, day, month
-   * or year, whichever needs the fewest list calls (see prefixes.ts), and never more than 40.
+   * or year, whichever needs the fewest list calls (see prefixes.ts), and never more than 40 units.
+   * With `drift` (the auditor), also the same times written without leading zeros and the
+   * folders around them, so names a producer wrote differently are seen and reported.
    */
-  prefixesForRange(fromMs: number, toMs: number): string[];
+  prefixesForRange(fromMs: number, toMs: number, options?: { drift?: boolean }): string[];
   /** One line for `config check`. */
   describe(): string;
 }
@@ -108,10 +110,10 @@ export function createTableRoute(table: TableConfig): TableRoute {
       // DAY tables list whole local days even when paths have hours: 2 listings, not 24.
       return coveringPrefixes(matcher, spanOf(id), granularity === 'HOUR' ? 'hour' : 'day');
     },
-    prefixesForRange(fromMs, toMs) {
+    prefixesForRange(fromMs, toMs, options = {}) {
       const span = localSpanOf(fromMs, toMs, granularity, (id) => spanOf(id));
       const partitionMs = granularity === 'HOUR' ? HOUR_MS : DAY_MS;
-      return span ? coveringPrefixes(matcher, span, granularity === 'HOUR' ? 'hour' : 'day', { partitionMs }) : [];
+      return span ? coveringPrefixes(matcher, span, granularity === 'HOUR' ? 'hour' : 'day', { partitionMs, drift: !!options.drift }) : [];
     },
     describe: () => describeRoute(table, matcher, rule),
   };

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { auditTable, classifyPartition, runAudit } from '../../../shared/core/audit.ts';
+import { auditTable, classifyPartition, partitionDataEnd, runAudit } from '../../../shared/core/audit.ts';
 import type { AuditClass, AuditDeps, BackfillMessage } from '../../../shared/core/audit.ts';
 import { fingerprintObjects, decodeLabelTime } from '../../../shared/core/fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime } from '../../../shared/core/labels.ts';
@@ -44,6 +44,17 @@ describe('classifyPartition', () => {
     ['cadence expects data, none came', { source: [], state: undefined, warehouse: undefined, expected: true }, 'upstream-missing'],
     ['warehouse rows without source', { source: [], state: undefined, warehouse: wh(7), expected: false }, 'orphan'],
     ['nothing anywhere, nothing expected', { source: [], state: undefined, warehouse: undefined, expected: false }, null],
+    // Files that hold no rows load into no warehouse partition.
+    ['loaded files that hold no rows, no warehouse partition', { source: src, state: state({ rows: 0 }), warehouse: undefined, expected: false }, 'ok'],
+    ['loaded files that hold no rows, rows added by hand', { source: src, state: state({ rows: 0 }), warehouse: wh(4), expected: false }, 'stale'],
+    ['row count unknown, no warehouse partition', { source: src, state: state({ rows: null }), warehouse: undefined, expected: false }, 'missing'],
+    ['empty files rewritten since', { source: [{ name: 'a', generation: '9' }], state: state({ rows: 0 }), warehouse: undefined, expected: false }, 'stale'],
+    // Accepted gaps.
+    ['waived, nothing anywhere', { source: [], state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } }, 'waived'],
+    ['waived, cadence not applying', { source: [], state: undefined, warehouse: undefined, expected: false, waiver: { reason: 'outage' } }, 'waived'],
+    ['waived, but data arrived since', { source: src, state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } }, 'missing'],
+    ['waived, data arrived and loaded', { source: src, state: state(), warehouse: wh(5), expected: true, waiver: { reason: 'outage' } }, 'ok'],
+    ['waived, warehouse rows without source', { source: [], state: undefined, warehouse: wh(7), expected: true, waiver: { reason: 'outage' } }, 'orphan'],
   ];
   for (const [name, input, expected] of cases) {
     it(`${name} -> ${expected ?? 'not reported'}`, () => assert.equal(classifyPartition(input).class, expected));
@@ -167,6 +178,95 @@ describe('cadence', () => {
     } finally {
       await env.close();
     }
+  });
+});
+
+describe('partitions whose files hold no rows', () => {
+  it('a header-only CSV and a 0-byte file are ok: no forced reload, run after run, and the watermark passes them', async () => {
+    const env = await createTestEnv({ yaml: YAML });
+    try {
+      await env.put(hourPath(4, 'a.csv'), csvRows(400, 3));
+      await env.put(hourPath(5, 'a.csv'), 'id,v\n'); // header only
+      await env.put(hourPath(6, 'a.csv'), ''); // 0 bytes
+      await env.put(hourPath(7, 'a.csv'), csvRows(700, 2));
+      for (const h of [4, 5, 6, 7]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      const published: BackfillMessage[] = [];
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return []; } } };
+      for (let run = 0; run < 2; run++) {
+        const t = (await runAudit(deps, { fromMs: at(4), toMs: at(8) })).tables[0]!;
+        assert.deepEqual(t.findings, []);
+        assert.equal(t.counts.ok, 4);
+        assert.equal(t.watermark.after, new Date(at(8)).toISOString());
+      }
+      assert.deepEqual(published, []);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('cadence is judged only after a partition has ended (plus settle)', () => {
+  const DAY_YAML = `
+project: test-project
+location: US
+lake: { bucket: lake }
+tables:
+  - name: orders
+    source: { pattern: "orders/{yyyy}/{mm}/{dd}/*.csv", timeZone: UTC }
+    format: CSV
+    csv: { skipLeadingRows: 1 }
+    schema:
+      - { name: id, type: INTEGER }
+      - { name: v, type: STRING }
+    target: { dataset: lake_us, table: orders }
+    partitioning: { type: DAY }
+    cadence: DAY
+`;
+  it('a DAY table is not upstream-missing for the running day; the watermark stops before it', async () => {
+    const env = await createTestEnv({ yaml: DAY_YAML });
+    try {
+      // The clock reads 2026-11-24 12:00Z: the 24th is still running.
+      for (const d of [22, 23]) {
+        await env.put(`orders/2026/11/${d}/a.csv`, csvRows(d, 2));
+        await syncPartition(env.engine, { table: 'orders', partition: `202611${d}`, reason: 'test' });
+      }
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
+      const t = (await runAudit(deps, { tables: ['orders'] })).tables[0]!;
+      assert.equal(t.window.to, '20261124');
+      assert.deepEqual(t.findings, []);
+      assert.equal(t.watermark.after, new Date(Date.UTC(2026, 10, 24)).toISOString());
+      // Once the 24th has ended and settled, its absence is a hole.
+      env.clock.ms = Date.UTC(2026, 10, 25, 1);
+      const later = (await runAudit(deps, { tables: ['orders'] })).tables[0]!;
+      assert.deepEqual(later.findings.map((f) => [f.partition, f.class]), [['20261124', 'upstream-missing']]);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('an audit window reaching into the future flags no hour that has not happened, and the watermark stays in the past', async () => {
+    const env = await createTestEnv({ yaml: YAML });
+    try {
+      for (let h = 4; h <= 10; h++) {
+        await env.put(hourPath(h, 'a.csv'), csvRows(h, 1));
+        await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      }
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
+      // now = 12:00, settle 1h: hour 10 is the last one judged; 11 has not settled, 12-19 are to come.
+      const t = (await runAudit(deps, { fromMs: at(4), toMs: at(20) })).tables[0]!;
+      assert.deepEqual(t.findings, []);
+      assert.equal(t.watermark.after, new Date(at(11)).toISOString());
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a local-date partition ends with its day in the source zone', async () => {
+    const yaml = DAY_YAML.replace('timeZone: UTC', 'timeZone: America/New_York').replace('partitioning: { type: DAY }', 'partitioning: { type: DAY, field: d, fieldType: DATE }').replace('{ name: v, type: STRING }', '{ name: d, type: DATE }');
+    const table = parseConfig(yaml, '/virtual/tidemark.config.yaml').tables[0]!;
+    const utc = parseConfig(DAY_YAML, '/virtual/tidemark.config.yaml').tables[0]!;
+    assert.equal(partitionDataEnd(table, '20261124'), Date.UTC(2026, 10, 25, 5)); // midnight in New York (EST)
+    assert.equal(partitionDataEnd(utc, '20261124'), Date.UTC(2026, 10, 25));
   });
 });
 

@@ -1,12 +1,14 @@
 /**
  * loadOnFinalize's core: a finalized object is a hint that its partition may have changed.
- * Decode, route, and hand the partition to the sync engine. Objects outside every route,
- * folder placeholders, temporary files and tidemark's own state objects are acknowledged with
- * one log line.
+ * Decode, route, and hand the partition to the sync engine. Objects no table loads are
+ * acknowledged with one log line: INFO for names skipped on purpose (folder placeholders,
+ * markers, hidden and temporary files, tidemark's own state objects), WARNING for anything else,
+ * since an object no pattern matches is usually a producer's path drift whose data would be lost.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { syncPartition } from '../core/sync.ts';
 import type { Engine, SyncResult } from '../core/sync.ts';
+import { isDeliberatelyIgnored } from '../core/unrouted.ts';
 import { decodeFinalizedEvent } from '../events/storage-event.ts';
 import { settleEvent } from './settle-event.ts';
 import type { Acknowledged } from './settle-event.ts';
@@ -24,7 +26,11 @@ export async function onObjectFinalized(engine: Engine, event: CloudEvent<unknow
       return ignored(engine, fields, 'tidemark state object');
     }
     const routed = engine.router.route(obj.bucket, obj.name);
-    if (routed.kind === 'ignored') return ignored(engine, fields, routed.reason);
+    if (routed.kind === 'ignored') {
+      if (isDeliberatelyIgnored(state, obj.bucket, obj.name)) return ignored(engine, fields, routed.reason);
+      engine.log.warn(`unrouted object: ${routed.reason}; it is not loaded (a path that drifted from the pattern?)`, { ...fields, reason: routed.reason });
+      return { action: 'ignored', reason: routed.reason };
+    }
     const result = await syncPartition(engine, {
       table: routed.table.name,
       partition: routed.partition,

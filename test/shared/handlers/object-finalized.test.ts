@@ -40,8 +40,27 @@ describe('onObjectFinalized (firebase-functions-test events)', () => {
     assert.match(String(line.jobId), /^tidemark_load_events_2026112410_[0-9a-f]{32}$/);
   });
 
-  const ignored: [string, string][] = [
+  const unrouted: [string, string][] = [
     ['an object outside every route', 'other/thing.csv'],
+    ['an unpadded hour', 'events/dt=2026-11-24/hr=9/a.csv'],
+    ['an unpadded day', 'events/dt=2026-12-1/hr=09/a.csv'],
+    ['another extension', `${P10}a.json`],
+    ['a new sub-folder', `${P10}retry/a.csv`],
+  ];
+  for (const [what, name] of unrouted) {
+    it(`acknowledges ${what} with one WARNING naming the object`, async () => {
+      const before = env.log.entries.length;
+      const r = await fire({ data: { bucket: 'lake', name, generation: '1', size: '1' } });
+      assert.ok(r.ok && r.value.action === 'ignored');
+      const lines = env.log.entries.slice(before);
+      assert.equal(lines.length, 1);
+      assert.equal(lines[0]!.severity, 'WARNING');
+      assert.equal(lines[0]!.object, name);
+      assert.match(lines[0]!.message, /^unrouted object: no table pattern matches/);
+    });
+  }
+
+  const ignored: [string, string][] = [
     ['a folder placeholder', P10],
     ['a Spark marker', `${P10}_SUCCESS`],
     ['a temporary file', `${P10}part-1.csv.tmp`],

@@ -14,6 +14,7 @@ import { registerAuditCommand } from './commands/audit.ts';
 import { registerBackfillCommands } from './commands/backfill.ts';
 import { registerDlqCommand } from './commands/dlq.ts';
 import { registerInfraCommands } from './commands/infra.ts';
+import { registerWaiveCommand } from './commands/waive.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -54,6 +55,7 @@ export function buildProgram(env: Env, io: { out: (s: string) => void; err: (s: 
   registerAuditCommand(program, host);
   registerBackfillCommands(program, host);
   registerDlqCommand(program, host);
+  registerWaiveCommand(program, host);
   registerInfraCommands(program, host);
   registerStartCommand(program, host);
   return { program, exitCode: () => code };

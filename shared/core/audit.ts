@@ -216,12 +216,13 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   let goodUntil: number | null = null;
   let holeSeen = false;
   // A cadence as fine as the partitions (or finer) means every partition should have data, but
-  // only from where data is known to start: after the watermark (everything before it was
-  // judged already), or, on a table's first audit, from its first partition with any data.
-  // Empty partitions before that cannot tell "not started yet" from "missing".
+  // only from where data is known to start: the first partition of the window with any data, or
+  // the watermark if earlier (data started before it). Empty partitions before both cannot tell
+  // "not started yet" from "missing". Partitions behind the watermark are judged again, so a
+  // revoked waiver reopens its hole.
   const cadenceApplies = !!table.cadence && (table.cadence === g || g === 'DAY');
   const firstData = ids.find((id) => source.has(id) || states.has(id) || whParts.has(id));
-  const expectedFrom = watermark ?? (firstData ? partitionStart(firstData) : Infinity);
+  const expectedFrom = Math.min(watermark ?? Infinity, firstData ? partitionStart(firstData) : Infinity);
   // A partition is judged complete only once its time has passed plus `settle`: before that its
   // data may still be on its way (the running day, or an audit window reaching into the future).
   const judgedUntil = deps.clock.now() - deps.config.audit.settleMs;

@@ -32,11 +32,16 @@ export function formatAuditReport(report: AuditReport): string {
   const lines: string[] = [];
   lines.push(
     formatTable(
-      report.tables.map((t) => ({ table: t.table, window: `${t.window.from}..${t.window.to}`, ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), watermark: t.watermark.after ?? '-' })),
+      report.tables.map((t) => ({ table: t.table, window: `${t.window.from}..${t.window.to}`, ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), unrouted: t.unrouted.count, watermark: t.watermark.after ?? '-' })),
     ),
   );
   const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
   if (findings.length) lines.push('', formatTable(findings.slice(0, 200)), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
+  const unrouted = report.tables.flatMap((t) => t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })));
+  if (unrouted.length) {
+    const more = report.tables.reduce((n, t) => n + t.unrouted.count - t.unrouted.samples.length, 0);
+    lines.push('', `Unrouted objects: ${report.unrouted} under the tables' folders match no table and are never loaded (path drift?):`, formatTable(unrouted), more ? `... and ${more} more` : '');
+  }
   lines.push('', `${report.published} backfill message(s) published${report.deferred ? `, ${report.deferred} left for the next run (maxBackfillsPerAudit)` : ''}.`);
   return lines.filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
 }

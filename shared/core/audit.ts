@@ -24,7 +24,7 @@ import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
 import { unroutedCollector, unroutedReason } from './unrouted.ts';
 import type { UnroutedReport } from './unrouted.ts';
-import { readWaivers } from './waivers.ts';
+import { CorruptWaiversError, readWaivers } from './waivers.ts';
 import type { Waiver } from './waivers.ts';
 
 /** What an audit concludes about one partition. */
@@ -208,8 +208,15 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   // Warehouse: one metadata query.
   calls.partitionQueries++;
   const whParts = new Map((await deps.warehouse.listPartitions(table.spec.ref)).map((p) => [p.partitionId, p]));
-  // Accepted gaps: one small object per table.
-  const waivers = new Map((await readWaivers(deps.store, deps.config.state, table.name)).set.waivers.map((w) => [w.partition, w]));
+  // Accepted gaps: one small object per table. A corrupt one waives nothing (holes stay
+  // visible) and is reported, rather than stopping the audit of every table.
+  const waivers = new Map<string, Waiver>();
+  try {
+    for (const w of (await readWaivers(deps.store, deps.config.state, table.name)).set.waivers) waivers.set(w.partition, w);
+  } catch (err) {
+    if (!(err instanceof CorruptWaiversError)) throw err;
+    log.error(`waivers ignored: ${err.message}`, { table: table.name });
+  }
 
   const findings: PartitionFinding[] = [];
   const backfills: BackfillMessage[] = [];

@@ -83,7 +83,7 @@ export async function readWaivers(store: Pick<ObjectStore, 'read'>, cfg: StateCo
  * Applies `change` to the table's waivers with compare-and-swap, re-reading when someone else
  * wrote first. Returns the set as written.
  */
-export async function updateWaivers(store: ObjectStore, cfg: StateConfig, table: string, change: (waivers: Waiver[]) => Waiver[], attempts = 10): Promise<WaiverSet> {
+export async function updateWaivers(store: ObjectStore, cfg: StateConfig, table: string, change: (waivers: Waiver[]) => Waiver[], attempts = 50): Promise<WaiverSet> {
   for (let attempt = 1; ; attempt++) {
     const { set, generation } = await readWaivers(store, cfg, table);
     const next: WaiverSet = { version: 1, table, waivers: change(structuredClone(set.waivers)).sort((a, b) => a.partition.localeCompare(b.partition)) };
@@ -97,7 +97,7 @@ export async function updateWaivers(store: ObjectStore, cfg: StateConfig, table:
 }
 
 /** Records `partitions` as accepted gaps (a partition waived again gets the new reason). */
-export function addWaivers(store: ObjectStore, cfg: StateConfig, table: string, partitions: string[], entry: { reason: string; by: string; at: number }): Promise<WaiverSet> {
+export async function addWaivers(store: ObjectStore, cfg: StateConfig, table: string, partitions: string[], entry: { reason: string; by: string; at: number }): Promise<WaiverSet> {
   if (entry.reason.trim() === '') throw new RangeError('a waiver needs a reason');
   checkCount(partitions);
   const chosen = new Set(partitions);

@@ -16,6 +16,7 @@ import { parseConfig } from '../../../shared/config/load.ts';
 import { createRouter } from '../../../shared/routing/router.ts';
 import { memoryLogger } from '../../../shared/log.ts';
 import { createLocalSuite } from '../../../shared/runtime/local-suite.ts';
+import { addWaivers } from '../../../shared/core/waivers.ts';
 import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 import { ManualClock } from '../../helpers/clock.ts';
@@ -267,6 +268,31 @@ tables:
     const utc = parseConfig(DAY_YAML, '/virtual/tidemark.config.yaml').tables[0]!;
     assert.equal(partitionDataEnd(table, '20261124'), Date.UTC(2026, 10, 25, 5)); // midnight in New York (EST)
     assert.equal(partitionDataEnd(utc, '20261124'), Date.UTC(2026, 10, 25));
+  });
+});
+
+describe('waived partitions', () => {
+  it('are waived (not holes) and the watermark passes them; a corrupt waivers object waives nothing and is logged', async () => {
+    const env = await createTestEnv({ yaml: YAML });
+    try {
+      for (const h of [4, 6]) {
+        await env.put(hourPath(h, 'a.csv'), csvRows(h, 2));
+        await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      }
+      await addWaivers(env.engine.store, env.config.state, 'events', [pid(5)], { reason: 'producer outage', by: 'ana@box', at: 1 });
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
+      const t = (await runAudit(deps, { fromMs: at(4), toMs: at(7) }, { dryRun: true })).tables[0]!;
+      assert.deepEqual(t.findings.map((f) => [f.partition, f.class, f.detail]), [[pid(5), 'waived', 'accepted gap: producer outage']]);
+      assert.equal(t.counts.waived, 1);
+      const wet = (await runAudit(deps, { fromMs: at(4), toMs: at(7) })).tables[0]!;
+      assert.equal(wet.watermark.after, new Date(at(7)).toISOString());
+      await env.put('_tidemark/waivers/events.json', '{');
+      const c = (await runAudit(deps, { fromMs: at(4), toMs: at(7) }, { dryRun: true })).tables[0]!;
+      assert.deepEqual(c.findings.map((f) => [f.partition, f.class]), [[pid(5), 'upstream-missing']]);
+      assert.ok(env.log.entries.some((e) => e.severity === 'ERROR' && /waivers ignored: .*_tidemark\/waivers\/events\.json: not JSON/.test(e.message)));
+    } finally {
+      await env.close();
+    }
   });
 });
 

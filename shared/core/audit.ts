@@ -4,39 +4,32 @@
  *
  * Cost: per table, one paged listing of the source per range prefix (1,000 objects a call),
  * one paged listing of the state objects (1,000 partitions a call), one metadata query for the
- * warehouse's partition list, and one or two label calls. Nothing scans table data and nothing
- * is called once per partition.
+ * warehouse's partition list, one read of the table's waivers, and one or two label calls.
+ * Nothing scans table data and nothing is called once per partition. Objects under the listing
+ * that no table loads are reported as unrouted.
  */
 import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
-import { offsetAt } from '../routing/civil-time.ts';
 import { partitionEnd, partitionIdAt, partitionStart, partitionsInRange } from '../routing/partition.ts';
-import { partitionsAreLocalDates } from '../routing/zone-rule.ts';
 import { InvalidMessageError, RouteError } from './errors.ts';
-import { fingerprintObjects } from './fingerprint.ts';
 import type { ObjectVersion } from './fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
 import { listAll } from './listing.ts';
-import type { Bus, PartitionInfo } from './ports.ts';
+import type { Bus } from './ports.ts';
 import { listStateSummaries } from './state.ts';
 import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
+import { AUDIT_CLASSES, BACKFILL_CLASSES, classifyPartition, partitionDataEnd, SETTLED_CLASSES } from './audit-classes.ts';
+import type { AuditClass } from './audit-classes.ts';
 import { unroutedCollector, unroutedReason } from './unrouted.ts';
 import type { UnroutedReport } from './unrouted.ts';
 import { CorruptWaiversError, readWaivers } from './waivers.ts';
 import type { Waiver } from './waivers.ts';
 
-/** What an audit concludes about one partition. */
-export type AuditClass = 'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan';
-
-export const AUDIT_CLASSES: readonly AuditClass[] = ['ok', 'missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'waived', 'orphan'];
-
-/** Classes the watermark passes: nothing to load there. */
-export const SETTLED_CLASSES: readonly (AuditClass | null)[] = [null, 'ok', 'quarantined', 'waived', 'orphan'];
-
-/** Classes a backfill can fix; one message each. */
-export const BACKFILL_CLASSES: readonly AuditClass[] = ['missing', 'stale', 'failed'];
+// The classes and the classification rules live in audit-classes.ts; re-exported for callers.
+export { AUDIT_CLASSES, BACKFILL_CLASSES, classifyPartition, partitionDataEnd, SETTLED_CLASSES } from './audit-classes.ts';
+export type { AuditClass } from './audit-classes.ts';
 
 /** A backfill request as published to the backfill topic. */
 export interface BackfillMessage {
@@ -103,57 +96,6 @@ export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promis
   return { fromMs, toMs: now - audit.settleMs, watermark };
 }
 
-/**
- * Classifies one partition from the three views of it. Pure; the table of cases in the README
- * ("audit classes") is this function.
- */
-export function classifyPartition(input: {
-  source: ObjectVersion[];
-  state: StateSummary | undefined;
-  warehouse: PartitionInfo | undefined;
-  /** The table's cadence expects data here, and the partition has ended (plus settle). */
-  expected: boolean;
-  /** An accepted gap recorded with `tidemark waive`. */
-  waiver?: Pick<Waiver, 'reason'> | undefined;
-}): { class: AuditClass | null; detail?: string; force?: boolean } {
-  const { source, state, warehouse, expected, waiver } = input;
-  const whRows = warehouse?.totalRows ?? 0;
-  const loadedSomething = !!state && state.status !== 'new' && state.loadedAt !== null;
-  if (source.length === 0) {
-    if (loadedSomething && state!.objects > 0) return { class: 'stale', detail: 'source objects deleted since the last load' };
-    if (whRows > 0) return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
-    // Only a partition with nothing anywhere is waived: once data arrives it is audited normally.
-    if (waiver) return { class: 'waived', detail: `accepted gap: ${waiver.reason}` };
-    if (expected) return { class: 'upstream-missing', detail: 'the table cadence expects data here and the source has none' };
-    return { class: null };
-  }
-  if (!loadedSomething) {
-    if (state?.status === 'failed') return { class: 'failed', detail: 'the only load attempted failed' };
-    return whRows > 0 ? { class: 'stale', detail: 'warehouse rows not loaded by tidemark' } : { class: 'missing', detail: 'never loaded' };
-  }
-  if (state!.status === 'failed') return { class: 'failed', detail: 'the last load failed' };
-  if (state!.sourceFingerprint !== fingerprintObjects(source)) return { class: 'stale', detail: 'source objects added, rewritten or deleted since the last load' };
-  // Files that hold no rows (a 0-byte file, a header-only CSV) load into no partition at all:
-  // BigQuery lists no partition for them, and that is what the last load said it wrote.
-  if (state!.objects > 0 && whRows === 0 && state!.rows === 0) return { class: 'ok', detail: 'the source objects hold no rows' };
-  // Drift on the warehouse side: the source listing is unchanged, so only a forced reload helps.
-  if (state!.objects > 0 && whRows === 0) return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
-  if (state!.rows !== null && warehouse && state!.objects > 0 && warehouse.totalRows !== state!.rows) {
-    return { class: 'stale', detail: `warehouse holds ${warehouse.totalRows} rows, the last load wrote ${state!.rows}`, force: true };
-  }
-  if (state!.quarantined > 0) return { class: 'quarantined', detail: `${state!.quarantined} file(s) quarantined` };
-  return { class: 'ok' };
-}
-
-/**
- * When partition `id` of `table` has ended: the last instant a path time mapping to it can name.
- * UTC partitions end at their end; a local-date partition (DATE column) ends at the end of that
- * day in the source's zone (later than the UTC day west of Greenwich).
- */
-export function partitionDataEnd(table: TableConfig, id: string): number {
-  const end = partitionEnd(id);
-  return partitionsAreLocalDates(table.partitioning) ? end - offsetAt(end, table.source.timeZone) : end;
-}
 
 /** Audits one table over [fromMs, toMs). Does not publish. */
 export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
@@ -305,6 +247,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
       table: t.table,
       window: t.window,
       counts: t.counts,
+      unrouted: t.unrouted.count,
       watermark: t.watermark.after,
       findings: t.findings.slice(0, 50),
     });

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { main } from '../../../shared/cli/main.ts';
+import { AUDIT_CLASSES } from '../../../shared/core/audit.ts';
 import { csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 
 async function run(cwd: string, ...args: string[]) {
@@ -61,6 +62,8 @@ describe('tidemark waive (local backend)', () => {
     const text = await run(dir, 'audit', '--from', hour(10), '--to', hour(13), '--dry-run');
     assert.match(text.out, /waived/);
     assert.match(text.out, /2025112412 +waived/);
+    const header = text.out.split('\n')[0]!;
+    for (const c of [...AUDIT_CLASSES, 'unrouted']) assert.match(header, new RegExp(`\\b${c}\\b`), `column ${c}`);
   });
 
   it('--list shows who, when and why; --json too', async () => {

@@ -4,8 +4,9 @@
  * a year of hourly partitions (calls grow with objects/1000, not with partitions).
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { auditTable, classifyPartition, partitionDataEnd, runAudit } from '../../../shared/core/audit.ts';
+import { AUDIT_CLASSES, auditTable, classifyPartition, partitionDataEnd, runAudit } from '../../../shared/core/audit.ts';
 import type { AuditClass, AuditDeps, BackfillMessage } from '../../../shared/core/audit.ts';
 import { fingerprintObjects, decodeLabelTime } from '../../../shared/core/fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime } from '../../../shared/core/labels.ts';
@@ -60,6 +61,14 @@ describe('classifyPartition', () => {
   for (const [name, input, expected] of cases) {
     it(`${name} -> ${expected ?? 'not reported'}`, () => assert.equal(classifyPartition(input).class, expected));
   }
+});
+
+describe("the README's table of audit classes", () => {
+  it('has one row per class, in the code order', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const rows = [...readme.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
+    assert.deepEqual(rows.filter((r) => (AUDIT_CLASSES as readonly string[]).includes(r!)), [...AUDIT_CLASSES]);
+  });
 });
 
 /** A warehouse that fails one chosen job without naming a file, like a schema mismatch would. */

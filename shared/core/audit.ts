@@ -96,7 +96,6 @@ export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promis
   return { fromMs, toMs: now - audit.settleMs, watermark };
 }
 
-
 /** Audits one table over [fromMs, toMs). Does not publish. */
 export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
   const table = route.table;

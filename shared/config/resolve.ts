@@ -79,7 +79,7 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     },
     format,
     spec: {
-      ref: { dataset: raw.target.dataset, table: raw.target.table },
+      ref: { ...(raw.target.project !== undefined ? { project: raw.target.project } : {}), dataset: raw.target.dataset, table: raw.target.table },
       partitioning,
       format,
       ...(schema ? { schema } : {}),
@@ -180,7 +180,7 @@ export function checkAcrossTables(tables: ResolvedTable[], state: StateConfig | 
     const sameName = names.get(t.table.name);
     if (sameName) issues.push({ path: `${at}.name`, message: `duplicate table name ${JSON.stringify(t.table.name)} (also tables[${sameName.index}])` });
     else names.set(t.table.name, t);
-    const ref = `${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
+    const ref = `${t.table.spec.ref.project ? `${t.table.spec.ref.project}.` : ""}${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
     const sameTarget = targets.get(ref);
     if (sameTarget) {
       issues.push({ path: `${at}.target`, message: `tables ${JSON.stringify(sameTarget.table.name)} and ${JSON.stringify(t.table.name)} both load ${ref}` });

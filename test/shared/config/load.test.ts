@@ -298,7 +298,6 @@ describe('invalid configs', () => {
     },
     {
       name: 'state prefix claimed by a table',
-      edit: (d) => (d.tables[0].source.pattern = '*/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz'),
       edit: (d) => ((d.state = { bucket: 'lake-seoul' }), (d.tables[0].source.pattern = '*/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz')),
       path: 'state.prefix',
       reason: /table "events" claims objects under the state prefix gs:\/\/lake-seoul\/_tidemark\//,

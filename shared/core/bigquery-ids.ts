@@ -14,6 +14,8 @@
 const DATASET_ID = /^[A-Za-z0-9_]{1,1024}$/;
 const TABLE_ID = /^[\p{L}\p{M}\p{N}\p{Pc}\p{Pd}\p{Zs}]+$/u;
 const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+/** What may sit in a quoted project part: ids, and the legacy `domain.com:project` form. */
+const SQL_PROJECT = /^(?:[a-z0-9.-]+:)?[a-z0-9][a-z0-9-]*$/;
 const utf8Bytes = (text: string): number => new TextEncoder().encode(text).length;
 
 /** Why `id` is not a BigQuery dataset id, or null. */
@@ -35,4 +37,18 @@ export function tableIdProblem(id: unknown): string | null {
 export function projectIdProblem(id: unknown): string | null {
   if (typeof id !== 'string' || !PROJECT_ID.test(id)) return 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -';
   return null;
+}
+
+/**
+ * The backquoted SQL path of a table (`` `p`.`d`.`t` ``) or, with `table` null, of a dataset's
+ * INFORMATION_SCHEMA parent (`` `p`.`d` ``). Each part is checked first: a checked id holds no
+ * backquote or backslash, so quoting cannot be escaped. Throws `fail(reason)`'s error otherwise.
+ */
+export function quotedPath(project: string, dataset: string, table: string | null, fail: (reason: string) => Error): string {
+  const problem =
+    (!SQL_PROJECT.test(project) && `project ${JSON.stringify(project)} is not a project id`) ||
+    (datasetIdProblem(dataset) && `dataset ${JSON.stringify(dataset)} ${datasetIdProblem(dataset)}`) ||
+    (table !== null && tableIdProblem(table) && `table ${JSON.stringify(table)} ${tableIdProblem(table)}`);
+  if (problem) throw fail(problem);
+  return [project, dataset, ...(table === null ? [] : [table])].map((part) => `\`${part}\``).join('.');
 }

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { Partitioning, SchemaField } from '../core/ports.ts';
 import { findCommonName, findNameUnder } from '../routing/overlap.ts';
 import { compileSource, PatternSyntaxError } from '../routing/pattern.ts';
+import { regexGroupProblems } from '../routing/regex-groups.ts';
 import type { SourceMatcher, TokenName } from '../routing/pattern.ts';
 import { zoneProblem } from '../routing/zone-rule.ts';
 import { parseSchemaFields } from './bigquery-schema.ts';
@@ -51,6 +52,7 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     issue(raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', err.message);
   }
   const tokensOk = matcher ? checkTokens(matcher, raw.partitioning.type, raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', issue) : false;
+  if (matcher?.kind === 'regex') for (const problem of regexGroupProblems(matcher.text, matcher.tokens)) issue('source.regex', problem);
 
   const schema = readSchema(raw, ctx, issue);
   const partitioning = resolvePartitioning(raw, schema, issue);

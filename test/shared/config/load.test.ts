@@ -288,6 +288,9 @@ describe('invalid configs', () => {
     { name: 'missing {dd}', edit: (d) => (d.tables[1].source.pattern = 'orders/{yyyy}/{mm}/*.csv'), path: 'tables[1].source.pattern', reason: /missing \{dd\}: DAY partitions need \{yyyy\}, \{mm\}, \{dd\}/ },
     { name: 'HOUR without {hh}', edit: (d) => (d.tables[0].source.pattern = 'events/dt={yyyy}-{mm}-{dd}/*.json.gz'), path: 'tables[0].source.pattern', reason: /missing \{hh\}: HOUR partitions need/ },
     { name: 'regex without a group', edit: (d) => (d.tables[1].source = { bucket: 'other-lake', regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d{2})/' }), path: 'tables[1].source.regex', reason: /missing \(\?<dd>\.\.\.\)/ },
+    { name: 'regex month group of any width', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d+)/(?<dd>\\d{2})/' }), path: 'tables[1].source.regex', reason: /\(\?<mm>\\d\+\) can catch "123", but mm must be 1 or 2 digits; write \(\?<mm>\\d\{1,2\}\)/ },
+    { name: 'regex day group catching anything', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d{2})/(?<dd>[^/]+)/' }), path: 'tables[1].source.regex', reason: /\(\?<dd>\[\^\/\]\+\) can catch "123"/ },
+    { name: 'regex year of 2 digits', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{2,4})/(?<mm>\\d{2})/(?<dd>\\d{2})/' }), path: 'tables[1].source.regex', reason: /yyyy must be 4 digits/ },
     { name: 'regex that does not compile', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4}' }), path: 'tables[1].source.regex', reason: /does not compile/ },
     { name: 'unsupported glob', edit: (d) => (d.tables[1].source.pattern = 'orders/{yyyy}/{mm}/{dd}/*.{csv,tsv}'), path: 'tables[1].source.pattern', reason: /unknown token at column 27/ },
     {

@@ -8,7 +8,7 @@ import type { Config } from '../config/types.ts';
 import { errorMessage, RouteError } from '../core/errors.ts';
 import { isIgnoredObjectName } from './ignored-names.ts';
 import { partitionStart } from './partition.ts';
-import { compileSource, tokenText, TOKEN_WIDTH } from './pattern.ts';
+import { compileSource, tokenRegexSource, tokenText, TOKEN_WIDTH } from './pattern.ts';
 import type { PatternPart, PatternSegment, SourceMatcher } from './pattern.ts';
 import type { Router } from './router.ts';
 
@@ -103,18 +103,20 @@ function segmentText(segment: PatternSegment): string {
 
 const escape = (text: string): string => text.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
 
-function partRegex(part: PatternPart): string {
+/** A part as a regex; a `*` that starts a segment never matches a leading `.` (picomatch's rule). */
+function partRegex(part: PatternPart, first: boolean): string {
   if (part.kind === 'literal') return escape(part.text);
-  if (part.kind === 'star') return '(?![.])[^/]*';
-  return part.unpadded ? (part.name === 'hh' ? '(?:0|[1-9][0-9]?)' : '[1-9][0-9]?') : `[0-9]{${TOKEN_WIDTH[part.name]}}`;
+  if (part.kind === 'star') return first ? '(?![.])[^/]*' : '[^/]*';
+  return tokenRegexSource(part);
 }
 
 /** What in a segment fails: the first part that cannot extend a match from the segment's start. */
 function segmentMismatch(segment: Extract<PatternSegment, { kind: 'parts' }>, text: string): string | null {
   const { parts } = segment;
-  if (new RegExp(`^${parts.map(partRegex).join('')}$`).test(text)) return null;
+  const source = (k: number): string => parts.slice(0, k).map((p, i) => partRegex(p, i === 0)).join('');
+  if (new RegExp(`^${source(parts.length)}$`).test(text)) return null;
   for (let k = 1; k <= parts.length; k++) {
-    if (new RegExp(`^${parts.slice(0, k).map(partRegex).join('')}`).test(text)) continue;
+    if (new RegExp(`^${source(k)}`).test(text)) continue;
     const part = parts[k - 1]!;
     if (part.kind === 'literal') return `expected ${JSON.stringify(part.text)}`;
     if (part.kind === 'star') return '* does not match (a * never starts with ".")';

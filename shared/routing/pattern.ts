@@ -41,6 +41,12 @@ const UNPADDED_DIGITS: Readonly<Record<'mm' | 'dd' | 'hh', { re: string; glob: s
   hh: { re: '0|[1-9][0-9]?', glob: '@(0|[1-9]|[1-9][0-9])' },
 };
 
+/** Regex source of the digits a token part accepts (no group): `[0-9]{2}`, `[1-9][0-9]?`... */
+export function tokenRegexSource(part: { name: TokenName; unpadded?: boolean }): string {
+  const unpadded = part.unpadded ? UNPADDED_DIGITS[part.name as 'mm' | 'dd' | 'hh'] : undefined;
+  return unpadded ? `(?:${unpadded.re})` : `[0-9]{${TOKEN_WIDTH[part.name]}}`;
+}
+
 /** How a token value is written in a name: padded to the token's width, or unpadded. */
 export function formatToken(name: TokenName, value: number, unpadded = false): string {
   return unpadded ? String(value) : String(value).padStart(TOKEN_WIDTH[name], '0');
@@ -200,7 +206,7 @@ export function compilePattern(pattern: string): SourceMatcher {
         groups.push(part.name);
         const unpadded = part.unpadded ? UNPADDED_DIGITS[part.name as 'mm' | 'dd' | 'hh'] : undefined;
         glob.push(unpadded ? unpadded.glob : '[0-9]'.repeat(TOKEN_WIDTH[part.name]));
-        re.push(unpadded ? `(${unpadded.re})` : `([0-9]{${TOKEN_WIDTH[part.name]}})`);
+        re.push(`(${tokenRegexSource(part)})`);
       } else {
         glob.push('*');
         re.push('[^/]*?');

@@ -12,6 +12,8 @@ import { parse, stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../../../shared/config/load.ts';
 import type { Config, TableConfig } from '../../../shared/config/types.ts';
 import { ConfigError } from '../../../shared/core/errors.ts';
+import { RESERVED_DATASET } from '../../../shared/config/schema.ts';
+import { META } from '../../../shared/backends/local/duckdb-sql.ts';
 
 const EXAMPLE = `
 project: my-project            # project that runs BigQuery jobs
@@ -154,6 +156,12 @@ describe('BigQuery names as BigQuery allows them', () => {
     const doc = example();
     doc.tables[1].target = { project: 'other-project', dataset: 'lake_us', table: 'events' };
     assert.deepEqual(load(stringify(doc)).tables[1]!.spec.ref, { project: 'other-project', dataset: 'lake_us', table: 'events' });
+  });
+});
+
+describe('the reserved dataset', () => {
+  it("is the local warehouse's metadata schema, refused at config check rather than at the first load", () => {
+    assert.equal(RESERVED_DATASET, META);
   });
 });
 

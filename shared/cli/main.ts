@@ -7,6 +7,7 @@ import { ConfigError, errorMessage } from '../core/errors.ts';
 import type { CliContext, Env, GlobalOptions } from './context.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerQueryCommand } from './commands/query.ts';
+import { registerRouteCommand } from './commands/route.ts';
 import { registerQuarantineCommand } from './commands/quarantine.ts';
 import { registerStartCommand } from './commands/start.ts';
 import { registerSyncCommand } from './commands/sync.ts';
@@ -49,6 +50,7 @@ export function buildProgram(env: Env, io: { out: (s: string) => void; err: (s: 
       },
   };
   registerConfigCommands(program, host);
+  registerRouteCommand(program, host);
   registerSyncCommand(program, host);
   registerQueryCommand(program, host);
   registerQuarantineCommand(program, host);

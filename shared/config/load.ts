@@ -11,7 +11,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { checkAcrossTables, resolveTable } from './resolve.ts';
 import type { Issue, ResolvedTable, ResolveContext } from './resolve.ts';
-import { configSchema, DEFAULTS, tableSchema } from './schema.ts';
+import { bucketNameProblem, configSchema, DEFAULTS, defaultStateBucket, tableSchema } from './schema.ts';
 import type { Config } from './types.ts';
 
 export interface LoadConfigOptions {
@@ -92,7 +92,13 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
     if (result.resolved) resolved.push(result.resolved);
   });
   const cfg = root.data;
-  const state = cfg && { bucket: cfg.state.bucket ?? cfg.lake.bucket, prefix: cfg.state.prefix };
+  // State defaults to a bucket of its own: the lake bucket is writable by every data producer,
+  // and state objects decide what is loaded.
+  const state = cfg && { bucket: cfg.state.bucket ?? defaultStateBucket(cfg.project), prefix: cfg.state.prefix };
+  const stateBucketProblem = cfg && cfg.state.bucket === undefined ? bucketNameProblem(state!.bucket) : null;
+  if (stateBucketProblem) {
+    issues.push({ path: 'state.bucket', message: `the default state bucket ${JSON.stringify(state!.bucket)} ${stateBucketProblem}; set state.bucket` });
+  }
   for (const i of checkAcrossTables(resolved, state)) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
   if (issues.length || !cfg || !state) throw new ConfigError(absolute, issues);
 

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import type { Partitioning, SchemaField } from '../core/ports.ts';
 import { findCommonName, findNameUnder } from '../routing/overlap.ts';
 import { compileSource, PatternSyntaxError } from '../routing/pattern.ts';
+import { regexGroupProblems } from '../routing/regex-groups.ts';
 import type { SourceMatcher, TokenName } from '../routing/pattern.ts';
 import { zoneProblem } from '../routing/zone-rule.ts';
 import { parseSchemaFields } from './bigquery-schema.ts';
@@ -51,6 +52,7 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     issue(raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', err.message);
   }
   const tokensOk = matcher ? checkTokens(matcher, raw.partitioning.type, raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', issue) : false;
+  if (matcher?.kind === 'regex') for (const problem of regexGroupProblems(matcher.text, matcher.tokens)) issue('source.regex', problem);
 
   const schema = readSchema(raw, ctx, issue);
   const partitioning = resolvePartitioning(raw, schema, issue);
@@ -79,7 +81,7 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     },
     format,
     spec: {
-      ref: { dataset: raw.target.dataset, table: raw.target.table },
+      ref: { ...(raw.target.project !== undefined ? { project: raw.target.project } : {}), dataset: raw.target.dataset, table: raw.target.table },
       partitioning,
       format,
       ...(schema ? { schema } : {}),
@@ -180,7 +182,7 @@ export function checkAcrossTables(tables: ResolvedTable[], state: StateConfig | 
     const sameName = names.get(t.table.name);
     if (sameName) issues.push({ path: `${at}.name`, message: `duplicate table name ${JSON.stringify(t.table.name)} (also tables[${sameName.index}])` });
     else names.set(t.table.name, t);
-    const ref = `${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
+    const ref = `${t.table.spec.ref.project ? `${t.table.spec.ref.project}.` : ""}${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
     const sameTarget = targets.get(ref);
     if (sameTarget) {
       issues.push({ path: `${at}.target`, message: `tables ${JSON.stringify(sameTarget.table.name)} and ${JSON.stringify(t.table.name)} both load ${ref}` });

@@ -6,6 +6,7 @@
 import { CronPattern } from 'croner';
 import ms from 'ms';
 import { z } from 'zod';
+import { datasetIdProblem, projectIdProblem, tableIdProblem } from '../core/bigquery-ids.ts';
 import { isValidTimeZone } from '../routing/civil-time.ts';
 
 /** Defaults applied when a key is absent. */
@@ -22,11 +23,30 @@ export const DEFAULTS = {
 /** BigQuery's limit on source URIs in one load job. */
 export const MAX_URIS_PER_LOAD_JOB = 10_000;
 
+/** BigQuery's hard limit on load/copy jobs (table modifications) per table per day, failed ones included. */
+export const MAX_JOBS_PER_TABLE_PER_DAY = 1500;
+
+/**
+ * A dataset no table may load into: the local warehouse keeps tidemark's own metadata in a schema
+ * of this name (duckdb-sql.ts META), and it reads as tidemark's own in BigQuery too.
+ */
+export const RESERVED_DATASET = '_tidemark';
+
+/** The default state bucket of a project: written only by tidemark's accounts, never by producers. */
+export function defaultStateBucket(project: string): string {
+  return `${project}-tidemark-state`;
+}
+
 // ---- identifiers ------------------------------------------------------------------------------
 
-const projectId = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -');
+/** A zod string checked by one of the plain `...Problem` functions (shared with the runtime). */
+const checked = (problem: (value: string) => string | null) =>
+  z.string().superRefine((value, ctx) => {
+    const reason = problem(value);
+    if (reason) ctx.addIssue({ code: 'custom', message: reason });
+  });
+
+const projectId = checked(projectIdProblem);
 
 /** Config table names: they go into labels, job ids and messages. */
 export const TABLE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
@@ -34,9 +54,9 @@ export const TABLE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 /** Config table name: it goes into labels and job ids. */
 const tableName = z.string().regex(TABLE_NAME, 'must be 1-40 lowercase letters, digits or _, starting with a letter');
 
-const datasetId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'must be a dataset id: letters, digits or _, not starting with a digit, at most 1024');
+const datasetId = checked((id) => datasetIdProblem(id) ?? (id === RESERVED_DATASET ? `dataset ${RESERVED_DATASET} is reserved for tidemark's own metadata` : null));
 
-const tableId = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,1023}$/, 'must be a table id: letters, digits or _, not starting with a digit, at most 1024');
+const tableId = checked(tableIdProblem);
 
 const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, 'must be a column name: letters, digits or _, not starting with a digit');
 
@@ -51,10 +71,27 @@ export function bucketNameProblem(name: string): string | null {
   return null;
 }
 
-const bucketName = z.string().superRefine((name, ctx) => {
+const bucketName = checked((name) => {
   const problem = bucketNameProblem(name);
-  if (problem) ctx.addIssue({ code: 'custom', message: `bucket name ${JSON.stringify(name)} ${problem}` });
+  return problem && `bucket name ${JSON.stringify(name)} ${problem}`;
 });
+
+/**
+ * Why `prefix` is not a safe state prefix, or null. State object names are built from it, so it
+ * must name a folder: relative, no `.`/`..` or empty segments (which would escape or alias it in
+ * the local folder lake), no backslashes, and only characters safe in object names everywhere.
+ */
+export function statePrefixProblem(prefix: string): string | null {
+  if (!prefix.endsWith('/')) return 'must end with "/"';
+  if (prefix.startsWith('/')) return 'must not start with "/"';
+  if (prefix.includes('\\')) return 'must not contain a backslash';
+  const segments = prefix.slice(0, -1).split('/');
+  if (segments.some((s) => s === '')) return 'must not contain an empty segment ("//")';
+  if (segments.some((s) => s === '.' || s === '..')) return 'must not contain "." or ".." segments';
+  if (!segments.every((s) => /^[A-Za-z0-9_.-]+$/.test(s))) return 'may contain only letters, digits, _, - and . between slashes';
+  if (prefix.length > 512) return 'must be at most 512 characters';
+  return null;
+}
 
 const timeZone = z.string().refine(isValidTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC` });
 
@@ -82,6 +119,11 @@ const labels = z.record(z.string(), z.string()).superRefine((map, ctx) => {
 // ---- numbers, durations, cron -----------------------------------------------------------------
 
 const positiveInt = z.int({ error: 'must be a whole number' }).min(1, 'must be at least 1');
+
+const jobBudget = positiveInt.max(
+  MAX_JOBS_PER_TABLE_PER_DAY,
+  `must be at most ${MAX_JOBS_PER_TABLE_PER_DAY} (BigQuery's hard limit on load jobs per table per day, failed ones included)`,
+);
 
 const maxUris = positiveInt.max(MAX_URIS_PER_LOAD_JOB, `must be at most ${MAX_URIS_PER_LOAD_JOB} (BigQuery's limit per load job)`);
 
@@ -150,9 +192,9 @@ export const tableSchema = z.strictObject({
   schema: z.union([z.string().min(1), z.array(z.unknown())], { error: 'must be a schema file path or a list of fields' }).optional(),
   autodetect: z.boolean().optional(),
   csv: csv.optional(),
-  target: z.strictObject({ dataset: datasetId, table: tableId }),
+  target: z.strictObject({ project: projectId.optional(), dataset: datasetId, table: tableId }),
   partitioning,
-  jobBudget: positiveInt.optional(),
+  jobBudget: jobBudget.optional(),
   jobBurst: positiveInt.optional(),
   maxUrisPerLoad: maxUris.optional(),
   cadence: z.enum(['HOUR', 'DAY']).optional(),
@@ -182,15 +224,12 @@ export const configSchema = z.strictObject({
   state: z
     .strictObject({
       bucket: bucketName.optional(),
-      prefix: z
-        .string()
-        .regex(/^[^/].*\/$/s, 'must end with "/" and not start with "/"')
-        .default(DEFAULTS.statePrefix),
+      prefix: checked(statePrefixProblem).default(DEFAULTS.statePrefix),
     })
     .prefault({}),
   defaults: z
     .strictObject({
-      jobBudget: positiveInt.default(DEFAULTS.jobBudget),
+      jobBudget: jobBudget.default(DEFAULTS.jobBudget),
       jobBurst: positiveInt.default(DEFAULTS.jobBurst),
       maxUrisPerLoad: maxUris.default(DEFAULTS.maxUrisPerLoad),
     })

@@ -39,7 +39,7 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   // Very large partition: load chunks into a staging table, then one atomic copy into table$P.
-  const stage: TableRef = { dataset: table.spec.ref.dataset, table: inf.stageTable! };
+  const stage = stageRef(table.spec.ref, inf.stageTable!);
   await warehouse.ensureTable({ ...table.spec, ref: stage, labels: { tidemark: 'stage' } });
   const chunk = table.maxUrisPerLoad;
   for (let i = 0, n = 0; i < uris.length; i += chunk, n++) {
@@ -189,7 +189,7 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   });
 
   const o = outcome as Settled;
-  if (inf.stageTable) await warehouse.deleteTable({ dataset: table.spec.ref.dataset, table: inf.stageTable }).catch(() => {});
+  if (inf.stageTable) await warehouse.deleteTable(stageRef(table.spec.ref, inf.stageTable)).catch(() => {});
   if (o.kind === 'success') {
     const bytesRead = status.inputBytes ?? o.state.loaded!.bytes;
     log.info(inf.kind === 'truncate' ? 'partition emptied' : 'partition loaded', {
@@ -212,3 +212,7 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   return o;
 }
 
+/** The staging table beside the target: same project and dataset (a copy must stay in one location). */
+function stageRef(target: TableRef, stageTable: string): TableRef {
+  return { ...(target.project ? { project: target.project } : {}), dataset: target.dataset, table: stageTable };
+}

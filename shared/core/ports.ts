@@ -54,6 +54,8 @@ export interface ObjectStore {
 
 /** dataset.table in the warehouse's project. */
 export interface TableRef {
+  /** The table's project when it is not the project that runs the jobs (`target.project`). */
+  project?: string;
   dataset: string;
   table: string;
 }

@@ -159,7 +159,9 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       owner,
       startedAt: clock.now(),
       reason: req.reason,
-      ...(kind === 'copy' ? { stageTable: `${table.spec.ref.table}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
+      // Named from the config name ([a-z][a-z0-9_]*), not the BigQuery table id, which may be
+      // 1,024 bytes of Unicode and spaces: the stage name stays short and plain.
+      ...(kind === 'copy' ? { stageTable: `${table.name}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
     };
     const claimed = await tryWrite(store, config, handle, {
       ...st,

@@ -13,6 +13,8 @@ import { TOKEN_WIDTH } from './pattern.ts';
 type CharClass =
   | { kind: 'char'; ch: string }
   | { kind: 'digit' }
+  /** 1-9: the first digit of an unpadded token. */
+  | { kind: 'nonzero' }
   /** Any character but `/`. */
   | { kind: 'segment' }
   /** The first character of a segment matched by a wildcard: neither `/` nor `.`. */
@@ -76,6 +78,13 @@ function patternAutomaton(segments: readonly PatternSegment[]): Automaton {
     segment.parts.forEach((part, p) => {
       if (part.kind === 'literal') {
         for (const ch of part.text) at = b.edge(at, { kind: 'char', ch });
+      } else if (part.kind === 'token' && part.unpadded) {
+        // 1-9 then an optional digit; an unpadded hour may also be `0`.
+        const first = b.edge(at, { kind: 'nonzero' });
+        const end = b.edge(first, { kind: 'digit' });
+        b.epsilon(first, end);
+        if (part.name === 'hh') b.edge(at, { kind: 'char', ch: '0' }, end);
+        at = end;
       } else if (part.kind === 'token') {
         for (let d = 0; d < TOKEN_WIDTH[part.name]; d++) at = b.edge(at, { kind: 'digit' });
       } else {
@@ -114,6 +123,8 @@ function accepts(cls: CharClass, ch: string): boolean {
       return cls.ch === ch;
     case 'digit':
       return ch >= '0' && ch <= '9';
+    case 'nonzero':
+      return ch >= '1' && ch <= '9';
     case 'segment':
       return ch !== '/';
     case 'segmentStart':
@@ -127,7 +138,9 @@ function accepts(cls: CharClass, ch: string): boolean {
 function meet(a: CharClass, b: CharClass): string | null {
   if (a.kind === 'char') return accepts(b, a.ch) ? a.ch : null;
   if (b.kind === 'char') return accepts(a, b.ch) ? b.ch : null;
-  return a.kind === 'digit' || b.kind === 'digit' ? '1' : 'x';
+  // '1' satisfies every class but a literal; so does 'x' when neither side wants a digit.
+  const digit = (c: CharClass): boolean => c.kind === 'digit' || c.kind === 'nonzero';
+  return digit(a) || digit(b) ? '1' : 'x';
 }
 
 function closure(a: Automaton, from: number): number[] {

@@ -4,9 +4,13 @@
  * values share (for listings).
  *
  * Pattern language: literal text, the tokens {yyyy} {mm} {dd} {hh} (fixed-width digits, may be
- * adjacent: `dt={yyyy}{mm}{dd}`), `*` (any run of characters within one segment, not starting
- * with `.`) and `**` (a whole segment: any number of segments). Nothing else is special: there are
- * no `?`, `[...]` or `{a,b}` forms, so a pattern reads as the names it claims.
+ * adjacent: `dt={yyyy}{mm}{dd}`), the unpadded tokens {m} {d} {h} (a month, day or hour as Spark
+ * and Hive write it: `month=4/day=1/hour=0`, no leading zero), `*` (any run of characters within
+ * one segment, not starting with `.`) and `**` (a whole segment: any number of segments). Nothing
+ * else is special: there are no `?`, `[...]` or `{a,b}` forms, so a pattern reads as the names it
+ * claims. An unpadded token has no fixed width, so it must stand between non-digit literal text or
+ * slashes (`{yyyy}-{m}-{d}`, `month={m}/`): beside another token, a digit or a `*`, a name could
+ * be read two ways (`{m}{d}` on `111`).
  *
  * Membership is picomatch's glob test; token values come from a regex with the same shape, whose
  * wildcards are lazy like picomatch's: when a name can be read two ways, the tokens are taken
@@ -19,16 +23,50 @@ import picomatch from 'picomatch';
 
 export type TokenName = 'yyyy' | 'mm' | 'dd' | 'hh';
 
-/** Digits each token stands for. */
+/** Digits each token stands for (the padded form). */
 export const TOKEN_WIDTH: Readonly<Record<TokenName, number>> = { yyyy: 4, mm: 2, dd: 2, hh: 2 };
 
 export const TOKEN_NAMES: readonly TokenName[] = ['yyyy', 'mm', 'dd', 'hh'];
+
+/** The unpadded spelling of a token in a pattern: `{m}` reads the month as `4` or `12`. */
+export const UNPADDED_TOKEN: Readonly<Partial<Record<TokenName, string>>> = { mm: 'm', dd: 'd', hh: 'h' };
+
+/**
+ * Digits an unpadded token accepts: no leading zero (the hour 0 is `0`). Values are shape-checked
+ * only; the router judges whether they make a real date.
+ */
+const UNPADDED_DIGITS: Readonly<Record<'mm' | 'dd' | 'hh', { re: string; glob: string }>> = {
+  mm: { re: '[1-9][0-9]?', glob: '@([1-9]|[1-9][0-9])' },
+  dd: { re: '[1-9][0-9]?', glob: '@([1-9]|[1-9][0-9])' },
+  hh: { re: '0|[1-9][0-9]?', glob: '@(0|[1-9]|[1-9][0-9])' },
+};
+
+/** Regex source of the digits a token part accepts (no group): `[0-9]{2}`, `[1-9][0-9]?`... */
+export function tokenRegexSource(part: { name: TokenName; unpadded?: boolean }): string {
+  const unpadded = part.unpadded ? UNPADDED_DIGITS[part.name as 'mm' | 'dd' | 'hh'] : undefined;
+  return unpadded ? `(?:${unpadded.re})` : `[0-9]{${TOKEN_WIDTH[part.name]}}`;
+}
+
+/** How a token value is written in a name: padded to the token's width, or unpadded. */
+export function formatToken(name: TokenName, value: number, unpadded = false): string {
+  return unpadded ? String(value) : String(value).padStart(TOKEN_WIDTH[name], '0');
+}
+
+/** `value` (digits, padded or not) as a pattern token part writes it. */
+function spell(part: { name: TokenName; unpadded?: boolean }, value: string): string {
+  return part.unpadded && /^[0-9]+$/.test(value) ? String(Number(value)) : value;
+}
+
+/** The token as written in a pattern: `{mm}` or `{m}`. */
+export function tokenText(part: { name: TokenName; unpadded?: boolean }): string {
+  return `{${part.unpadded ? UNPADDED_TOKEN[part.name] : part.name}}`;
+}
 
 /** Token values as written in a name (digit strings for patterns; whatever a regex group caught). */
 export type TokenValues = Partial<Record<TokenName, string>>;
 
 /** One piece of a pattern segment. */
-export type PatternPart = { kind: 'literal'; text: string } | { kind: 'token'; name: TokenName } | { kind: 'star' };
+export type PatternPart = { kind: 'literal'; text: string } | { kind: 'token'; name: TokenName; unpadded?: boolean } | { kind: 'star' };
 
 /** A pattern segment (text between `/`): a `**`, or a run of parts. */
 export type PatternSegment = { kind: 'globstar' } | { kind: 'parts'; parts: PatternPart[] };
@@ -100,9 +138,10 @@ function parseSegment(text: string, offset: number): PatternSegment {
     const ch = text[i]!;
     const at = `at column ${offset + i + 1}`;
     if (ch === '{') {
-      const m = /^\{(yyyy|mm|dd|hh)\}/.exec(text.slice(i));
-      if (!m) throw new PatternSyntaxError(`unknown token ${at}: tokens are {yyyy} {mm} {dd} {hh}; {a,b} alternatives are not supported`);
-      parts.push({ kind: 'token', name: m[1] as TokenName });
+      const m = /^\{(yyyy|mm|dd|hh|m|d|h)\}/.exec(text.slice(i));
+      if (!m) throw new PatternSyntaxError(`unknown token ${at}: tokens are {yyyy} {mm} {dd} {hh} and unpadded {m} {d} {h}; {a,b} alternatives are not supported`);
+      const short = { m: 'mm', d: 'dd', h: 'hh' }[m[1]!] as TokenName | undefined;
+      parts.push(short ? { kind: 'token', name: short, unpadded: true } : { kind: 'token', name: m[1] as TokenName });
       i += m[0].length - 1;
     } else if (ch === '*') {
       if (text[i + 1] === '*') throw new PatternSyntaxError(`** ${at} must be a whole path segment (a/**/b)`);
@@ -116,6 +155,20 @@ function parseSegment(text: string, offset: number): PatternSegment {
   if (parts.filter((p) => p.kind === 'star').length > 2) {
     throw new PatternSyntaxError(`segment ${JSON.stringify(text)} has more than two *; use at most two per segment (or a regex)`);
   }
+  parts.forEach((part, p) => {
+    if (part.kind !== 'token' || !part.unpadded) return;
+    // Variable width is unambiguous only between fixed non-digit text (or the segment's ends).
+    const before = parts[p - 1];
+    const after = parts[p + 1];
+    const ambiguous = (side: PatternPart | undefined, digitAt: (t: string) => string | undefined): boolean =>
+      side !== undefined && (side.kind !== 'literal' || /[0-9]/.test(digitAt(side.text) ?? ''));
+    if (ambiguous(before, (t) => t[t.length - 1]) || ambiguous(after, (t) => t[0])) {
+      throw new PatternSyntaxError(
+        `${tokenText(part)} in segment ${JSON.stringify(text)} is unpadded (1 or 2 digits), so it needs non-digit text or a / on both sides; ` +
+          `beside another token, a digit or *, a name could be read two ways (use ${tokenText({ name: part.name })} or a separator)`,
+      );
+    }
+  });
   return { kind: 'parts', parts };
 }
 
@@ -151,8 +204,9 @@ export function compilePattern(pattern: string): SourceMatcher {
       } else if (part.kind === 'token') {
         tokens.add(part.name);
         groups.push(part.name);
-        glob.push('[0-9]'.repeat(TOKEN_WIDTH[part.name]));
-        re.push(`([0-9]{${TOKEN_WIDTH[part.name]}})`);
+        const unpadded = part.unpadded ? UNPADDED_DIGITS[part.name as 'mm' | 'dd' | 'hh'] : undefined;
+        glob.push(unpadded ? unpadded.glob : '[0-9]'.repeat(TOKEN_WIDTH[part.name]));
+        re.push(`(${tokenRegexSource(part)})`);
       } else {
         glob.push('*');
         re.push('[^/]*?');
@@ -176,7 +230,8 @@ export function compilePattern(pattern: string): SourceMatcher {
       let conflict: TokenName | undefined;
       groups.forEach((token, g) => {
         const value = m[g + 1]!;
-        if (values[token] !== undefined && values[token] !== value) conflict ??= token;
+        // `{mm}/x-{m}` agree when they name the same number (`04` and `4`).
+        if (values[token] !== undefined && Number(values[token]) !== Number(value)) conflict ??= token;
         values[token] ??= value;
       });
       return conflict ? { values, conflict } : { values };
@@ -195,7 +250,7 @@ function prefixOf(segments: readonly PatternSegment[], values: TokenValues): str
     for (const part of segment.parts) {
       if (part.kind === 'star') return prefix;
       if (part.kind === 'literal') prefix += part.text;
-      else if (values[part.name] !== undefined) prefix += values[part.name];
+      else if (values[part.name] !== undefined) prefix += spell(part, values[part.name]!);
       else return prefix;
     }
   }
@@ -210,7 +265,9 @@ function exampleOf(segments: readonly PatternSegment[], values: TokenValues, fil
         .map((part) => {
           if (part.kind === 'literal') return part.text;
           if (part.kind === 'star') return fill;
-          return values[part.name] ?? '0'.repeat(TOKEN_WIDTH[part.name]);
+          const value = values[part.name];
+          if (value !== undefined) return spell(part, value);
+          return part.unpadded ? (part.name === 'hh' ? '0' : '1') : '0'.repeat(TOKEN_WIDTH[part.name]);
         })
         .join('');
     })
@@ -220,7 +277,10 @@ function exampleOf(segments: readonly PatternSegment[], values: TokenValues, fil
 
 // ---- regexes --------------------------------------------------------------------------------
 
-/** Compiles a regex with named groups (?<yyyy>...) (?<mm>...) (?<dd>...) (?<hh>...). */
+/**
+ * Compiles a regex with named groups (?<yyyy>...) (?<mm>...) (?<dd>...) (?<hh>...); the month, day
+ * and hour groups may catch 1 or 2 digits (`(?<mm>\d{1,2})` for Spark's `month=4`).
+ */
 export function compileRegex(source: string): SourceMatcher {
   let re: RegExp;
   try {

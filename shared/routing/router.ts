@@ -9,7 +9,7 @@ import { DAY_MS, FIRST_PARTITION_YEAR, HOUR_MS, instantOfLocalHour, isRealTime, 
 import { isIgnoredObjectName } from './ignored-names.ts';
 import { granularityOf, partitionIdAt } from './partition.ts';
 import type { Granularity } from './partition.ts';
-import { compileSource, PatternSyntaxError, TOKEN_WIDTH } from './pattern.ts';
+import { compileSource, formatToken, PatternSyntaxError } from './pattern.ts';
 import type { SourceMatcher, TokenName } from './pattern.ts';
 import { coveringPrefixes, localSpanOf, partitionSpan } from './prefixes.ts';
 import { pathTimeRuleOf } from './zone-rule.ts';
@@ -119,7 +119,16 @@ export function createTableRoute(table: TableConfig): TableRoute {
   };
 }
 
-const DIGITS: Record<TokenName, RegExp> = { yyyy: /^[0-9]{4}$/, mm: /^[0-9]{2}$/, dd: /^[0-9]{2}$/, hh: /^[0-9]{2}$/ };
+/**
+ * What a token value may look like: the year always has 4 digits; a month, day or hour 1 or 2
+ * (padded `04` or unpadded `4`: a `{m}` pattern token or a regex `(?<mm>\d{1,2})` group).
+ */
+const DIGITS: Record<TokenName, { re: RegExp; text: string }> = {
+  yyyy: { re: /^[0-9]{4}$/, text: '4 digits' },
+  mm: { re: /^[0-9]{1,2}$/, text: '1 or 2 digits' },
+  dd: { re: /^[0-9]{1,2}$/, text: '1 or 2 digits' },
+  hh: { re: /^[0-9]{1,2}$/, text: '1 or 2 digits' },
+};
 
 function routeError(table: TableConfig, name: string, reason: string): RouteError {
   const shown = name.length > 300 ? `${name.slice(0, 300)}…` : name;
@@ -145,7 +154,7 @@ function partitionOfName(table: TableConfig, matcher: SourceMatcher, rule: PathT
   for (const token of needed) {
     const text = found.values[token];
     if (text === undefined) return fail(`no {${token}} in the name`);
-    if (!DIGITS[token].test(text)) fail(`${token}=${JSON.stringify(text)} is not ${TOKEN_WIDTH[token]} digits`);
+    if (!DIGITS[token].re.test(text)) fail(`${token}=${JSON.stringify(text)} is not ${DIGITS[token].text}`);
     n[token] = Number(text);
   }
   const hour = n.hh ?? 0;
@@ -153,7 +162,8 @@ function partitionOfName(table: TableConfig, matcher: SourceMatcher, rule: PathT
   if (!isRealTime(n.yyyy, n.mm, n.dd, hour)) fail(`${written} is not a real date/hour`);
   let id: string;
   if (rule === 'local-date') {
-    id = `${found.values.yyyy}${found.values.mm}${found.values.dd}`;
+    // Re-spelled from the numbers: an unpadded `4`/`1` is the id's `0401`.
+    id = `${formatToken('yyyy', n.yyyy)}${formatToken('mm', n.mm)}${formatToken('dd', n.dd)}`;
   } else {
     const zone = table.source.timeZone;
     const ms = instantOfLocalHour({ year: n.yyyy, month: n.mm, day: n.dd, hour }, zone);

@@ -18,3 +18,9 @@ it('examples/tidemark.config.yaml is valid and routes Seoul hours to UTC partiti
   assert.equal(o.kind === 'routed' && o.partition, '20261124');
   assert.equal(loadDeploySettings(file).region, 'asia-northeast3');
 });
+
+it('examples/tidemark.config.yaml keeps state out of the lake bucket', () => {
+  const config = loadConfig({ file, env: {} });
+  assert.equal(config.state.bucket, `${config.project}-tidemark-state`);
+  assert.ok(config.tables.every((t) => t.source.bucket !== config.state.bucket));
+});

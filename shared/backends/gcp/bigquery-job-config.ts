@@ -5,6 +5,7 @@
  * BigQuery on every retry, so it is refused here as permanent.
  */
 import type { JobMetadata } from '@google-cloud/bigquery';
+import { datasetIdProblem, quotedPath, tableIdProblem } from '../../core/bigquery-ids.ts';
 import { LoadFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
 import type { JobSpec, Partitioning, TableRef, TableSpec } from '../../core/ports.ts';
 
@@ -77,18 +78,37 @@ function loadConfiguration(spec: Extract<JobSpec, { kind: 'load' }>, project: st
   return load;
 }
 
-function tableReference(ref: TableRef, partition: string | null, project: string): { projectId: string; datasetId: string; tableId: string } {
+/**
+ * The REST reference of a table, in its own project when the config names one. Ids go into the
+ * body as they are (dashes, spaces, Unicode): checked against BigQuery's rules, never rewritten.
+ */
+export function tableReference(ref: TableRef, partition: string | null, project: string): { projectId: string; datasetId: string; tableId: string } {
+  checkTableRef(ref);
   if (partition !== null && !PARTITION_ID.test(partition)) {
     throw new UnsafeIdentifierError(`invalid partition decorator ${JSON.stringify(partition)} for ${show(ref)}`, { table: show(ref), partition });
   }
-  return { projectId: project, datasetId: ref.dataset, tableId: partition === null ? ref.table : `${ref.table}$${partition}` };
+  return { projectId: ref.project ?? project, datasetId: ref.dataset, tableId: partition === null ? ref.table : `${ref.table}$${partition}` };
+}
+
+/** Throws UnsafeIdentifierError unless the dataset and table ids follow BigQuery's naming rules. */
+export function checkTableRef(ref: TableRef): void {
+  const problem = datasetIdProblem(ref?.dataset) ?? tableIdProblem(ref?.table);
+  if (problem) throw new UnsafeIdentifierError(`invalid table reference ${JSON.stringify(ref)}: ${problem}`, { dataset: ref?.dataset, table: ref?.table });
+}
+
+/** `` `project`.`dataset`.`table` `` for SQL, every part checked; the table's own project if it has one. */
+export function sqlTablePath(ref: TableRef, project: string): string {
+  return quotedPath(ref.project ?? project, ref.dataset, ref.table, (reason) => new UnsafeIdentifierError(`unsafe table reference ${show(ref)}: ${reason}`, { table: show(ref) }));
+}
+
+/** `` `project`.`dataset` ``, for INFORMATION_SCHEMA views. */
+export function sqlDatasetPath(ref: TableRef, project: string): string {
+  return quotedPath(ref.project ?? project, ref.dataset, null, (reason) => new UnsafeIdentifierError(`unsafe dataset reference ${show(ref)}: ${reason}`, { table: show(ref) }));
 }
 
 /** `DELETE FROM` one partition; every identifier validated, the partition parsed into a literal. */
 function truncateSql(table: TableSpec, partition: string, project: string): string {
-  const dataset = sqlIdentifier(table.ref.dataset, 'dataset');
-  const name = sqlIdentifier(table.ref.table, 'table');
-  return `DELETE FROM \`${project}.${dataset}.${name}\` WHERE ${partitionPredicate(table.partitioning, partition, show(table.ref))}`;
+  return `DELETE FROM ${sqlTablePath(table.ref, project)} WHERE ${partitionPredicate(table.partitioning, partition, show(table.ref))}`;
 }
 
 /** The WHERE clause selecting one partition of a table with this partitioning. */
@@ -147,7 +167,7 @@ export function checkJobId(jobId: string): void {
   if (!JOB_ID.test(jobId)) throw new UnsafeIdentifierError(`invalid job id ${JSON.stringify(jobId)}`, { jobId });
 }
 
-/** `dataset.table`, for messages. */
+/** `dataset.table` (or `project:dataset.table`), for messages. */
 export function show(ref: TableRef): string {
-  return `${ref.dataset}.${ref.table}`;
+  return `${ref.project ? `${ref.project}:` : ''}${ref.dataset}.${ref.table}`;
 }

@@ -18,7 +18,7 @@ import type {
   TableSpec,
   Warehouse,
 } from '../../core/ports.ts';
-import { checkJobId, jobResource, show, sqlIdentifier, timePartitioning } from './bigquery-job-config.ts';
+import { checkJobId, checkTableRef, jobResource, show, sqlDatasetPath, tableReference, timePartitioning } from './bigquery-job-config.ts';
 import { httpStatusOf, withRetry } from './retry.ts';
 
 export { partitionPredicate } from './bigquery-job-config.ts';
@@ -103,7 +103,7 @@ export class BigQueryWarehouse implements Warehouse {
 
   async getTableLabels(ref: TableRef): Promise<TableLabels | null> {
     try {
-      const table = await this.call<TableMetadata>({ method: 'GET', uri: tablePath(ref) }, `tables.get ${show(ref)}`);
+      const table = await this.call<TableMetadata>({ method: 'GET', uri: tablePath(ref) }, `tables.get ${show(ref)}`, this.projectOf(ref));
       return { labels: table.labels ?? {}, etag: table.etag ?? '' };
     } catch (err) {
       if (httpStatusOf(err) === 404) return null;
@@ -116,7 +116,7 @@ export class BigQueryWarehouse implements Warehouse {
     // the service-level request, so the header is set here, and the etag stays in the body too.
     const request: RequestOptions = { method: 'PATCH', uri: tablePath(ref), json: { labels, etag }, headers: { 'If-Match': etag } };
     try {
-      await this.call(request, `tables.patch ${show(ref)}`);
+      await this.call(request, `tables.patch ${show(ref)}`, this.projectOf(ref));
     } catch (err) {
       if (httpStatusOf(err) === 412) {
         throw new PreconditionFailedError(`labels of ${show(ref)} changed since etag ${etag}`, { table: show(ref), etag }, { cause: err });
@@ -126,10 +126,12 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async listPartitions(ref: TableRef): Promise<PartitionInfo[]> {
-    const dataset = sqlIdentifier(ref.dataset, 'dataset');
+    checkTableRef(ref);
+    // Each part backquoted on its own (dashes in the project, a leading digit in the dataset); the
+    // table id, which may hold spaces and Unicode, goes in as a query parameter, never as text.
     const query =
       'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified ' +
-      `FROM \`${this.project}.${dataset}.INFORMATION_SCHEMA.PARTITIONS\` WHERE table_name = @table`;
+      `FROM ${sqlDatasetPath(ref, this.project)}.INFORMATION_SCHEMA.PARTITIONS WHERE table_name = @table`;
     let response: QueryResponse;
     try {
       response = await this.call<QueryResponse>(
@@ -176,19 +178,21 @@ export class BigQueryWarehouse implements Warehouse {
   }
 
   async ensureTable(spec: TableSpec): Promise<void> {
-    const { dataset } = spec.ref;
-    if (!(await this.exists(`/datasets/${encodeURIComponent(dataset)}`, `datasets.get ${dataset}`))) {
+    const reference = tableReference(spec.ref, null, this.project);
+    const { projectId, datasetId: dataset } = reference;
+    if (!(await this.exists(`/datasets/${encodeURIComponent(dataset)}`, `datasets.get ${dataset}`, projectId))) {
       await this.createIgnoringConflict(
-        { method: 'POST', uri: '/datasets', json: { datasetReference: { projectId: this.project, datasetId: dataset }, location: this.location } },
+        { method: 'POST', uri: '/datasets', json: { datasetReference: { projectId, datasetId: dataset }, location: this.location } },
         `datasets.insert ${dataset}`,
+        projectId,
       );
     }
     // Without a schema the table is left to the first load (CREATE_IF_NEEDED with the same
     // partitioning): a column-partitioned table cannot be created before its column exists.
     if (!spec.schema) return;
-    if (await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`)) return;
+    if (await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`, projectId)) return;
     const table: TableMetadata = {
-      tableReference: { projectId: this.project, datasetId: dataset, tableId: spec.ref.table },
+      tableReference: reference,
       schema: { fields: spec.schema },
       timePartitioning: timePartitioning(spec.partitioning),
       ...(spec.labels ? { labels: spec.labels } : {}),
@@ -197,20 +201,21 @@ export class BigQueryWarehouse implements Warehouse {
     await this.createIgnoringConflict(
       { method: 'POST', uri: `/datasets/${encodeURIComponent(dataset)}/tables`, json: table },
       `tables.insert ${show(spec.ref)}`,
+      projectId,
     );
   }
 
   async deleteTable(ref: TableRef): Promise<void> {
     try {
-      await this.call({ method: 'DELETE', uri: tablePath(ref) }, `tables.delete ${show(ref)}`);
+      await this.call({ method: 'DELETE', uri: tablePath(ref) }, `tables.delete ${show(ref)}`, this.projectOf(ref));
     } catch (err) {
       if (httpStatusOf(err) !== 404) throw err;
     }
   }
 
-  private async exists(uri: string, describe: string): Promise<boolean> {
+  private async exists(uri: string, describe: string, project: string): Promise<boolean> {
     try {
-      await this.call({ method: 'GET', uri }, describe);
+      await this.call({ method: 'GET', uri }, describe, project);
       return true;
     } catch (err) {
       if (httpStatusOf(err) === 404) return false;
@@ -218,17 +223,28 @@ export class BigQueryWarehouse implements Warehouse {
     }
   }
 
-  private async createIgnoringConflict(request: RequestOptions, describe: string): Promise<void> {
+  private async createIgnoringConflict(request: RequestOptions, describe: string, project: string): Promise<void> {
     try {
-      await this.call(request, describe);
+      await this.call(request, describe, project);
     } catch (err) {
       if (httpStatusOf(err) !== 409) throw err; // 409: created meanwhile by someone else
     }
   }
 
-  /** One REST call in this project, retried by withRetry alone. */
-  private call<T = unknown>(request: RequestOptions, describe: string): Promise<T> {
-    const options: RequestOptions = { ...request, projectId: this.project, maxRetries: 0 };
+  /** The project a table lives in: its own (`target.project`), else the one that runs the jobs. */
+  private projectOf(ref: TableRef): string {
+    return tableReference(ref, null, this.project).projectId;
+  }
+
+  /**
+   * One REST call, retried by withRetry alone. `project` is the project in the path: this one
+   * (jobs always run here) unless a table or dataset of another project is addressed.
+   */
+  private call<T = unknown>(request: RequestOptions, describe: string, project: string = this.project): Promise<T> {
+    if (project !== this.project && !PROJECT_ID.test(project)) {
+      throw new UnsafeIdentifierError(`invalid BigQuery project id ${JSON.stringify(project)}`, { project });
+    }
+    const options: RequestOptions = { ...request, projectId: project, maxRetries: 0 };
     return withRetry(
       () =>
         new Promise<T>((resolve, reject) => {
@@ -274,7 +290,9 @@ function toPartitionInfo(row: { f?: { v?: unknown }[] }): PartitionInfo {
   return info;
 }
 
+/** The REST path of a table under its project; ids checked, then percent-encoded (spaces, Unicode). */
 function tablePath(ref: TableRef): string {
+  checkTableRef(ref);
   return `/datasets/${encodeURIComponent(ref.dataset)}/tables/${encodeURIComponent(ref.table)}`;
 }
 

@@ -3,6 +3,7 @@
  * types, table DDL, partition ids as BigQuery writes them, and the checks that keep job specs,
  * identifiers and labels safe before anything reaches SQL.
  */
+import { datasetIdProblem, tableIdProblem } from '../../core/bigquery-ids.ts';
 import { UnsafeIdentifierError } from '../../core/errors.ts';
 import type { JobErrorItem, JobSpec, Partitioning, SchemaField, TableRef } from '../../core/ports.ts';
 
@@ -31,7 +32,6 @@ export class JobFailure extends Error {
 export const META = '_tidemark';
 /** The ingestion-time partitioning column, a real column here. */
 export const PARTITIONTIME = '_PARTITIONTIME';
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** What BigQuery accepts as a job id. */
 export const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
 const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
@@ -41,12 +41,15 @@ export const MAX_LABELS = 64;
 
 // ---- validation (exported: config and CLI code may want the same rules) ----------------------
 
-/** Throws UnsafeIdentifierError unless `ref` is a plain dataset and table identifier. */
+/**
+ * Throws UnsafeIdentifierError unless `ref` names a dataset and table as BigQuery allows them
+ * (`nyc-311`, `2021_orders`, `주문`: they reach SQL only through `id()` quoting). The project is
+ * not part of a local name: every dataset lives in the one warehouse file.
+ */
 export function validateTableRef(ref: TableRef): void {
-  for (const [what, value] of [['dataset', ref?.dataset], ['table', ref?.table]] as const) {
-    if (typeof value !== 'string' || !IDENTIFIER.test(value) || value.length > 1024) {
-      throw new UnsafeIdentifierError(`invalid ${what} identifier ${JSON.stringify(value)}: must match ${IDENTIFIER}`, { [what]: value });
-    }
+  for (const [what, value, problem] of [['dataset', ref?.dataset, datasetIdProblem], ['table', ref?.table, tableIdProblem]] as const) {
+    const reason = problem(value);
+    if (reason) throw new UnsafeIdentifierError(`invalid ${what} identifier ${JSON.stringify(value)}: ${reason}`, { [what]: value });
   }
   if (ref.dataset === META) throw new UnsafeIdentifierError(`dataset ${META} is reserved for tidemark's metadata`, { dataset: ref.dataset });
 }

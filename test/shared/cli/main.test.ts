@@ -65,6 +65,40 @@ describe('tidemark CLI (local backend)', () => {
     assert.match(r.out, /lake_us\.events\$/);
   });
 
+  describe('route', () => {
+    const cases: { what: string; args: string[]; code: number; out: RegExp[] }[] = [
+      {
+        what: 'a routed object: table, UTC partition and the path time',
+        args: ['route', 'events/dt=2026-11-24/hr=10/a.csv'],
+        code: 0,
+        out: [/table +events/, /partition +2026112410 \(UTC 2026-11-24T10:00:00\.000Z\)/, /path time +2026-11-24 10h UTC/, /loads into test-project:lake_us\.events\$2026112410/],
+      },
+      { what: 'a gs:// name', args: ['route', 'gs://lake/events/dt=2026-11-24/hr=10/a.csv'], code: 0, out: [/partition +2026112410/] },
+      { what: 'a _SUCCESS marker', args: ['route', 'events/dt=2026-11-24/hr=10/_SUCCESS'], code: 1, out: [/not routed: ignored: marker file \(_SUCCESS\)/] },
+      { what: 'a state object', args: ['route', 'gs://test-project-tidemark-state/_tidemark/state/events/2026112410.json'], code: 1, out: [/ignored: state prefix/] },
+      {
+        what: 'a one-digit hour, naming the token',
+        args: ['route', 'events/dt=2026-11-24/hr=1/a.csv'],
+        code: 1,
+        out: [/no table takes it/, /events: segment 3 \("hr=\{hh\}"\): \{hh\} expects 2 digits in "hr=1"/],
+      },
+      { what: 'a month 13', args: ['route', 'events/dt=2026-13-24/hr=10/a.csv'], code: 1, out: [/events: matches, but cannot be loaded: 2026-13-24 10h is not a real date/] },
+      { what: 'another config with --config after the name', args: ['route', 'other/2026/11/24/x.csv', '--config', 'other.yaml'], code: 0, out: [/table +other/, /partition +20261124/] },
+    ];
+    for (const c of cases) {
+      it(`${c.what} (exit ${c.code})`, async () => {
+        writeFileSync(join(dir, 'other.yaml'), EVENTS_YAML.replace('name: events', 'name: other').replace('events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv', 'other/{yyyy}/{mm}/{dd}/*.csv').replace('{ type: HOUR }', '{ type: DAY }'));
+        const r = await run(dir, ...c.args);
+        assert.equal(r.code, c.code, r.out + r.err);
+        for (const re of c.out) assert.match(r.out, re);
+      });
+    }
+    it('--json gives the explanation itself', async () => {
+      const r = await run(dir, 'route', 'events/dt=2026-11-24/hr=10/a.csv', '--json');
+      assert.equal(JSON.parse(r.out).partition, '2026112410');
+    });
+  });
+
   it('sync loads a range and reports quarantined files; query and quarantine show the result', async () => {
     const r = await run(dir, 'sync', '--table', 'events', '--from', '2026112410', '--to', '2026112411', '--json');
     assert.equal(r.code, 0, r.err);

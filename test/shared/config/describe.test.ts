@@ -42,7 +42,7 @@ describe('describeRoutes', () => {
   const text = describeRoutes(config, createRouter(config), Date.UTC(2026, 10, 24, 20)); // 2026-11-25 05:00 in Seoul
   const expected: [string, RegExp][] = [
     ['file', /^config \/cfg\/tidemark\.config\.yaml$/m],
-    ['state', /state +gs:\/\/lake-seoul\/_tidemark\//],
+    ['state', /state +gs:\/\/my-project-tidemark-state\/_tidemark\//],
     ['audit', /audit +"15 \* \* \* \*" \(Etc\/UTC\), lookback 2d, settle 1h/],
     ['table with description', /^events - clickstream$/m],
     ['source', /source +gs:\/\/lake-seoul\/events\/dt=\{yyyy\}-\{mm\}-\{dd\}\/hr=\{hh\}\/\*\.json\.gz \[NEWLINE_DELIMITED_JSON\]/],

@@ -12,6 +12,8 @@ import { parse, stringify } from 'yaml';
 import { loadConfig, parseConfig } from '../../../shared/config/load.ts';
 import type { Config, TableConfig } from '../../../shared/config/types.ts';
 import { ConfigError } from '../../../shared/core/errors.ts';
+import { RESERVED_DATASET } from '../../../shared/config/schema.ts';
+import { META } from '../../../shared/backends/local/duckdb-sql.ts';
 
 const EXAMPLE = `
 project: my-project            # project that runs BigQuery jobs
@@ -122,11 +124,55 @@ describe('the documented example', () => {
       project: 'my-project',
       location: 'US',
       lake: { bucket: 'lake-seoul' },
-      state: { bucket: 'lake-seoul', prefix: '_tidemark/' },
+      // A bucket of its own by default: producers can write the lake bucket, never this one.
+      state: { bucket: 'my-project-tidemark-state', prefix: '_tidemark/' },
       tables: [events, orders],
       audit: { schedule: '15 * * * *', timeZone: 'Etc/UTC', lookbackMs: 48 * 3_600_000, settleMs: 3_600_000, auditFromMs: 30 * 86_400_000, maxBackfillsPerAudit: 500 },
       topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
     } satisfies Config);
+  });
+});
+
+describe('BigQuery names as BigQuery allows them', () => {
+  const cases: { dataset: string; table: string; project?: string }[] = [
+    { dataset: 'lake_us', table: 'nyc-311' },
+    { dataset: '2021_sales', table: '2021_orders' },
+    { dataset: 'lake_us', table: '주문' },
+    { dataset: 'lake_us', table: 'table 01' },
+    { dataset: 'lake_us', table: 'étudiant-01' },
+    { dataset: 'lake_us', table: 'ग्राहक' },
+    { dataset: 'D'.repeat(1024), table: '주'.repeat(341) }, // 1,023 UTF-8 bytes
+    { dataset: 'shared', table: 'events', project: 'other-project' },
+  ];
+  for (const c of cases) {
+    it(`accepts ${c.project ? `${c.project}:` : ''}${c.dataset.slice(0, 20)}.${c.table.slice(0, 20)}`, () => {
+      const doc = example();
+      doc.tables[1].target = c.project ? { project: c.project, dataset: c.dataset, table: c.table } : { dataset: c.dataset, table: c.table };
+      const config = load(stringify(doc));
+      assert.deepEqual(config.tables[1]!.spec.ref, c.project ? { project: c.project, dataset: c.dataset, table: c.table } : { dataset: c.dataset, table: c.table });
+    });
+  }
+  it('a table in another project is not the same target as one in this project', () => {
+    const doc = example();
+    doc.tables[1].target = { project: 'other-project', dataset: 'lake_us', table: 'events' };
+    assert.deepEqual(load(stringify(doc)).tables[1]!.spec.ref, { project: 'other-project', dataset: 'lake_us', table: 'events' });
+  });
+});
+
+describe('the reserved dataset', () => {
+  it("is the local warehouse's metadata schema, refused at config check rather than at the first load", () => {
+    assert.equal(RESERVED_DATASET, META);
+  });
+});
+
+describe('the state bucket', () => {
+  it("defaults to <project>-tidemark-state, not the lake bucket every producer can write", () => {
+    assert.deepEqual(load(EXAMPLE).state, { bucket: 'my-project-tidemark-state', prefix: '_tidemark/' });
+  });
+  it('may be set to the lake bucket explicitly', () => {
+    const doc = example();
+    doc.state = { bucket: 'lake-seoul' };
+    assert.deepEqual(load(stringify(doc)).state, { bucket: 'lake-seoul', prefix: '_tidemark/' });
   });
 });
 
@@ -215,16 +261,28 @@ describe('invalid configs', () => {
     { name: 'bad format', edit: (d) => (d.tables[0].format = 'JSON'), path: 'tables[0].format', reason: /expected one of/ },
     { name: 'bad cadence', edit: (d) => (d.tables[0].cadence = 'WEEK'), path: 'tables[0].cadence', reason: /expected one of/ },
     { name: 'no tables', edit: (d) => (d.tables = []), path: 'tables', reason: /at least one table/ },
+    { name: 'jobBudget above BigQuery\'s limit', edit: (d) => (d.defaults = { jobBudget: 1501 }), path: 'defaults.jobBudget', reason: /at most 1500 \(BigQuery's hard limit/ },
+    { name: 'table jobBudget above BigQuery\'s limit', edit: (d) => (d.tables[0].jobBudget = 2000), path: 'tables[0].jobBudget', reason: /at most 1500/ },
+    { name: 'jobBurst above jobBudget', edit: (d) => Object.assign(d.tables[0], { jobBudget: 10, jobBurst: 11 }), path: 'tables[0].jobBurst', reason: /jobBurst \(11\) is more than jobBudget \(10\)/ },
     // identifiers
     { name: 'bad project id', edit: (d) => (d.project = 'My_Project'), path: 'project', reason: /must be a project id/ },
     { name: 'short project id', edit: (d) => (d.project = 'abc'), path: 'project', reason: /must be a project id/ },
     { name: 'bad table name', edit: (d) => (d.tables[0].name = 'Events'), path: 'tables[0].name', reason: /lowercase letters/ },
     { name: 'long table name', edit: (d) => (d.tables[0].name = 'e'.repeat(41)), path: 'tables[0].name', reason: /1-40/ },
     { name: 'bad dataset', edit: (d) => (d.tables[0].target.dataset = 'lake-us'), path: 'tables[0].target.dataset', reason: /must be a dataset id/ },
-    { name: 'bad table id', edit: (d) => (d.tables[0].target.table = '1events'), path: 'tables[0].target.table', reason: /must be a table id/ },
+    { name: 'table id with a dot', edit: (d) => (d.tables[0].target.table = 'events.x'), path: 'tables[0].target.table', reason: /must be a table id/ },
+    { name: 'table id with a backquote', edit: (d) => (d.tables[0].target.table = 'e`; DROP TABLE x; --'), path: 'tables[0].target.table', reason: /must be a table id/ },
+    { name: 'table id with a $', edit: (d) => (d.tables[0].target.table = 'events$2026'), path: 'tables[0].target.table', reason: /must be a table id/ },
+    { name: 'table id over 1,024 UTF-8 bytes', edit: (d) => (d.tables[0].target.table = '주'.repeat(342)), path: 'tables[0].target.table', reason: /1,024 UTF-8 bytes/ },
+    { name: 'empty table id', edit: (d) => (d.tables[0].target.table = ''), path: 'tables[0].target.table', reason: /must be a table id/ },
+    { name: 'dataset id with unicode', edit: (d) => (d.tables[0].target.dataset = '주문'), path: 'tables[0].target.dataset', reason: /must be a dataset id/ },
+    { name: 'dataset id over 1,024', edit: (d) => (d.tables[0].target.dataset = 'd'.repeat(1025)), path: 'tables[0].target.dataset', reason: /must be a dataset id/ },
+    { name: "tidemark's reserved dataset", edit: (d) => (d.tables[0].target.dataset = '_tidemark'), path: 'tables[0].target.dataset', reason: /reserved for tidemark's own metadata/ },
+    { name: 'bad target project', edit: (d) => (d.tables[0].target.project = 'Other_Project'), path: 'tables[0].target.project', reason: /must be a project id/ },
     { name: 'bucket with capitals', edit: (d) => (d.lake.bucket = 'Lake_Seoul'), path: 'lake.bucket', reason: /only lowercase letters/ },
     { name: 'bucket too short', edit: (d) => (d.tables[1].source.bucket = 'ab'), path: 'tables[1].source.bucket', reason: /3-63 characters/ },
     { name: 'bucket ending in -', edit: (d) => (d.tables[1].source.bucket = 'abc-'), path: 'tables[1].source.bucket', reason: /start and end/ },
+    { name: 'default state bucket not a bucket name', edit: (d) => (d.project = 'google-lake'), path: 'state.bucket', reason: /default state bucket "google-lake-tidemark-state" must not start with "goog"; set state.bucket/ },
     { name: 'goog bucket', edit: (d) => (d.state = { bucket: 'google-x' }), path: 'state.bucket', reason: /goog/ },
     { name: 'bad topic', edit: (d) => (d.topics = { audit: 'goog-audit' }), path: 'topics.audit', reason: /Pub\/Sub topic id/ },
     { name: 'bad label key', edit: (d) => (d.tables[0].labels = { Team: 'x' }), path: 'tables[0].labels.Team', reason: /label keys/ },
@@ -238,6 +296,9 @@ describe('invalid configs', () => {
     { name: 'missing {dd}', edit: (d) => (d.tables[1].source.pattern = 'orders/{yyyy}/{mm}/*.csv'), path: 'tables[1].source.pattern', reason: /missing \{dd\}: DAY partitions need \{yyyy\}, \{mm\}, \{dd\}/ },
     { name: 'HOUR without {hh}', edit: (d) => (d.tables[0].source.pattern = 'events/dt={yyyy}-{mm}-{dd}/*.json.gz'), path: 'tables[0].source.pattern', reason: /missing \{hh\}: HOUR partitions need/ },
     { name: 'regex without a group', edit: (d) => (d.tables[1].source = { bucket: 'other-lake', regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d{2})/' }), path: 'tables[1].source.regex', reason: /missing \(\?<dd>\.\.\.\)/ },
+    { name: 'regex month group of any width', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d+)/(?<dd>\\d{2})/' }), path: 'tables[1].source.regex', reason: /\(\?<mm>\\d\+\) can catch "123", but mm must be 1 or 2 digits; write \(\?<mm>\\d\{1,2\}\)/ },
+    { name: 'regex day group catching anything', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4})/(?<mm>\\d{2})/(?<dd>[^/]+)/' }), path: 'tables[1].source.regex', reason: /\(\?<dd>\[\^\/\]\+\) can catch "123"/ },
+    { name: 'regex year of 2 digits', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{2,4})/(?<mm>\\d{2})/(?<dd>\\d{2})/' }), path: 'tables[1].source.regex', reason: /yyyy must be 4 digits/ },
     { name: 'regex that does not compile', edit: (d) => (d.tables[1].source = { regex: '^orders/(?<yyyy>\\d{4}' }), path: 'tables[1].source.regex', reason: /does not compile/ },
     { name: 'unsupported glob', edit: (d) => (d.tables[1].source.pattern = 'orders/{yyyy}/{mm}/{dd}/*.{csv,tsv}'), path: 'tables[1].source.pattern', reason: /unknown token at column 27/ },
     {
@@ -248,11 +309,19 @@ describe('invalid configs', () => {
     },
     {
       name: 'state prefix claimed by a table',
-      edit: (d) => (d.tables[0].source.pattern = '*/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz'),
+      edit: (d) => ((d.state = { bucket: 'lake-seoul' }), (d.tables[0].source.pattern = '*/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz')),
       path: 'state.prefix',
       reason: /table "events" claims objects under the state prefix gs:\/\/lake-seoul\/_tidemark\//,
     },
     { name: 'state prefix without a slash', edit: (d) => (d.state = { prefix: '_tidemark' }), path: 'state.prefix', reason: /must end with "\/"/ },
+    { name: 'state prefix climbing out', edit: (d) => (d.state = { prefix: '../../x/' }), path: 'state.prefix', reason: /"\." or "\.\." segments/ },
+    { name: 'state prefix with .. inside', edit: (d) => (d.state = { prefix: 'a/../b/' }), path: 'state.prefix', reason: /"\." or "\.\." segments/ },
+    { name: 'state prefix with a . segment', edit: (d) => (d.state = { prefix: './state/' }), path: 'state.prefix', reason: /"\." or "\.\." segments/ },
+    { name: 'state prefix from the root', edit: (d) => (d.state = { prefix: '/state/' }), path: 'state.prefix', reason: /must not start with "\/"/ },
+    { name: 'state prefix with a backslash', edit: (d) => (d.state = { prefix: 'a\\b/' }), path: 'state.prefix', reason: /backslash/ },
+    { name: 'state prefix with //', edit: (d) => (d.state = { prefix: 'a//b/' }), path: 'state.prefix', reason: /empty segment/ },
+    { name: 'state prefix with unsafe characters', edit: (d) => (d.state = { prefix: 'st#ate?/' }), path: 'state.prefix', reason: /only letters, digits/ },
+    { name: 'state prefix with a newline', edit: (d) => (d.state = { prefix: 'st\nate/' }), path: 'state.prefix', reason: /only letters, digits/ },
     // time zones
     { name: 'unknown zone', edit: (d) => (d.tables[0].source.timeZone = 'Asia/Seol'), path: 'tables[0].source.timeZone', reason: /unknown time zone "Asia\/Seol"/ },
     { name: 'offset instead of a zone', edit: (d) => (d.tables[0].source.timeZone = '+09:00'), path: 'tables[0].source.timeZone', reason: /unknown time zone/ },

@@ -295,7 +295,7 @@ describe('waived partitions', () => {
       assert.equal(t.counts.waived, 1);
       const wet = (await runAudit(deps, { fromMs: at(4), toMs: at(7) })).tables[0]!;
       assert.equal(wet.watermark.after, new Date(at(7)).toISOString());
-      await env.put('_tidemark/waivers/events.json', '{');
+      await env.put('_tidemark/waivers/events.json', '{', env.config.state.bucket);
       const c = (await runAudit(deps, { fromMs: at(4), toMs: at(7) }, { dryRun: true })).tables[0]!;
       assert.deepEqual(c.findings.map((f) => [f.partition, f.class]), [[pid(5), 'upstream-missing']]);
       assert.ok(env.log.entries.some((e) => e.severity === 'ERROR' && /waivers ignored: .*_tidemark\/waivers\/events\.json: not JSON/.test(e.message)));

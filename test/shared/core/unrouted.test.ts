@@ -39,7 +39,8 @@ describe('unroutedReason', () => {
   ];
   for (const [what, name, reason] of cases) {
     it(`${what} -> ${reason ?? 'not unrouted'}`, () => {
-      const got = unroutedReason(router, config.state, 'lake', name);
+      const bucket = name.startsWith('_tidemark/') ? config.state.bucket : 'lake';
+      const got = unroutedReason(router, config.state, bucket, name);
       if (reason === null) assert.equal(got, null);
       else assert.match(got ?? '', reason);
     });

@@ -60,17 +60,18 @@ describe('onObjectFinalized (firebase-functions-test events)', () => {
     });
   }
 
-  const ignored: [string, string][] = [
+  const ignored: [string, string, string?][] = [
     ['a folder placeholder', P10],
     ['a Spark marker', `${P10}_SUCCESS`],
     ['a temporary file', `${P10}part-1.csv.tmp`],
     ['a hidden file', `${P10}.part-1.csv`],
-    ["tidemark's own state object", '_tidemark/state/events/2026112410.json'],
+    // State lives in its own bucket by default (<project>-tidemark-state), not in the lake.
+    ["tidemark's own state object", '_tidemark/state/events/2026112410.json', 'test-project-tidemark-state'],
   ];
-  for (const [what, name] of ignored) {
+  for (const [what, name, bucket = 'lake'] of ignored) {
     it(`acknowledges ${what} with one log line`, async () => {
       const before = env.log.entries.length;
-      const r = await fire({ data: { bucket: 'lake', name, generation: '1', size: '1' } });
+      const r = await fire({ data: { bucket, name, generation: '1', size: '1' } });
       assert.ok(r.ok && r.value.action === 'ignored');
       const lines = env.log.entries.slice(before);
       assert.equal(lines.length, 1);

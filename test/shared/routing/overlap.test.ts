@@ -23,6 +23,9 @@ describe('findCommonName', () => {
     { name: 'hive key vs value', a: { pattern: 'e/dt={yyyy}-{mm}-{dd}/*' }, b: { pattern: 'e/dt={yyyy}{mm}{dd}/*' }, overlap: false },
     { name: 'identical regexes', a: { regex: '^x/(?<yyyy>\\d{4})' }, b: { regex: '^x/(?<yyyy>\\d{4})' }, overlap: true },
     { name: 'regex claiming a pattern sample', a: { regex: '^x/.*\\.json$' }, b: { pattern: 'x/{yyyy}/{mm}/{dd}/*.json' }, overlap: true },
+    { name: 'unpadded vs padded month', a: { pattern: 'x/{yyyy}/{m}/{dd}/*' }, b: { pattern: 'x/{yyyy}/{mm}/{dd}/*' }, overlap: true }, // month=10..12 are both
+    { name: 'unpadded vs a zero-led literal', a: { pattern: 'x/{yyyy}/{m}/*' }, b: { pattern: 'x/{yyyy}/0*/*' }, overlap: false },
+    { name: 'unpadded hour 0 vs a literal 0', a: { pattern: 'x/{yyyy}/{h}/*' }, b: { pattern: 'x/{yyyy}/0/*' }, overlap: true },
     { name: 'regex elsewhere', a: { regex: '^y/.*\\.json$' }, b: { pattern: 'x/{yyyy}/{mm}/{dd}/*.json' }, overlap: false },
   ];
   for (const c of cases) {

@@ -39,6 +39,16 @@ describe('compilePattern: matching and token values', () => {
     { pattern: 'a.b/{yyyy}{mm}{dd}.csv', name: 'aXb/20261124.csv', values: null }, // '.' is literal
     { pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv', name: 'a/2026/11/24/f-20261124.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
     { pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv', name: 'a/2026/11/24/f-20261125.csv', values: { yyyy: '2026', mm: '11', dd: '24' }, conflict: 'dd' },
+    // unpadded tokens: Spark and Hive write month=4/day=1/hour=0
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=4/day=1/hour=0/x', values: { yyyy: '2026', mm: '4', dd: '1', hh: '0' } },
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=12/day=31/hour=23/x', values: { yyyy: '2026', mm: '12', dd: '31', hh: '23' } },
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=04/day=1/hour=0/x', values: null }, // {m} has no leading zero
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=4/day=1/hour=00/x', values: null },
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=123/day=1/hour=0/x', values: null },
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=0/day=1/hour=0/x', values: null },
+    { pattern: 'e/{yyyy}-{m}-{d}.csv', name: 'e/2026-4-13.csv', values: { yyyy: '2026', mm: '4', dd: '13' } },
+    { pattern: 'e/{yyyy}/{mm}/x-{m}.csv', name: 'e/2026/04/x-4.csv', values: { yyyy: '2026', mm: '04' } }, // same month both ways
+    { pattern: 'e/{yyyy}/{mm}/x-{m}.csv', name: 'e/2026/04/x-5.csv', values: { yyyy: '2026', mm: '04' }, conflict: 'mm' },
   ];
   for (const c of cases) {
     it(`${c.pattern} ${c.values ? 'claims' : 'does not claim'} ${c.name}`, () => {
@@ -62,6 +72,12 @@ describe('compilePattern: refused patterns', () => {
     ['a/x**/b', /must be a whole path segment/],
     ['a/**/b/**/c', /at most one \*\*/],
     ['a/*-*-*.csv', /more than two \*/],
+    ['a/{yyyy}{m}{d}/x', /\{m\} .* is unpadded .*could be read two ways/],
+    ['a/{yyyy}-{m}{dd}/x', /\{m\} .* is unpadded/],
+    ['a/{yyyy}-{m}1/x', /\{m\} .* is unpadded/],
+    ['a/{yyyy}-{m}-{d}*.csv', /\{d\} .* is unpadded/],
+    ['a/{yyyy}/h-{h}0/x', /\{h\} .* is unpadded/],
+    ['a/{y}/x', /unknown token/],
   ];
   for (const [pattern, reason] of cases) {
     it(JSON.stringify(pattern), () => assert.throws(() => compilePattern(pattern), (e: unknown) => e instanceof PatternSyntaxError && reason.test(e.message)));
@@ -83,6 +99,10 @@ describe('compilePattern: prefixes and examples', () => {
     { pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'logs/', literal: 'logs/' },
     { pattern: 'd/{yyyy}/{mm}/{dd}/**', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'd/2026/11/24', literal: 'd/' },
     { pattern: 'x/*/{yyyy}/{mm}/{dd}', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'x/', literal: 'x/' },
+    // unpadded tokens are spelled unpadded in prefixes, whichever way the value is given
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', values: { yyyy: '2026', mm: '04', dd: '01', hh: '00' }, prefix: 'e/year=2026/month=4/day=1/hour=0/', literal: 'e/year=' },
+    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', values: { yyyy: '2026', mm: '4' }, prefix: 'e/year=2026/month=4/day=', literal: 'e/year=' },
+    { pattern: 'e/{yyyy}-{m}-{d}.csv', values: { yyyy: '2026', mm: '11', dd: '09' }, prefix: 'e/2026-11-9.csv', literal: 'e/' },
   ];
   for (const c of cases) {
     it(`${c.pattern} with ${JSON.stringify(c.values)}`, () => {
@@ -109,6 +129,10 @@ describe('compileRegex', () => {
       assert.deepEqual(m.match(c.name)?.values ?? null, c.values);
     });
   }
+  it('reads 1- or 2-digit month, day and hour groups', () => {
+    const spark = compileRegex('^e/month=(?<mm>\\d{1,2})/day=(?<dd>\\d{1,2})/(?<yyyy>\\d{4})-(?<hh>\\d{1,2})\\.csv$');
+    assert.deepEqual(spark.match('e/month=4/day=1/2026-0.csv')?.values, { yyyy: '2026', mm: '4', dd: '1', hh: '0' });
+  });
   it('knows its tokens and refuses what does not compile', () => {
     assert.deepEqual([...compileRegex(re).tokens].sort(), ['dd', 'hh', 'mm', 'yyyy']);
     assert.deepEqual([...compileRegex('^(?<yyyy>\\d{4})/(?<month>\\d\\d)').tokens], ['yyyy']);

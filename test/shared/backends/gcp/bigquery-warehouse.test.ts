@@ -292,11 +292,37 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.deepEqual(fake.requests[0]!.body.configuration, {
         labels: { tidemark_kind: 'truncate' },
         query: {
-          query: "DELETE FROM `tidemark-test.lake.events` WHERE TIMESTAMP_TRUNC(`event_time`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')",
+          query: "DELETE FROM `tidemark-test`.`lake`.`events` WHERE TIMESTAMP_TRUNC(`event_time`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')",
           useLegacySql: false,
         },
       });
     });
+
+    // BigQuery names as BigQuery allows them: sent as they are in references, backquoted in SQL.
+    const names: { ref: { project?: string; dataset: string; table: string }; sql: string }[] = [
+      { ref: { dataset: 'lake', table: 'nyc-311' }, sql: '`tidemark-test`.`lake`.`nyc-311`' },
+      { ref: { dataset: '2021_sales', table: '2021_orders' }, sql: '`tidemark-test`.`2021_sales`.`2021_orders`' },
+      { ref: { dataset: 'lake', table: '주문' }, sql: '`tidemark-test`.`lake`.`주문`' },
+      { ref: { dataset: 'lake', table: 'table 01' }, sql: '`tidemark-test`.`lake`.`table 01`' },
+      { ref: { project: 'other-project', dataset: 'shared', table: 'events' }, sql: '`other-project`.`shared`.`events`' },
+    ];
+    for (const { ref, sql } of names) {
+      it(`loads and truncates ${ref.project ? `${ref.project}:` : ''}${ref.dataset}.${ref.table} with the right reference and quoted SQL`, async () => {
+        fake.handle = echoJob;
+        const table = tableSpec({ ref });
+        await warehouse.insertJob(loadSpec({ table, destination: ref }));
+        const load = fake.requests[0]!;
+        assert.equal(load.path, `${BASE}/jobs`); // jobs always run in the configured project
+        assert.deepEqual(load.body.jobReference.projectId, PROJECT);
+        assert.deepEqual(load.body.configuration.load.destinationTable, {
+          projectId: ref.project ?? PROJECT,
+          datasetId: ref.dataset,
+          tableId: `${ref.table}$2024010113`,
+        });
+        await warehouse.insertJob({ kind: 'truncate', jobId: 'j2', table, partition: '2024010113', labels: {} });
+        assert.equal(fake.requests[1]!.body.configuration.query.query, `DELETE FROM ${sql} WHERE TIMESTAMP_TRUNC(\`event_time\`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')`);
+      });
+    }
 
     it('sends a noop as SELECT 1 carrying its labels', async () => {
       fake.handle = echoJob;
@@ -310,6 +336,9 @@ describe('BigQueryWarehouse over the REST API', () => {
 
     const unsafe: { name: string; spec: JobSpec }[] = [
       { name: 'dataset with a dash in SQL', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'la-ke', table: 'events' } }), partition: '2024010113', labels: {} } },
+      { name: 'table with a dot', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'a.b' } }), partition: '2024010113', labels: {} } },
+      { name: 'table with a backslash', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'a\\`b' } }), partition: '2024010113', labels: {} } },
+      { name: 'load into a table with a $', spec: loadSpec({ destination: { dataset: 'lake', table: 'events$2024' } }) },
       { name: 'table with a backquote', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'e`; DROP TABLE x; --' } }), partition: '2024010113', labels: {} } },
       { name: 'partitioning field with a space', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ partitioning: { type: 'HOUR', field: 'event time' } }), partition: '2024010113', labels: {} } },
       { name: 'daily partition for an hourly table', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec(), partition: '20240101', labels: {} } },
@@ -515,7 +544,7 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.equal(req.path, `${BASE}/queries`);
       assert.equal(
         req.body.query,
-        'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified FROM `tidemark-test.lake.INFORMATION_SCHEMA.PARTITIONS` WHERE table_name = @table',
+        'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified FROM `tidemark-test`.`lake`.INFORMATION_SCHEMA.PARTITIONS WHERE table_name = @table',
       );
       assert.equal(req.body.useLegacySql, false);
       assert.equal(req.body.location, 'US');
@@ -552,6 +581,18 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.deepEqual(await warehouse.listPartitions(ref), []);
     });
 
+    it('quotes a leading-digit dataset and another project, and passes a Unicode table id as a parameter', async () => {
+      fake.script({ body: { jobComplete: true, schema, totalRows: '0' } });
+      await warehouse.listPartitions({ project: 'other-project', dataset: '2021_sales', table: '주문 01' });
+      const req = fake.requests[0]!;
+      assert.equal(req.path, `${BASE}/queries`); // the query runs (and is billed) in this project
+      assert.equal(
+        req.body.query,
+        'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified FROM `other-project`.`2021_sales`.INFORMATION_SCHEMA.PARTITIONS WHERE table_name = @table',
+      );
+      assert.deepEqual(req.body.queryParameters, [{ name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: '주문 01' } }]);
+    });
+
     it('refuses a dataset that is not a plain identifier', async () => {
       await assert.rejects(warehouse.listPartitions({ dataset: 'a`b', table: 'events' }), UnsafeIdentifierError);
       assert.equal(fake.requests.length, 0);
@@ -574,6 +615,25 @@ describe('BigQueryWarehouse over the REST API', () => {
         labels: { tidemark: 'stage' },
         description: 'events',
       });
+    });
+
+    it('creates a dataset and table of another project there, with ids as BigQuery allows them', async () => {
+      fake.handle = (req) => (req.method === 'GET' ? apiError(404, 'notFound', 'Not found') : { body: req.body });
+      await warehouse.ensureTable(tableSpec({ ref: { project: 'other-project', dataset: '2021_sales', table: 'nyc-311 주문' } }));
+      const other = '/bigquery/v2/projects/other-project';
+      assert.deepEqual(
+        fake.requests.map((r) => `${r.method} ${r.path}`),
+        [`GET ${other}/datasets/2021_sales`, `POST ${other}/datasets`, `GET ${other}/datasets/2021_sales/tables/nyc-311 주문`, `POST ${other}/datasets/2021_sales/tables`],
+      );
+      assert.deepEqual(fake.requests[1]!.body.datasetReference, { projectId: 'other-project', datasetId: '2021_sales' });
+      assert.deepEqual(fake.requests[3]!.body.tableReference, { projectId: 'other-project', datasetId: '2021_sales', tableId: 'nyc-311 주문' });
+    });
+
+    it('reads and patches labels of a table in another project at its own path', async () => {
+      fake.script({ body: { labels: { a: 'b' }, etag: 'e1' } }, { body: {} });
+      await warehouse.getTableLabels({ project: 'other-project', dataset: 'lake', table: 'nyc-311' });
+      await warehouse.patchTableLabels({ project: 'other-project', dataset: 'lake', table: 'nyc-311' }, { a: 'c' }, 'e1');
+      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), ['GET /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311', 'PATCH /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311']);
     });
 
     it('only looks when both exist, and takes 409 on create as "exists"', async () => {

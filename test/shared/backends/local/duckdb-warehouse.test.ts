@@ -164,7 +164,7 @@ describe('DuckDbWarehouse', () => {
     });
 
     it('rejects unsafe identifiers, labels and types before they reach SQL', async () => {
-      for (const ref of [{ dataset: 'x; DROP', table: 't' }, { dataset: 'd', table: 'a"b' }, { dataset: '1d', table: 't' }, { dataset: '_tidemark', table: 'jobs' }]) {
+      for (const ref of [{ dataset: 'x; DROP', table: 't' }, { dataset: 'd', table: 'a"b' }, { dataset: 'd', table: 'a.b' }, { dataset: 'd', table: 'a`b' }, { dataset: '_tidemark', table: 'jobs' }]) {
         await assert.rejects(wh.ensureTable({ ...EVENTS, ref }), UnsafeIdentifierError);
         await assert.rejects(wh.getTableLabels(ref), UnsafeIdentifierError);
       }

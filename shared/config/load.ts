@@ -11,8 +11,9 @@ import type { z } from 'zod';
 import { ConfigError } from '../core/errors.ts';
 import { checkAcrossTables, resolveTable } from './resolve.ts';
 import type { Issue, ResolvedTable, ResolveContext } from './resolve.ts';
-import { bucketNameProblem, configSchema, DEFAULTS, defaultStateBucket, tableSchema } from './schema.ts';
-import type { Config } from './types.ts';
+import { bucketNameProblem, configSchema, DEFAULTS, defaultStateBucket, streamSchema, tableSchema } from './schema.ts';
+import { checkAcrossStreams, resolveStream } from './stream-check.ts';
+import type { Config, StreamConfig } from './types.ts';
 
 export interface LoadConfigOptions {
   /** Config file; default env.TIDEMARK_CONFIG, then tidemark.config.yaml. */
@@ -100,6 +101,15 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
     issues.push({ path: 'state.bucket', message: `the default state bucket ${JSON.stringify(state!.bucket)} ${stateBucketProblem}; set state.bucket` });
   }
   for (const i of checkAcrossTables(resolved, state)) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
+  const streams: { index: number; stream: StreamConfig }[] = [];
+  (Array.isArray(raw.streams) ? (raw.streams as unknown[]) : []).forEach((value, index) => {
+    const parsed = streamSchema.safeParse(value, required);
+    if (!parsed.success) return addZodIssues(parsed.error.issues, ['streams', index]);
+    const result = resolveStream(parsed.data, index, resolved.map((r) => r.table), ctx.now);
+    for (const i of result.issues) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
+    if (result.stream) streams.push({ index, stream: result.stream });
+  });
+  if (cfg) for (const i of checkAcrossStreams(streams, cfg.topics)) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
   if (issues.length || !cfg || !state) throw new ConfigError(absolute, issues);
 
   return {
@@ -118,6 +128,7 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
       maxBackfillsPerAudit: cfg.audit.maxBackfillsPerAudit,
     },
     topics: { ...cfg.topics },
+    streams: streams.map((s) => s.stream),
   };
 }
 

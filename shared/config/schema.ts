@@ -18,7 +18,26 @@ export const DEFAULTS = {
   maxUrisPerLoad: 10_000,
   audit: { schedule: '15 * * * *', timeZone: 'Etc/UTC', lookback: '48h', settle: '1h', auditFrom: '30d', maxBackfillsPerAudit: 500 },
   topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+  stream: {
+    datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ',
+    suffix: '.ndjson',
+    maxDuration: '5m',
+    maxBytes: 100 * 1024 * 1024,
+    localMaxDuration: '5s',
+    unknownFields: 'reject',
+    maxBodyBytes: 1024 * 1024,
+    maxRecords: 1000,
+  },
 } as const;
+
+/** Pub/Sub Cloud Storage subscriptions: a file at least every 1-10 minutes, 1 KB to 10 GiB. */
+export const STREAM_FILE_LIMITS = { minDurationMs: 60_000, maxDurationMs: 600_000, minBytes: 1000, maxBytes: 10 * 1024 ** 3 } as const;
+
+/** Pub/Sub's limit on one message (a record, as one NDJSON line) and Cloud Run's on one request. */
+export const STREAM_REQUEST_LIMITS = { maxBodyBytes: 32 * 1024 * 1024, maxRecords: 100_000 } as const;
+
+/** Stream names: a URL segment and part of topic names. */
+export const STREAM_NAME = /^[a-z][a-z0-9_-]{0,39}$/;
 
 /** BigQuery's limit on source URIs in one load job. */
 export const MAX_URIS_PER_LOAD_JOB = 10_000;
@@ -216,6 +235,32 @@ const topics = z.strictObject({
   auditResults: topicName.default(DEFAULTS.topics.auditResults),
 });
 
+/** One entry of `streams`; cross-checks against its table live in stream-check.ts. */
+export const streamSchema = z.strictObject({
+  name: z.string().regex(STREAM_NAME, 'must be 1-40 lowercase letters, digits, _ or -, starting with a letter'),
+  table: tableName,
+  topic: topicName.optional(),
+  deadLetterTopic: topicName.optional(),
+  subscription: topicName.optional(),
+  files: z
+    .strictObject({
+      prefix: z.string().optional(),
+      datetimeFormat: z.string().min(1).default(DEFAULTS.stream.datetimeFormat),
+      suffix: z.string().default(DEFAULTS.stream.suffix),
+      maxDuration: duration.prefault(DEFAULTS.stream.maxDuration).refine((v) => v >= STREAM_FILE_LIMITS.minDurationMs && v <= STREAM_FILE_LIMITS.maxDurationMs, 'must be 1-10 minutes (Pub/Sub Cloud Storage subscriptions)'),
+      maxBytes: z.int({ error: 'must be a whole number' }).min(STREAM_FILE_LIMITS.minBytes, 'must be at least 1000 bytes').max(STREAM_FILE_LIMITS.maxBytes, 'must be at most 10 GiB').default(DEFAULTS.stream.maxBytes),
+      localMaxDuration: duration.prefault(DEFAULTS.stream.localMaxDuration),
+    })
+    .prefault({}),
+  unknownFields: z.enum(['reject', 'ignore']).default(DEFAULTS.stream.unknownFields),
+  limits: z
+    .strictObject({
+      maxBodyBytes: positiveInt.max(STREAM_REQUEST_LIMITS.maxBodyBytes, 'must be at most 32 MiB (Cloud Run\'s request limit)').default(DEFAULTS.stream.maxBodyBytes),
+      maxRecords: positiveInt.max(STREAM_REQUEST_LIMITS.maxRecords).default(DEFAULTS.stream.maxRecords),
+    })
+    .prefault({}),
+});
+
 /** The whole file. `tables` entries are checked one by one with tableSchema, so one bad table does not hide the others. */
 export const configSchema = z.strictObject({
   project: projectId,
@@ -237,9 +282,11 @@ export const configSchema = z.strictObject({
   tables: z.array(z.unknown()).min(1, 'list at least one table'),
   audit: audit.prefault({}),
   topics: topics.prefault({}),
+  streams: z.array(z.unknown()).default([]),
   /** Deployment settings, read by infra/ (not part of Config). */
   deploy: z.record(z.string(), z.unknown()).optional(),
 });
 
 export type RawConfig = z.output<typeof configSchema>;
 export type RawTable = z.output<typeof tableSchema>;
+export type RawStream = z.output<typeof streamSchema>;

@@ -2,7 +2,7 @@
  * The resolved, validated configuration the core works with. `loadConfig` (load.ts) produces it
  * from tidemark.config.yaml; nothing else reads the file or process.env.
  */
-import type { Partitioning, SourceFormat, TableSpec } from '../core/ports.ts';
+import type { Partitioning, SchemaField, SourceFormat, TableSpec } from '../core/ports.ts';
 
 export interface SourceConfig {
   bucket: string;
@@ -57,6 +57,42 @@ export interface TopicsConfig {
   auditResults: string;
 }
 
+/** How the storage subscription cuts the stream into files (Pub/Sub `cloudStorageConfig`). */
+export interface StreamFilesConfig {
+  /** Object-name prefix (`filenamePrefix`), e.g. `streams/locations/`. */
+  prefix: string;
+  /** `filenameDatetimeFormat`: the UTC time a file is written, e.g. `YYYY-MM-DD/hh/mm_ssZ`. */
+  datetimeFormat: string;
+  /** `filenameSuffix`, e.g. `.ndjson`. */
+  suffix: string;
+  /** A new file at least this often (`maxDuration`; Pub/Sub allows 1-10 minutes). */
+  maxDurationMs: number;
+  /** ...or once a file holds this many bytes (`maxBytes`). */
+  maxBytes: number;
+  /** The local stand-in's maxDuration (`npm start`), short so a posted event is queryable in seconds. */
+  localMaxDurationMs: number;
+}
+
+/** One realtime stream: `POST /v1/streams/<name>/events` lands in `table` through `topic`. */
+export interface StreamConfig {
+  /** URL segment: [a-z][a-z0-9_-]*. */
+  name: string;
+  /** The `tables[].name` the files load into (HOUR, ingestion time, NDJSON, UTC). */
+  table: string;
+  topic: string;
+  /** Dead-letter topic of the storage subscription. */
+  deadLetterTopic: string;
+  /** The Pub/Sub Cloud Storage subscription's id. */
+  subscription: string;
+  files: StreamFilesConfig;
+  /** Fields a record carries that the table's schema does not have: refuse the record, or drop them. */
+  unknownFields: 'reject' | 'ignore';
+  /** Request limits: the (decoded) body and the records in one request. */
+  limits: { maxBodyBytes: number; maxRecords: number };
+  /** The table's schema, copied here so the ingest function needs nothing else. */
+  schema: SchemaField[];
+}
+
 export interface Config {
   /** Absolute path of the file this came from (for messages). */
   file: string;
@@ -67,4 +103,6 @@ export interface Config {
   tables: TableConfig[];
   audit: AuditConfig;
   topics: TopicsConfig;
+  /** Realtime ingestion streams (`streams:`); [] when none. */
+  streams: StreamConfig[];
 }

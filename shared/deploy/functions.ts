@@ -9,7 +9,7 @@ import type { Config, TopicsConfig } from '../config/types.ts';
 import type { DeploySettings } from '../../infra/deploy-config.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'ingest';
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -67,6 +67,18 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     retry: true,
     settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.backfill.maxInstances }),
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
+  },
+  {
+    folder: 'ingest-events',
+    entryPoint: 'ingestEvents',
+    role: 'ingest',
+    trigger: { kind: 'http' },
+    // Beside the lake and the topics' storage region: messages never leave it before the load.
+    runsIn: 'lakeRegion',
+    // HTTP: the caller retries (a 503 says so); the platform has nothing to redeliver.
+    retry: false,
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: 60, maxInstances: d.loader.maxInstances }),
+    why: 'POST /v1/streams/<stream>/events: validates records and publishes them to the stream topic; callers need run.invoker',
   },
 ];
 

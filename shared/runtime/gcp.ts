@@ -3,6 +3,8 @@
  * injected. The environment is read here, at the edge, and nowhere deeper.
  */
 import { PubSubBus } from '../backends/gcp/pubsub-bus.ts';
+import type { PubSubBusOptions } from '../backends/gcp/pubsub-bus.ts';
+import type { IngestDeps } from '../ingest/handler.ts';
 import type { AuditDeps } from '../core/audit.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
@@ -72,8 +74,24 @@ export function gcpAuditDeps(): AuditDeps {
  * and its protos most of a bundle, is imported on the first publish: paths that never publish
  * (loadOnFinalize, nearly every backfill) never load it. The client is created once.
  */
-export function gcpBus(config: Config): Bus {
+export function gcpBus(config: Config, batching?: PubSubBusOptions['batching']): Bus {
   let bus: Promise<PubSubBus> | undefined;
-  const load = () => (bus ??= import('@google-cloud/pubsub').then(({ PubSub }) => new PubSubBus({ pubsub: new PubSub({ projectId: config.project }) })));
+  const load = () =>
+    (bus ??= import('@google-cloud/pubsub').then(({ PubSub }) => new PubSubBus({ pubsub: new PubSub({ projectId: config.project }), ...(batching ? { batching } : {}) })));
   return { publish: async (topic, messages, attributes) => (await load()).publish(topic, messages, attributes) };
+}
+
+/**
+ * Ingestion publishes many small messages per request: batch up to Pub/Sub's 1,000 messages and
+ * 10 MB per publish call, waiting at most 10 ms so a request is answered promptly.
+ */
+export const INGEST_BATCHING = { maxMessages: 1000, maxBytes: 9 * 1024 * 1024, maxMilliseconds: 10 };
+
+let ingest: IngestDeps | undefined;
+
+/** What ingestEvents needs, created once per instance: the streams, a batching publisher, a logger. */
+export function gcpIngestDeps(): IngestDeps {
+  const engine = gcpEngine();
+  ingest ??= { streams: engine.config.streams, bus: gcpBus(engine.config, INGEST_BATCHING), clock: systemClock, log: engine.log };
+  return ingest;
 }

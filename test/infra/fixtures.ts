@@ -49,6 +49,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ],
     audit: { schedule: '*/5 * * * *', timeZone: 'Asia/Seoul', lookbackMs: 72 * 3_600_000, settleMs: 600_000, auditFromMs: 3 * 86_400_000, maxBackfillsPerAudit: 500 },
     topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+    streams: [],
     ...overrides,
   };
 }

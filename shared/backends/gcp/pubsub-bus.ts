@@ -9,6 +9,8 @@ import type { Bus } from '../../core/ports.ts';
 export interface PubSubBusOptions {
   /** Created once per instance by the caller. */
   pubsub: PubSub;
+  /** Publish batching (default BATCHING: fan-out of backfill messages). */
+  batching?: { maxMessages?: number; maxBytes?: number; maxMilliseconds?: number };
 }
 
 /** Batching for fan-out (the auditor publishes many backfill messages at once). */
@@ -18,9 +20,11 @@ const BATCHING = { maxMessages: 500, maxMilliseconds: 50 };
 export class PubSubBus implements Bus {
   private readonly pubsub: PubSub;
   private readonly topics = new Map<string, Topic>();
+  private readonly batching: NonNullable<PubSubBusOptions['batching']>;
 
   constructor(options: PubSubBusOptions) {
     this.pubsub = options.pubsub;
+    this.batching = options.batching ?? BATCHING;
   }
 
   async publish(topic: string, messages: unknown[], attributes?: Record<string, string>): Promise<string[]> {
@@ -35,7 +39,7 @@ export class PubSubBus implements Bus {
   private topic(name: string): Topic {
     let topic = this.topics.get(name);
     if (!topic) {
-      topic = this.pubsub.topic(name, { batching: BATCHING });
+      topic = this.pubsub.topic(name, { batching: this.batching });
       this.topics.set(name, topic);
     }
     return topic;

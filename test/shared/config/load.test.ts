@@ -129,6 +129,7 @@ describe('the documented example', () => {
       tables: [events, orders],
       audit: { schedule: '15 * * * *', timeZone: 'Etc/UTC', lookbackMs: 48 * 3_600_000, settleMs: 3_600_000, auditFromMs: 30 * 86_400_000, maxBackfillsPerAudit: 500 },
       topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+      streams: [],
     } satisfies Config);
   });
 });

@@ -45,6 +45,18 @@ tables:
     schema: schemas/sessions.json
     target: { dataset: lake_us, table: sessions }
     partitioning: { type: DAY, field: session_date }
+  # The realtime stream (POST /v1/streams/locations/events): the storage subscription writes
+  # one file per batch under streams/locations/<UTC date>/<hour>/, loaded hourly, duplicates removed.
+  - name: locations
+    source: { pattern: "streams/locations/{yyyy}-{mm}-{dd}/{hh}/*.ndjson" }
+    format: NEWLINE_DELIMITED_JSON
+    schema: schemas/locations.json
+    target: { dataset: lake_us, table: locations }
+    partitioning: { type: HOUR }
+streams:
+  - name: locations
+    table: locations
+    files: { maxDuration: 1m, localMaxDuration: 5s }
 audit:
   schedule: "*/5 * * * *"
   timeZone: Asia/Seoul
@@ -66,6 +78,15 @@ const SCHEMAS: Record<string, unknown[]> = {
     { name: 'customer', type: 'STRING' },
     { name: 'total', type: 'NUMERIC' },
     { name: 'placed_at', type: 'TIMESTAMP' },
+  ],
+  'locations.json': [
+    { name: 'device_id', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'lat', type: 'FLOAT', mode: 'REQUIRED' },
+    { name: 'lon', type: 'FLOAT', mode: 'REQUIRED' },
+    { name: 'accuracy', type: 'FLOAT' },
+    { name: 'event_time', type: 'TIMESTAMP', mode: 'REQUIRED' },
+    { name: 'event_id', type: 'STRING', mode: 'REQUIRED' },
+    { name: 'received_at', type: 'TIMESTAMP', mode: 'REQUIRED' },
   ],
   'sessions.json': [
     { name: 'session_id', type: 'STRING' },

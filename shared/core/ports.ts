@@ -125,6 +125,8 @@ export type JobSpec =
       partition: string | null;
       writeDisposition: 'WRITE_TRUNCATE' | 'WRITE_APPEND';
       labels: JobLabels;
+      /** Copy one row per key only (stream tables): a query job in BigQuery. See CopyDedupe. */
+      dedupe?: CopyDedupe;
     }
   | {
       /** Empties one partition (source objects all deleted). */
@@ -140,6 +142,18 @@ export type JobSpec =
       jobId: string;
       labels: JobLabels;
     };
+
+/**
+ * Keeps one row per `key` (the earliest by `order`, ties broken by the whole row) and drops every
+ * row whose key also appears in `exclude` (rows an earlier partition holds).
+ */
+export interface CopyDedupe {
+  key: string;
+  order: string;
+  /** The table's columns, in order: what the copy selects (no pseudo-columns). */
+  columns: string[];
+  exclude?: TableRef;
+}
 
 export type JobKind = JobSpec['kind'];
 

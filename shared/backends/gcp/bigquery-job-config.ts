@@ -36,6 +36,18 @@ function jobConfiguration(spec: JobSpec, project: string): JobConfiguration {
     case 'load':
       return { load: loadConfiguration(spec, project) };
     case 'copy':
+      if (spec.dedupe) {
+        // A copy cannot filter: the same effect as a query job writing table$P (WRITE_TRUNCATE).
+        return {
+          query: {
+            query: dedupeSql(spec.source, spec.dedupe, project),
+            useLegacySql: false,
+            destinationTable: tableReference(spec.destination, spec.partition, project),
+            writeDisposition: spec.writeDisposition,
+            createDisposition: 'CREATE_NEVER',
+          },
+        };
+      }
       return {
         copy: {
           sourceTable: tableReference(spec.source, null, project),
@@ -104,6 +116,19 @@ export function sqlTablePath(ref: TableRef, project: string): string {
 /** `` `project`.`dataset` ``, for INFORMATION_SCHEMA views. */
 export function sqlDatasetPath(ref: TableRef, project: string): string {
   return quotedPath(ref.project ?? project, ref.dataset, null, (reason) => new UnsafeIdentifierError(`unsafe dataset reference ${show(ref)}: ${reason}`, { table: show(ref) }));
+}
+
+/**
+ * The rows of `source` a stream partition keeps: one per key (the earliest by `order`, ties by
+ * the row's JSON so the choice never depends on scan order), none whose key `exclude` holds.
+ * An anti-join, not NOT IN: a NULL key in `exclude` would empty the result.
+ */
+export function dedupeSql(source: TableRef, d: NonNullable<Extract<JobSpec, { kind: 'copy' }>['dedupe']>, project: string): string {
+  const key = sqlIdentifier(d.key, 'column');
+  const order = sqlIdentifier(d.order, 'column');
+  const columns = d.columns.map((c) => `t.${sqlIdentifier(c, 'column')}`).join(', ');
+  const exclude = d.exclude ? `\nWHERE NOT EXISTS (SELECT 1 FROM ${sqlTablePath(d.exclude, project)} AS e WHERE e.${key} = t.${key})` : '';
+  return `SELECT ${columns} FROM ${sqlTablePath(source, project)} AS t${exclude}\nQUALIFY ROW_NUMBER() OVER (PARTITION BY t.${key} ORDER BY t.${order}, TO_JSON_STRING(t)) = 1`;
 }
 
 /** `DELETE FROM` one partition; every identifier validated, the partition parsed into a literal. */

@@ -30,6 +30,13 @@ type LoadJob = Extract<JobSpec, { kind: 'load' }>;
 type CopyJob = Extract<JobSpec, { kind: 'copy' }>;
 type TruncateJob = Extract<JobSpec, { kind: 'truncate' }>;
 
+/** A copy's rows, one per key and none whose key `exclude` holds: BigQuery's dedupe query (bigquery-job-config.ts dedupeSql) in DuckDB. */
+function dedupeSelect(select: string, d: NonNullable<CopyJob['dedupe']>): string {
+  const key = id(d.key);
+  const exclude = d.exclude ? ` WHERE NOT EXISTS (SELECT 1 FROM ${tableName(d.exclude)} AS e WHERE e.${key} = t.${key})` : '';
+  return `SELECT * FROM (${select}) AS t${exclude} QUALIFY row_number() OVER (PARTITION BY t.${key} ORDER BY t.${id(d.order)}, to_json(t)::VARCHAR) = 1`;
+}
+
 /** Runs jobs recorded in `_tidemark.jobs` to DONE, and reads their status back. */
 export class DuckDbJobRunner {
   private readonly clock: Clock;
@@ -250,6 +257,7 @@ export class DuckDbJobRunner {
       const time = (target ?? partitionAt(this.clock.now(), partitioning)).start;
       select = `SELECT * ${hasTime ? `EXCLUDE (${id(PARTITIONTIME)})` : ''}, TIMESTAMPTZ ${lit(time)} AS ${id(PARTITIONTIME)} FROM ${tableName(spec.source)}`;
     }
+    if (spec.dedupe) select = dedupeSelect(select, spec.dedupe);
     if (target && partitioning?.field) {
       const expr = partitionExpr(partitioning, source.columns, name);
       const [row] = await readRows(conn, `SELECT count(*) AS n, min(${expr}) AS example FROM (${select}) WHERE ${expr} IS DISTINCT FROM ?`, [target.id]);

@@ -23,6 +23,10 @@ import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { removeDemo, writeDemo } from '../demo.ts';
+import { curlExample, startLocalIngest } from '../../runtime/local-ingest.ts';
+import type { LocalIngest } from '../../runtime/local-ingest.ts';
+import type { LocalBus } from '../../backends/local/bus.ts';
+import type { LocalEngine } from '../../runtime/local.ts';
 
 export const FINALIZE_TOPIC = 'local-object-finalized';
 
@@ -32,7 +36,8 @@ export function registerStartCommand(program: Command, host: CommandHost): void 
     .description('run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)')
     .option('--no-watch', 'process what is there, then exit')
     .option('--reset', 'delete the demo (config, lake, warehouse) and start a fresh one')
-    .action(host.run((ctx, opts: { watch: boolean; reset?: boolean }) => runStart(ctx, opts)));
+    .option('--ingest-port <port>', 'port of the local ingestion endpoint (streams:); 0 picks a free one', '8787')
+    .action(host.run((ctx, opts: { watch: boolean; reset?: boolean; ingestPort: string }) => runStart(ctx, opts)));
 }
 
 /** Human-readable lines for what the engine logs. */
@@ -66,7 +71,7 @@ export function narrator(ctx: CliContext): Logger {
   );
 }
 
-async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean }): Promise<number> {
+async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean; ingestPort?: string }): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
   if (opts.reset) {
@@ -174,6 +179,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   };
   watcher.on('add', onFile).on('change', onFile);
   ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`);
+  const ingest = config.streams.length ? await startIngest(ctx, engine, bus, Number(opts.ingestPort ?? 8787)) : null;
   ctx.out(`Next audit: ${schedule.nextRun()?.toISOString() ?? 'never'}. Ctrl-C stops.`);
 
   await new Promise<void>((resolve) => {
@@ -183,6 +189,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   });
   ctx.out('\nStopping: finishing deliveries in flight...');
   schedule.stop();
+  await ingest?.close();
   await watcher.close();
   unsubscribe();
   await Promise.race([bus.drain(), new Promise((r) => setTimeout(r, 5_000))]);
@@ -190,4 +197,17 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   await engine.close();
   ctx.out(`Stopped cleanly (${handled} event(s) handled).`);
   return 0;
+}
+
+/** Serves the streams' ingestion endpoint (a free port if `port` is taken) and prints how to post. */
+async function startIngest(ctx: CliContext, engine: LocalEngine, bus: LocalBus, port: number): Promise<LocalIngest> {
+  const ingest = await startLocalIngest(engine, bus, { port }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EADDRINUSE') throw err;
+    return startLocalIngest(engine, bus, { port: 0 });
+  });
+  const [stream] = engine.config.streams;
+  ctx.out(`\nIngestion: POST ${ingest.url}/v1/streams/<stream>/events (streams: ${engine.config.streams.map((s) => s.name).join(', ')}); files every ${stream!.files.localMaxDurationMs / 1000} s, then loaded. Try:`);
+  const example = stream!.name === 'locations' ? { device_id: 'dev-1', lat: 37.5665, lon: 126.978, accuracy: 5, event_time: new Date().toISOString().slice(0, 19) + 'Z' } : {};
+  ctx.out(`  ${curlExample(ingest.url, stream!.name, example)}`);
+  return ingest;
 }

@@ -128,7 +128,8 @@ async function readRaw(store: ObjectStore, cfg: StateConfig, table: string): Pro
  */
 export async function checkBudget(store: ObjectStore, cfg: StateConfig, table: BudgetTable, now: number): Promise<void> {
   const found = await readRaw(store, cfg, table.name);
-  if (found.corrupt) return;
+  // A corrupt or clock-skewed object does not block here: reserveJob repairs it.
+  if (found.corrupt || (found.state && found.state.refilledAt > now)) return;
   const err = exhausted(table, refill(found.state, table, now), now);
   if (err) throw err;
 }
@@ -138,7 +139,7 @@ export async function checkBudget(store: ObjectStore, cfg: StateConfig, table: B
  * Concurrent reservations are serialised by compare-and-swap on the budget object, with
  * jittered backoff between attempts; a write whose answer was lost is recognised by its nonce,
  * so it is never charged twice. A corrupt object is logged once (by the writer that replaces
- * it) and rebuilt with no tokens.
+ * it) and rebuilt with no tokens; a `refilledAt` in the future is written back as now.
  */
 export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: BudgetTable, clock: Pick<Clock, 'now' | 'sleep'>, log?: Logger, attempts = 20): Promise<BudgetState> {
   const name = budgetObjectName(cfg, table.name);
@@ -147,7 +148,10 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Bu
     const t = clock.now();
     const next = found.corrupt ? rebuiltBudget(t) : refill(found.state, table, t);
     const err = exhausted(table, next, t);
-    if (err && !found.corrupt) throw err;
+    // A refilledAt ahead of this clock is written back as now even without a token, so the
+    // wait the error promises is measured from here and holds.
+    const repair = !!found.corrupt || (found.state !== null && found.state.refilledAt > t);
+    if (err && !repair) throw err;
     if (!err) {
       next.tokens -= 1;
       next.used += 1;

@@ -63,12 +63,16 @@ export function parseBudget(text: string): BudgetState | string {
 }
 
 /**
- * The bucket a corrupt budget object is replaced with: no tokens, pacing from now. It never
- * holds more than the object it replaces could have, so the day's jobs stay within
- * `jobBudget + jobBurst` (see docs/design.md).
+ * The bucket a corrupt budget object is replaced with: no tokens (pacing from now), and `used`
+ * set to the most jobs the token bucket can have handed out since UTC midnight (a full burst at
+ * midnight plus the refill since). Whatever the lost object held, the day's jobs stay within
+ * `jobBudget` (see docs/design.md, "The job budget").
  */
-export function rebuiltBudget(now: number): BudgetState {
-  return { day: utcDay(now), used: 0, tokens: 0, refilledAt: now };
+export function rebuiltBudget(table: Pick<TableConfig, 'jobBudget' | 'jobBurst'>, now: number): BudgetState {
+  const burst = Math.max(1, Math.min(table.jobBurst, table.jobBudget));
+  const sinceMidnight = now - Date.parse(`${new Date(now).toISOString().slice(0, 10)}T00:00:00Z`);
+  const used = Math.min(table.jobBudget, Math.ceil(burst + (table.jobBudget * sinceMidnight) / DAY_MS));
+  return { day: utcDay(now), used, tokens: 0, refilledAt: now };
 }
 
 /**
@@ -146,7 +150,7 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Bu
   for (let attempt = 1; ; attempt++) {
     const found = await readRaw(store, cfg, table.name);
     const t = clock.now();
-    const next = found.corrupt ? rebuiltBudget(t) : refill(found.state, table, t);
+    const next = found.corrupt ? rebuiltBudget(table, t) : refill(found.state, table, t);
     const err = exhausted(table, next, t);
     // A refilledAt ahead of this clock is written back as now even without a token, so the
     // wait the error promises is measured from here and holds.
@@ -174,5 +178,5 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Bu
 /** The budget as it stands (no reservation); a corrupt object reads as its rebuilt form. */
 export async function readBudget(store: ObjectStore, cfg: StateConfig, table: BudgetTable, now: number): Promise<BudgetState> {
   const found = await readRaw(store, cfg, table.name);
-  return found.corrupt ? rebuiltBudget(now) : refill(found.state, table, now);
+  return found.corrupt ? rebuiltBudget(table, now) : refill(found.state, table, now);
 }

@@ -1,7 +1,7 @@
 /** The job budget's token bucket: burst, pacing, the daily cap, concurrent reservations, and a damaged budget object. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { budgetObjectName, checkBudget, parseBudget, refill, reserveJob, readBudget } from '../../../shared/core/budget.ts';
+import { budgetObjectName, checkBudget, parseBudget, rebuiltBudget, refill, reserveJob, readBudget } from '../../../shared/core/budget.ts';
 import { BudgetExhaustedError, PreconditionFailedError } from '../../../shared/core/errors.ts';
 import { memoryLogger } from '../../../shared/log.ts';
 import type { TableConfig } from '../../../shared/config/types.ts';
@@ -109,9 +109,16 @@ describe('budget robustness', () => {
       assert.match(errors[0]!.message, /budget object gs:\/\/lake\/_tidemark\/budget\/events\.json is corrupt/);
       now += 288_000;
       const s = await reserveJob(store, cfg, table(300, 5), at(() => now), log);
-      assert.equal(s.used, 1);
+      // Rebuilt as if the bucket had been spent since midnight (burst 5): the day stays within budget.
+      assert.equal(s.used, 6);
     });
   }
+
+  it('a rebuilt budget counts the most jobs the bucket could have handed out today, so the day stays within jobBudget', () => {
+    assert.deepEqual(rebuiltBudget(table(300, 20), T0), { day: '20261124', used: 20, tokens: 0, refilledAt: T0 });
+    assert.equal(rebuiltBudget(table(300, 20), T0 + 43_200_000).used, 170);
+    assert.equal(rebuiltBudget(table(300, 20), T0 + 86_399_000).used, 300);
+  });
 
   it('a reservation whose write answer was lost is recognised by its nonce and charged once', async () => {
     const store = new LostAnswerStore();

@@ -232,7 +232,9 @@ export async function writeState(store: ObjectStore, cfg: StateConfig, handle: S
       metadata: summaryMetadata(stored),
     }));
   } catch (err) {
-    if (newClaim) await removeClaimFiles(store, cfg, table, partition, newClaim.claimId!);
+    // Our claim object is garbage unless the head names it after all (a write that landed but
+    // was overwritten before we could recognise it: casWriteJson).
+    if (newClaim && !(await headNames(store, cfg, table, partition, newClaim.claimId!))) await removeClaimFiles(store, cfg, table, partition, newClaim.claimId!);
     throw err;
   }
   const named = new Set([stored.inflight?.claimId, stored.loaded?.claimId]);
@@ -240,6 +242,15 @@ export async function writeState(store: ObjectStore, cfg: StateConfig, handle: S
     if (id && !named.has(id)) await removeClaimFiles(store, cfg, table, partition, id);
   }
   return { state: stored, generation };
+}
+
+async function headNames(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claimId: string): Promise<boolean> {
+  try {
+    const found = await store.read(cfg.bucket, stateObjectName(cfg, table, partition));
+    return !!found && found.data.toString('utf8').includes(claimId);
+  } catch {
+    return true; // cannot tell: keep it (at worst an orphan object)
+  }
 }
 
 /** The head as stored: no file lists (except for a claim made without a claim object). */

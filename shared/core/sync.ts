@@ -185,7 +185,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     try {
       await reserveJob(store, config.state, table, clock, log);
     } catch (err) {
-      await releaseClaim(engine, table.name, req.partition, jobId).catch((e) => log.warn('could not release a claim; it is fenced after the grace period', { jobId, error: String(e) }));
+      await releaseClaim(engine, table.name, req.partition, jobId, st.lastForceToken).catch((e) => log.warn('could not release a claim; it is fenced after the grace period', { jobId, error: String(e) }));
       throw err;
     }
     await step('after-claim', jobId);
@@ -243,11 +243,16 @@ function result(
   };
 }
 
-/** Clears a claim whose job was never submitted (no token for it): nobody waits for its grace period. */
-async function releaseClaim(engine: Engine, table: string, partition: string, jobId: string): Promise<void> {
+/**
+ * Clears a claim whose job was never submitted (no token for it): nobody waits for its grace
+ * period. A forced request's token, recorded with the claim, is put back: the reload did not happen.
+ */
+async function releaseClaim(engine: Engine, table: string, partition: string, jobId: string, forceTokenBefore: string | undefined): Promise<void> {
   await updateState(engine.store, engine.config.state, table, partition, engine.clock, (s) => {
     if (s.inflight?.jobId !== jobId) return null;
     delete s.inflight;
+    if (forceTokenBefore === undefined) delete s.lastForceToken;
+    else s.lastForceToken = forceTokenBefore;
     return s;
   });
 }

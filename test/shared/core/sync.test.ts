@@ -330,6 +330,22 @@ describe('syncPartition', () => {
     }
   });
 
+  it('a forced reload that finds no token is not taken as done: its redelivery reloads', async () => {
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1') });
+    try {
+      await env.put(path(1, 'a.csv'), csvRows(10, 1));
+      await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
+      const forced = { table: 'events', partition: '2026112401', force: true, forceToken: 'm1', reason: 'reload' };
+      await assert.rejects(syncPartition(env.engine, forced), BudgetExhaustedError);
+      env.clock.advance(43_200_000);
+      const again = await syncPartition(env.engine, forced);
+      assert.equal(again.outcome, 'loaded');
+      assert.equal(again.jobsSubmitted, 1);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('stops at the daily budget: work waits with a transient error instead of failing', async () => {
     const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 2') });
     try {

@@ -53,6 +53,33 @@ describe('corrupt state objects', () => {
     });
   }
 
+  it('a head written by the previous version (files inline, no epoch) is read, answers events, and is rewritten as version 2', async () => {
+    const env = await createTestEnv();
+    try {
+      const { generation } = await env.put(path('a.csv'), csvRows(1, 5));
+      await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      const files = [{ name: path('a.csv'), generation }];
+      const fp = fingerprintObjects(files);
+      const v1 = { version: 1, table: 'events', partition: P, status: 'loaded', quarantine: [], failures: 0, seq: 1, updatedAt: 1,
+        loaded: { sourceFingerprint: fp, loadedFingerprint: fp, objects: 1, bytes: 1, rows: 5, jobId: 'old', at: 1, files } };
+      await env.engine.store.write('lake', STATE, JSON.stringify(v1));
+      const dup = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test', hint: { name: path('a.csv'), generation } });
+      assert.equal(dup.outcome, 'up-to-date');
+      assert.equal(dup.jobId, 'old');
+      await env.put(path('b.csv'), csvRows(100, 2));
+      const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 7);
+      const raw = JSON.parse((await env.engine.store.read('lake', STATE))!.data.toString('utf8'));
+      assert.equal(raw.version, 2);
+      assert.match(raw.epoch, /^[0-9a-f]{16}$/);
+      assert.equal(raw.loaded.files, undefined);
+      assert.equal(env.log.entries.filter((e) => e.severity === 'ERROR').length, 0);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('parseState names the first bad field', () => {
     const good = { ...emptyState('events', P, 1), loaded: { sourceFingerprint: 'a', loadedFingerprint: 'b', objects: 1, bytes: 2, rows: null, jobId: 'j', at: 3 } };
     assert.equal(typeof parseState(JSON.stringify(good), 'events', P), 'object');

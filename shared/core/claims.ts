@@ -26,16 +26,16 @@ export function jobLabels(table: TableConfig, partition: string, kind: string, r
 export async function runJob(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<{ created: number; status?: JobStatus }> {
   const { warehouse, store } = engine;
   const table = route.table;
-  const labels = jobLabels(table, partition, inf.kind, inf.reason);
+  // The claim id label lets a 409 tell this claim's job from an older job under the same id.
+  const labels = { ...jobLabels(table, partition, inf.kind, inf.reason), ...(inf.claimId ? { tidemark_claim: inf.claimId } : {}) };
   const uris = inf.files.map((f) => store.uri(table.source.bucket, f.name));
   if (inf.kind === 'truncate') {
-    const r = await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels });
+    const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels }), inf, log);
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   if (inf.kind === 'load') {
     const spec: JobSpec = { kind: 'load', jobId: inf.jobId, table: table.spec, destination: table.spec.ref, partition, sourceUris: uris, writeDisposition: 'WRITE_TRUNCATE', labels };
-    const r = await warehouse.insertJob(spec);
-    if (!r.created) log.info('job id exists already; adopting that job', { jobId: inf.jobId });
+    const r = adoptOnlyOurs(await warehouse.insertJob(spec), inf, log);
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   // Very large partition: load chunks into a staging table, then one atomic copy into table$P.
@@ -57,8 +57,23 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
     const st = await waitForJob(engine, stageJobId, partition);
     if (st.errorResult) return { created: 0, status: { ...st, jobId: inf.jobId, kind: 'copy' } };
   }
-  const r = await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels });
+  const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels }), inf, log);
   return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
+}
+
+/**
+ * A 409 (job id exists) adopts the existing job only when it provably is this claim's job (its
+ * `tidemark_claim` label). Any other job under the id (a fence, or a job from before the state
+ * was lost) is treated as a fence: the id is burned, the claim is cleared and P claimed again.
+ */
+function adoptOnlyOurs(r: { status: JobStatus; created: boolean }, inf: Inflight, log: Logger): { status: JobStatus; created: boolean } {
+  if (r.created || r.status.kind === 'noop') return r;
+  if (inf.claimId && r.status.labels?.tidemark_claim === inf.claimId) {
+    log.info('job id exists already; adopting that job (same claim)', { jobId: inf.jobId });
+    return r;
+  }
+  log.warn('job id exists already but that job is not this claim\'s; treating the id as burned', { jobId: inf.jobId, labels: r.status.labels ?? {} });
+  return { created: false, status: { ...r.status, kind: 'noop' } };
 }
 
 /** Polls a job until DONE; past maxWaitMs hands over with PartitionBusyError (the retry settles it). */
@@ -131,7 +146,7 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   let outcome: Settled = { kind: 'superseded' };
 
   if (status.kind === 'noop') {
-    await updateState(store, config.state, table.name, partition, now, (s) => {
+    await updateState(store, config.state, table.name, partition, clock, (s) => {
       if (s.inflight?.jobId !== inf.jobId) return null;
       delete s.inflight;
       return s;
@@ -150,7 +165,7 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
     }
   }
 
-  await updateState(store, config.state, table.name, partition, now, (s) => {
+  await updateState(store, config.state, table.name, partition, clock, (s) => {
     if (s.inflight?.jobId !== inf.jobId) {
       outcome = { kind: 'superseded' };
       return null;

@@ -8,7 +8,9 @@ import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
 import type { Engine } from './engine.ts';
-import { PartitionBusyError } from './errors.ts';
+import { blameUris, isNotFound } from './blame.ts';
+import { isTransientError } from './error-rules.ts';
+import { BackendUnavailableError, errorMessage, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { JobSpec, JobStatus, TableRef } from './ports.ts';
 import { updateState } from './state.ts';
@@ -122,13 +124,32 @@ export type Settled =
   | { kind: 'retry' }
   | { kind: 'superseded' };
 
-/** Records a finished job in the state (compare-and-swap; a no-op if someone settled it first). */
+/**
+ * The URI of each file, skipping names the store cannot address: settling must never depend on
+ * a name being addressable, or one such name in a claim would keep the claim from ever clearing.
+ */
+function sourceUris(engine: Engine, table: TableConfig, files: FileRef[]): Map<string, FileRef> {
+  const out = new Map<string, FileRef>();
+  for (const f of files) {
+    try {
+      out.set(engine.store.uri(table.source.bucket, f.name), f);
+    } catch {
+      // not addressable, so no job read it and no error can name it
+    }
+  }
+  return out;
+}
+
+/**
+ * Records a finished job in the state (compare-and-swap; a no-op if someone settled it first).
+ * A job that failed transiently (error-rules.ts) has its claim cleared and throws
+ * BackendUnavailableError, so the platform retries and a new claim gets a new job id.
+ */
 export async function settle(engine: Engine, route: TableRoute, partition: string, inf: Inflight, status: JobStatus, log: Logger): Promise<Settled> {
   const { store, config, clock, warehouse } = engine;
   const table = route.table;
   const now = () => clock.now();
-  const uriToFile = new Map(inf.files.map((f) => [engine.store.uri(table.source.bucket, f.name), f]));
-  let outcome: Settled = { kind: 'superseded' };
+  let outcome: Settled | { kind: 'transient'; message: string; reason?: string } = { kind: 'superseded' };
 
   if (status.kind === 'noop') {
     await updateState(store, config.state, table.name, partition, now, (s) => {
@@ -140,14 +161,13 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   }
 
   const errors = status.errorResult ? [status.errorResult, ...(status.errors ?? [])] : [];
-  const missing = errors.some((e) => e.reason === 'notFound');
+  // One rule (error-rules.ts) for what may pass: such a job is not the files' fault nor final.
+  const transient = !!status.errorResult && isTransientError(status.errorResult);
+  const missing = errors.some(isNotFound);
   const bad = new Map<string, { file: FileRef; message: string }>();
-  for (const e of errors) {
-    for (const [uri, file] of uriToFile) {
-      if ((e.location && e.location === uri) || e.message.includes(uri)) {
-        if (!bad.has(uri)) bad.set(uri, { file, message: e.message });
-      }
-    }
+  if (status.errorResult && !transient) {
+    const uriToFile = sourceUris(engine, table, inf.files);
+    for (const [uri, message] of blameUris(errors, uriToFile.keys())) bad.set(uri, { file: uriToFile.get(uri)!, message });
   }
 
   await updateState(store, config.state, table.name, partition, now, (s) => {
@@ -172,6 +192,9 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
       delete s.lastError;
       s.failures = 0;
       outcome = { kind: 'success', state: s };
+    } else if (transient) {
+      // Clear the claim only: the partition keeps what it held, and a retry claims afresh with a new job id.
+      outcome = { kind: 'transient', message: status.errorResult.message, reason: status.errorResult.reason };
     } else if (missing && bad.size === 0) {
       outcome = { kind: 'retry' };
     } else if (bad.size > 0) {
@@ -188,8 +211,22 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
     return s;
   });
 
-  const o = outcome as Settled;
-  if (inf.stageTable) await warehouse.deleteTable({ dataset: table.spec.ref.dataset, table: inf.stageTable }).catch(() => {});
+  const o = outcome as Settled | { kind: 'transient'; message: string; reason?: string };
+  if (inf.stageTable) {
+    // The stage table also expires on its own (created with an expiration): a failed cleanup leaks nothing for long.
+    await warehouse.deleteTable({ dataset: table.spec.ref.dataset, table: inf.stageTable }).catch((err: unknown) => {
+      log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: inf.stageTable, error: errorMessage(err) });
+    });
+  }
+  if (o.kind === 'transient') {
+    log.warn('job failed transiently; claim cleared for a retry', { jobId: inf.jobId, reason: o.reason, error: o.message });
+    throw new BackendUnavailableError(`job ${inf.jobId} for ${table.name}$${partition} failed transiently (${o.reason ?? 'rate limit'}): ${o.message}; a retry claims it afresh`, {
+      table: table.name,
+      partition,
+      jobId: inf.jobId,
+      reason: o.reason,
+    });
+  }
   if (o.kind === 'success') {
     const bytesRead = status.inputBytes ?? o.state.loaded!.bytes;
     log.info(inf.kind === 'truncate' ? 'partition emptied' : 'partition loaded', {

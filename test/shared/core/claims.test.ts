@@ -1,0 +1,143 @@
+/**
+ * Settling claimed jobs (shared/core/claims.ts) on the embedded backends: exact blame, files
+ * deleted between listing and load, transient job errors. A wrapper over the local warehouse
+ * makes its job results look like BigQuery's where they differ (errors named only in messages,
+ * transient job failures).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { BackendUnavailableError } from '../../../shared/core/errors.ts';
+import type { JobErrorItem, JobSpec, JobStatus, Warehouse } from '../../../shared/core/ports.ts';
+import { readState } from '../../../shared/core/state.ts';
+import { syncPartition } from '../../../shared/core/sync.ts';
+import type { Engine } from '../../../shared/core/sync.ts';
+import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
+import type { TestEnv } from '../../helpers/local-env.ts';
+
+const P = '2026112410';
+const path = (file: string) => `events/dt=2026-11-24/hr=10/${file}`;
+
+/** The local warehouse with its job results rewritten by `rewrite` (and fake failures by `fail`). */
+function bigQueryLike(
+  inner: Warehouse,
+  opts: { rewrite?: (s: JobStatus, spec: JobSpec | undefined) => JobStatus; fail?: (spec: JobSpec) => JobErrorItem | undefined },
+): Warehouse & { inserted: JobSpec[] } {
+  const specs = new Map<string, JobSpec>();
+  const failed = new Map<string, JobErrorItem>();
+  const inserted: JobSpec[] = [];
+  const view = (s: JobStatus | null): JobStatus | null => {
+    if (!s) return s;
+    const f = failed.get(s.jobId);
+    if (f) s = { ...s, kind: specs.get(s.jobId)!.kind, ...(s.state === 'DONE' ? { errorResult: f, errors: [f] } : {}) };
+    return opts.rewrite ? opts.rewrite(s, specs.get(s.jobId)) : s;
+  };
+  return Object.assign(Object.create(inner) as Warehouse, {
+    inserted,
+    async insertJob(spec: JobSpec) {
+      const fault = opts.fail?.(spec);
+      if (!specs.has(spec.jobId)) specs.set(spec.jobId, spec);
+      if (fault && !failed.has(spec.jobId)) failed.set(spec.jobId, fault);
+      const r = await inner.insertJob(fault ? { kind: 'noop', jobId: spec.jobId, labels: spec.labels } : spec);
+      if (r.created) inserted.push(spec);
+      return { ...r, status: view(r.status)! };
+    },
+    async getJob(jobId: string) {
+      return view(await inner.getJob(jobId));
+    },
+  });
+}
+
+/** BigQuery names a bad file in the message, not always in `location`. */
+const messageOnly = (s: JobStatus): JobStatus =>
+  s.errorResult
+    ? { ...s, errorResult: strip(s.errorResult), ...(s.errors ? { errors: s.errors.map(strip) } : {}) }
+    : s;
+const strip = (e: JobErrorItem): JobErrorItem => (e.location ? { reason: e.reason, message: `Error while reading data, error message: ${e.message} File: ${e.location}` } : e);
+
+function withWarehouse(env: TestEnv, warehouse: Warehouse): Engine {
+  return { ...env.engine, warehouse };
+}
+
+const NO_EXT_YAML = EVENTS_YAML.replace('hr={hh}/*.csv"', 'hr={hh}/*"');
+
+describe('settle: exact blame', () => {
+  it('quarantines batch-10 only, never batch-1 whose URI is a prefix of it', async () => {
+    const env = await createTestEnv({ yaml: NO_EXT_YAML });
+    try {
+      await env.put(path('batch-1'), csvRows(1, 1));
+      await env.put(path('batch-10'), 'id,v\nnot-a-number,x\n');
+      await env.put(path('batch-2'), csvRows(2, 2));
+      const engine = withWarehouse(env, bigQueryLike(env.engine.warehouse, { rewrite: messageOnly }));
+      const r = await syncPartition(engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.deepEqual(r.quarantined.map((q) => q.name), [path('batch-10')]);
+      assert.equal(await env.count(), 3);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('settle: a file deleted between listing and load', () => {
+  it('lists again instead of quarantining it', async () => {
+    let removed = false;
+    const env = await createTestEnv({
+      hooks: {
+        step: async (s) => {
+          if (s === 'after-claim' && !removed) {
+            removed = true;
+            await env.remove(path('gone.csv'));
+          }
+        },
+      },
+    });
+    try {
+      await env.put(path('a.csv'), csvRows(1, 4));
+      await env.put(path('gone.csv'), csvRows(100, 3));
+      const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(removed, true);
+      assert.equal(r.outcome, 'loaded');
+      assert.deepEqual(r.quarantined, []);
+      assert.deepEqual(r.newlyQuarantined, []);
+      assert.equal(await env.count(), 4);
+      assert.ok(!env.log.entries.some((e) => e.message === 'file quarantined'));
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('settle: transient job errors', () => {
+  const cases: JobErrorItem[] = [
+    { reason: 'quotaExceeded', message: 'Quota exceeded: Your table exceeded quota for imports or query appends per table' },
+    { reason: 'rateLimitExceeded', message: 'Exceeded rate limits: too many table update operations for this table' },
+    { reason: 'backendError', message: 'Backend error. Job aborted.' },
+    { reason: 'internalError', message: 'An internal error occurred and the request could not be completed.' },
+    { reason: 'invalid', message: 'Exceeded rate limits: too many table update operations for this table' },
+  ];
+  for (const fault of cases) {
+    it(`${fault.reason}: "${fault.message.slice(0, 40)}" clears the claim and throws a transient error; a retry loads with a new job id`, async () => {
+      const env = await createTestEnv();
+      try {
+        await env.put(path('a.csv'), csvRows(1, 5));
+        let faults = 1;
+        const wh = bigQueryLike(env.engine.warehouse, { fail: (spec) => (spec.kind === 'load' && faults-- > 0 ? fault : undefined) });
+        const engine = withWarehouse(env, wh);
+        await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), BackendUnavailableError);
+        const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+        assert.equal(state.inflight, undefined);
+        assert.notEqual(state.status, 'failed');
+        assert.equal(await env.count(), 0);
+        const r = await syncPartition(engine, { table: 'events', partition: P, reason: 'retry' });
+        assert.equal(r.outcome, 'loaded');
+        assert.equal(await env.count(), 5);
+        const loads = wh.inserted.filter((j) => j.kind === 'load');
+        assert.equal(loads.length, 2);
+        assert.notEqual(loads[0]!.jobId, loads[1]!.jobId);
+        assert.ok(env.log.entries.some((e) => e.message === 'job failed transiently; claim cleared for a retry' && e.severity === 'WARNING'));
+      } finally {
+        await env.close();
+      }
+    });
+  }
+});

@@ -5,10 +5,12 @@
  * transient job failures).
  */
 import assert from 'node:assert/strict';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BackendUnavailableError } from '../../../shared/core/errors.ts';
 import type { JobErrorItem, JobSpec, JobStatus, Warehouse } from '../../../shared/core/ports.ts';
-import { readState } from '../../../shared/core/state.ts';
+import { readState, writeState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { Engine } from '../../../shared/core/sync.ts';
 import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
@@ -140,4 +142,74 @@ describe('settle: transient job errors', () => {
       }
     });
   }
+});
+
+describe('object names no load can take', () => {
+  it('quarantines a*.csv instead of loading it as a wildcard (3 source rows stay 3)', async () => {
+    const env = await createTestEnv();
+    try {
+      await env.put(path('a*.csv'), csvRows(1, 1));
+      await env.put(path('abc.csv'), csvRows(10, 2));
+      const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 2);
+      assert.deepEqual(r.quarantined.map((q) => q.name), [path('a*.csv')]);
+      assert.deepEqual(r.newlyQuarantined.map((q) => q.name), [path('a*.csv')]);
+      assert.match(r.quarantined[0]!.error, /wildcard.*rename the object/);
+      assert.ok(env.log.entries.some((e) => e.message === 'file quarantined' && e.object === path('a*.csv') && e.severity === 'WARNING'));
+      const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+      assert.deepEqual(state.quarantine.map((q) => q.name), [path('a*.csv')]);
+      // Visible like any quarantine; an unchanged listing stays up to date, a forced reload still refuses it.
+      assert.equal((await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' })).outcome, 'up-to-date');
+      const forced = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'reload', force: true, forceToken: 't' });
+      assert.deepEqual(forced.quarantined.map((q) => q.name), [path('a*.csv')]);
+      assert.equal(await env.count(), 2);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a name the local store cannot hold (a line feed) is quarantined and never wedges the claim', async () => {
+    const env = await createTestEnv();
+    try {
+      await env.put(path('good.csv'), csvRows(1, 3));
+      const lf = path('bad\nname.csv');
+      writeFileSync(join(env.dir, 'lake', 'lake', lf), csvRows(50, 2));
+      const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 3);
+      assert.deepEqual(r.quarantined.map((q) => q.name), [lf]);
+      assert.match(r.quarantined[0]!.error, /CR or LF|line feed/);
+      // Deleted later: the partition follows (its quarantine entry goes with it).
+      rmSync(join(env.dir, 'lake', 'lake', lf));
+      const after = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(after.outcome, 'loaded');
+      assert.deepEqual(after.quarantined, []);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a claim that already holds an unaddressable name is fenced and cleared, then the partition loads', async () => {
+    const env = await createTestEnv();
+    try {
+      await env.put(path('good.csv'), csvRows(1, 3));
+      // A claim made by an older version, holding a name the store cannot address; the file is gone since.
+      const handle = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+      await writeState(env.engine.store, env.config.state, handle, {
+        ...handle.state,
+        seq: 1,
+        inflight: {
+          jobId: 'tidemark_legacy_claim', kind: 'load', sourceFingerprint: 'x', loadedFingerprint: 'y',
+          files: [{ name: path('bad\nname.csv'), generation: '1', size: 4 }], quarantine: [], owner: 'old', startedAt: env.clock.now(), reason: 'test',
+        },
+      });
+      env.clock.advance(61_000);
+      const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 3);
+    } finally {
+      await env.close();
+    }
+  });
 });

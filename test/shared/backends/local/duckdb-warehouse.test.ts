@@ -367,6 +367,17 @@ describe('DuckDbWarehouse', () => {
       assert.deepEqual(await partitions(spec.ref), [['20240101', 2], ['20240102', 1]]);
     });
 
+    for (const name of ['g?.csv', 'g[12].csv', 'g{1,2}.csv', 'g[!x].csv', 'g\\1.csv']) {
+      it(`reads ${name} as itself, not as a pattern over its neighbours`, async () => {
+        for (const decoy of ['g1.csv', 'g2.csv', 'gx.csv', 'g12.csv']) file(`lit/${decoy}`, csv(100, 5));
+        const literal = file(`lit/${name}`, csv(1, 2));
+        const r = await run(load([literal]));
+        assert.equal(r.outputRows, 2, JSON.stringify(r.errorResult));
+        assert.equal(await count('lake_us.events', 'id < 100'), 2);
+        assert.equal(await count('lake_us.events', 'id >= 100'), 0);
+      });
+    }
+
     it('reads a file whose name has glob characters as itself', async () => {
       file('x1.csv', csv(100, 5));
       const bracket = file('x[1].csv', csv(1, 2));

@@ -10,11 +10,14 @@ import type { TableRoute } from '../routing/router.ts';
 import type { Engine } from './engine.ts';
 import { blameUris, isNotFound } from './blame.ts';
 import { isTransientError } from './error-rules.ts';
-import { BackendUnavailableError, errorMessage, PartitionBusyError } from './errors.ts';
+import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { JobSpec, JobStatus, TableRef } from './ports.ts';
 import { updateState } from './state.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
+
+/** How long a staging table lives at most (from its claim): far beyond any claim's life. */
+export const STAGE_TABLE_TTL_MS = 24 * 60 * 60_000;
 
 /** Identity of one object version. */
 export const keyOf = (o: { name: string; generation: string }) => `${o.name}\u0000${o.generation}`;
@@ -41,23 +44,34 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   // Very large partition: load chunks into a staging table, then one atomic copy into table$P.
+  // Chunk job ids derive from the claim, so a later sync that finds the claim resumes here:
+  // chunks already submitted are looked up (never submitted again), running ones waited on.
   const stage: TableRef = { dataset: table.spec.ref.dataset, table: inf.stageTable! };
-  await warehouse.ensureTable({ ...table.spec, ref: stage, labels: { tidemark: 'stage' } });
+  // It expires by itself, so no stage table outlives a failed cleanup (or a claim never settled).
+  const stageSpec = { ...table.spec, ref: stage, labels: { tidemark: 'stage' }, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS };
+  await warehouse.ensureTable(stageSpec);
   const chunk = table.maxUrisPerLoad;
   for (let i = 0, n = 0; i < uris.length; i += chunk, n++) {
     const stageJobId = `${inf.jobId}_s${n}`;
-    await warehouse.insertJob({
-      kind: 'load',
-      jobId: stageJobId,
-      table: table.spec,
-      destination: stage,
-      partition,
-      sourceUris: uris.slice(i, i + chunk),
-      writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
-      labels: { ...labels, tidemark_kind: 'stage' },
-    });
-    const st = await waitForJob(engine, stageJobId, partition);
+    let st = await warehouse.getJob(stageJobId);
+    if (!st) {
+      const r = await warehouse.insertJob({
+        kind: 'load',
+        jobId: stageJobId,
+        table: table.spec,
+        destination: stage,
+        partition,
+        sourceUris: uris.slice(i, i + chunk),
+        writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
+        labels: { ...labels, tidemark_kind: 'stage' },
+      });
+      st = r.status;
+    }
+    if (st.state !== 'DONE') st = await waitForJob(engine, stageJobId, partition);
+    // Chunk loads write the stage table, not the target: only the copy counts against its budget.
     if (st.errorResult) return { created: 0, status: { ...st, jobId: inf.jobId, kind: 'copy' } };
+    // Without a schema the first chunk created the table: give it its expiration now.
+    if (n === 0 && !table.spec.schema) await warehouse.ensureTable(stageSpec);
   }
   const r = await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels });
   return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
@@ -82,11 +96,22 @@ export async function waitForJob(engine: Engine, jobId: string, partition: strin
  */
 export async function resolveInflight(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<void> {
   let status = await engine.warehouse.getJob(inf.jobId);
+  if (!status && inf.kind === 'copy') {
+    // A staged load whose copy is not submitted yet: resume its chunks (their ids derive from the
+    // claim, so whoever runs them, each runs once) instead of fencing work already done. Running
+    // exactly the claimed files keeps the claim's meaning: no newer listing commits before it.
+    try {
+      const run = await runJob(engine, route, partition, inf, log);
+      status = run.status ?? (await waitForJob(engine, inf.jobId, partition));
+    } catch (err) {
+      // A claim that can never run must not hold the partition forever: fence it below.
+      if (!isPermanent(err)) throw err;
+      log.error('cannot resume the staged load; its claim will be fenced', { jobId: inf.jobId, error: errorMessage(err) });
+    }
+  }
   if (!status) {
     const age = engine.clock.now() - inf.startedAt;
-    // A staged load submits its copy job only after its chunk loads: allow for them.
-    const chunks = inf.kind === 'copy' ? Math.ceil(inf.files.length / route.table.maxUrisPerLoad) : 0;
-    if (age < engine.options.submitGraceMs + chunks * engine.options.maxWaitMs) {
+    if (age < engine.options.submitGraceMs) {
       throw new PartitionBusyError(`partition ${route.table.name}$${partition} is claimed by ${inf.owner} (job ${inf.jobId} not submitted yet)`, {
         jobId: inf.jobId,
       });

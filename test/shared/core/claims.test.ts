@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BackendUnavailableError } from '../../../shared/core/errors.ts';
+import { BackendUnavailableError, SimulatedCrashError } from '../../../shared/core/errors.ts';
 import type { JobErrorItem, JobSpec, JobStatus, Warehouse } from '../../../shared/core/ports.ts';
 import { readState, writeState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
@@ -208,6 +208,76 @@ describe('object names no load can take', () => {
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
       assert.equal(await env.count(), 3);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('staged loads (more files than maxUrisPerLoad)', () => {
+  const STAGED_YAML = EVENTS_YAML.replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }');
+  const stageTables = (env: TestEnv) => env.rows(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%stage%'`);
+
+  for (const when of ['before', 'after'] as const) {
+    it(`a sync interrupted ${when} submitting chunk 1 is resumed by the next sync: no chunk submitted twice, rows exact`, async () => {
+      const env = await createTestEnv({ yaml: STAGED_YAML });
+      try {
+        for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), csvRows(i * 10, 2));
+        let crashed = false;
+        const inner = env.engine.warehouse;
+        const wh = bigQueryLike(inner, {});
+        const insert = wh.insertJob.bind(wh);
+        wh.insertJob = async (spec) => {
+          const hit = !crashed && spec.jobId.endsWith('_s1');
+          if (hit && when === 'before') {
+            crashed = true;
+            throw new SimulatedCrashError('function timed out before chunk 1');
+          }
+          const r = await insert(spec);
+          if (hit) {
+            crashed = true;
+            throw new SimulatedCrashError('function timed out after submitting chunk 1');
+          }
+          return r;
+        };
+        const engine = withWarehouse(env, wh);
+        await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), SimulatedCrashError);
+        // Straight away (no grace period, no fencing): the next sync finds the claim and finishes it.
+        await syncPartition(engine, { table: 'events', partition: P, reason: 'retry' });
+        const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+        assert.equal(state.status, 'loaded');
+        assert.equal(state.inflight, undefined);
+        assert.equal(await env.count(), 16);
+        const ids = wh.inserted.map((j) => j.jobId);
+        assert.equal(new Set(ids).size, ids.length, `a job was created twice: ${ids.join(', ')}`);
+        assert.deepEqual(wh.inserted.map((j) => `${j.kind}${j.jobId.match(/_s\d+$/)?.[0] ?? ''}`), ['load_s0', 'load_s1', 'load_s2', 'copy']);
+        assert.equal((await stageTables(env)).length, 0);
+      } finally {
+        await env.close();
+      }
+    });
+  }
+
+  it('a stage table whose cleanup failed is a WARNING and expires by itself a day later', async () => {
+    const env = await createTestEnv({ yaml: STAGED_YAML });
+    try {
+      for (let i = 0; i < 5; i++) await env.put(path(`f${i}.csv`), csvRows(i * 10, 2));
+      const wh = bigQueryLike(env.engine.warehouse, {});
+      wh.deleteTable = async () => {
+        throw new BackendUnavailableError('tables.delete failed after 6 attempts');
+      };
+      const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 10);
+      assert.ok(env.log.entries.some((e) => e.severity === 'WARNING' && e.message === 'could not delete the staging table; it expires on its own'));
+      assert.equal((await stageTables(env)).length, 1);
+      env.clock.advance(24 * 60 * 60_000 - 1_000);
+      await env.engine.warehouse.ensureTable(env.config.tables[0]!.spec);
+      assert.equal((await stageTables(env)).length, 1, 'not before its expiration');
+      env.clock.advance(2_000);
+      await env.engine.warehouse.ensureTable(env.config.tables[0]!.spec);
+      assert.equal((await stageTables(env)).length, 0);
+      assert.equal(await env.count(), 10);
     } finally {
       await env.close();
     }

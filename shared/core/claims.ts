@@ -8,6 +8,8 @@ import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
 import type { Engine } from './engine.ts';
+import { bisectBadFiles } from './bisect.ts';
+import type { BisectResult } from './bisect.ts';
 import { blameUris, isNotFound } from './blame.ts';
 import { isTransientError } from './error-rules.ts';
 import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
@@ -190,10 +192,20 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   const transient = !!status.errorResult && isTransientError(status.errorResult);
   const missing = errors.some(isNotFound);
   const bad = new Map<string, { file: FileRef; message: string }>();
+  let bisected: BisectResult | undefined;
+  const scratch: TableRef = { dataset: table.spec.ref.dataset, table: `${table.spec.ref.table}__tidemark_probe_${partition}_${inf.jobId.slice(-8)}` };
   if (status.errorResult && !transient) {
     const uriToFile = sourceUris(engine, table, inf.files);
     for (const [uri, message] of blameUris(errors, uriToFile.keys())) bad.set(uri, { file: uriToFile.get(uri)!, message });
+    // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
+    if (bad.size === 0 && !missing && inf.kind !== 'truncate' && uriToFile.size >= 2) {
+      const labels = jobLabels(table, partition, inf.kind, inf.reason);
+      bisected = await bisectBadFiles(engine, route, partition, inf, uriToFile, { scratch, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS, labels }, log);
+      for (const [uri, b] of bisected.blamed) bad.set(uri, b);
+    }
   }
+  // Quarantine and reload only when the search explains the failure; otherwise fail (with what it found).
+  const explained = !bisected || (bisected.complete && bisected.unresolved.length === 0);
 
   await updateState(store, config.state, table.name, partition, now, (s) => {
     if (s.inflight?.jobId !== inf.jobId) {
@@ -222,16 +234,23 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
       outcome = { kind: 'transient', message: status.errorResult.message, reason: status.errorResult.reason };
     } else if (missing && bad.size === 0) {
       outcome = { kind: 'retry' };
-    } else if (bad.size > 0) {
+    } else if (bad.size > 0 && explained) {
       const entries = [...bad.values()].map(({ file, message }) => ({ name: file.name, generation: file.generation, error: message.slice(0, 2000), jobId: inf.jobId, at: now() }));
       const known = new Set(s.quarantine.map(keyOf));
       s.quarantine = [...inf.quarantine.filter((q) => !known.has(keyOf(q))), ...s.quarantine, ...entries.filter((q) => !known.has(keyOf(q)))];
       outcome = { kind: 'quarantined', entries };
     } else {
+      let message = status.errorResult.message;
+      if (bisected) {
+        const found = [...bad.values()].map(({ file, message: m }) => ({ name: file.name, generation: file.generation, error: m.slice(0, 2000), jobId: inf.jobId, at: now() }));
+        const known = new Set(s.quarantine.map(keyOf));
+        s.quarantine = [...s.quarantine, ...found.filter((q) => !known.has(keyOf(q)))];
+        message += ` (bisection: ${bisected.probes} probe job(s)${bisected.complete ? '' : ', stopped at the probe limit'}; ${found.length} file(s) named and quarantined; failing without naming a file: ${bisected.unresolved.join(', ') || 'none'})`;
+      }
       s.status = 'failed';
       s.failures = (s.failures ?? 0) + 1;
-      s.lastError = { jobId: inf.jobId, message: status.errorResult.message, at: now(), sourceFingerprint: inf.sourceFingerprint };
-      outcome = { kind: 'failed', message: status.errorResult.message };
+      s.lastError = { jobId: inf.jobId, message, at: now(), sourceFingerprint: inf.sourceFingerprint };
+      outcome = { kind: 'failed', message };
     }
     return s;
   });
@@ -241,6 +260,11 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
     // The stage table also expires on its own (created with an expiration): a failed cleanup leaks nothing for long.
     await warehouse.deleteTable({ dataset: table.spec.ref.dataset, table: inf.stageTable }).catch((err: unknown) => {
       log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: inf.stageTable, error: errorMessage(err) });
+    });
+  }
+  if (bisected) {
+    await warehouse.deleteTable(scratch).catch((err: unknown) => {
+      log.warn('could not delete the probe table; it expires on its own', { jobId: inf.jobId, table: scratch.table, error: errorMessage(err) });
     });
   }
   if (o.kind === 'transient') {

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { BackendUnavailableError, SimulatedCrashError } from '../../../shared/core/errors.ts';
+import { maxProbesFor } from '../../../shared/core/bisect.ts';
+import { BackendUnavailableError, LoadFailedError, SimulatedCrashError } from '../../../shared/core/errors.ts';
 import type { JobErrorItem, JobSpec, JobStatus, Warehouse } from '../../../shared/core/ports.ts';
 import { readState, writeState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
@@ -278,6 +279,59 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
       await env.engine.warehouse.ensureTable(env.config.tables[0]!.spec);
       assert.equal((await stageTables(env)).length, 0);
       assert.equal(await env.count(), 10);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('bisection when a failed load names no file', () => {
+  const BIG_BUDGET = EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 1000, jobBurst: 200');
+  /** Like BigQuery's summary error: a job of several files says "too many errors" and names none. */
+  const unnamedUnlessSingle = (s: JobStatus, spec: JobSpec | undefined): JobStatus => {
+    if (!s.errorResult || spec?.kind !== 'load' || spec.sourceUris.length === 1) return s;
+    const e: JobErrorItem = { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors, giving up.' };
+    return { ...s, errorResult: e, errors: [e] };
+  };
+
+  it('finds 3 bad files among 64 with about k·log2 n probes into a scratch table; exact rows', async (t) => {
+    const env = await createTestEnv({ yaml: BIG_BUDGET });
+    try {
+      const bad = new Set([5, 30, 31]);
+      for (let i = 0; i < 64; i++) {
+        await env.put(path(`f${String(i).padStart(2, '0')}.csv`), bad.has(i) ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2));
+      }
+      const wh = bigQueryLike(env.engine.warehouse, { rewrite: unnamedUnlessSingle });
+      const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.equal(await env.count(), 61 * 2);
+      assert.deepEqual(r.quarantined.map((q) => q.name).sort(), [...bad].map((i) => path(`f${String(i).padStart(2, '0')}.csv`)).sort());
+      const probes = wh.inserted.filter((j) => /_p[01r]*x?(_r\d+)?$/.test(j.jobId));
+      const targetLoads = wh.inserted.filter((j) => j.kind === 'load' && j.destination.table === 'events');
+      assert.ok(probes.length > 0 && probes.length <= 2 * 3 * Math.log2(64), `${probes.length} probes`);
+      t.diagnostic(`3 bad files among 64: ${probes.length} probe jobs (k·log2 n = 18, bound 36)`);
+      assert.equal(targetLoads.length, 2); // the failed load and the final one: probes never touch the target
+      assert.ok(probes.every((j) => j.kind === 'load' && j.destination.table.includes('__tidemark_probe_')));
+      const scratch = await env.rows(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%probe%'`);
+      assert.equal(scratch.length, 0);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('never excludes a file no error named: a table-wide failure fails the partition, bounded probes', async () => {
+    const env = await createTestEnv({ yaml: BIG_BUDGET });
+    try {
+      for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), csvRows(i * 10, 2));
+      const unnamed: JobErrorItem = { reason: 'invalid', message: 'Provided Schema does not match Table lake_us.events' };
+      const wh = bigQueryLike(env.engine.warehouse, { fail: (spec) => (spec.kind === 'load' ? unnamed : undefined) });
+      await assert.rejects(syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' }), LoadFailedError);
+      const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+      assert.deepEqual(state.quarantine, []);
+      assert.equal(state.status, 'failed');
+      assert.match(state.lastError!.message, /bisection: \d+ probe job\(s\).*0 file\(s\) named/);
+      assert.ok(wh.inserted.filter((j) => j.jobId.includes('_p')).length <= maxProbesFor(8));
+      assert.equal(await env.count(), 0);
     } finally {
       await env.close();
     }

@@ -94,6 +94,12 @@ export async function bisectBadFiles(
 
   /** Searches `uris`; `knownBad` when the set is known to fail. Returns whether it held a failure. */
   const search = async (uris: string[], path: string, knownBad: boolean): Promise<boolean> => {
+    if (uris.length > table.maxUrisPerLoad) {
+      // Too many for one load job (a staged partition): search both halves, neither known bad.
+      const half = Math.ceil(uris.length / 2);
+      const left = await search(uris.slice(0, half), `${path}0`, false);
+      return (await search(uris.slice(half), `${path}1`, false)) || left;
+    }
     if (!knownBad || uris.length === 1) {
       const st = await probe(uris, path);
       if (!st.errorResult) return false;

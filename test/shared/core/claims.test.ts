@@ -319,6 +319,21 @@ describe('bisection when a failed load names no file', () => {
     }
   });
 
+  it('bisects a staged partition with probes no larger than maxUrisPerLoad', async () => {
+    const env = await createTestEnv({ yaml: BIG_BUDGET.replace('jobBurst: 200', 'jobBurst: 200, maxUrisPerLoad: 3') });
+    try {
+      for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), i === 6 ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2));
+      const wh = bigQueryLike(env.engine.warehouse, { rewrite: unnamedUnlessSingle });
+      const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
+      assert.equal(r.outcome, 'loaded');
+      assert.deepEqual(r.quarantined.map((q) => q.name), [path('f6.csv')]);
+      assert.equal(await env.count(), 14);
+      assert.ok(wh.inserted.every((j) => j.kind !== 'load' || j.sourceUris.length <= 3));
+    } finally {
+      await env.close();
+    }
+  });
+
   it('never excludes a file no error named: a table-wide failure fails the partition, bounded probes', async () => {
     const env = await createTestEnv({ yaml: BIG_BUDGET });
     try {

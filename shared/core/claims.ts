@@ -1,8 +1,9 @@
 /**
- * Running and settling the job a sync claimed for a partition: submitting it (with a staging
- * table for very large partitions), waiting for it, fencing a claim whose job never appeared,
- * and recording the outcome in the partition state. See docs/design.md for why each step is
- * safe under concurrency and crashes.
+ * Running and settling the job a sync claimed for a partition: submitting it (with a resumable
+ * staging table for very large partitions), waiting for it, fencing a claim whose job never
+ * appeared, and recording the outcome in the partition state: success, quarantine of the files
+ * an error names (blame.ts, bisect.ts), list again (`notFound`), transient (error-rules.ts) or
+ * failed. See docs/design.md for why each step is safe under concurrency and crashes.
  */
 import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
@@ -93,8 +94,9 @@ export async function waitForJob(engine: Engine, jobId: string, partition: strin
 }
 
 /**
- * Deals with a claim found in the state: settle its job if DONE, fence it if it was never
- * submitted (after the grace period), otherwise back off.
+ * Deals with a claim found in the state: settle its job if DONE; resume a staged load whose copy
+ * is not submitted yet; fence any other claim whose job was never submitted (after the grace
+ * period); otherwise back off.
  */
 export async function resolveInflight(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<void> {
   let status = await engine.warehouse.getJob(inf.jobId);

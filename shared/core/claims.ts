@@ -21,6 +21,8 @@ import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state
 
 /** How long a staging table lives at most (from its claim): far beyond any claim's life. */
 export const STAGE_TABLE_TTL_MS = 24 * 60 * 60_000;
+/** A staged claim this close to its stage's expiration is not resumed (the stage could vanish mid-copy). */
+const STAGE_TABLE_MARGIN_MS = 2 * 60 * 60_000;
 
 /** Identity of one object version. */
 export const keyOf = (o: { name: string; generation: string }) => `${o.name}\u0000${o.generation}`;
@@ -52,6 +54,13 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
   const stage: TableRef = { dataset: table.spec.ref.dataset, table: inf.stageTable! };
   // It expires by itself, so no stage table outlives a failed cleanup (or a claim never settled).
   const stageSpec = { ...table.spec, ref: stage, labels: { tidemark: 'stage' }, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS };
+  // Chunks already done live in the stage table only: if it is gone (expired), or about to
+  // expire, a copy would commit part of the partition. Give up on this claim: list again.
+  const resumed = (await warehouse.getJob(`${inf.jobId}_s0`)) !== null;
+  if (engine.clock.now() >= stageSpec.expiresAt - STAGE_TABLE_MARGIN_MS || (resumed && !(await warehouse.getTableLabels(stage)))) {
+    const gone = { reason: 'notFound', message: `Not found: staging table ${stage.dataset}.${stage.table} (expired or about to); the partition is listed again` };
+    return { created: 0, status: { jobId: inf.jobId, state: 'DONE', kind: 'copy', errorResult: gone, errors: [gone] } };
+  }
   await warehouse.ensureTable(stageSpec);
   const chunk = table.maxUrisPerLoad;
   for (let i = 0, n = 0; i < uris.length; i += chunk, n++) {

@@ -259,6 +259,33 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
     });
   }
 
+  it('a staged claim found after its stage expired is listed again, never copied in part', async () => {
+    const env = await createTestEnv({ yaml: STAGED_YAML });
+    try {
+      for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), csvRows(i * 10, 2));
+      let crashed = false;
+      const wh = bigQueryLike(env.engine.warehouse, {});
+      const insert = wh.insertJob.bind(wh);
+      wh.insertJob = async (spec) => {
+        if (!crashed && spec.jobId.endsWith('_s1')) {
+          crashed = true;
+          throw new SimulatedCrashError('function timed out before chunk 1');
+        }
+        return insert(spec);
+      };
+      const engine = withWarehouse(env, wh);
+      await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), SimulatedCrashError);
+      env.clock.advance(25 * 60 * 60_000);
+      await syncPartition(engine, { table: 'events', partition: P, reason: 'audit' });
+      const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
+      assert.equal(state.status, 'loaded');
+      assert.equal(await env.count(), 16);
+      assert.equal((await stageTables(env)).length, 0);
+    } finally {
+      await env.close();
+    }
+  });
+
   it('a stage table whose cleanup failed is a WARNING and expires by itself a day later', async () => {
     const env = await createTestEnv({ yaml: STAGED_YAML });
     try {

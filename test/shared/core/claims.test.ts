@@ -11,6 +11,7 @@ import { describe, it } from 'node:test';
 import { maxProbesFor } from '../../../shared/core/bisect.ts';
 import { BackendUnavailableError, LoadFailedError, SimulatedCrashError } from '../../../shared/core/errors.ts';
 import type { JobErrorItem, JobSpec, JobStatus, Warehouse } from '../../../shared/core/ports.ts';
+import { listQuarantine } from '../../../shared/core/quarantine.ts';
 import { readState, writeState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { Engine } from '../../../shared/core/sync.ts';
@@ -160,6 +161,8 @@ describe('object names no load can take', () => {
       assert.ok(env.log.entries.some((e) => e.message === 'file quarantined' && e.object === path('a*.csv') && e.severity === 'WARNING'));
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
       assert.deepEqual(state.quarantine.map((q) => q.name), [path('a*.csv')]);
+      // What `tidemark quarantine` lists (and the audit's `quarantined` class counts).
+      assert.deepEqual((await listQuarantine(env.engine.store, env.config.state, ['events'])).map((q) => [q.partition, q.name]), [[P, path('a*.csv')]]);
       // Visible like any quarantine; an unchanged listing stays up to date, a forced reload still refuses it.
       assert.equal((await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' })).outcome, 'up-to-date');
       const forced = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'reload', force: true, forceToken: 't' });

@@ -24,7 +24,7 @@ import { keyOf, checkpointLabel, resolveInflight, runJob, settle, waitForJob } f
 import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
-import { listPartitionObjects } from './listing.ts';
+import { listPartitionObjects, refuseUnloadable } from './listing.ts';
 import type { ObjectStore } from './ports.ts';
 import { isLoaded, loadedFiles, readState, recoverState, updateState, writeState } from './state.ts';
 import { randomId } from './state-files.ts';
@@ -119,7 +119,10 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     await step('after-list');
     const sourceFingerprint = fingerprintObjects(listing);
     const live = new Set(listing.map(keyOf));
-    const quarantine = retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)));
+    // Names no load can take are quarantined before any claim (even on a forced retry: renaming fixes them, retrying cannot).
+    const refused = refuseUnloadable(store, table.source.bucket, listing, st.quarantine, clock.now());
+    const refusedKeys = new Set(refused.map(keyOf));
+    const quarantine = [...refused, ...(retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)) && !refusedKeys.has(keyOf(q))))];
     const excluded = new Set(quarantine.map(keyOf));
     const files: FileRef[] = listing.filter((o) => !excluded.has(keyOf(o))).map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
     const bytes = files.reduce((n, f) => n + f.size, 0);
@@ -135,6 +138,11 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       });
     }
 
+    for (const q of refused) {
+      if (st.quarantine.some((p) => keyOf(p) === keyOf(q)) || newlyQuarantined.some((p) => keyOf(p) === keyOf(q))) continue;
+      newlyQuarantined.push(q);
+      log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error });
+    }
     const previouslyHeldRows = !!st.loaded && st.loaded.objects > 0;
     if (files.length === 0 && !previouslyHeldRows) {
       // Nothing to load and nothing to remove. Record the quarantine-only outcome so the auditor sees it.

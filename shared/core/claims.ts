@@ -1,18 +1,28 @@
 /**
- * Running and settling the job a sync claimed for a partition: submitting it (with a staging
- * table for very large partitions), waiting for it, fencing a claim whose job never appeared,
- * and recording the outcome in the partition state. See docs/design.md for why each step is
- * safe under concurrency and crashes.
+ * Running and settling the job a sync claimed for a partition: submitting it (with a resumable
+ * staging table for very large partitions), waiting for it, fencing a claim whose job never
+ * appeared, and recording the outcome in the partition state: success, quarantine of the files
+ * an error names (blame.ts, bisect.ts), list again (`notFound`), transient (error-rules.ts) or
+ * failed. See docs/design.md for why each step is safe under concurrency and crashes.
  */
 import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
 import type { Engine } from './engine.ts';
-import { PartitionBusyError } from './errors.ts';
+import { bisectBadFiles } from './bisect.ts';
+import type { BisectResult } from './bisect.ts';
+import { blameUris, isNotFound } from './blame.ts';
+import { isTransientError } from './error-rules.ts';
+import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { JobSpec, JobStatus, TableRef } from './ports.ts';
 import { updateState } from './state.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
+
+/** How long a staging table lives at most (from its claim): far beyond any claim's life. */
+export const STAGE_TABLE_TTL_MS = 24 * 60 * 60_000;
+/** A staged claim this close to its stage's expiration is not resumed (the stage could vanish mid-copy). */
+const STAGE_TABLE_MARGIN_MS = 2 * 60 * 60_000;
 
 /** Identity of one object version. */
 export const keyOf = (o: { name: string; generation: string }) => `${o.name}\u0000${o.generation}`;
@@ -26,39 +36,72 @@ export function jobLabels(table: TableConfig, partition: string, kind: string, r
 export async function runJob(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<{ created: number; status?: JobStatus }> {
   const { warehouse, store } = engine;
   const table = route.table;
-  const labels = jobLabels(table, partition, inf.kind, inf.reason);
+  // The claim id label lets a 409 tell this claim's job from an older job under the same id.
+  const labels = { ...jobLabels(table, partition, inf.kind, inf.reason), ...(inf.claimId ? { tidemark_claim: inf.claimId } : {}) };
   const uris = inf.files.map((f) => store.uri(table.source.bucket, f.name));
   if (inf.kind === 'truncate') {
-    const r = await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels });
+    const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels }), inf, log);
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   if (inf.kind === 'load') {
     const spec: JobSpec = { kind: 'load', jobId: inf.jobId, table: table.spec, destination: table.spec.ref, partition, sourceUris: uris, writeDisposition: 'WRITE_TRUNCATE', labels };
-    const r = await warehouse.insertJob(spec);
-    if (!r.created) log.info('job id exists already; adopting that job', { jobId: inf.jobId });
+    const r = adoptOnlyOurs(await warehouse.insertJob(spec), inf, log);
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   // Very large partition: load chunks into a staging table, then one atomic copy into table$P.
+  // Chunk job ids derive from the claim, so a later sync that finds the claim resumes here:
+  // chunks already submitted are looked up (never submitted again), running ones waited on.
   const stage = stageRef(table.spec.ref, inf.stageTable!);
-  await warehouse.ensureTable({ ...table.spec, ref: stage, labels: { tidemark: 'stage' } });
+  // It expires by itself, so no stage table outlives a failed cleanup (or a claim never settled).
+  const stageSpec = { ...table.spec, ref: stage, labels: { tidemark: 'stage' }, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS };
+  // Chunks already done live in the stage table only: if it is gone (expired), or about to
+  // expire, a copy would commit part of the partition. Give up on this claim: list again.
+  const resumed = (await warehouse.getJob(`${inf.jobId}_s0`)) !== null;
+  if (engine.clock.now() >= stageSpec.expiresAt - STAGE_TABLE_MARGIN_MS || (resumed && !(await warehouse.getTableLabels(stage)))) {
+    const gone = { reason: 'notFound', message: `Not found: staging table ${stage.dataset}.${stage.table} (expired or about to); the partition is listed again` };
+    return { created: 0, status: { jobId: inf.jobId, state: 'DONE', kind: 'copy', errorResult: gone, errors: [gone] } };
+  }
+  await warehouse.ensureTable(stageSpec);
   const chunk = table.maxUrisPerLoad;
   for (let i = 0, n = 0; i < uris.length; i += chunk, n++) {
     const stageJobId = `${inf.jobId}_s${n}`;
-    await warehouse.insertJob({
-      kind: 'load',
-      jobId: stageJobId,
-      table: table.spec,
-      destination: stage,
-      partition,
-      sourceUris: uris.slice(i, i + chunk),
-      writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
-      labels: { ...labels, tidemark_kind: 'stage' },
-    });
-    const st = await waitForJob(engine, stageJobId, partition);
+    let st = await warehouse.getJob(stageJobId);
+    if (!st) {
+      const r = await warehouse.insertJob({
+        kind: 'load',
+        jobId: stageJobId,
+        table: table.spec,
+        destination: stage,
+        partition,
+        sourceUris: uris.slice(i, i + chunk),
+        writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
+        labels: { ...labels, tidemark_kind: 'stage' },
+      });
+      st = r.status;
+    }
+    if (st.state !== 'DONE') st = await waitForJob(engine, stageJobId, partition);
+    // Chunk loads write the stage table, not the target: only the copy counts against its budget.
     if (st.errorResult) return { created: 0, status: { ...st, jobId: inf.jobId, kind: 'copy' } };
+    // Without a schema the first chunk created the table: give it its expiration now.
+    if (n === 0 && !table.spec.schema) await warehouse.ensureTable(stageSpec);
   }
-  const r = await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels });
+  const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels }), inf, log);
   return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
+}
+
+/**
+ * A 409 (job id exists) adopts the existing job only when it provably is this claim's job (its
+ * `tidemark_claim` label). Any other job under the id (a fence, or a job from before the state
+ * was lost) is treated as a fence: the id is burned, the claim is cleared and P claimed again.
+ */
+function adoptOnlyOurs(r: { status: JobStatus; created: boolean }, inf: Inflight, log: Logger): { status: JobStatus; created: boolean } {
+  if (r.created || r.status.kind === 'noop') return r;
+  if (inf.claimId && r.status.labels?.tidemark_claim === inf.claimId) {
+    log.info('job id exists already; adopting that job (same claim)', { jobId: inf.jobId });
+    return r;
+  }
+  log.warn('job id exists already but that job is not this claim\'s; treating the id as burned', { jobId: inf.jobId, labels: r.status.labels ?? {} });
+  return { created: false, status: { ...r.status, kind: 'noop' } };
 }
 
 /** Polls a job until DONE; past maxWaitMs hands over with PartitionBusyError (the retry settles it). */
@@ -75,16 +118,28 @@ export async function waitForJob(engine: Engine, jobId: string, partition: strin
 }
 
 /**
- * Deals with a claim found in the state: settle its job if DONE, fence it if it was never
- * submitted (after the grace period), otherwise back off.
+ * Deals with a claim found in the state: settle its job if DONE; resume a staged load whose copy
+ * is not submitted yet; fence any other claim whose job was never submitted (after the grace
+ * period); otherwise back off.
  */
 export async function resolveInflight(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<void> {
   let status = await engine.warehouse.getJob(inf.jobId);
+  if (!status && inf.kind === 'copy') {
+    // A staged load whose copy is not submitted yet: resume its chunks (their ids derive from the
+    // claim, so whoever runs them, each runs once) instead of fencing work already done. Running
+    // exactly the claimed files keeps the claim's meaning: no newer listing commits before it.
+    try {
+      const run = await runJob(engine, route, partition, inf, log);
+      status = run.status ?? (await waitForJob(engine, inf.jobId, partition));
+    } catch (err) {
+      // A claim that can never run must not hold the partition forever: fence it below.
+      if (!isPermanent(err)) throw err;
+      log.error('cannot resume the staged load; its claim will be fenced', { jobId: inf.jobId, error: errorMessage(err) });
+    }
+  }
   if (!status) {
     const age = engine.clock.now() - inf.startedAt;
-    // A staged load submits its copy job only after its chunk loads: allow for them.
-    const chunks = inf.kind === 'copy' ? Math.ceil(inf.files.length / route.table.maxUrisPerLoad) : 0;
-    if (age < engine.options.submitGraceMs + chunks * engine.options.maxWaitMs) {
+    if (age < engine.options.submitGraceMs) {
       throw new PartitionBusyError(`partition ${route.table.name}$${partition} is claimed by ${inf.owner} (job ${inf.jobId} not submitted yet)`, {
         jobId: inf.jobId,
       });
@@ -122,16 +177,35 @@ export type Settled =
   | { kind: 'retry' }
   | { kind: 'superseded' };
 
-/** Records a finished job in the state (compare-and-swap; a no-op if someone settled it first). */
+/**
+ * The URI of each file, skipping names the store cannot address: settling must never depend on
+ * a name being addressable, or one such name in a claim would keep the claim from ever clearing.
+ */
+function sourceUris(engine: Engine, table: TableConfig, files: FileRef[]): Map<string, FileRef> {
+  const out = new Map<string, FileRef>();
+  for (const f of files) {
+    try {
+      out.set(engine.store.uri(table.source.bucket, f.name), f);
+    } catch {
+      // not addressable, so no job read it and no error can name it
+    }
+  }
+  return out;
+}
+
+/**
+ * Records a finished job in the state (compare-and-swap; a no-op if someone settled it first).
+ * A job that failed transiently (error-rules.ts) has its claim cleared and throws
+ * BackendUnavailableError, so the platform retries and a new claim gets a new job id.
+ */
 export async function settle(engine: Engine, route: TableRoute, partition: string, inf: Inflight, status: JobStatus, log: Logger): Promise<Settled> {
   const { store, config, clock, warehouse } = engine;
   const table = route.table;
   const now = () => clock.now();
-  const uriToFile = new Map(inf.files.map((f) => [engine.store.uri(table.source.bucket, f.name), f]));
-  let outcome: Settled = { kind: 'superseded' };
+  let outcome: Settled | { kind: 'transient'; message: string; reason?: string } = { kind: 'superseded' };
 
   if (status.kind === 'noop') {
-    await updateState(store, config.state, table.name, partition, now, (s) => {
+    await updateState(store, config.state, table.name, partition, clock, (s) => {
       if (s.inflight?.jobId !== inf.jobId) return null;
       delete s.inflight;
       return s;
@@ -140,17 +214,26 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   }
 
   const errors = status.errorResult ? [status.errorResult, ...(status.errors ?? [])] : [];
-  const missing = errors.some((e) => e.reason === 'notFound');
+  // One rule (error-rules.ts) for what may pass: such a job is not the files' fault nor final.
+  const transient = !!status.errorResult && isTransientError(status.errorResult);
+  const missing = errors.some(isNotFound);
   const bad = new Map<string, { file: FileRef; message: string }>();
-  for (const e of errors) {
-    for (const [uri, file] of uriToFile) {
-      if ((e.location && e.location === uri) || e.message.includes(uri)) {
-        if (!bad.has(uri)) bad.set(uri, { file, message: e.message });
-      }
+  let bisected: BisectResult | undefined;
+  const scratch = stageRef(table.spec.ref, `${table.name}__tidemark_probe_${partition}_${inf.jobId.slice(-8)}`);
+  if (status.errorResult && !transient) {
+    const uriToFile = sourceUris(engine, table, inf.files);
+    for (const [uri, message] of blameUris(errors, uriToFile.keys())) bad.set(uri, { file: uriToFile.get(uri)!, message });
+    // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
+    if (bad.size === 0 && !missing && inf.kind !== 'truncate' && uriToFile.size >= 2) {
+      const labels = jobLabels(table, partition, inf.kind, inf.reason);
+      bisected = await bisectBadFiles(engine, route, partition, inf, uriToFile, { scratch, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS, labels }, log);
+      for (const [uri, b] of bisected.blamed) bad.set(uri, b);
     }
   }
+  // Quarantine and reload only when the search explains the failure; otherwise fail (with what it found).
+  const explained = !bisected || (bisected.complete && bisected.unresolved.length === 0);
 
-  await updateState(store, config.state, table.name, partition, now, (s) => {
+  await updateState(store, config.state, table.name, partition, clock, (s) => {
     if (s.inflight?.jobId !== inf.jobId) {
       outcome = { kind: 'superseded' };
       return null;
@@ -172,24 +255,53 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
       delete s.lastError;
       s.failures = 0;
       outcome = { kind: 'success', state: s };
+    } else if (transient) {
+      // Clear the claim only: the partition keeps what it held, and a retry claims afresh with a new job id.
+      outcome = { kind: 'transient', message: status.errorResult.message, reason: status.errorResult.reason };
     } else if (missing && bad.size === 0) {
       outcome = { kind: 'retry' };
-    } else if (bad.size > 0) {
+    } else if (bad.size > 0 && explained) {
       const entries = [...bad.values()].map(({ file, message }) => ({ name: file.name, generation: file.generation, error: message.slice(0, 2000), jobId: inf.jobId, at: now() }));
       const known = new Set(s.quarantine.map(keyOf));
       s.quarantine = [...inf.quarantine.filter((q) => !known.has(keyOf(q))), ...s.quarantine, ...entries.filter((q) => !known.has(keyOf(q)))];
       outcome = { kind: 'quarantined', entries };
     } else {
+      let message = status.errorResult.message;
+      if (bisected) {
+        const found = [...bad.values()].map(({ file, message: m }) => ({ name: file.name, generation: file.generation, error: m.slice(0, 2000), jobId: inf.jobId, at: now() }));
+        const known = new Set(s.quarantine.map(keyOf));
+        s.quarantine = [...s.quarantine, ...found.filter((q) => !known.has(keyOf(q)))];
+        message += ` (bisection: ${bisected.probes} probe job(s)${bisected.complete ? '' : ', stopped at the probe limit'}; ${found.length} file(s) named and quarantined; failing without naming a file: ${bisected.unresolved.join(', ') || 'none'})`;
+      }
       s.status = 'failed';
       s.failures = (s.failures ?? 0) + 1;
-      s.lastError = { jobId: inf.jobId, message: status.errorResult.message, at: now(), sourceFingerprint: inf.sourceFingerprint };
-      outcome = { kind: 'failed', message: status.errorResult.message };
+      s.lastError = { jobId: inf.jobId, message, at: now(), sourceFingerprint: inf.sourceFingerprint };
+      outcome = { kind: 'failed', message };
     }
     return s;
   });
 
-  const o = outcome as Settled;
-  if (inf.stageTable) await warehouse.deleteTable(stageRef(table.spec.ref, inf.stageTable)).catch(() => {});
+  const o = outcome as Settled | { kind: 'transient'; message: string; reason?: string };
+  if (inf.stageTable) {
+    // The stage table also expires on its own (created with an expiration): a failed cleanup leaks nothing for long.
+    await warehouse.deleteTable(stageRef(table.spec.ref, inf.stageTable)).catch((err: unknown) => {
+      log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: inf.stageTable, error: errorMessage(err) });
+    });
+  }
+  if (bisected) {
+    await warehouse.deleteTable(scratch).catch((err: unknown) => {
+      log.warn('could not delete the probe table; it expires on its own', { jobId: inf.jobId, table: scratch.table, error: errorMessage(err) });
+    });
+  }
+  if (o.kind === 'transient') {
+    log.warn('job failed transiently; claim cleared for a retry', { jobId: inf.jobId, reason: o.reason, error: o.message });
+    throw new BackendUnavailableError(`job ${inf.jobId} for ${table.name}$${partition} failed transiently (${o.reason ?? 'rate limit'}): ${o.message}; a retry claims it afresh`, {
+      table: table.name,
+      partition,
+      jobId: inf.jobId,
+      reason: o.reason,
+    });
+  }
   if (o.kind === 'success') {
     const bytesRead = status.inputBytes ?? o.state.loaded!.bytes;
     log.info(inf.kind === 'truncate' ? 'partition emptied' : 'partition loaded', {

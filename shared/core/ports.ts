@@ -99,6 +99,12 @@ export interface TableSpec {
   csv?: CsvOptions;
   labels?: Record<string, string>;
   description?: string;
+  /**
+   * When the warehouse deletes the table by itself (epoch ms; BigQuery `expirationTime`). Set on
+   * staging tables so none outlives a failed cleanup. `ensureTable` also sets it on a table that
+   * exists already (one a load created), so call it again after such a load.
+   */
+  expiresAt?: number;
 }
 
 export type JobLabels = Record<string, string>;
@@ -205,7 +211,7 @@ export interface Warehouse {
   patchTableLabels(ref: TableRef, labels: Record<string, string>, etag: string): Promise<void>;
   /** The table's partitions from metadata (never a scan of table data); [] when the table does not exist. */
   listPartitions(ref: TableRef): Promise<PartitionInfo[]>;
-  /** Creates the dataset and table if missing (idempotent). */
+  /** Creates the dataset and table if missing (idempotent); sets `spec.expiresAt` on the table when given. */
   ensureTable(spec: TableSpec): Promise<void>;
   /** Deletes a table if it exists (staging tables). */
   deleteTable(ref: TableRef): Promise<void>;

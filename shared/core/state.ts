@@ -1,15 +1,21 @@
 /**
  * Per-partition sync state, kept as one small JSON object per partition under the state prefix
- * in Cloud Storage (a folder locally): `<prefix>state/<table>/<partition>.json`.
+ * in Cloud Storage (a folder locally): `<prefix>state/<table>/<partition>.json` (the "head").
  *
- * Every change is a compare-and-swap on the object's generation, so concurrent syncs serialise
- * on it. A summary is copied into the object's custom metadata so the auditor reads the state of
+ * Every change is a compare-and-swap on the head's generation, so concurrent syncs serialise
+ * on it. A summary is copied into the head's custom metadata so the auditor reads the state of
  * a whole table with one paged listing, without downloading an object per partition.
- * See docs/design.md for the race analysis.
+ * The head stays small whatever the partition holds: file lists live in claim objects and
+ * "already loaded" answers in markers (state-files.ts). Heads are validated on read; a corrupt
+ * one is reported and rebuilt (`recoverState`). See docs/design.md for the race analysis.
  */
 import type { StateConfig } from '../config/types.ts';
-import { PreconditionFailedError } from './errors.ts';
-import type { ObjectStore } from './ports.ts';
+import type { Logger } from '../log.ts';
+import { casBackoff, casWriteJson, isLostRace } from './cas.ts';
+import { systemClock } from './ports.ts';
+import type { Clock, ObjectStore } from './ports.ts';
+import { parseState } from './state-codec.ts';
+import { claimObjectName, hasMarker, randomId, readClaimFiles, removeClaimFiles, writeClaimFiles, writeMarkers } from './state-files.ts';
 
 /** A source file excluded from loads because the warehouse rejected it. */
 export interface QuarantineEntry {
@@ -38,7 +44,12 @@ export interface LoadRecord {
   rows: number | null;
   jobId: string;
   at: number;
-  /** The (name, generation) pairs loaded, so an event for one of them is answered without listing. */
+  /** The claim object holding the loaded files (state-files.ts); absent when none was kept. */
+  claimId?: string;
+  /**
+   * The (name, generation) pairs loaded. Set in memory by whoever settles a load; the head does
+   * not store them (markers answer "already loaded?"). Version 1 heads carried them inline.
+   */
   files?: { name: string; generation: string }[];
 }
 
@@ -48,7 +59,12 @@ export interface Inflight {
   kind: 'load' | 'copy' | 'truncate';
   sourceFingerprint: string;
   loadedFingerprint: string;
+  /** The files of the job (kept in the claim object named by `claimId`, attached on read). */
   files: FileRef[];
+  /** Files the previous load did not hold: the markers a success writes (all files when absent). */
+  added?: { name: string; generation: string }[];
+  /** Random id of this claim: names its claim object and labels its job (`tidemark_claim`). */
+  claimId?: string;
   /** Quarantine entries still in force for this listing (carried into the state on success). */
   quarantine: QuarantineEntry[];
   /** Staging table of a load too large for one job, if any. */
@@ -61,9 +77,15 @@ export interface Inflight {
 export type PartitionStatus = 'new' | 'loaded' | 'empty' | 'failed';
 
 export interface PartitionState {
-  version: 1;
+  /** 2: files out of the head, epoch. Version 1 heads are read and rewritten as 2. */
+  version: 1 | 2;
   table: string;
   partition: string;
+  /**
+   * Random id created with each new state object. Part of every job id and of the marker names,
+   * so a state that was lost, moved or rebuilt never reuses an old job id or an old marker.
+   */
+  epoch: string;
   status: PartitionStatus;
   loaded?: LoadRecord;
   inflight?: Inflight;
@@ -71,7 +93,7 @@ export interface PartitionState {
   lastError?: { jobId: string | null; message: string; at: number; sourceFingerprint?: string };
   /** Failed attempts since the last success. */
   failures: number;
-  /** Claims made so far; salts job ids so a partition never reuses one (a listing can recur). */
+  /** Claims made so far in this epoch; salts job ids so a partition never reuses one (a listing can recur). */
   seq?: number;
   /** Token of the last forced request applied, so its redeliveries do not reload again. */
   lastForceToken?: string;
@@ -99,40 +121,156 @@ export interface StateHandle {
   state: PartitionState;
   /** Generation to compare-and-swap against; '0' when the object does not exist yet. */
   generation: string;
+  /** Set when the stored head is corrupt: why. `state` is then a fresh one (see recoverState). */
+  corrupt?: string;
 }
 
 export function stateObjectName(cfg: StateConfig, table: string, partition: string): string {
   return `${cfg.prefix}state/${table}/${partition}.json`;
 }
 
+/** A fresh state, with a new epoch. */
 export function emptyState(table: string, partition: string, now: number): PartitionState {
-  return { version: 1, table, partition, status: 'new', quarantine: [], failures: 0, updatedAt: now };
+  return { version: 2, table, partition, epoch: randomId(), status: 'new', quarantine: [], failures: 0, updatedAt: now };
 }
 
-/** Reads a partition's state (a fresh one when none exists). */
+/**
+ * Reads a partition's state (a fresh one when none exists). The head is one small read; a
+ * claim's files are read only while a claim is open. A corrupt head (or claim object) comes
+ * back as a fresh state with `corrupt` set and the corrupt object's generation, so the next
+ * compare-and-swap replaces it.
+ */
 export async function readState(store: ObjectStore, cfg: StateConfig, table: string, partition: string, now: number): Promise<StateHandle> {
-  const found = await store.read(cfg.bucket, stateObjectName(cfg, table, partition));
-  if (!found) return { state: emptyState(table, partition, now), generation: '0' };
-  const state = JSON.parse(found.data.toString('utf8')) as PartitionState;
-  return { state, generation: found.generation };
+  const name = stateObjectName(cfg, table, partition);
+  for (let attempt = 1; ; attempt++) {
+    const found = await store.read(cfg.bucket, name);
+    if (!found) return { state: emptyState(table, partition, now), generation: '0' };
+    const corrupt = (reason: string): StateHandle => ({ state: emptyState(table, partition, now), generation: found.generation, corrupt: reason });
+    const parsed = parseState(found.data.toString('utf8'), table, partition);
+    if (typeof parsed === 'string') return corrupt(parsed);
+    // A version 1 head has no epoch: it gets one here, stored with its next write.
+    if (!parsed.epoch) parsed.epoch = randomId();
+    const inf = parsed.inflight;
+    if (!inf || inf.files) return { state: parsed as PartitionState, generation: found.generation };
+    const claim = await readClaimFiles(store, cfg, table, partition, inf.claimId!, inf.jobId);
+    const claimName = claimObjectName(cfg, table, partition, inf.claimId!);
+    if (claim === null) {
+      // Claim objects are written before a head names them and removed after no head does: a
+      // head naming a missing one was replaced meanwhile. Read it again.
+      if (attempt < 3) continue;
+      return corrupt(`its claim object ${claimName} (job ${inf.jobId}) is missing`);
+    }
+    if (typeof claim === 'string') return corrupt(`its claim object ${claimName} is corrupt: ${claim}`);
+    return { state: { ...parsed, inflight: { ...inf, files: claim.files, added: claim.added } }, generation: found.generation };
+  }
+}
+
+/**
+ * Replaces a corrupt head (handle.corrupt) with a fresh state, by compare-and-swap on the
+ * corrupt object's generation. The writer that wins logs one ERROR naming the object; the
+ * partition is then treated as never loaded: listed and reloaded, under a new epoch.
+ * Returns false when somebody else changed the object first (read it again).
+ */
+export async function recoverState(store: ObjectStore, cfg: StateConfig, handle: StateHandle, log: Logger): Promise<boolean> {
+  const { table, partition } = handle.state;
+  try {
+    await writeState(store, cfg, { state: handle.state, generation: handle.generation }, handle.state);
+  } catch (err) {
+    if (isLostRace(err)) return false;
+    throw err;
+  }
+  const object = `gs://${cfg.bucket}/${stateObjectName(cfg, table, partition)}`;
+  log.error(`state object ${object} is corrupt (${handle.corrupt}); rebuilt it empty: the partition is listed and reloaded`, { object, table, partition, reason: handle.corrupt });
+  return true;
+}
+
+/**
+ * Whether a job of this state's epoch loaded exactly `v`: one read of a tiny object, whatever
+ * the partition holds. False can be wrong (markers may be missing); true never is.
+ */
+export async function isLoaded(store: ObjectStore, cfg: StateConfig, state: PartitionState, v: { name: string; generation: string }): Promise<boolean> {
+  if (!state.loaded) return false;
+  if (state.loaded.files) return state.loaded.files.some((f) => f.name === v.name && f.generation === v.generation);
+  return hasMarker(store, cfg, state.table, state.partition, state.epoch, v);
+}
+
+/** The files the last successful load held ([] when unknown: then every file counts as added). */
+export async function loadedFiles(store: ObjectStore, cfg: StateConfig, state: PartitionState): Promise<{ name: string; generation: string }[]> {
+  if (!state.loaded) return [];
+  if (state.loaded.files) return state.loaded.files;
+  if (!state.loaded.claimId) return [];
+  const claim = await readClaimFiles(store, cfg, state.table, state.partition, state.loaded.claimId, state.loaded.jobId);
+  return claim && typeof claim !== 'string' ? claim.files : [];
 }
 
 /**
  * Writes `next` if the object is still at `handle.generation`. Throws PreconditionFailedError
  * when somebody else wrote it first: the caller re-reads and decides again.
+ *
+ * Around the compare-and-swap of the head: a new claim's file list is written first (the head
+ * only ever names an existing claim object); a load being recorded as successful first gets its
+ * markers (true from the moment the job succeeded); claim objects the new head no longer names
+ * are removed afterwards.
  */
 export async function writeState(store: ObjectStore, cfg: StateConfig, handle: StateHandle, next: PartitionState): Promise<StateHandle> {
-  const name = stateObjectName(cfg, next.table, next.partition);
-  const { generation } = await store.write(cfg.bucket, name, JSON.stringify(next), {
-    ifGenerationMatch: handle.generation,
-    contentType: 'application/json',
-    metadata: summaryMetadata(next),
-  });
-  return { state: next, generation };
+  const prev = handle.state;
+  const { table, partition } = next;
+  const epoch = next.epoch || prev.epoch || randomId();
+  const inf = next.inflight;
+  const newClaim = inf?.claimId && inf.claimId !== prev.inflight?.claimId ? inf : null;
+  if (newClaim) await writeClaimFiles(store, cfg, table, partition, { claimId: newClaim.claimId!, jobId: newClaim.jobId, files: newClaim.files, added: newClaim.added ?? newClaim.files });
+  const settling = prev.inflight && next.loaded && next.loaded.jobId === prev.inflight.jobId && next.loaded.jobId !== prev.loaded?.jobId ? prev.inflight : null;
+  if (settling && next.status === 'loaded') {
+    await writeMarkers(store, cfg, table, partition, epoch, settling.added ?? next.loaded!.files ?? settling.files, settling.jobId);
+  }
+  const loaded = next.loaded && (settling ? { ...next.loaded, ...(settling.claimId ? { claimId: settling.claimId } : {}) } : next.loaded);
+  const stored: PartitionState = { ...next, version: 2, epoch, ...(loaded ? { loaded } : {}) };
+  let generation: string;
+  try {
+    ({ generation } = await casWriteJson(store, cfg.bucket, stateObjectName(cfg, table, partition), toHead(stored), {
+      ifGenerationMatch: handle.generation,
+      metadata: summaryMetadata(stored),
+    }));
+  } catch (err) {
+    // Our claim object is garbage unless the head names it after all (a write that landed but
+    // was overwritten before we could recognise it: casWriteJson).
+    if (newClaim && !(await headNames(store, cfg, table, partition, newClaim.claimId!))) await removeClaimFiles(store, cfg, table, partition, newClaim.claimId!);
+    throw err;
+  }
+  const named = new Set([stored.inflight?.claimId, stored.loaded?.claimId]);
+  for (const id of new Set([prev.inflight?.claimId, prev.loaded?.claimId])) {
+    if (id && !named.has(id)) await removeClaimFiles(store, cfg, table, partition, id);
+  }
+  return { state: stored, generation };
+}
+
+async function headNames(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claimId: string): Promise<boolean> {
+  try {
+    const found = await store.read(cfg.bucket, stateObjectName(cfg, table, partition));
+    return !!found && found.data.toString('utf8').includes(claimId);
+  } catch {
+    return true; // cannot tell: keep it (at worst an orphan object)
+  }
+}
+
+/** The head as stored: no file lists (except for a claim made without a claim object). */
+function toHead(s: PartitionState): Record<string, unknown> {
+  const { inflight, loaded, ...rest } = s;
+  const head: Record<string, unknown> = { ...rest };
+  if (loaded) {
+    const { files: _files, ...l } = loaded;
+    head.loaded = l;
+  }
+  if (inflight) {
+    const { files, added: _added, ...i } = inflight;
+    head.inflight = i.claimId ? i : { ...i, files };
+  }
+  return head;
 }
 
 /**
- * Applies `change` to the current state with compare-and-swap, re-reading on conflict.
+ * Applies `change` to the current state with compare-and-swap, re-reading on conflict (with
+ * jittered backoff through `clock`: one object takes about one write per second).
  * `change` returns null to leave the state as it is.
  */
 export async function updateState(
@@ -140,19 +278,21 @@ export async function updateState(
   cfg: StateConfig,
   table: string,
   partition: string,
-  now: () => number,
+  clock: Pick<Clock, 'now' | 'sleep'> | (() => number),
   change: (state: PartitionState) => PartitionState | null,
   attempts = 10,
 ): Promise<StateHandle> {
+  const c = typeof clock === 'function' ? { now: clock, sleep: systemClock.sleep } : clock;
   for (let attempt = 1; ; attempt++) {
-    const handle = await readState(store, cfg, table, partition, now());
+    const handle = await readState(store, cfg, table, partition, c.now());
     const next = change(structuredClone(handle.state));
     if (!next) return handle;
-    next.updatedAt = now();
+    next.updatedAt = c.now();
     try {
       return await writeState(store, cfg, handle, next);
     } catch (err) {
-      if (!(err instanceof PreconditionFailedError) || attempt >= attempts) throw err;
+      if (!isLostRace(err) || attempt >= attempts) throw err;
+      await casBackoff(c, attempt);
     }
   }
 }

@@ -24,9 +24,10 @@ import { keyOf, checkpointLabel, resolveInflight, runJob, settle, waitForJob } f
 import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
-import { listPartitionObjects } from './listing.ts';
+import { listPartitionObjects, refuseUnloadable } from './listing.ts';
 import type { ObjectStore } from './ports.ts';
-import { readState, writeState } from './state.ts';
+import { isLoaded, loadedFiles, readState, recoverState, updateState, writeState } from './state.ts';
+import { randomId } from './state-files.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
 export { defaultEngineOptions } from './engine.ts';
@@ -93,14 +94,20 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
 
   for (let round = 0; round < engine.options.maxRounds; round++) {
     let handle = await readState(store, config.state, table.name, req.partition, clock.now());
+    if (handle.corrupt) {
+      // Treated as unknown: replaced by a fresh state (new epoch), then listed and reloaded.
+      await recoverState(store, config.state, handle, log);
+      continue;
+    }
     if (handle.state.inflight) {
       await resolveInflight(engine, route, req.partition, handle.state.inflight, log);
       continue;
     }
     const st = handle.state;
     if (req.hint && !force && !claimedHere) {
+      // Costs the same whatever P holds: the state head and one marker (state-files.ts).
       const k = keyOf(req.hint);
-      if (st.loaded?.files?.some((f) => keyOf(f) === k) || st.quarantine.some((q) => keyOf(q) === k)) {
+      if (st.quarantine.some((q) => keyOf(q) === k) || (await isLoaded(store, config.state, st, req.hint))) {
         return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
       }
       await checkBudget(store, config.state, table, clock.now());
@@ -112,7 +119,10 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     await step('after-list');
     const sourceFingerprint = fingerprintObjects(listing);
     const live = new Set(listing.map(keyOf));
-    const quarantine = retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)));
+    // Names no load can take are quarantined before any claim (even on a forced retry: renaming fixes them, retrying cannot).
+    const refused = refuseUnloadable(store, table.source.bucket, listing, st.quarantine, clock.now());
+    const refusedKeys = new Set(refused.map(keyOf));
+    const quarantine = [...refused, ...(retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)) && !refusedKeys.has(keyOf(q))))];
     const excluded = new Set(quarantine.map(keyOf));
     const files: FileRef[] = listing.filter((o) => !excluded.has(keyOf(o))).map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
     const bytes = files.reduce((n, f) => n + f.size, 0);
@@ -128,6 +138,11 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       });
     }
 
+    for (const q of refused) {
+      if (st.quarantine.some((p) => keyOf(p) === keyOf(q)) || newlyQuarantined.some((p) => keyOf(p) === keyOf(q))) continue;
+      newlyQuarantined.push(q);
+      log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error });
+    }
     const previouslyHeldRows = !!st.loaded && st.loaded.objects > 0;
     if (files.length === 0 && !previouslyHeldRows) {
       // Nothing to load and nothing to remove. Record the quarantine-only outcome so the auditor sees it.
@@ -146,15 +161,18 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     const kind: Inflight['kind'] = files.length === 0 ? 'truncate' : files.length > table.maxUrisPerLoad ? 'copy' : 'load';
     const loadedFingerprint = fingerprintObjects(files);
     const seq = (st.seq ?? 0) + 1;
-    const jobId = jobIdFor(kind, table.name, req.partition, loadedFingerprint, `${seq}`);
+    // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.
+    const jobId = jobIdFor(kind, table.name, req.partition, loadedFingerprint, `${st.epoch}.${seq}`);
+    const before = new Set((await loadedFiles(store, config.state, st)).map(keyOf));
 
-    await reserveJob(store, config.state, table, () => clock.now());
     const inflight: Inflight = {
       jobId,
       kind,
       sourceFingerprint,
       loadedFingerprint,
       files,
+      added: files.filter((f) => !before.has(keyOf(f))).map((f) => ({ name: f.name, generation: f.generation })),
+      claimId: randomId(),
       quarantine,
       owner,
       startedAt: clock.now(),
@@ -173,6 +191,13 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     if (!claimed) continue; // somebody else claimed first: look again
     handle = claimed;
     claimedHere = true;
+    // Only the claim's holder takes a token: concurrent events for P spend one for their one job.
+    try {
+      await reserveJob(store, config.state, table, clock, log);
+    } catch (err) {
+      await releaseClaim(engine, table.name, req.partition, jobId, st.lastForceToken).catch((e) => log.warn('could not release a claim; it is fenced after the grace period', { jobId, error: String(e) }));
+      throw err;
+    }
     await step('after-claim', jobId);
     log.info('job claimed', { jobId, kind, objects: files.length, bytes, reason: req.reason, force });
 
@@ -226,6 +251,20 @@ function result(
     quarantined,
     newlyQuarantined,
   };
+}
+
+/**
+ * Clears a claim whose job was never submitted (no token for it): nobody waits for its grace
+ * period. A forced request's token, recorded with the claim, is put back: the reload did not happen.
+ */
+async function releaseClaim(engine: Engine, table: string, partition: string, jobId: string, forceTokenBefore: string | undefined): Promise<void> {
+  await updateState(engine.store, engine.config.state, table, partition, engine.clock, (s) => {
+    if (s.inflight?.jobId !== jobId) return null;
+    delete s.inflight;
+    if (forceTokenBefore === undefined) delete s.lastForceToken;
+    else s.lastForceToken = forceTokenBefore;
+    return s;
+  });
 }
 
 async function tryWrite(store: ObjectStore, config: Config, handle: Awaited<ReturnType<typeof readState>>, next: PartitionState) {

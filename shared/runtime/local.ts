@@ -64,6 +64,8 @@ export function createLocalEngine(config: Config, opts: LocalEngineOptions): Loc
   const warehouse = new DuckDbWarehouse({
     file: paths.warehouseFile,
     holder: opts.holder ?? 'tidemark',
+    // One clock for the process: table expiration and partition times compare with the engine's.
+    ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.lockWaitMs !== undefined ? { lockWaitMs: opts.lockWaitMs } : {}),
     ...(opts.jobDelayMs ? { jobDelayMs: opts.jobDelayMs } : {}),
   });

@@ -189,14 +189,20 @@ export class BigQueryWarehouse implements Warehouse {
     }
     // Without a schema the table is left to the first load (CREATE_IF_NEEDED with the same
     // partitioning): a column-partitioned table cannot be created before its column exists.
-    if (!spec.schema) return;
-    if (await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`, projectId)) return;
+    const exists = spec.schema || spec.expiresAt !== undefined ? await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`, projectId) : false;
+    if (exists && spec.expiresAt !== undefined) {
+      // A table a load created (no schema to create it first) gets its expiration now.
+      await this.call({ method: 'PATCH', uri: tablePath(spec.ref), json: { expirationTime: String(spec.expiresAt) } }, `tables.patch ${show(spec.ref)}`, projectId);
+      return;
+    }
+    if (!spec.schema || exists) return;
     const table: TableMetadata = {
       tableReference: reference,
       schema: { fields: spec.schema },
       timePartitioning: timePartitioning(spec.partitioning),
       ...(spec.labels ? { labels: spec.labels } : {}),
       ...(spec.description ? { description: spec.description } : {}),
+      ...(spec.expiresAt !== undefined ? { expirationTime: String(spec.expiresAt) } : {}),
     };
     await this.createIgnoringConflict(
       { method: 'POST', uri: `/datasets/${encodeURIComponent(dataset)}/tables`, json: table },

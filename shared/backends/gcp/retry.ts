@@ -3,6 +3,7 @@
  * (rate limits, 5xx, dropped connections) and exponential backoff with full jitter between
  * attempts. Callers turn the client libraries' own retries off, so this is the only layer.
  */
+import { classifyError } from '../../core/error-rules.ts';
 import { BackendUnavailableError, errorMessage } from '../../core/errors.ts';
 
 export interface RetryOptions {
@@ -17,11 +18,6 @@ export interface RetryOptions {
   /** What is being attempted, for the final error (`jobs.insert tidemark_x`). */
   describe: string;
 }
-
-const RETRYABLE_STATUS = new Set([429, 500, 502, 503, 504]);
-const RETRYABLE_REASONS = new Set(['rateLimitExceeded', 'backendError', 'internalError']);
-const RETRYABLE_MESSAGES = ['too many table update operations', 'exceeded rate limits'];
-const RETRYABLE_NETWORK_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNREFUSED', 'EPIPE', 'EAI_AGAIN']);
 
 /**
  * The HTTP status of an error thrown by a Google client, or undefined. Reads `code` (ApiError
@@ -54,19 +50,20 @@ export function reasonOf(err: unknown): string | undefined {
 }
 
 /**
- * True when the same call may succeed later. A retryable reason wins over the status: BigQuery
- * reports "too many table update operations" as 403 rateLimitExceeded, which must be retried,
- * while other 403s (permissions, quotaExceeded) must not.
+ * True when the same call may succeed within this invocation: `retry-now` of the shared rule
+ * (shared/core/error-rules.ts). `quotaExceeded` is `retry-later`: not retried here, and since the
+ * caller does not map it to a permanent error it stays transient for the platform.
  */
 export function isRetryable(err: unknown): boolean {
-  const reason = reasonOf(err);
-  if (reason !== undefined && RETRYABLE_REASONS.has(reason)) return true;
-  const message = errorMessage(err).toLowerCase();
-  if (RETRYABLE_MESSAGES.some((m) => message.includes(m))) return true;
-  const status = httpStatusOf(err);
-  if (status !== undefined) return RETRYABLE_STATUS.has(status);
   const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-  return typeof code === 'string' && RETRYABLE_NETWORK_CODES.has(code);
+  return (
+    classifyError({
+      reason: reasonOf(err),
+      message: errorMessage(err),
+      status: httpStatusOf(err),
+      code: typeof code === 'string' ? code : undefined,
+    }) === 'retry-now'
+  );
 }
 
 const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -6,7 +6,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import type { Partitioning, TableRef, TableSpec } from '../../core/ports.ts';
 import { columnsDdl, META, PARTITIONTIME, tableName } from './duckdb-sql.ts';
 import type { Column } from './duckdb-sql.ts';
-import { readRows } from './duckdb-session.ts';
+import { readRows, transaction } from './duckdb-session.ts';
 
 /** A table as the warehouse knows it. */
 export interface TableInfo {
@@ -84,4 +84,30 @@ export async function touchPartitions(conn: DuckDBConnection, ref: TableRef, ids
     await forgetPartitions(conn, ref, pid);
     await conn.run(`INSERT INTO ${META}.partitions VALUES (?, ?, ?, epoch_ms(?::BIGINT)::TIMESTAMPTZ)`, [ref.dataset, ref.table, pid, now]);
   }
+}
+
+/** Drops a table and its metadata (no error when it does not exist). Run inside a transaction. */
+export async function dropTable(conn: DuckDBConnection, ref: TableRef): Promise<void> {
+  await conn.run(`DROP TABLE IF EXISTS ${tableName(ref)}`);
+  await conn.run(`DELETE FROM ${META}.tables WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]);
+  await conn.run(`DELETE FROM ${META}.partitions WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]);
+}
+
+/** Records when an existing table expires (its spec's `expiresAt`), as BigQuery's `expirationTime`. */
+export async function setTableExpiry(conn: DuckDBConnection, ref: TableRef, expiresAt: number): Promise<void> {
+  await conn.run(`UPDATE ${META}.tables SET spec = json_merge_patch(spec, ?::JSON) WHERE dataset = ? AND table_name = ? AND spec IS NOT NULL`, [
+    JSON.stringify({ expiresAt }),
+    ref.dataset,
+    ref.table,
+  ]);
+}
+
+/** Drops every table whose recorded expiration has passed: BigQuery deletes expired tables by itself. Not inside a transaction. */
+export async function dropExpiredTables(conn: DuckDBConnection, now: number): Promise<void> {
+  const expired = await readRows(
+    conn,
+    `SELECT dataset, table_name FROM ${META}.tables WHERE TRY_CAST(json_extract_string(spec, '$.expiresAt') AS BIGINT) <= ?`,
+    [now],
+  );
+  for (const row of expired) await transaction(conn, () => dropTable(conn, { dataset: String(row.dataset), table: String(row.table_name) }));
 }

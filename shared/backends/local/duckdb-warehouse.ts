@@ -3,7 +3,9 @@
  * partition metadata live in schema `_tidemark`. It keeps the BigQuery behaviours tidemark
  * relies on: caller-chosen job ids that can be inserted once, jobs that run in the background
  * and always finish, partition-scoped WRITE_TRUNCATE in one transaction, per-file load errors
- * that name the file, partition ids as BigQuery writes them, and table etags.
+ * that name the file, partition ids as BigQuery writes them, table etags, and table expiration
+ * (`TableSpec.expiresAt`, recorded with the table; expired tables are dropped before each job
+ * insert and table creation).
  *
  * The parts: `duckdb-session.ts` shares the file between processes, `duckdb-jobs.ts` executes
  * jobs, `duckdb-readers.ts` reads source files, `duckdb-tables.ts` keeps table metadata and
@@ -18,7 +20,7 @@ import { LockHeldError } from './file-lock.ts';
 import { DuckDbJobRunner } from './duckdb-jobs.ts';
 import { DuckDbSessions, readRows, transaction } from './duckdb-session.ts';
 import { columnsFromSchema, id, JOB_ID, MAX_LABELS, META, partitionExpr, resolvePartition, tableName, validateJobSpec, validateLabels, validateTableRef } from './duckdb-sql.ts';
-import { bumpEtag, createTable, describeTable, partitioningOf } from './duckdb-tables.ts';
+import { bumpEtag, createTable, describeTable, dropExpiredTables, dropTable, partitioningOf, setTableExpiry } from './duckdb-tables.ts';
 
 export { duckDbType, validateLabels, validateTableRef } from './duckdb-sql.ts';
 
@@ -87,6 +89,8 @@ export class DuckDbWarehouse implements Warehouse {
   async insertJob(spec: JobSpec): Promise<{ status: JobStatus; created: boolean }> {
     validateJobSpec(spec);
     const result = await this.sessions.withDb(async (conn) => {
+      // Expired tables are gone before any job can read them (a copy from an expired stage fails notFound).
+      await dropExpiredTables(conn, this.clock.now());
       const existing = await this.jobs.readJob(conn, spec.jobId);
       if (existing) return { status: existing, created: false };
       const now = this.clock.now();
@@ -181,8 +185,13 @@ export class DuckDbWarehouse implements Warehouse {
       }
     }
     await this.sessions.withDb(async (conn) => {
+      await dropExpiredTables(conn, this.clock.now());
       await conn.run(`CREATE SCHEMA IF NOT EXISTS ${id(spec.ref.dataset)}`);
-      if (await describeTable(conn, spec.ref, spec)) return;
+      if (await describeTable(conn, spec.ref, spec)) {
+        // A table a load created (autodetect) gets its expiration now, as BigQuery's tables.patch.
+        if (spec.expiresAt !== undefined) await setTableExpiry(conn, spec.ref, spec.expiresAt);
+        return;
+      }
       // With autodetect and no schema, the first load creates the table from the files.
       if (!columns) return;
       await transaction(conn, () => createTable(conn, spec.ref, columns, spec));
@@ -192,11 +201,7 @@ export class DuckDbWarehouse implements Warehouse {
   async deleteTable(ref: TableRef): Promise<void> {
     validateTableRef(ref);
     await this.sessions.withDb((conn) =>
-      transaction(conn, async () => {
-        await conn.run(`DROP TABLE IF EXISTS ${tableName(ref)}`);
-        await conn.run(`DELETE FROM ${META}.tables WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]);
-        await conn.run(`DELETE FROM ${META}.partitions WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]);
-      }),
+      transaction(conn, () => dropTable(conn, ref)),
     );
   }
 

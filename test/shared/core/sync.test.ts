@@ -7,6 +7,7 @@ import { gzipSync } from 'node:zlib';
 import { describe, it } from 'node:test';
 import { BudgetExhaustedError, PartitionBusyError, SimulatedCrashError } from '../../../shared/core/errors.ts';
 import { decodeLabelTime } from '../../../shared/core/fingerprint.ts';
+import { readBudget } from '../../../shared/core/budget.ts';
 import { readState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { SyncStep } from '../../../shared/core/sync.ts';
@@ -286,6 +287,60 @@ describe('syncPartition', () => {
       const lastArrival = start + 1999 * 1_000;
       assert.ok(env.clock.now() - lastArrival <= 13 * 288_000 + 600_000, `quiet ${((env.clock.now() - lastArrival) / 60_000).toFixed(1)} min after the last file`);
       t.diagnostic(`2,000 files into 13 partitions: ${stats.deliveries} deliveries (${stats.retries} retries), ${jobs.length} load jobs, quiet after ${((env.clock.now() - start) / 60_000).toFixed(0)} min of simulated time`);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('8 concurrent syncs of one partition spend exactly one token, for the one job', async () => {
+    const env = await createTestEnv({ jobDelayMs: () => 15 });
+    try {
+      await env.put(path(10, 'a.csv'), csvRows(1, 5));
+      const racing = Array.from({ length: 8 }, () =>
+        syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' }).catch((e) => {
+          if (!(e instanceof PartitionBusyError)) throw e;
+          return null;
+        }),
+      );
+      await Promise.all(racing);
+      await deliverEvents(env, [path(10, 'a.csv')], { minBackoffMs: 1_000 });
+      assert.equal(await env.count(), 5);
+      assert.equal((await loadJobs(env)).length, 1);
+      assert.equal((await readBudget(env.engine.store, env.config.state, env.config.tables[0]!, env.clock.now())).used, 1);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a claim that finds no token is released at once, not left for the grace period', async () => {
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1') });
+    try {
+      await env.put(path(1, 'a.csv'), csvRows(10, 1));
+      await env.put(path(2, 'a.csv'), csvRows(20, 1));
+      await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
+      await assert.rejects(syncPartition(env.engine, { table: 'events', partition: '2026112402', reason: 'test' }), BudgetExhaustedError);
+      const { state } = await readState(env.engine.store, env.config.state, 'events', '2026112402', env.clock.now());
+      assert.equal(state.inflight, undefined);
+      env.clock.advance(43_200_000); // one token at 2 per day; far less than a grace period would matter
+      await syncPartition(env.engine, { table: 'events', partition: '2026112402', reason: 'test' });
+      assert.equal(await env.count(), 2);
+      assert.equal((await env.engine.warehouse.jobHistory()).filter((j) => j.kind === 'noop').length, 0);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a forced reload that finds no token is not taken as done: its redelivery reloads', async () => {
+    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1') });
+    try {
+      await env.put(path(1, 'a.csv'), csvRows(10, 1));
+      await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
+      const forced = { table: 'events', partition: '2026112401', force: true, forceToken: 'm1', reason: 'reload' };
+      await assert.rejects(syncPartition(env.engine, forced), BudgetExhaustedError);
+      env.clock.advance(43_200_000);
+      const again = await syncPartition(env.engine, forced);
+      assert.equal(again.outcome, 'loaded');
+      assert.equal(again.jobsSubmitted, 1);
     } finally {
       await env.close();
     }

@@ -653,6 +653,20 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), [`GET ${BASE}/datasets/lake`]);
     });
 
+    it('creates a table with an expiration (expirationTime), and sets it on one a load created', async () => {
+      fake.handle = (req) => (req.method === 'GET' && req.path.endsWith('/tables/events__stage') ? apiError(404, 'notFound', 'Not found') : { body: req.body ?? {} });
+      const expiresAt = Date.UTC(2026, 11, 2);
+      await warehouse.ensureTable(tableSpec({ ref: { dataset: 'lake', table: 'events__stage' }, expiresAt }));
+      assert.deepEqual(fake.requests.map((r) => r.method), ['GET', 'GET', 'POST']);
+      assert.equal((fake.requests[2]!.body as { expirationTime?: string }).expirationTime, String(expiresAt));
+
+      fake.reset();
+      fake.script({ body: {} });
+      await warehouse.ensureTable(tableSpec({ ref: { dataset: 'lake', table: 'events__stage' }, schema: undefined, autodetect: true, expiresAt }));
+      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), [`GET ${BASE}/datasets/lake`, `GET ${BASE}/datasets/lake/tables/events__stage`, `PATCH ${BASE}/datasets/lake/tables/events__stage`]);
+      assert.deepEqual(fake.requests[2]!.body, { expirationTime: String(expiresAt) });
+    });
+
     it('deletes a table; a missing one is fine', async () => {
       fake.script({ status: 204 });
       await warehouse.deleteTable({ dataset: 'lake', table: 'events__stage' });

@@ -208,6 +208,33 @@ describe('DuckDbWarehouse', () => {
     });
   });
 
+  describe('table expiration', () => {
+    it('drops a table once its expiresAt has passed, including one a load created and ensureTable then dated', async () => {
+      let now = Date.UTC(2026, 0, 1);
+      const clock = { now: () => now, sleep: async () => {} };
+      const w = new DuckDbWarehouse({ file: join(dir, 'exp.duckdb'), clock });
+      try {
+        const stage = { ...EVENTS, ref: { dataset: 'lake_us', table: 'events__stage' }, expiresAt: now + 1_000 };
+        await w.ensureTable(stage);
+        const auto: TableSpec = { ...EVENTS, ref: { dataset: 'lake_us', table: 'auto__stage' }, schema: undefined, autodetect: true };
+        await run(load([file('e1.csv', csv(1, 2))], { table: auto, destination: auto.ref }), w);
+        await w.ensureTable({ ...auto, expiresAt: now + 5_000 });
+        const names = async () => (await w.query(`SELECT table_name FROM duckdb_tables() WHERE schema_name = 'lake_us' ORDER BY 1`)).map((r) => r.table_name);
+        assert.deepEqual(await names(), ['auto__stage', 'events__stage']);
+        now += 1_000;
+        await w.ensureTable(EVENTS);
+        assert.deepEqual(await names(), ['auto__stage', 'events']);
+        now += 4_000;
+        // Expired tables are gone before a job can read them: a copy from one fails notFound.
+        const copy = await run({ kind: 'copy', jobId: 'copy_expired', source: auto.ref, destination: EVENTS.ref, partition: null, writeDisposition: 'WRITE_APPEND', labels: {} }, w);
+        assert.equal(copy.errorResult?.reason, 'notFound');
+        assert.deepEqual(await names(), ['events']);
+      } finally {
+        await w.close();
+      }
+    });
+  });
+
   describe('load jobs', () => {
     it('loads CSV into an hourly ingestion-time partition: rows, bytes, _PARTITIONTIME, partition id', async () => {
       const a = file('a.csv', csv(1, 3));
@@ -366,6 +393,17 @@ describe('DuckDbWarehouse', () => {
       assert.equal((await run(load([file('h3.csv', 'page,n\n/c,3\n')], { table: spec, destination: spec.ref, partition: '20240102' }))).outputRows, 1);
       assert.deepEqual(await partitions(spec.ref), [['20240101', 2], ['20240102', 1]]);
     });
+
+    for (const name of ['g?.csv', 'g[12].csv', 'g{1,2}.csv', 'g[!x].csv', 'g\\1.csv']) {
+      it(`reads ${name} as itself, not as a pattern over its neighbours`, async () => {
+        for (const decoy of ['g1.csv', 'g2.csv', 'gx.csv', 'g12.csv']) file(`lit/${decoy}`, csv(100, 5));
+        const literal = file(`lit/${name}`, csv(1, 2));
+        const r = await run(load([literal]));
+        assert.equal(r.outputRows, 2, JSON.stringify(r.errorResult));
+        assert.equal(await count('lake_us.events', 'id < 100'), 2);
+        assert.equal(await count('lake_us.events', 'id >= 100'), 0);
+      });
+    }
 
     it('reads a file whose name has glob characters as itself', async () => {
       file('x1.csv', csv(100, 5));

@@ -15,7 +15,8 @@ import { blameUris, isNotFound } from './blame.ts';
 import { isTransientError } from './error-rules.ts';
 import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
-import type { JobSpec, JobStatus, TableRef } from './ports.ts';
+import type { CopyDedupe, JobSpec, JobStatus, TableRef } from './ports.ts';
+import { loadTail, tailStageRef } from './stream-load.ts';
 import { updateState } from './state.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
@@ -85,7 +86,18 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
     // Without a schema the first chunk created the table: give it its expiration now.
     if (n === 0 && !table.spec.schema) await warehouse.ensureTable(stageSpec);
   }
-  const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels }), inf, log);
+  // Stream tables: the copy keeps one row per event and none the previous hour's tail holds.
+  let dedupe: CopyDedupe | undefined;
+  if (inf.tail) {
+    const t = await loadTail(engine, route, partition, inf, stageSpec, labels, (id) => waitForJob(engine, id, partition));
+    if ('failed' in t) return { created: 0, status: t.failed };
+    dedupe = t.dedupe;
+  }
+  const r = adoptOnlyOurs(
+    await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels, ...(dedupe ? { dedupe } : {}) }),
+    inf,
+    log,
+  );
   return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
 }
 
@@ -284,9 +296,12 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   const o = outcome as Settled | { kind: 'transient'; message: string; reason?: string };
   if (inf.stageTable) {
     // The stage table also expires on its own (created with an expiration): a failed cleanup leaks nothing for long.
-    await warehouse.deleteTable(stageRef(table.spec.ref, inf.stageTable)).catch((err: unknown) => {
-      log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: inf.stageTable, error: errorMessage(err) });
-    });
+    const stages = [stageRef(table.spec.ref, inf.stageTable), ...(inf.tail ? [tailStageRef(stageRef(table.spec.ref, inf.stageTable))] : [])];
+    for (const ref of stages) {
+      await warehouse.deleteTable(ref).catch((err: unknown) => {
+        log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: ref.table, error: errorMessage(err) });
+      });
+    }
   }
   if (bisected) {
     await warehouse.deleteTable(scratch).catch((err: unknown) => {

@@ -91,6 +91,7 @@ function parseInflight(v: unknown): Omit<Inflight, 'files'> & { files?: FileRef[
   };
   const stageTable = optStr(o, 'stageTable', p);
   if (stageTable !== undefined) inf.stageTable = stageTable;
+  if (o.tail !== undefined) inf.tail = arr(o, 'tail', p, parseFileRef);
   const claimId = optStr(o, 'claimId', p);
   if (claimId !== undefined) inf.claimId = claimId;
   if (o.files !== undefined) inf.files = arr(o, 'files', p, parseFileRef);

@@ -67,8 +67,10 @@ export interface Inflight {
   claimId?: string;
   /** Quarantine entries still in force for this listing (carried into the state on success). */
   quarantine: QuarantineEntry[];
-  /** Staging table of a load too large for one job, if any. */
+  /** Staging table of a load too large for one job, or of a stream table's load, if any. */
   stageTable?: string;
+  /** Stream tables: the previous hour's files whose events this partition drops (ingest/dedupe.ts). */
+  tail?: FileRef[];
   owner: string;
   startedAt: number;
   reason: string;

@@ -25,6 +25,7 @@ import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
 import { listPartitionObjects, refuseUnloadable } from './listing.ts';
+import { isStreamTable, listTail } from './stream-load.ts';
 import type { ObjectStore } from './ports.ts';
 import { isLoaded, loadedFiles, readState, recoverState, updateState, writeState } from './state.ts';
 import { randomId } from './state-files.ts';
@@ -158,7 +159,10 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       return result(table, req.partition, listing.length ? 'up-to-date' : 'no-source', st, jobsSubmitted, quarantine, newlyQuarantined);
     }
 
-    const kind: Inflight['kind'] = files.length === 0 ? 'truncate' : files.length > table.maxUrisPerLoad ? 'copy' : 'load';
+    // Stream tables always load through a stage: the copy out of it removes duplicate events.
+    const stream = isStreamTable(engine, table.name);
+    const kind: Inflight['kind'] = files.length === 0 ? 'truncate' : stream || files.length > table.maxUrisPerLoad ? 'copy' : 'load';
+    const tail = stream && kind === 'copy' ? await listTail(engine, route, req.partition, log) : undefined;
     const loadedFingerprint = fingerprintObjects(files);
     const seq = (st.seq ?? 0) + 1;
     // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.
@@ -180,6 +184,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       // Named from the config name ([a-z][a-z0-9_]*), not the BigQuery table id, which may be
       // 1,024 bytes of Unicode and spaces: the stage name stays short and plain.
       ...(kind === 'copy' ? { stageTable: `${table.name}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
+      ...(tail ? { tail } : {}),
     };
     const claimed = await tryWrite(store, config, handle, {
       ...st,

@@ -95,3 +95,24 @@ export function fileSuffixProblem(suffix: string): string | null {
   if (/[\u0000-\u001f\u007f#[\]*?]/.test(suffix)) return 'must not contain control characters or # [ ] * ?';
   return null;
 }
+
+const TOKEN_GROUP: Record<Token, string> = { YYYY: '(\\d{4})', MM: '(\\d{2})', DD: '(\\d{2})', hh: '(\\d{2})', mm: '(\\d{2})', ss: '(\\d{2})' };
+
+/**
+ * The UTC time a stream file's name says it was written (the inverse of streamObjectName), or
+ * null when `name` is not such a file.
+ */
+export function fileNameTime(naming: FileNaming, name: string): number | null {
+  const parts = parseFormat(naming.datetimeFormat);
+  if (typeof parts === 'string' || !name.startsWith(naming.prefix) || !name.endsWith(naming.suffix)) return null;
+  const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const order: Token[] = [];
+  const source = parts.map((p) => ('token' in p ? (order.push(p.token), TOKEN_GROUP[p.token]) : escape(p.literal))).join('');
+  const m = new RegExp(`^${source}_[^/]+$`).exec(name.slice(naming.prefix.length, name.length - naming.suffix.length));
+  if (!m) return null;
+  const v = Object.fromEntries(order.map((t, i) => [t, Number(m[i + 1])])) as Record<Token, number>;
+  const ms = Date.UTC(v.YYYY, v.MM - 1, v.DD, v.hh, v.mm, v.ss);
+  // Month 13 or hour 24 would roll over: only a time that formats back to the name's text is real.
+  return name.startsWith(`${naming.prefix}${formatFileDatetime(naming.datetimeFormat, ms)}_`) ? ms : null;
+}
+

@@ -31,8 +31,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
+        // Answer now; what is still coming is read and dropped (a client blocks until it is sent).
+        chunks.length = 0;
         resolve(null);
-        req.pause();
         return;
       }
       chunks.push(chunk);

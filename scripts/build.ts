@@ -44,6 +44,7 @@ import * as esbuild from 'esbuild';
 import type { BuildOptions, Metafile, Plugin } from 'esbuild';
 import { parseConfig } from '../shared/config/load.ts';
 import { ConfigError } from '../shared/core/errors.ts';
+import { FUNCTION_TABLE } from '../shared/deploy/functions.ts';
 
 export type Env = Record<string, string | undefined>;
 
@@ -424,21 +425,22 @@ export function deployPackageJson(fn: FunctionEntry, version: string, frameworkV
 }
 
 /**
- * Whether `code` registers `entryPoint` with cloudEvent(). Minified CommonJS reads
- * `(0,x.cloudEvent)("auditGaps",`; minified ESM imports the function under another name
+ * Whether `code` registers `entryPoint` with `registrar` (cloudEvent(), or http() for the HTTP
+ * functions of the function table). Minified CommonJS reads `(0,x.cloudEvent)("auditGaps",`;
+ * minified ESM imports the function under another name
  * (`import{cloudEvent as R}from"@google-cloud/functions-framework"` then `R("auditGaps",`).
  */
-export function registersEntryPoint(code: string, entryPoint: string): boolean {
+export function registersEntryPoint(code: string, entryPoint: string, registrar: 'cloudEvent' | 'http' = 'cloudEvent'): boolean {
   const esc = (s: string) => s.replace(/[$]/g, '\\$&');
   const from = String.raw`from\s*["']@google-cloud/functions-framework["']`;
-  const callees = [String.raw`\bcloudEvent\)?`];
+  const callees = [String.raw`\b${registrar}\)?`];
   for (const m of code.matchAll(new RegExp(String.raw`import\s*\{([^}]*)\}\s*${from}`, 'g'))) {
     for (const spec of m[1]!.split(',')) {
       const [imported, local] = spec.trim().split(/\s+as\s+/);
-      if (imported === 'cloudEvent') callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
+      if (imported === registrar) callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
     }
   }
-  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g'))) callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.cloudEvent`);
+  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g'))) callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.${registrar}`);
   return new RegExp(String.raw`(?:${callees.join('|')})\(\s*(["'\`])${esc(entryPoint)}\1`).test(code);
 }
 
@@ -493,9 +495,11 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   }
   if (problems.length) throw new BuildError(describeProblems(fn, problems));
 
-  if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint)) {
+  // HTTP functions (the function table's trigger) register with http(), the rest with cloudEvent().
+  const registrar = FUNCTION_TABLE.find((r) => r.folder === fn.name)?.trigger.kind === 'http' ? 'http' : 'cloudEvent';
+  if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint, registrar)) {
     throw new BuildError(
-      `functions/${fn.name}: the bundle does not register "${fn.entryPoint}" (expected cloudEvent('${fn.entryPoint}', ...) in ${fn.entry}); ` +
+      `functions/${fn.name}: the bundle does not register "${fn.entryPoint}" (expected ${registrar}('${fn.entryPoint}', ...) in ${fn.entry}); ` +
         `the deploy uses --entry-point=${fn.entryPoint}, derived from the folder name.`,
     );
   }

@@ -23,12 +23,12 @@ import type { FunctionEntry } from './build.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export type Trigger = { kind: 'storage-finalized' } | { kind: 'topic'; topic: string };
+export type Trigger = { kind: 'storage-finalized' } | { kind: 'topic'; topic: string } | { kind: 'http' };
 
 /** How one function is deployed, beyond what every function shares. */
 export interface DeploySpec {
-  /** Names the function and its service account: `tidemark-<role>` (infra/iam.ts). */
-  role: FunctionRole;
+  /** Names the function and its service account: `tidemark-<role>` (infra/iam.ts; `ingest`: shared/deploy/functions.ts). */
+  role: FunctionRole | 'ingest';
   /** The storage trigger must run in the bucket's region; the rest in $_REGION. */
   region: '$_REGION' | '$_LAKE_REGION';
   trigger: Trigger;
@@ -74,6 +74,17 @@ export const DEPLOYS: Record<string, DeploySpec> = {
     timeoutSeconds: infra.loader.timeoutSeconds,
     maxInstances: infra.backfill.maxInstances,
   },
+  'ingest-events': {
+    role: 'ingest',
+    // Beside the lake bucket and the stream topics' storage region.
+    region: '$_LAKE_REGION',
+    trigger: { kind: 'http' },
+    // HTTP: the caller retries (a 503 tells it to).
+    retry: false,
+    memory: infra.loader.memory,
+    timeoutSeconds: 60,
+    maxInstances: infra.loader.maxInstances,
+  },
 };
 
 /** Substitutions and their defaults (`gcloud builds submit --substitutions=_REGION=...`). */
@@ -96,7 +107,8 @@ export function deployStepId(fn: FunctionEntry): string {
 
 /** The `gcloud` arguments that deploy one function. */
 export function deployArgs(fn: FunctionEntry, spec: DeploySpec): string[] {
-  const names = functionNames('$PROJECT_ID', { serviceAccountPrefix: 'tidemark' }, spec.role);
+  // functionNames only joins prefix and role; the ingest role is not one of infra's (yet).
+  const names = functionNames('$PROJECT_ID', { serviceAccountPrefix: 'tidemark' }, spec.role as FunctionRole);
   const trigger =
     spec.trigger.kind === 'storage-finalized'
       ? [
@@ -104,7 +116,9 @@ export function deployArgs(fn: FunctionEntry, spec: DeploySpec): string[] {
           '--trigger-event-filters=bucket=$_LAKE_BUCKET',
           '--trigger-location=$_LAKE_REGION',
         ]
-      : [`--trigger-topic=${spec.trigger.topic}`];
+      : spec.trigger.kind === 'topic'
+        ? [`--trigger-topic=${spec.trigger.topic}`]
+        : ['--trigger-http'];
   return [
     'functions',
     'deploy',
@@ -122,8 +136,9 @@ export function deployArgs(fn: FunctionEntry, spec: DeploySpec): string[] {
     // Every bundle carries its config as tidemark.config.yaml beside index.js (scripts/build.ts).
     '--set-env-vars=TIDEMARK_CONFIG=tidemark.config.yaml,TIDEMARK_LOG_LEVEL=info',
     ...trigger,
-    // Its own account invokes it (infra grants run.invoker on the function to it alone).
-    `--trigger-service-account=${names.serviceAccountEmail}`,
+    // Its own account invokes it (infra grants run.invoker on the function to it alone); an HTTP
+    // function is invoked by its callers (run.invoker granted to them).
+    ...(spec.trigger.kind === 'http' ? [] : [`--trigger-service-account=${names.serviceAccountEmail}`]),
     ...(spec.retry ? ['--retry'] : []),
     '--no-allow-unauthenticated',
   ];

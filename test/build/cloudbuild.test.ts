@@ -61,6 +61,7 @@ const TRIGGERS: Record<string, { region: string; trigger: string[]; retry: boole
   },
   auditGaps: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
   backfillPartition: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
+  ingestEvents: { region: '$_LAKE_REGION', trigger: [], retry: false },
 };
 const TRIGGER_FLAGS = ['--trigger-event-filters', '--trigger-location', '--trigger-topic', '--trigger-http', '--trigger-bucket', '--trigger-resource', '--trigger-event'];
 
@@ -109,7 +110,8 @@ describe('cloudbuild.yaml', () => {
       assert.match(account ?? '', /^tidemark-[a-z]+@\$PROJECT_ID\.iam\.gserviceaccount\.com$/);
       const others = DEPLOYS.filter((s) => s !== step).flatMap((s) => flag(s.args!, '--service-account'));
       assert.ok(!others.includes(account!), `${account} is used by another function`);
-      assert.deepEqual(flag(args, '--trigger-service-account'), [account], 'its own account invokes it');
+      // Event functions are invoked by their own account; an HTTP function by its callers.
+      assert.deepEqual(flag(args, '--trigger-service-account'), args.includes('--trigger-http') ? [] : [account], 'its own account invokes it');
 
       const expected = TRIGGERS[fn.entryPoint];
       if (!expected) return; // a new function: the basics above, and gcloud's parse below

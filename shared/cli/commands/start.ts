@@ -23,6 +23,7 @@ import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { removeDemo, writeDemo } from '../demo.ts';
+import { LockHeldError, withFileLock } from '../../backends/local/file-lock.ts';
 
 export const FINALIZE_TOPIC = 'local-object-finalized';
 
@@ -66,7 +67,22 @@ export function narrator(ctx: CliContext): Logger {
   );
 }
 
+/**
+ * One `tidemark start` per lake: it holds `<lake>/.tidemark/start.lock` while it runs (a crashed
+ * one's lock goes stale within seconds). A second one on the same lake says who runs and exits 1.
+ */
 async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean }): Promise<number> {
+  const paths = localPaths(ctx);
+  try {
+    return await withFileLock(paths.startLockFile, () => runStartLocked(ctx, opts), { waitMs: 0, holder: `tidemark start in ${ctx.cwd}` });
+  } catch (err) {
+    if (!(err instanceof LockHeldError) || err.lockPath !== paths.startLockFile) throw err;
+    ctx.err(`tidemark start is already running on the lake ${paths.lakeDir} (${err.holder ?? 'holder unknown'}); stop it first, or use another --lake`);
+    return 1;
+  }
+}
+
+async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: boolean }): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
   if (opts.reset) {

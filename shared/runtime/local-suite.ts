@@ -6,6 +6,7 @@
 import { LocalBus } from '../backends/local/bus.ts';
 import type { BusMessage } from '../backends/local/bus.ts';
 import type { AuditDeps } from '../core/audit.ts';
+import type { Clock } from '../core/ports.ts';
 import { MESSAGE_PUBLISHED } from '../events/pubsub-event.ts';
 import { onAuditMessage } from '../handlers/audit.ts';
 import { onBackfillMessage } from '../handlers/backfill.ts';
@@ -31,7 +32,7 @@ export function toPubSubCloudEvent(msg: BusMessage, topic: string) {
 export interface LocalSuite {
   bus: LocalBus;
   deps: AuditDeps;
-  /** Resolves when every published message has been handled (or dead-lettered). */
+  /** Resolves when every published message has been handled (or dead-lettered), including those waiting for budget. */
   drain(): Promise<void>;
   close(): void;
 }
@@ -44,13 +45,15 @@ export interface LocalSuiteOptions {
   maxDeliveryAttempts?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Tests: the bus's clock (timers of held messages and retries); default real timers. */
+  clock?: Clock;
   /** Subscribe the audit topic too (npm start); the CLI runs audits directly. */
   subscribeAudit?: boolean;
 }
 
 export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = {}): LocalSuite {
   const { topics } = engine.config;
-  const bus = new LocalBus({ ...(opts.deadLetterFile ? { deadLetterFile: opts.deadLetterFile } : {}), log: engine.log });
+  const bus = new LocalBus({ ...(opts.deadLetterFile ? { deadLetterFile: opts.deadLetterFile } : {}), ...(opts.clock ? { clock: opts.clock } : {}), log: engine.log });
   const deps: AuditDeps = { ...engine, bus };
   bus.subscribe(
     topics.backfill,

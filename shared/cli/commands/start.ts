@@ -50,7 +50,7 @@ export function narrator(ctx: CliContext): Logger {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
         ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
-      } else if (f.errorType === 'BudgetExhaustedError') {
+      } else if (f.errorType === 'BudgetExhaustedError' || f.budgetWait === true) {
         const key = String(f.table ?? '');
         if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
         pacedAt.set(key, Date.now());

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 export function registerQueryCommand(program: Command, host: CommandHost): void {
   program
     .command('query')
-    .description('run SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"')
+    .description('run read-only SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"')
     .argument('<sql>', 'SQL (DuckDB dialect; tables are dataset.table)')
     .option('--json', 'print rows as JSON')
     .action(
@@ -23,8 +23,9 @@ export function registerQueryCommand(program: Command, host: CommandHost): void 
           ctx.err(`no local warehouse at ${paths.warehouseFile} yet: run \`npm start\` (or tidemark sync) first`);
           return 1;
         }
-        // A config is not needed to query; the warehouse file is enough.
-        const warehouse = new DuckDbWarehouse({ file: paths.warehouseFile, holder: `tidemark query (pid ${process.pid})` });
+        // A config is not needed to query; the warehouse file is enough. Read-only: a query answers
+        // and changes nothing (jobs a dead process left RUNNING wait for the next engine).
+        const warehouse = new DuckDbWarehouse({ file: paths.warehouseFile, holder: `tidemark query (pid ${process.pid})`, readOnly: true });
         try {
           const rows = await warehouse.query(sql);
           ctx.out(opts.json ? toJson(rows) : formatTable(rows));

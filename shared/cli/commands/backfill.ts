@@ -6,7 +6,7 @@
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { configPath, openEngine, readConfig } from '../context.ts';
+import { commandLine, configPath, openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { resolveSelection } from './sync.ts';
@@ -111,7 +111,7 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
     bar?.stop();
     const dead = suite.bus.deadLetters(config.topics.backfill).length;
     ctx.out(formatTable([{ table: table.name, partitions: partitions.length, ...outcomes, dead_lettered: dead }]));
-    if (dead) ctx.err(`${dead} message(s) dead-lettered: see \`tidemark dlq\``);
+    if (dead) ctx.err(`${dead} message(s) dead-lettered: see \`${commandLine(ctx, ['dlq'])}\``);
     return failures || dead ? 1 : 0;
   } finally {
     suite.close();

@@ -1,7 +1,7 @@
 /** `tidemark query "SQL"`: runs SQL on the local warehouse (DuckDB; datasets are schemas). */
 import type { Command } from 'commander';
 import { formatTable, toJson } from '../format.ts';
-import { localPaths } from '../context.ts';
+import { commandLine, localPaths } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { DuckDbWarehouse } from '../../backends/local/duckdb-warehouse.ts';
 import { existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ export function registerQueryCommand(program: Command, host: CommandHost): void 
         }
         const paths = localPaths(ctx);
         if (!existsSync(paths.warehouseFile)) {
-          ctx.err(`no local warehouse at ${paths.warehouseFile} yet: run \`npm start\` (or tidemark sync) first`);
+          ctx.err(`no local warehouse at ${paths.warehouseFile} yet: run \`${commandLine(ctx, ['start'])}\` (or \`${commandLine(ctx, ['sync', '--help'])}\`) first`);
           return 1;
         }
         // A config is not needed to query; the warehouse file is enough. Read-only: a query answers

@@ -19,7 +19,7 @@ import { isIgnoredObjectName } from '../../routing/router.ts';
 import { createLogger } from '../../log.ts';
 import type { Logger } from '../../log.ts';
 import { formatBytes } from '../format.ts';
-import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
+import { commandLine, configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { removeDemo, writeDemo } from '../demo.ts';
@@ -159,9 +159,14 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
     await bus.publish(config.topics.audit, [{}], { origin: 'schedule' });
   });
 
-  const hint = config.tables[0] ? `npx tidemark query "SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}"` : '';
+  // Printed with the flags in effect, so each line works when pasted.
+  const hints = [
+    ...(config.tables[0] ? [commandLine(ctx, ['query', `SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}`])] : []),
+    commandLine(ctx, ['quarantine']),
+    commandLine(ctx, ['config', 'check']),
+  ];
   ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
-  ctx.out(`Look at it:   ${hint}\n              npx tidemark quarantine\n              npx tidemark config check`);
+  ctx.out(`Look at it:   ${hints.join('\n              ')}`);
   if (!opts.watch) {
     schedule.stop();
     unsubscribe();

@@ -19,6 +19,13 @@ async function run(cwd: string, ...args: string[]) {
   return { code, out, err };
 }
 
+/** Splits a POSIX shell command line with single quotes (what shellQuote writes). */
+function shellWords(line: string): string[] {
+  const words: string[] = [];
+  for (const m of line.matchAll(/((?:'[^']*'|\\'|[^\s'])+)/g)) words.push(m[1]!.replace(/'([^']*)'|\\'/g, (_x, q: string | undefined) => q ?? "'"));
+  return words;
+}
+
 describe('one lake, many working directories', () => {
   let top: string;
   let a: string;
@@ -52,6 +59,19 @@ describe('one lake, many working directories', () => {
     assert.equal(existsSync(join(a, '.tidemark')), false);
     assert.equal(existsSync(join(b, '.tidemark')), false);
     assert.ok(existsSync(join(top, 'lake', '.tidemark', 'lake')), 'the metadata lives in the lake');
+  });
+
+  it('the commands `tidemark start` prints work when pasted as printed (they carry --config, --lake, --warehouse)', async () => {
+    const start = await run(a, ...flags, 'start', '--no-watch');
+    assert.equal(start.code, 0, start.err);
+    const hints = start.out.split('\n').map((l) => l.replace(/^Look at it:/, '').trim()).filter((l) => l.startsWith('npx tidemark '));
+    assert.equal(hints.length, 3, start.out);
+    for (const hint of hints) {
+      const r = await run(a, ...shellWords(hint).slice(2));
+      assert.equal(r.code, 0, `${hint}\n${r.err}`);
+    }
+    const count = await run(a, ...shellWords(hints[0]!).slice(2), '--json');
+    assert.deepEqual(JSON.parse(count.out), [{ 'count_star()': '7' }]);
   });
 
   it('a second `tidemark start` on the same lake says one is running and exits 1', async () => {

@@ -13,6 +13,8 @@ import { resolveSelection } from './sync.ts';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
 import { formatTable } from '../format.ts';
+import type { LocalBus } from '../../backends/local/bus.ts';
+import type { Config } from '../../config/types.ts';
 
 export function registerBackfillCommands(program: Command, host: CommandHost): void {
   program
@@ -54,6 +56,24 @@ export function budgetWaitLine(table: { name: string; jobBudget: number; jobBurs
     `At this pace they run from ${hhmm(firstAt)} to ${hhmm(lastAt)} UTC (about ${formatDuration(lastAt - now)}${waiting > table.jobBudget ? `, and past the daily cap of ${table.jobBudget} jobs: tomorrow or later` : ''}); ` +
     `keep this command running (nothing is dead-lettered), or raise jobBudget/jobBurst of ${table.name} in ${configFile} to go faster.`
   );
+}
+
+/**
+ * After the first pass of local backfills: one line per table whose partitions wait for job budget
+ * (budgetWaitLine). Returns how many wait.
+ */
+export function reportBudgetWaits(ctx: CliContext, config: Config, bus: Pick<LocalBus, 'waiting'>): number {
+  const waiting = bus.waiting(config.topics.backfill);
+  const byTable = new Map<string, number[]>();
+  for (const w of waiting) {
+    const table = (JSON.parse(w.data) as { table?: unknown }).table;
+    if (typeof table === 'string') byTable.set(table, [...(byTable.get(table) ?? []), Date.parse(w.notBefore)]);
+  }
+  for (const [name, times] of byTable) {
+    const table = config.tables.find((t) => t.name === name);
+    if (table) ctx.err(budgetWaitLine(table, times.length, Math.min(...times), Date.now(), configPath(ctx)));
+  }
+  return waiting.length;
 }
 
 async function publishBackfills(ctx: CliContext, tableName: string, sel: { partition?: string; from?: string; to?: string }, force: boolean, reason: string): Promise<number> {
@@ -101,11 +121,11 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
     bar?.start(messages.length, 0, { task: 'backfill' });
     await suite.bus.publish(config.topics.backfill, messages, { origin: 'cli' });
     await suite.bus.settled();
-    const waiting = suite.bus.waiting(config.topics.backfill);
-    if (waiting.length) {
+    const waiting = suite.bus.waiting(config.topics.backfill).length;
+    if (waiting) {
       bar?.stop();
-      ctx.err(budgetWaitLine(table, waiting.length, Date.parse(waiting[0]!.notBefore), Date.now(), configPath(ctx)));
-      bar?.start(messages.length, messages.length - waiting.length, { task: 'backfill' });
+      reportBudgetWaits(ctx, config, suite.bus);
+      bar?.start(messages.length, messages.length - waiting, { task: 'backfill' });
     }
     await suite.drain();
     bar?.stop();

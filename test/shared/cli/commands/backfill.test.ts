@@ -22,3 +22,18 @@ for (const [what, args, patterns] of cases) {
     for (const p of patterns) assert.match(line, p);
   });
 }
+
+it('reportBudgetWaits: one line per table whose partitions wait, none when nothing waits', async () => {
+  const { parseConfig } = await import('../../../../shared/config/load.ts');
+  const { EVENTS_YAML } = await import('../../../helpers/local-env.ts');
+  const { reportBudgetWaits } = await import('../../../../shared/cli/commands/backfill.ts');
+  const config = parseConfig(EVENTS_YAML, '/x/tidemark.config.yaml');
+  const lines: string[] = [];
+  const ctx = { options: { backend: 'local' as const }, env: {}, cwd: '/x', out: () => {}, err: (s: string) => void lines.push(s) };
+  const at = (partition: string, ms: number) => ({ topic: config.topics.backfill, id: partition, data: JSON.stringify({ table: 'events', partition }), notBefore: new Date(now + ms).toISOString() });
+  assert.equal(reportBudgetWaits(ctx, config, { waiting: () => [] }), 0);
+  assert.deepEqual(lines, []);
+  assert.equal(reportBudgetWaits(ctx, config, { waiting: () => [at('2026112401', 288_000), at('2026112402', 288_000)] }), 2);
+  assert.equal(lines.length, 1);
+  assert.match(lines[0]!, /^2 partition\(s\) wait for the job budget of table events/);
+});

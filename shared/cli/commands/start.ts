@@ -9,11 +9,10 @@ import { dirname, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import { watch } from 'chokidar';
 import { Cron } from 'croner';
-import { createLocalSuite } from '../../runtime/local-suite.ts';
+import { createLocalSuite, deliverFinalizeEvent } from '../../runtime/local-suite.ts';
 import type { AuditReport } from '../../core/audit.ts';
 import { formatAuditReport } from './audit.ts';
 import { listAll } from '../../core/listing.ts';
-import { onObjectFinalized } from '../../handlers/object-finalized.ts';
 import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
 import { isIgnoredObjectName } from '../../routing/router.ts';
 import { createLogger } from '../../log.ts';
@@ -120,8 +119,7 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   const unsubscribe = bus.subscribe(
     FINALIZE_TOPIC,
     async (msg) => {
-      await onObjectFinalized(engine, msg.json() as never);
-      handled++;
+      if ((await deliverFinalizeEvent(engine, bus, FINALIZE_TOPIC, msg.json())) === 'handled') handled++;
     },
     { maxDeliveryAttempts: 20, minBackoffMs: 500, maxBackoffMs: 30_000, concurrency: 4 },
   );

@@ -88,11 +88,16 @@ export async function main(argv: string[], env: Env, io = { out: (s: string) => 
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  // A client library's promise that nobody awaits must not end the CLI with a stack trace.
+/**
+ * The process entry (bin/tidemark.js, `npm start`): runs main and sets the exit code. A client
+ * library's promise that nobody awaits ends the CLI with one line and exit 1, not a stack trace.
+ */
+export async function runCli(argv: string[] = process.argv, env: Env = process.env): Promise<void> {
   process.on('unhandledRejection', (err) => {
     process.stderr.write(`tidemark: ${errorMessage(err).split('\n')[0]}\n`);
     process.exit(EXIT.failed);
   });
-  process.exitCode = await main(process.argv, process.env);
+  process.exitCode = await main(argv, env);
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli();

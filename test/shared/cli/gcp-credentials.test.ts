@@ -73,6 +73,22 @@ describe('--backend gcp without credentials', () => {
   });
 });
 
+it('runCli: a rejection nobody awaits (a client library\'s) ends the CLI with one line and exit 1', { timeout: 60_000 }, async () => {
+  const code = `const { runCli } = await import(${JSON.stringify(join(ROOT, 'shared/cli/main.ts'))});
+    setTimeout(() => void Promise.reject(new Error('stub failed\\n    at somewhere (x.js:1:1)')), 0);
+    await runCli(['node', 'tidemark', '--config', ${JSON.stringify(join(dir, 'tidemark.config.yaml'))}, 'config', 'check'], {});
+    await new Promise((r) => setTimeout(r, 60_000));`;
+  const r = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (b: Buffer) => (stderr += b));
+    p.on('error', fail);
+    p.on('close', (c) => done({ code: c, stderr }));
+  });
+  assert.equal(r.code, 1, r.stderr);
+  assert.equal(r.stderr, 'tidemark: stub failed\n');
+});
+
 describe('mayUseMetadataServer', () => {
   const cases: [string, Record<string, string>, boolean, boolean][] = [
     ['a laptop', {}, false, false],

@@ -3,5 +3,5 @@
 import { register } from 'tsx/esm/api';
 
 register();
-const { main } = await import('../shared/cli/main.ts');
-process.exitCode = await main(process.argv, process.env);
+const { runCli } = await import('../shared/cli/main.ts');
+await runCli();

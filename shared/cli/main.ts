@@ -4,6 +4,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, errorMessage } from '../core/errors.ts';
+import { checkGcpCredentials } from './gcp-credentials.ts';
 import type { CliContext, Env, GlobalOptions } from './context.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerQueryCommand } from './commands/query.ts';
@@ -18,6 +19,9 @@ import { registerInfraCommands } from './commands/infra.ts';
 import { registerWaiveCommand } from './commands/waive.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Commands that never call Google Cloud, whatever --backend says. */
+const LOCAL_ONLY_COMMANDS = new Set(['config', 'query', 'start', 'route', 'help']);
 
 /** A command's action: returns its exit code. */
 export type Action<A extends unknown[]> = (ctx: CliContext, ...args: A) => Promise<number>;
@@ -49,6 +53,12 @@ export function buildProgram(env: Env, io: { out: (s: string) => void; err: (s: 
         code = await action(ctx, ...args);
       },
   };
+  // --backend gcp: credentials are checked once, before any command builds a client.
+  program.hook('preAction', async (_root, command) => {
+    let top = command;
+    while (top.parent && top.parent !== program) top = top.parent;
+    if (program.opts<GlobalOptions>().backend === 'gcp' && !LOCAL_ONLY_COMMANDS.has(top.name())) await checkGcpCredentials(env);
+  });
   registerConfigCommands(program, host);
   registerRouteCommand(program, host);
   registerSyncCommand(program, host);
@@ -82,6 +92,16 @@ export async function main(argv: string[], env: Env, io = { out: (s: string) => 
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  process.exitCode = await main(process.argv, process.env);
+/**
+ * The process entry (bin/tidemark.js, `npm start`): runs main and sets the exit code. A client
+ * library's promise that nobody awaits ends the CLI with one line and exit 1, not a stack trace.
+ */
+export async function runCli(argv: string[] = process.argv, env: Env = process.env): Promise<void> {
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`tidemark: ${errorMessage(err).split('\n')[0]}\n`);
+    process.exit(EXIT.failed);
+  });
+  process.exitCode = await main(argv, env);
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) await runCli();

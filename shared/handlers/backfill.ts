@@ -4,10 +4,14 @@
  * transient failures are thrown so Pub/Sub retries with backoff and, after the configured
  * attempts, dead-letters the message.
  *
- * A spent job budget is not a failure: the message is retried later. Pub/Sub's retries are
- * bounded by the dead-letter policy, so a message still waiting for budget after
- * `requeueAfterMs` is published again (fresh attempt count) and acknowledged: budget waits never
- * reach the dead-letter topic.
+ * A spent job budget is not a failure, and a budget wait never reaches the dead-letter topic
+ * (`planBudgetWait` decides how to wait):
+ * - on a bus that can hold a message (the local bus's publishAt), the message is acknowledged and
+ *   published again for when the next job token is due (BudgetExhaustedError's retryAfterMs):
+ *   the wait costs no delivery attempt;
+ * - Pub/Sub cannot hold a message, so the message is thrown back (its retry backoff is the wait)
+ *   and, once older than `requeueAfterMs` (well inside the dead-letter policy's attempts), published
+ *   again with a fresh attempt count and acknowledged.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { BudgetExhaustedError } from '../core/errors.ts';
@@ -25,7 +29,30 @@ export interface BackfillDeps extends Engine {
   requeueAfterMs?: number;
 }
 
-export type BackfillOutcome = { action: 'synced'; result: SyncResult } | { action: 'requeued'; reason: string };
+export type BackfillOutcome =
+  | { action: 'synced'; result: SyncResult }
+  /** Waiting for job budget: published again, to be delivered after `notBefore` (RFC 3339) when the bus can hold it. */
+  | { action: 'requeued'; reason: string; notBefore?: string };
+
+/** How a message that found the job budget spent waits. */
+export type BudgetWait = { kind: 'schedule'; notBefore: number } | { kind: 'requeue' } | { kind: 'retry' };
+
+/** Used when a BudgetExhaustedError does not say when the next token is due. */
+const DEFAULT_BUDGET_RETRY_MS = 60_000;
+
+/**
+ * Decides how a budget wait happens (see the module comment): schedule it for when the next token
+ * is due if the bus can hold messages; otherwise let Pub/Sub retry until the message is older than
+ * `requeueAfterMs`, then re-publish it.
+ */
+export function planBudgetWait(w: { now: number; publishTime?: string; retryAfterMs?: unknown; requeueAfterMs: number; canSchedule: boolean }): BudgetWait {
+  if (w.canSchedule) {
+    const after = typeof w.retryAfterMs === 'number' && Number.isFinite(w.retryAfterMs) && w.retryAfterMs > 0 ? w.retryAfterMs : DEFAULT_BUDGET_RETRY_MS;
+    return { kind: 'schedule', notBefore: w.now + after };
+  }
+  const age = w.publishTime ? w.now - Date.parse(w.publishTime) : 0;
+  return age > w.requeueAfterMs ? { kind: 'requeue' } : { kind: 'retry' };
+}
 
 export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<unknown>): Promise<Acknowledged<BackfillOutcome>> {
   return settleEvent(deps.log, { eventId: event.id }, async (): Promise<BackfillOutcome> => {
@@ -44,13 +71,27 @@ export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<un
       deps.log.info(`backfill ${req.table}$${req.partition}: ${result.outcome}`, { ...fields, outcome: result.outcome, jobId: result.jobId, jobsSubmitted: result.jobsSubmitted });
       return { action: 'synced', result };
     } catch (err) {
-      const age = msg.publishTime ? deps.clock.now() - Date.parse(msg.publishTime) : 0;
-      if (err instanceof BudgetExhaustedError && age > (deps.requeueAfterMs ?? 20 * 60_000)) {
-        await deps.bus.publish(deps.config.topics.backfill, [{ table: req.table, partition: req.partition, force: req.force, reason: req.reason }], { requeuedFrom: msg.messageId });
-        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, { ...fields, ageMs: age });
-        return { action: 'requeued', reason: err.message };
+      if (!(err instanceof BudgetExhaustedError)) throw err;
+      const now = deps.clock.now();
+      const wait = planBudgetWait({
+        now,
+        ...(msg.publishTime ? { publishTime: msg.publishTime } : {}),
+        retryAfterMs: err.fields.retryAfterMs,
+        requeueAfterMs: deps.requeueAfterMs ?? 20 * 60_000,
+        canSchedule: deps.bus.publishAt !== undefined,
+      });
+      if (wait.kind === 'retry') throw err;
+      const again = [{ table: req.table, partition: req.partition, force: req.force, reason: req.reason }];
+      const attributes = { requeuedFrom: msg.messageId };
+      if (wait.kind === 'schedule') {
+        const notBefore = new Date(wait.notBefore).toISOString();
+        await deps.bus.publishAt!(deps.config.topics.backfill, again, wait.notBefore, attributes);
+        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget until ${notBefore}`, { ...fields, budgetWait: true, notBefore, error: err.message });
+        return { action: 'requeued', reason: err.message, notBefore };
       }
-      throw err;
+      await deps.bus.publish(deps.config.topics.backfill, again, attributes);
+      deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, { ...fields, budgetWait: true, error: err.message });
+      return { action: 'requeued', reason: err.message };
     }
   });
 }

@@ -4,7 +4,7 @@
  * Deployable function code never imports this module.
  */
 import { join, resolve } from 'node:path';
-import { LocalObjectStore } from '../backends/local/lake-store.ts';
+import { lakeMetaDir, LocalObjectStore } from '../backends/local/lake-store.ts';
 import { DuckDbWarehouse } from '../backends/local/duckdb-warehouse.ts';
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';
@@ -20,19 +20,30 @@ export interface LocalPaths {
   lakeDir: string;
   /** DuckDB file of the local warehouse. */
   warehouseFile: string;
-  /** tidemark's own files (object metadata, locks, dead letters). */
+  /** Where the default lake and warehouse live (`.tidemark/` in the working directory). */
   workDir: string;
+  /**
+   * What belongs to the lake, inside it (`<lakeDir>/.tidemark`): object metadata, locks, dead
+   * letters, the `tidemark start` lock. Processes started from any folder on the same lake share it.
+   */
+  lakeMetaDir: string;
   /** Dead-lettered bus messages, readable by another process (`tidemark dlq`). */
   deadLetterFile: string;
+  /** Held while `tidemark start` runs on this lake: a second one exits. */
+  startLockFile: string;
 }
 
-/** Defaults under `.tidemark/` in `cwd`. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<Omit<LocalPaths, 'deadLetterFile'>> = {}): LocalPaths {
+/** Defaults under `.tidemark/` in `cwd`; the lake's own files always live inside the lake. */
+export function defaultLocalPaths(cwd: string, overrides: Partial<Pick<LocalPaths, 'workDir' | 'lakeDir' | 'warehouseFile'>> = {}): LocalPaths {
   const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
+  const lakeDir = resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake'));
+  const meta = lakeMetaDir(lakeDir);
   return {
     workDir,
-    deadLetterFile: join(workDir, 'dead-letters.json'),
-    lakeDir: resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake')),
+    lakeDir,
+    lakeMetaDir: meta,
+    deadLetterFile: join(meta, 'dead-letters.json'),
+    startLockFile: join(meta, 'start.lock'),
     warehouseFile: resolve(cwd, overrides.warehouseFile ?? join(workDir, 'warehouse.duckdb')),
   };
 }
@@ -60,7 +71,7 @@ export interface LocalEngineOptions {
 /** The local engine; call close() to release the warehouse. */
 export function createLocalEngine(config: Config, opts: LocalEngineOptions): LocalEngine {
   const { paths } = opts;
-  const store = new LocalObjectStore({ root: paths.lakeDir, metaDir: join(paths.workDir, 'meta') });
+  const store = new LocalObjectStore({ root: paths.lakeDir, metaDir: paths.lakeMetaDir });
   const warehouse = new DuckDbWarehouse({
     file: paths.warehouseFile,
     holder: opts.holder ?? 'tidemark',

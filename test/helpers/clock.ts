@@ -17,3 +17,31 @@ export class ManualClock implements Clock {
     await new Promise((resolve) => setTimeout(resolve, 2));
   }
 }
+
+/**
+ * Timers on a ManualClock's time: `sleep` resolves only when the test moves time past its
+ * deadline with `advance` (for a bus holding messages until a time, or retrying with backoff).
+ */
+export class TimerClock implements Clock {
+  private timers: { at: number; resolve: () => void }[] = [];
+  constructor(readonly time: ManualClock) {}
+  now(): number {
+    return this.time.now();
+  }
+  sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => this.timers.push({ at: this.time.now() + ms, resolve }));
+  }
+  /** Timers not fired yet. */
+  get pending(): number {
+    return this.timers.length;
+  }
+  /** Moves time on by `ms`, fires the timers due, and lets their callbacks run. */
+  async advance(ms: number): Promise<void> {
+    this.time.advance(ms);
+    const now = this.time.now();
+    const due = this.timers.filter((t) => t.at <= now);
+    this.timers = this.timers.filter((t) => t.at > now);
+    for (const t of due) t.resolve();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

@@ -1,7 +1,9 @@
 /**
  * A folder as a Cloud Storage bucket: objects are files at `<root>/<bucket>/<name>`, so data can
- * be dropped in with `cp`. What a file system lacks is kept beside it, never inside root:
- * custom metadata in sidecar JSON and cross-process locks under `<metaDir>/<bucket>/`.
+ * be dropped in with `cp`. What a file system lacks is kept with the lake, outside every bucket
+ * folder: custom metadata in sidecar JSON and cross-process locks under
+ * `<root>/.tidemark/<bucket>/` (no bucket name starts with "."), so every process that opens the
+ * same root, from whatever working directory, sees the same metadata and takes the same locks.
  *
  * Generations are the file's ctime in nanoseconds: every rewrite changes it (including one that
  * keeps mtime, like `cp -p`), and nobody can set it by hand. Writes through this store are atomic
@@ -19,8 +21,11 @@ import { withFileLock } from './file-lock.ts';
 export interface LocalObjectStoreOptions {
   /** Folder holding one sub-folder per bucket. */
   root: string;
-  /** Folder for sidecar metadata and locks; must not be inside root. */
-  metaDir: string;
+  /**
+   * Folder for sidecar metadata and locks (default `<root>/.tidemark`). Inside root it must be a
+   * dot-folder, which no bucket can be named.
+   */
+  metaDir?: string;
   /** How long a write waits for another writer of the same object (default 10 s). */
   lockWaitMs?: number;
   /** Named in lock messages (default "tidemark"). */
@@ -31,6 +36,11 @@ export interface LocalObjectStoreOptions {
 const MAX_PAGE = 1000;
 const TEMP_PREFIX = '.tidemark-';
 const TEMP_SUFFIX = '.tmp';
+
+/** Where tidemark keeps what belongs to the lake at `root` (metadata, locks, dead letters). */
+export function lakeMetaDir(root: string): string {
+  return join(resolve(root), '.tidemark');
+}
 
 /** The generation of a file: its ctime in nanoseconds, as a decimal string. */
 export function generationOf(stats: BigIntStats): string {
@@ -99,10 +109,10 @@ export class LocalObjectStore implements ObjectStore {
 
   constructor(options: LocalObjectStoreOptions) {
     this.root = resolve(options.root);
-    this.metaDir = resolve(options.metaDir);
+    this.metaDir = resolve(options.metaDir ?? lakeMetaDir(this.root));
     const inside = (parent: string, child: string) => child === parent || child.startsWith(parent + '/');
-    if (inside(this.root, this.metaDir)) {
-      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be inside the lake root ${this.root}`, {
+    if (inside(this.root, this.metaDir) && (this.metaDir === this.root || !this.metaDir.slice(this.root.length + 1).startsWith('.'))) {
+      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be a bucket folder of the lake root ${this.root} (use a dot-folder such as ${lakeMetaDir(this.root)})`, {
         root: this.root,
         metaDir: this.metaDir,
       });

@@ -88,8 +88,15 @@ describe('LocalObjectStore', () => {
       await assert.rejects(store.write('lake', 'c', 'x'), UnsafeIdentifierError);
     });
 
-    it('rejects metaDir inside root', () => {
-      assert.throws(() => new LocalObjectStore({ root, metaDir: join(root, '.meta') }), UnsafeIdentifierError);
+    it('rejects a metaDir that is the root or a bucket folder; a dot-folder of the root is the default', async () => {
+      assert.throws(() => new LocalObjectStore({ root, metaDir: join(root, 'lake', 'meta') }), UnsafeIdentifierError);
+      assert.throws(() => new LocalObjectStore({ root, metaDir: root }), UnsafeIdentifierError);
+      const inLake = new LocalObjectStore({ root });
+      await inLake.write('lake', 'with-meta.csv', 'x', { metadata: { k: 'v' } });
+      assert.ok(existsSync(join(root, '.tidemark', 'lake', 'meta')), 'metadata kept in the lake');
+      // Another store on the same root (another process, another cwd) sees the metadata.
+      assert.deepEqual((await new LocalObjectStore({ root }).read('lake', 'with-meta.csv'))?.metadata, { k: 'v' });
+      assert.deepEqual((await inLake.listPage('lake', { prefix: 'with-meta' })).objects.map((o) => o.name), ['with-meta.csv']);
     });
   });
 

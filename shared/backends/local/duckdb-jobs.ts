@@ -9,12 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, TidemarkError } from '../../core/errors.ts';
-import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus } from '../../core/ports.ts';
-import { FILE_COLUMN, stageLoad } from './duckdb-load.ts';
+import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
+import { directLoad, FILE_COLUMN, prepareSources, stageLoad } from './duckdb-load.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
-import { columnsFromSchema, id, isIngestionTime, JobFailure, lit, META, partitionAt, partitionExpr, PARTITIONTIME, resolvePartition, tableName } from './duckdb-sql.ts';
+import { columnsFromSchema, id, isIngestionTime, JobFailure, lit, META, partitionAt, partitionExpr, partitionRange, PARTITIONTIME, resolvePartition, tableName } from './duckdb-sql.ts';
+import type { PartitionTarget } from './duckdb-sql.ts';
 import { bumpEtag, createTable, describeTable, forgetPartitions, insertTableMeta, partitioningOf, touchPartitions } from './duckdb-tables.ts';
+import type { TableInfo } from './duckdb-tables.ts';
+
+/** Thrown inside the fast path's transaction to roll it back and take the careful path. */
+class FallBack extends Error {}
 
 export interface DuckDbJobRunnerOptions {
   /** Job end times, the ingestion time of undecorated loads, partition modification times. */
@@ -131,7 +136,25 @@ export class DuckDbJobRunner {
     const stage = `__tidemark_${spec.jobId.slice(0, 40).replace(/-/g, '_')}`;
     const scratch = await mkdtemp(join(tmpdir(), 'tidemark-load-'));
     try {
-      const staged = await stageLoad(conn, { format, files, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage, scratch });
+      const sources = await prepareSources(format, files, scratch);
+      if (table && known && target && sources.length > 0) {
+        // The fast path: straight into the table in one transaction; anything wrong rolls it back.
+        const request = { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name };
+        const done = await transaction(conn, async () => {
+          if (spec.writeDisposition === 'WRITE_TRUNCATE') await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+          const outputRows = await directLoad(conn, request, sources, tableName(ref));
+          if (outputRows === null) throw new FallBack();
+          await touchPartitions(conn, ref, [target.id], this.clock.now());
+          await bumpEtag(conn, ref);
+          await this.finishJob(conn, spec.jobId, { outputRows, inputBytes });
+          return true;
+        }).catch((err: unknown) => {
+          if (err instanceof FallBack) return false;
+          throw err;
+        });
+        if (done) return;
+      }
+      const staged = await stageLoad(conn, { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage }, sources);
       if (staged.errors.length > 0) throw new JobFailure(staged.errors);
       const columns = staged.columns;
 
@@ -143,9 +166,11 @@ export class DuckDbJobRunner {
         }
         const expr = partitionExpr(partitioning, table!.columns, name);
         if (spec.writeDisposition === 'WRITE_TRUNCATE') {
-          if (target) await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${expr} = ?`, [target.id]);
-          else await conn.run(`DELETE FROM ${tableName(ref)}`);
-          await forgetPartitions(conn, ref, target?.id);
+          if (target) await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+          else {
+            await conn.run(`DELETE FROM ${tableName(ref)}`);
+            await forgetPartitions(conn, ref);
+          }
         }
         let outputRows = 0;
         const touched = new Set<string>(target ? [target.id] : []);
@@ -166,6 +191,12 @@ export class DuckDbJobRunner {
       await conn.run(`DROP TABLE IF EXISTS temp.main.${id(stage)}`).catch(() => {});
       await rm(scratch, { recursive: true, force: true });
     }
+  }
+
+  /** Deletes one partition's rows (by a range on its column) and its metadata. */
+  private async emptyPartition(conn: DuckDBConnection, ref: TableRef, partitioning: Partitioning, table: TableInfo, target: PartitionTarget, name: string): Promise<void> {
+    await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionRange(partitioning, table.columns, target, name)}`);
+    await forgetPartitions(conn, ref, target.id);
   }
 
   /** A copy: rows checked against the decorated partition, then written with the truncation and DONE in one transaction. */

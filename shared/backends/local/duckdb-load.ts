@@ -10,7 +10,7 @@ import { errorMessage } from '../../core/errors.ts';
 import type { CsvOptions, JobErrorItem, Partitioning } from '../../core/ports.ts';
 import { autoReader, checkGzip, checkParquetColumns, explicitReader, isGzip, jsonCompression, readablePath } from './duckdb-readers.ts';
 import { readRows } from './duckdb-session.ts';
-import { id, lit, partitionExpr, PARTITIONTIME } from './duckdb-sql.ts';
+import { id, lit, partitionExpr, partitionRange, PARTITIONTIME } from './duckdb-sql.ts';
 import type { Column, PartitionTarget } from './duckdb-sql.ts';
 import type { TableInfo } from './duckdb-tables.ts';
 
@@ -21,7 +21,6 @@ export const FILE_COLUMN = '__tidemark_file';
 export interface StageRequest {
   /** CSV, NEWLINE_DELIMITED_JSON or PARQUET. */
   format: string;
-  files: { uri: string; path: string; size: number }[];
   /** The table's columns (without `_PARTITIONTIME`), or null to autodetect them from the first file. */
   columns: Column[] | null;
   csv: CsvOptions | undefined;
@@ -36,8 +35,6 @@ export interface StageRequest {
   name: string;
   /** The temp table to fill (created here; the caller drops it). */
   stage: string;
-  /** A private folder for links to files whose names DuckDB would read as globs. */
-  scratch: string;
 }
 
 /** The outcome: the columns read (null when every file was empty and none were known), and one error per bad file. */
@@ -48,22 +45,31 @@ export interface StageResult {
   errors: JobErrorItem[];
 }
 
-interface SourceFile {
+/** A non-empty source file as DuckDB will read it. */
+export interface SourceFile {
   uri: string;
   /** What DuckDB reads (a plain-named link for names with glob characters). */
   path: string;
   gzip: boolean;
 }
 
-/** Reads every non-empty file of the load into `request.stage` and checks it, naming each bad file. */
-export async function stageLoad(conn: DuckDBConnection, request: StageRequest): Promise<StageResult> {
-  const { format } = request;
+/** The non-empty files of a load, with plain-named links in `scratch` for names DuckDB would read as globs. */
+export async function prepareSources(format: string, files: { uri: string; path: string; size: number }[], scratch: string): Promise<SourceFile[]> {
   const sources: SourceFile[] = [];
-  for (const [i, file] of request.files.entries()) {
+  for (const [i, file] of files.entries()) {
     if (file.size === 0) continue; // an empty file is 0 rows in every format
     const gzip = format !== 'PARQUET' && (await isGzip(file.path));
-    sources.push({ uri: file.uri, path: await readablePath(file.path, request.scratch, i), gzip });
+    sources.push({ uri: file.uri, path: await readablePath(file.path, scratch, i), gzip });
   }
+  return sources;
+}
+
+/**
+ * The careful path: reads every file of the load into `request.stage` and checks it, naming
+ * each bad file (see directLoad for the fast path, which falls back to this one).
+ */
+export async function stageLoad(conn: DuckDBConnection, request: StageRequest, sources: SourceFile[]): Promise<StageResult> {
+  const { format } = request;
   if (sources.length === 0) return { columns: request.columns, staged: false, errors: [] };
 
   // One error per bad file: a corrupt gzip stream first (it explains any other), else the first problem found.
@@ -88,7 +94,8 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest): 
     await conn.run(`CREATE OR REPLACE TEMP TABLE ${id(request.stage)} (${[...stageColumns.map((c) => `${id(c.name)} ${c.type}`), `${id(FILE_COLUMN)} VARCHAR`].join(', ')})`);
     await readAll(conn, request, columns, readable, fail);
     await gzipChecks;
-    await checkStaged(conn, request, columns, stageColumns, sources, fail);
+    const unfailed = sources.filter((s) => !failures.has(s.path) && !gzipFailures.has(s.path));
+    await checkStaged(conn, request, columns, stageColumns, unfailed, fail);
     return { columns, staged: true, errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []) };
   } finally {
     await gzipChecks; // never leave a check running behind a thrown error
@@ -142,19 +149,8 @@ async function checkStaged(
   const stage = id(request.stage);
   if (request.format === 'NEWLINE_DELIMITED_JSON') {
     // read_json ignores keys it was not asked for; BigQuery rejects them ("No such field").
-    const known = columns.map((c) => lit(c.name.toLowerCase())).join(', ');
-    for (const gzip of [false, true]) {
-      const group = sources.filter((s) => s.gzip === gzip).map((s) => lit(s.path));
-      if (group.length === 0) continue;
-      const rows = await readRows(
-        conn,
-        `SELECT f, arg_min(k, k) AS k, arg_min(n, k) AS n FROM (
-           SELECT f, k, count(*) AS n FROM (
-             SELECT filename AS f, unnest(json_keys(json)) AS k FROM read_ndjson_objects([${group.join(', ')}], hive_partitioning=false, filename=true, ${jsonCompression(gzip)}))
-           WHERE lower(k) NOT IN (${known}) GROUP BY f, k)
-         GROUP BY f`,
-      );
-      for (const r of rows) report(r.f, `No such field: ${String(r.k)} (in ${Number(r.n)} row(s)); ${request.name} has no column of that name`);
+    for (const u of await unknownJsonKeys(conn, columns, sources)) {
+      report(u.path, `No such field: ${u.key} (in ${u.rows} row(s)); ${request.name} has no column of that name`);
     }
   }
   const required = (request.table?.columns ?? []).filter((c) => !c.nullable && c.name !== PARTITIONTIME);
@@ -168,7 +164,8 @@ async function checkStaged(
   }
   if (request.target && request.partitioning.field) {
     const expr = partitionExpr(request.partitioning, stageColumns, request.name);
-    const rows = await readRows(conn, `SELECT ${id(FILE_COLUMN)} AS f, count(*) AS n, min(${expr}) AS example FROM ${stage} WHERE ${expr} IS DISTINCT FROM ? GROUP BY 1`, [request.target.id]);
+    const inside = partitionRange(request.partitioning, stageColumns, request.target, request.name);
+    const rows = await readRows(conn, `SELECT ${id(FILE_COLUMN)} AS f, count(*) AS n, min(${expr}) AS example FROM ${stage} WHERE ${inside} IS NOT TRUE GROUP BY 1`);
     for (const r of rows) {
       report(r.f, `${Number(r.n)} row(s) fall outside partition ${request.name}$${request.target.id}: ${request.partitioning.field} puts them in partition ${String(r.example)}`);
     }
@@ -189,4 +186,70 @@ async function checkGzipFiles(sources: SourceFile[], fail: (s: SourceFile, messa
     }
   };
   await Promise.all([worker(), worker()]);
+}
+
+/** What directLoad needs: a decorated load into an existing table. */
+export interface DirectRequest {
+  format: string;
+  columns: Column[];
+  csv: CsvOptions | undefined;
+  table: TableInfo;
+  partitioning: Partitioning;
+  target: PartitionTarget;
+  partitionTime: string | null;
+  name: string;
+}
+
+/**
+ * The fast path of a decorated load into an existing table: one scan of all files straight into
+ * the table, with every check inline (a bad row raises an error), inside the caller's
+ * transaction. Returns the rows written, or null when anything is wrong: the caller rolls back
+ * and takes the careful path (stageLoad), which names every bad file.
+ */
+export async function directLoad(conn: DuckDBConnection, request: DirectRequest, sources: SourceFile[], insertInto: string): Promise<number | null> {
+  let gzipOk = true;
+  const gzipChecks = checkGzipFiles(sources.filter((s) => s.gzip), () => (gzipOk = false));
+  try {
+    if (request.format === 'PARQUET' && (await checkParquetColumns(conn, sources.map((s) => s.path), request.columns)).size > 0) return null;
+    if (request.format === 'NEWLINE_DELIMITED_JSON' && (await unknownJsonKeys(conn, request.columns, sources)).length > 0) return null;
+    const bad: string[] = request.table.columns.filter((c) => !c.nullable && c.name !== PARTITIONTIME).map((c) => `${id(c.name)} IS NULL`);
+    if (request.partitioning.field) bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
+    const check = bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;
+    const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
+    let rows = 0;
+    try {
+      for (const gzip of [false, true]) {
+        const group = sources.filter((s) => s.gzip === gzip).map((s) => s.path);
+        if (group.length === 0) continue;
+        const reader = explicitReader(request.format, group, request.columns, request.csv, gzip);
+        rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME SELECT *${extra} FROM ${reader}${check}`)).rowsChanged;
+      }
+    } catch {
+      return null;
+    }
+    await gzipChecks;
+    return gzipOk ? rows : null;
+  } finally {
+    await gzipChecks;
+  }
+}
+
+/** Keys of NDJSON records that are not columns (case-insensitive): the first per file, with its count. */
+async function unknownJsonKeys(conn: DuckDBConnection, columns: Column[], sources: SourceFile[]): Promise<{ path: string; key: string; rows: number }[]> {
+  const known = columns.map((c) => lit(c.name.toLowerCase())).join(', ');
+  const found: { path: string; key: string; rows: number }[] = [];
+  for (const gzip of [false, true]) {
+    const group = sources.filter((s) => s.gzip === gzip).map((s) => lit(s.path));
+    if (group.length === 0) continue;
+    const rows = await readRows(
+      conn,
+      `SELECT f, arg_min(k, k) AS k, arg_min(n, k) AS n FROM (
+         SELECT f, k, count(*) AS n FROM (
+           SELECT filename AS f, unnest(json_keys(json)) AS k FROM read_ndjson_objects([${group.join(', ')}], hive_partitioning=false, filename=true, ${jsonCompression(gzip)}))
+         WHERE lower(k) NOT IN (${known}) GROUP BY f, k)
+       GROUP BY f`,
+    );
+    for (const r of rows) found.push({ path: String(r.f), key: String(r.k), rows: Number(r.n) });
+  }
+  return found;
 }

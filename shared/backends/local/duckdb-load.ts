@@ -83,11 +83,24 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest, s
   // every gzip stream on its own threads while DuckDB scans the files.
   const gzipChecks = checkGzipFiles(sources.filter((s) => s.gzip), failIn(gzipFailures));
   try {
-    const columns = request.columns ?? (await detectColumns(conn, request, sources[0]!));
+    let columns = request.columns;
+    for (const source of sources) {
+      if (columns) break;
+      try {
+        columns = await detectColumns(conn, request, source);
+      } catch (err) {
+        fail(source, errorMessage(err)); // a file DuckDB cannot read says nothing about the table
+      }
+    }
+    if (!columns) {
+      await gzipChecks;
+      return { columns: null, staged: false, errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []) };
+    }
     if (columns.some((c) => c.name === FILE_COLUMN)) throw new Error(`the table has a column named ${FILE_COLUMN}, which the local warehouse reserves`);
     if (format === 'PARQUET' && request.columns) {
-      const problems = await checkParquetColumns(conn, sources.map((s) => s.path), columns);
-      for (const s of sources) if (problems.has(s.path)) fail(s, problems.get(s.path)!);
+      const known = columns;
+      const problems = await allThenEach(sources, fail, async (group) => [...(await checkParquetColumns(conn, group.map((s) => s.path), known))]);
+      for (const s of sources) for (const [path, message] of problems) if (path === s.path) fail(s, message);
     }
     const readable = sources.filter((s) => !failures.has(s.path));
     const stageColumns = [...columns, ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : [])];
@@ -149,7 +162,7 @@ async function checkStaged(
   const stage = id(request.stage);
   if (request.format === 'NEWLINE_DELIMITED_JSON') {
     // read_json ignores keys it was not asked for; BigQuery rejects them ("No such field").
-    for (const u of await unknownJsonKeys(conn, columns, sources)) {
+    for (const u of await allThenEach(sources, fail, (group) => unknownJsonKeys(conn, columns, group))) {
       report(u.path, `No such field: ${u.key} (in ${u.rows} row(s)); ${request.name} has no column of that name`);
     }
   }
@@ -169,6 +182,24 @@ async function checkStaged(
     for (const r of rows) {
       report(r.f, `${Number(r.n)} row(s) fall outside partition ${request.name}$${request.target.id}: ${request.partitioning.field} puts them in partition ${String(r.example)}`);
     }
+  }
+}
+
+/** Runs a check on all files in one query; if that query fails, on each file alone, naming each file it fails on. */
+async function allThenEach<T>(sources: SourceFile[], fail: (s: SourceFile, message: string) => void, check: (group: SourceFile[]) => Promise<T[]>): Promise<T[]> {
+  if (sources.length === 0) return [];
+  try {
+    return await check(sources);
+  } catch {
+    const found: T[] = [];
+    for (const source of sources) {
+      try {
+        found.push(...(await check([source])));
+      } catch (err) {
+        fail(source, errorMessage(err));
+      }
+    }
+    return found;
   }
 }
 
@@ -210,8 +241,12 @@ export async function directLoad(conn: DuckDBConnection, request: DirectRequest,
   let gzipOk = true;
   const gzipChecks = checkGzipFiles(sources.filter((s) => s.gzip), () => (gzipOk = false));
   try {
-    if (request.format === 'PARQUET' && (await checkParquetColumns(conn, sources.map((s) => s.path), request.columns)).size > 0) return null;
-    if (request.format === 'NEWLINE_DELIMITED_JSON' && (await unknownJsonKeys(conn, request.columns, sources)).length > 0) return null;
+    try {
+      if (request.format === 'PARQUET' && (await checkParquetColumns(conn, sources.map((s) => s.path), request.columns)).size > 0) return null;
+      if (request.format === 'NEWLINE_DELIMITED_JSON' && (await unknownJsonKeys(conn, request.columns, sources)).length > 0) return null;
+    } catch {
+      return null; // a file the check cannot read: the careful path names it
+    }
     const bad: string[] = request.table.columns.filter((c) => !c.nullable && c.name !== PARTITIONTIME).map((c) => `${id(c.name)} IS NULL`);
     if (request.partitioning.field) bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
     const check = bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;

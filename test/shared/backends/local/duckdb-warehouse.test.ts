@@ -297,6 +297,20 @@ describe('DuckDbWarehouse', () => {
       assert.deepEqual(await partitions(), [['2024010110', 5]]);
     });
 
+    it('names each file DuckDB cannot read at all (not Parquet, not JSON) among good ones, and loads nothing', async () => {
+      const good = join(dir, 'good.parquet');
+      await wh.query(`COPY (SELECT i::INTEGER AS id, 'p' || i AS v FROM range(3) t(i)) TO '${good}' (FORMAT PARQUET)`);
+      const junk = file('junk.parquet', 'this is not a parquet file at all');
+      const parquet = await run(load([good, junk], { table: { ...EVENTS, format: 'PARQUET' } }));
+      assert.deepEqual(parquet.errors?.map((e) => e.location), [junk]);
+      const okJson = file('ok.json', '{"id":1,"ts":"2024-03-01T01:00:00Z"}\n');
+      const broken = file('broken.json', '{"id":2,"ts":"2024-03-01T01:00:00Z"}\n{"id":3, "ts": \n');
+      const json = await run({ ...load([okJson, broken]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.deepEqual(json.errors?.map((e) => e.location), [broken]);
+      assert.equal(await count(), 0);
+      assert.equal(await count('lake_us.clicks'), 0);
+    });
+
     it('loads gzip CSV and JSON (by .gz suffix or by magic bytes)', async () => {
       const gz = file('a.csv.gz', gzipSync(csv(1, 3)));
       const noSuffix = file('b.csv', gzipSync(csv(10, 2)));

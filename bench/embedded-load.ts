@@ -11,7 +11,7 @@
  * and (b) alternate a, b, b, a, ... after one untimed warm-up pair; medians are reported, and
  * the ratio plain / warehouse (1.0: as fast as DuckDB alone).
  *
- *   npm run bench:load [-- --runs=5] [--parquet=100] [--ndjson=200] [--rows=20000]
+ *   npm run bench:load [-- --runs=5] [--parquet=100] [--parquet-rows=100000] [--ndjson=200] [--rows=20000]
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -139,7 +139,7 @@ async function main(): Promise<void> {
   console.log(
     [
       `- machine: nproc ${cpus().length} (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${load.map((l) => l.toFixed(1)).join(' -> ')} (before -> after)`,
-      `- command: \`npm run bench:load -- --runs=${runs} --rows=${rows}\``,
+      `- command: \`npm run bench:load -- ${process.argv.slice(2).join(' ')}\``,
       `- ${runs} alternating runs each after one warm-up pair; wall ms from opening a fresh database file to the job DONE (warehouse) or the INSERT done (plain); median (min-max)`,
       '',
       '| files | warehouse load job, ms | plain DuckDB, ms | speed vs plain (plain / warehouse) |',

@@ -278,10 +278,12 @@ async function unknownJsonKeys(conn: DuckDBConnection, columns: Column[], source
     if (group.length === 0) continue;
     const rows = await readRows(
       conn,
+      // Only unknown keys are unnested: a file without any costs one key list per row.
       `SELECT f, arg_min(k, k) AS k, arg_min(n, k) AS n FROM (
          SELECT f, k, count(*) AS n FROM (
-           SELECT filename AS f, unnest(json_keys(json)) AS k FROM read_ndjson_objects([${group.join(', ')}], hive_partitioning=false, filename=true, ${jsonCompression(gzip)}))
-         WHERE lower(k) NOT IN (${known}) GROUP BY f, k)
+           SELECT filename AS f, unnest(list_filter(json_keys(json), k -> NOT list_contains([${known}], lower(k)))) AS k
+           FROM read_ndjson_objects([${group.join(', ')}], hive_partitioning=false, filename=true, ${jsonCompression(gzip)}))
+         GROUP BY f, k)
        GROUP BY f`,
     );
     for (const r of rows) found.push({ path: String(r.f), key: String(r.k), rows: Number(r.n) });

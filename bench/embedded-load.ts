@@ -22,7 +22,8 @@ import { DuckDbWarehouse } from '../shared/backends/local/duckdb-warehouse.ts';
 import type { JobSpec, TableSpec } from '../shared/core/ports.ts';
 
 const COLUMNS = `{'id': 'BIGINT', 'ts': 'TIMESTAMPTZ', 'user_id': 'VARCHAR', 'amount': 'DOUBLE', 'country': 'VARCHAR', 'flag': 'BOOLEAN'}`;
-const DDL = 'id BIGINT, ts TIMESTAMPTZ, user_id VARCHAR, amount DOUBLE, country VARCHAR, flag BOOLEAN';
+// The warehouse's table has the same columns, REQUIRED id as NOT NULL: both pay for the constraint.
+const DDL = 'id BIGINT NOT NULL, ts TIMESTAMPTZ, user_id VARCHAR, amount DOUBLE, country VARCHAR, flag BOOLEAN';
 const SPEC = (format: 'PARQUET' | 'NEWLINE_DELIMITED_JSON'): TableSpec => ({
   ref: { dataset: 'bench', table: 't' },
   partitioning: { type: 'DAY', field: 'ts', fieldType: 'TIMESTAMP' },

@@ -247,7 +247,8 @@ export async function directLoad(conn: DuckDBConnection, request: DirectRequest,
     } catch {
       return null; // a file the check cannot read: the careful path names it
     }
-    const bad: string[] = request.table.columns.filter((c) => !c.nullable && c.name !== PARTITIONTIME).map((c) => `${id(c.name)} IS NULL`);
+    // REQUIRED columns need no check here: the table's NOT NULL constraint fails the insert.
+    const bad: string[] = [];
     if (request.partitioning.field) bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
     const check = bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;
     const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';

@@ -35,7 +35,7 @@ const YAML = `
 project: tidemark-bench
 location: US
 lake: { bucket: lake }
-defaults: { jobBudget: 100000, jobBurst: 10000 }
+defaults: { jobBudget: 1000, jobBurst: 100 }
 tables:
   - name: events
     source: { pattern: "events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv", timeZone: UTC }

@@ -99,8 +99,8 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest, s
     if (columns.some((c) => c.name === FILE_COLUMN)) throw new Error(`the table has a column named ${FILE_COLUMN}, which the local warehouse reserves`);
     if (format === 'PARQUET' && request.columns) {
       const known = columns;
-      const problems = await allThenEach(sources, fail, async (group) => [...(await checkParquetColumns(conn, group.map((s) => s.path), known))]);
-      for (const s of sources) for (const [path, message] of problems) if (path === s.path) fail(s, message);
+      const problems = new Map(await allThenEach(sources, fail, async (group) => [...(await checkParquetColumns(conn, group.map((s) => s.path), known))]));
+      for (const s of sources) if (problems.has(s.path)) fail(s, problems.get(s.path)!);
     }
     const readable = sources.filter((s) => !failures.has(s.path));
     const stageColumns = [...columns, ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : [])];

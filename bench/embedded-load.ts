@@ -113,25 +113,33 @@ async function main(): Promise<void> {
     for (const set of sets) {
       const paths = await writeFiles(join(top, set.kind), set.kind, set.count, set.rows);
       const times = { warehouse: [] as number[], plain: [] as number[] };
+      // CPU time of this process (DuckDB's threads included): steadier than wall time on a shared machine.
+      const cpu = { warehouse: [] as number[], plain: [] as number[] };
       let n = 0;
       const once = async (which: 'warehouse' | 'plain') => {
         const file = join(top, `db-${++n}.duckdb`);
+        const before = process.cpuUsage();
         const ms = await (which === 'plain' ? plain : warehouse)(file, set.kind, paths);
+        const used = process.cpuUsage(before);
         rmSync(file, { force: true });
         rmSync(`${file}.wal`, { force: true });
-        return ms;
+        return { ms, cpuMs: (used.user + used.system) / 1000 };
       };
       await once('warehouse');
       await once('plain');
       for (let i = 0; i < runs; i++) {
         for (const which of i % 2 === 0 ? (['warehouse', 'plain'] as const) : (['plain', 'warehouse'] as const)) {
-          const ms = await once(which);
+          const { ms, cpuMs } = await once(which);
           times[which].push(ms);
-          process.stderr.write(`${set.kind} run ${i + 1} ${which}: ${Math.round(ms)} ms\n`);
+          cpu[which].push(cpuMs);
+          process.stderr.write(`${set.kind} run ${i + 1} ${which}: ${Math.round(ms)} ms wall, ${Math.round(cpuMs)} ms CPU\n`);
         }
       }
       const fmt = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`;
-      lines.push(`| ${set.count} ${set.kind === 'parquet' ? 'Parquet' : 'NDJSON.gz'} files x ${set.rows} rows | ${fmt(times.warehouse)} | ${fmt(times.plain)} | ${(median(times.plain) / median(times.warehouse)).toFixed(2)} |`);
+      const ratio = (m: typeof times) => (median(m.plain) / median(m.warehouse)).toFixed(2);
+      lines.push(
+        `| ${set.count} ${set.kind === 'parquet' ? 'Parquet' : 'NDJSON.gz'} files x ${set.rows} rows | ${fmt(times.warehouse)} | ${fmt(times.plain)} | ${ratio(times)} | ${fmt(cpu.warehouse)} | ${fmt(cpu.plain)} | ${ratio(cpu)} |`,
+      );
     }
   } finally {
     rmSync(top, { recursive: true, force: true });
@@ -141,10 +149,10 @@ async function main(): Promise<void> {
     [
       `- machine: nproc ${cpus().length} (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${load.map((l) => l.toFixed(1)).join(' -> ')} (before -> after)`,
       `- command: \`npm run bench:load -- ${process.argv.slice(2).join(' ')}\``,
-      `- ${runs} alternating runs each after one warm-up pair; wall ms from opening a fresh database file to the job DONE (warehouse) or the INSERT done (plain); median (min-max)`,
+      `- ${runs} alternating runs each after one warm-up pair; from opening a fresh database file to the job DONE (warehouse) or the INSERT done (plain); wall ms and CPU ms of the process, median (min-max)`,
       '',
-      '| files | warehouse load job, ms | plain DuckDB, ms | speed vs plain (plain / warehouse) |',
-      '|---|---:|---:|---:|',
+      '| files | warehouse wall ms | plain wall ms | speed vs plain, wall | warehouse CPU ms | plain CPU ms | speed vs plain, CPU |',
+      '|---|---:|---:|---:|---:|---:|---:|',
       ...lines,
     ].join('\n'),
   );

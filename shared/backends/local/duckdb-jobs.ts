@@ -106,9 +106,11 @@ export class DuckDbJobRunner {
   }
 
   /**
-   * A load: all files are first read into one temp table, each row naming its file (so each bad
-   * file is named, and nothing is written yet); only if all are good are they written in one
-   * transaction with the truncation and the job's DONE mark.
+   * A load, its data committed together with the truncation and the job's DONE mark. A decorated
+   * load into an existing table first tries the fast path: every file in one scan straight into
+   * the table, checks inline. If anything fails it rolls back, and the careful path reads the
+   * files into one temp table whose rows name their file, so each bad file is named and nothing
+   * is written; only if all are good are the rows written.
    */
   private async runLoad(conn: DuckDBConnection, spec: LoadJob): Promise<void> {
     const ref = spec.destination;

@@ -127,10 +127,7 @@ async function readAll(conn: DuckDBConnection, request: StageRequest, columns: C
   const insert = (paths: string | string[], gzip: boolean) =>
     conn.run(`INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${explicitReader(request.format, paths, columns, request.csv, gzip, FILE_COLUMN)}`);
   try {
-    for (const gzip of [false, true]) {
-      const group = sources.filter((s) => s.gzip === gzip).map((s) => s.path);
-      if (group.length > 0) await insert(group, gzip);
-    }
+    for (const { gzip, group } of scanGroups(sources)) await insert(group.map((s) => s.path), gzip);
     return;
   } catch {
     // Some file is bad; DuckDB names only the first it meets (and not always). Read them one by one.
@@ -183,6 +180,22 @@ async function checkStaged(
       report(r.f, `${Number(r.n)} row(s) fall outside partition ${request.name}$${request.target.id}: ${request.partitioning.field} puts them in partition ${String(r.example)}`);
     }
   }
+}
+
+/**
+ * Files per DuckDB scan. One scan of many files keeps some state per file (about 30 KiB for a
+ * CSV file: 400 MiB for 10,000 files), so scans take a bounded number of files at a time.
+ */
+const SCAN_FILES = 1000;
+
+/** The sources in scans: split by compression (a reader takes one), at most SCAN_FILES each. */
+function scanGroups(sources: SourceFile[]): { gzip: boolean; group: SourceFile[] }[] {
+  const groups: { gzip: boolean; group: SourceFile[] }[] = [];
+  for (const gzip of [false, true]) {
+    const all = sources.filter((s) => s.gzip === gzip);
+    for (let i = 0; i < all.length; i += SCAN_FILES) groups.push({ gzip, group: all.slice(i, i + SCAN_FILES) });
+  }
+  return groups;
 }
 
 /** Runs a check on all files in one query; if that query fails, on each file alone, naming each file it fails on. */
@@ -254,10 +267,8 @@ export async function directLoad(conn: DuckDBConnection, request: DirectRequest,
     const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
     let rows = 0;
     try {
-      for (const gzip of [false, true]) {
-        const group = sources.filter((s) => s.gzip === gzip).map((s) => s.path);
-        if (group.length === 0) continue;
-        const reader = explicitReader(request.format, group, request.columns, request.csv, gzip);
+      for (const { gzip, group } of scanGroups(sources)) {
+        const reader = explicitReader(request.format, group.map((s) => s.path), request.columns, request.csv, gzip);
         rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME SELECT *${extra} FROM ${reader}${check}`)).rowsChanged;
       }
     } catch {
@@ -274,9 +285,8 @@ export async function directLoad(conn: DuckDBConnection, request: DirectRequest,
 async function unknownJsonKeys(conn: DuckDBConnection, columns: Column[], sources: SourceFile[]): Promise<{ path: string; key: string; rows: number }[]> {
   const known = columns.map((c) => lit(c.name.toLowerCase())).join(', ');
   const found: { path: string; key: string; rows: number }[] = [];
-  for (const gzip of [false, true]) {
-    const group = sources.filter((s) => s.gzip === gzip).map((s) => lit(s.path));
-    if (group.length === 0) continue;
+  for (const { gzip, group: files } of scanGroups(sources)) {
+    const group = files.map((s) => lit(s.path));
     const rows = await readRows(
       conn,
       // Only unknown keys are unnested: a file without any costs one key list per row.

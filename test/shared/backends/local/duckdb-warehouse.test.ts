@@ -449,6 +449,18 @@ describe('DuckDbWarehouse', () => {
       assert.equal(await count('lake_us.clicks'), 60);
     });
 
+    it('loads more files than one scan takes (scans of 1,000), and names a bad file past the first scan', async () => {
+      const uris = Array.from({ length: 2100 }, (_, i) => file(`big/${String(i).padStart(4, '0')}.csv`, `id,v\n${i},x\n`));
+      const ok = await run(load(uris));
+      assert.equal(ok.errorResult, undefined, JSON.stringify(ok.errorResult));
+      assert.equal(ok.outputRows, 2100);
+      assert.equal(await count('lake_us.events', 'id >= 0 AND id < 2100'), 2100);
+      const bad = file('big/bad.csv', 'id,v\nnot-a-number,x\n');
+      const failed = await run(load([...uris, bad]));
+      assert.deepEqual(failed.errors?.map((e) => e.location), [bad]);
+      assert.equal(await count(), 2100); // the partition is untouched
+    });
+
     it('resolves gs:// URIs with resolveUri', async () => {
       const local = file('lake/events/a.csv', csv(1, 3));
       const w = new DuckDbWarehouse({ file: join(dir, 'gs.duckdb'), resolveUri: (uri) => join(dir, uri.slice('gs://'.length)) });

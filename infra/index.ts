@@ -1,0 +1,20 @@
+/**
+ * Pulumi entry point (infra/Pulumi.yaml): reads tidemark.config.yaml (pulumi config
+ * `tidemark:config`, else $TIDEMARK_CONFIG, else ./tidemark.config.yaml beside the repository
+ * root) and declares the deployment. `tidemark infra plan|apply` runs it through the Automation
+ * API; Cloud Build runs `pulumi up` on it.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { resolve } from 'node:path';
+import { loadConfig } from '../shared/config/load.ts';
+import { loadDeploySettings } from './deploy-config.ts';
+import { declareTidemark } from './program.ts';
+
+const settings = new pulumi.Config('tidemark');
+const file = resolve(settings.get('config') ?? process.env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml');
+const loaded = loadConfig({ file, env: process.env, cwd: process.cwd() });
+const project = settings.get('project') ?? loaded.project;
+const config = { ...loaded, project };
+const deploy = loadDeploySettings(file, { region: settings.get('region'), lakeRegion: settings.get('lakeRegion') });
+
+export const outputs = declareTidemark(config, deploy);

@@ -5,13 +5,16 @@
  * API; Cloud Build runs `pulumi up` on it.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../shared/config/load.ts';
 import { loadDeploySettings } from './deploy-config.ts';
 import { declareTidemark } from './program.ts';
 
+/** The repository root: a relative config path means the same file here as in `npm run build`. */
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const settings = new pulumi.Config('tidemark');
-const file = resolve(settings.get('config') ?? process.env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml');
+const file = resolve(ROOT, settings.get('config') ?? process.env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml');
 const loaded = loadConfig({ file, env: process.env, cwd: process.cwd() });
 const project = settings.get('project') ?? loaded.project;
 const config = { ...loaded, project };

@@ -11,8 +11,8 @@
  * two apart by breaking a command on purpose.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -20,7 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { discoverFunctions } from '../../scripts/build.ts';
 import { argsFile, cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cloudbuild.ts';
-import { deployCommands } from '../../infra/deploy-commands.ts';
+import { afterDeployScript, deployCommands } from '../../infra/deploy-commands.ts';
 import { loadDeploySettings } from '../../infra/deploy-config.ts';
 import { loadConfig } from '../../shared/config/load.ts';
 
@@ -50,6 +50,38 @@ const DEPLOY_STEPS = BUILD.steps.filter((s) => s.id.startsWith('deploy-') && s.i
 const EXAMPLE_FILE = join(ROOT, 'examples/tidemark.config.yaml');
 const EXAMPLE = loadConfig({ file: EXAMPLE_FILE });
 const COMMANDS = deployCommands({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
+const AFTER_DEPLOY = afterDeployScript({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
+
+/**
+ * Runs the after-deploy script with a fake `gcloud` first on PATH that records each invocation
+ * (NUL-separated arguments, one file per call) and answers the two lookups the way gcloud would.
+ */
+function recordAfterDeploy(env: Record<string, string>): { code: number | null; stderr: string; calls: string[][] } {
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-after-'));
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'gcloud'),
+      [
+        '#!/usr/bin/env bash',
+        `n=$(ls ${dir}/calls 2>/dev/null | wc -l); mkdir -p ${dir}/calls`,
+        `printf '%s\\0' "$@" > ${dir}/calls/$(printf %03d "$n")`,
+        'if [ "$1 $2" = "functions describe" ]; then echo projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123; fi',
+        'if [ "$1 $2 $3" = "eventarc triggers describe" ]; then echo projects/tidemark-sample/subscriptions/eventarc-asia-northeast3-backfill-123-sub-1; fi',
+      ].join('\n'),
+    );
+    chmodSync(join(bin, 'gcloud'), 0o755);
+    writeFileSync(join(dir, 'after-deploy.sh'), AFTER_DEPLOY);
+    const run = spawnSync('bash', [join(dir, 'after-deploy.sh')], { env: { PATH: `${bin}${delimiter}${process.env.PATH}`, ...env }, encoding: 'utf8' });
+    const callDir = join(dir, 'calls');
+    const calls = existsSync(callDir) ? readdirSync(callDir).sort().map((f) => readFileSync(join(callDir, f), 'utf8').split('\0').slice(0, -1)) : [];
+    return { code: run.status, stderr: run.stderr, calls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const AFTER = recordAfterDeploy({ PROJECT_NUMBER: '123456789' });
 
 /** The flag's values (`--x=v`), in order. */
 function flag(args: string[], name: string): string[] {
@@ -174,6 +206,42 @@ describe('cloudbuild.yaml', () => {
   });
 });
 
+describe('the after-deploy script (what only a deploy creates)', () => {
+  const SUB = 'projects/tidemark-sample/subscriptions/eventarc-asia-northeast3-backfill-123-sub-1';
+  it('finds the subscription Eventarc made for the backfill trigger, sets its dead-letter and retry policy, grants the Pub/Sub agent on it, and run.invoker per function', () => {
+    assert.equal(AFTER.code, 0, AFTER.stderr);
+    const lines = AFTER.calls.map((c) => c.join(' '));
+    const invokers = AFTER.calls.filter((c) => c[1] === 'add-invoker-policy-binding');
+    assert.deepEqual(
+      invokers.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(),
+      [
+        ['tidemark-auditor', 'asia-northeast3', 'serviceAccount:tidemark-auditor@tidemark-sample.iam.gserviceaccount.com'],
+        ['tidemark-backfill', 'asia-northeast3', 'serviceAccount:tidemark-backfill@tidemark-sample.iam.gserviceaccount.com'],
+        ['tidemark-loader', 'asia-northeast3', 'serviceAccount:tidemark-loader@tidemark-sample.iam.gserviceaccount.com'],
+      ],
+    );
+    assert.ok(lines.includes('functions describe tidemark-backfill --gen2 --project=tidemark-sample --region=asia-northeast3 --format=value(eventTrigger.trigger)'), lines.join('\n'));
+    assert.ok(lines.includes('eventarc triggers describe projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123 --format=value(transport.pubsub.subscription)'));
+    const update = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions update')!;
+    assert.equal(update[3], SUB);
+    assert.deepEqual(
+      [flag(update, '--dead-letter-topic'), flag(update, '--max-delivery-attempts'), flag(update, '--min-retry-delay'), flag(update, '--max-retry-delay')],
+      [['projects/tidemark-sample/topics/tidemark-backfill-dlq'], ['10'], ['10s'], ['600s']],
+    );
+    const grant = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions add-iam-policy-binding')!;
+    assert.deepEqual([grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]], [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber']);
+    // The audit trigger does not retry: its subscription is left as Eventarc made it.
+    assert.ok(!lines.some((l) => l.includes('functions describe tidemark-auditor')));
+  });
+
+  it('stops before changing anything without PROJECT_NUMBER', () => {
+    const run = recordAfterDeploy({});
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /PROJECT_NUMBER/);
+    assert.ok(!run.calls.some((c) => c[2] === 'add-iam-policy-binding' || c[2] === 'update'), 'no subscription change');
+  });
+});
+
 // ---- gcloud's own argument parsing ---------------------------------------------------------
 
 function findOnPath(cmd: string): string | undefined {
@@ -197,6 +265,20 @@ function classify(o: Outcome): 'parsed' | 'rejected' | 'unclear' {
   if (o.code === 2 || PARSE_ERROR.test(o.stderr)) return 'rejected';
   if (o.code === 1 && NEEDS_CREDENTIALS.test(o.stderr)) return 'parsed';
   return 'unclear';
+}
+
+/** Runs `run` over the items, at most two at once, results in order. */
+async function inPairs<T, R>(items: T[], run: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i]!);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return results;
 }
 
 function gcloud(bin: string, args: string[], configDir: string): Promise<Outcome> {
@@ -224,7 +306,7 @@ function gcloud(bin: string, args: string[], configDir: string): Promise<Outcome
   });
 }
 
-describe('gcloud accepts every deploy command the manifest writes', { timeout: 60_000 }, () => {
+describe('gcloud accepts every deploy and after-deploy command the manifest writes', { timeout: 300_000 }, () => {
   it('each `gcloud functions deploy` passes argument parsing and stops only for want of credentials; broken copies do not', async (t) => {
     const bin = findOnPath('gcloud');
     if (!bin) {
@@ -237,7 +319,8 @@ describe('gcloud accepts every deploy command the manifest writes', { timeout: 6
     }
     const configDir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
     try {
-      const commands = COMMANDS.map((c) => ({ id: c.folder, args: c.args }));
+      const commands = [...COMMANDS.map((c) => ({ id: c.folder, args: c.args })), ...AFTER.calls.map((args, i) => ({ id: `after-deploy #${i + 1} (${args.slice(0, 3).join(' ')})`, args }))];
+      assert.ok(AFTER.calls.length >= 6, 'the after-deploy calls were recorded');
       // Copies broken on purpose: if these are not told apart from the real ones, the check is blind.
       const first = commands[0]!.args;
       const broken = [
@@ -245,7 +328,10 @@ describe('gcloud accepts every deploy command the manifest writes', { timeout: 6
         { why: 'a malformed duration', args: first.map((a) => (a.startsWith('--timeout=') ? '--timeout=soon' : a)), expect: /argument --timeout/ },
         { why: 'two kinds of trigger', args: [...first, '--trigger-http'], expect: /At most one of|argument --trigger/ },
       ];
-      const [real, wrong] = await Promise.all([Promise.all(commands.map((c) => gcloud(bin, c.args, configDir))), Promise.all(broken.map((b) => gcloud(bin, b.args, configDir)))]);
+      // Two at a time: a dozen gcloud start-ups at once on a shared machine can outlast the kill timer.
+      const outcomes = await inPairs([...commands.map((c) => c.args), ...broken.map((b) => b.args)], (args) => gcloud(bin, args, configDir));
+      const real = outcomes.slice(0, commands.length);
+      const wrong = outcomes.slice(commands.length);
       commands.forEach((c, i) => {
         const o = real[i]!;
         assert.equal(classify(o), 'parsed', `${c.id}: gcloud ${c.args.join(' ')}\nexit ${o.code}\n${o.stderr}`);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandGrants } from '../../infra/grants.ts';
 import { testConfig, testDeploy } from './fixtures.ts';
-import { PROJECT_NUMBER, resourceGraph } from './pulumi-graph.ts';
+import { PROJECT_NUMBER, graphOf, resourceGraph } from './pulumi-graph.ts';
 import type { GraphResource } from './pulumi-graph.ts';
 
 const STATE = 'tidemark-test-tidemark-state';
@@ -211,5 +211,21 @@ describe('the Pulumi program', () => {
     const g = await resourceGraph(shared, deploy);
     assert.ok(!g.some((r) => r.type === 'gcp:storage/bucket:Bucket' || r.type === 'gcp:storage/bucketIAMPolicy:BucketIAMPolicy'));
     assert.ok(iamTuples(g).includes(`${SA('loader')} | roles/storage.objectUser | bucket lake-seoul | resource.name.startsWith("projects/_/buckets/lake-seoul/objects/_tidemark/")`));
+  });
+
+  it('the entry point (infra/index.ts) reads the config named by TIDEMARK_CONFIG, relative to the repository root', async () => {
+    const saved = process.env.TIDEMARK_CONFIG;
+    process.env.TIDEMARK_CONFIG = 'examples/tidemark.config.yaml';
+    try {
+      const g = await graphOf(() => import('../../infra/index.ts'));
+      const topics = g.filter((r) => r.type === 'gcp:pubsub/topic:Topic').map((r) => r.inputs.project + '/' + r.inputs.name);
+      assert.deepEqual(topics.sort(), ['my-project/tidemark-audit', 'my-project/tidemark-audit-results', 'my-project/tidemark-backfill', 'my-project/tidemark-backfill-dlq']);
+      // examples: events has a schema (schemas/events.json), orders is autodetected
+      assert.deepEqual(g.filter((r) => r.type === 'gcp:bigquery/table:Table').map((r) => r.name), ['table-lake_us.events']);
+      assert.equal(g.find((r) => r.type === 'gcp:cloudscheduler/job:Job')?.inputs.timeZone, 'Asia/Seoul');
+    } finally {
+      if (saved === undefined) delete process.env.TIDEMARK_CONFIG;
+      else process.env.TIDEMARK_CONFIG = saved;
+    }
   });
 });

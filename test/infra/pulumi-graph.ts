@@ -16,7 +16,12 @@ export interface GraphResource {
 }
 
 /** The program's resources for this config, in registration order (provider excluded). */
-export async function resourceGraph(config: Config, deploy: DeploySettings): Promise<GraphResource[]> {
+export function resourceGraph(config: Config, deploy: DeploySettings): Promise<GraphResource[]> {
+  return graphOf(() => declareTidemark(config, deploy));
+}
+
+/** The resources `declare` registers (it may import the entry point, which declares on import). */
+export async function graphOf(declare: () => unknown): Promise<GraphResource[]> {
   const resources: GraphResource[] = [];
   await pulumi.runtime.setMocks(
     {
@@ -39,7 +44,7 @@ export async function resourceGraph(config: Config, deploy: DeploySettings): Pro
     'test',
     false,
   );
-  declareTidemark(config, deploy);
+  await declare();
   // Waits for every registration, including those whose inputs wait on other resources' outputs
   // (runInPulumiStack does not under mocks); the next setMocks starts afresh.
   await pulumi.runtime.disconnect();

@@ -1,7 +1,8 @@
 /**
- * Pulumi entry point (infra/Pulumi.yaml): reads tidemark.config.yaml (pulumi config
- * `tidemark:config`, else $TIDEMARK_CONFIG, else ./tidemark.config.yaml beside the repository
- * root) and declares the deployment. `tidemark infra plan|apply` runs it through the Automation
+ * Pulumi entry point (infra/Pulumi.yaml): reads the config (pulumi config `tidemark:config`,
+ * else $TIDEMARK_CONFIG, else tidemark.config.yaml; a relative path is from the repository root,
+ * as for `npm run build`) and declares the deployment. `tidemark:project`, `tidemark:region` and
+ * `tidemark:lakeRegion` override the config's. `tidemark infra plan|apply` runs it through the Automation
  * API; Cloud Build runs `pulumi up` on it.
  */
 import * as pulumi from '@pulumi/pulumi';

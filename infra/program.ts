@@ -13,7 +13,7 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { Config } from '../shared/config/types.ts';
 import { describeFunctions } from '../shared/deploy/functions.ts';
-import { BACKFILL_DELIVERY, DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
+import { DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
 import type { DeploySettings } from './deploy-config.ts';
 import { PROJECT_NUMBER, expandGrants, lakeBuckets, targetDatasets, targetKey } from './grants.ts';
 import type { ExpandedGrant } from './grants.ts';
@@ -32,7 +32,7 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   const provider = new gcp.Provider('gcp', { project, region: deploy.region });
   const opts: pulumi.CustomResourceOptions = { provider };
   // Data and state outlive the stack: `pulumi destroy` leaves them (delete them by hand if meant).
-  const keep: pulumi.CustomResourceOptions = { provider, retainOnDelete: true, protect: false };
+  const keep: pulumi.CustomResourceOptions = { provider, retainOnDelete: true };
   const projectNumber = gcp.organizations.getProjectOutput({ projectId: project }, { provider }).apply((p) => p.number);
 
   // ---- identities ---------------------------------------------------------------------------
@@ -152,9 +152,6 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
     topics: Object.fromEntries(Object.entries(topic).map(([name, t]) => [name, t.id])),
   };
 }
-
-/** The backfill trigger's delivery policy, for the after-deploy step and the docs. */
-export { BACKFILL_DELIVERY };
 
 function member(g: ExpandedGrant, projectNumber: pulumi.Output<string>): pulumi.Output<string> {
   return g.member.includes(PROJECT_NUMBER) ? projectNumber.apply((n) => g.member.replace(PROJECT_NUMBER, n)) : pulumi.output(g.member);

@@ -165,13 +165,14 @@ const CASES: Record<string, FunctionCase> = {
       what: 'a storage-finalized event for an object outside every route',
       event: () => storageFinalized('outside/every-route.txt'),
       check: ({ stdout, stderr }, event) => {
-        assert.equal(stdout.length, 1, `one JSON log line on stdout, got ${JSON.stringify(stdout)}`);
-        const [line] = stdout;
-        assert.equal(line!.severity, 'INFO');
-        assert.match(line!.message, /^ignored object/);
+        // An object no table matches is a WARNING (stderr), so a producer's path drift is seen.
+        assert.equal(stderr.length, 1, `one JSON log line on stderr, got ${JSON.stringify(stderr)}`);
+        const [line] = stderr;
+        assert.equal(line!.severity, 'WARNING');
+        assert.match(line!.message, /^unrouted object/);
         assert.equal(line!.object, 'outside/every-route.txt');
         assert.equal(line!.eventId, event.id);
-        assert.deepEqual(stderr, []);
+        assert.deepEqual(stdout, []);
       },
     },
     callsApi: { what: 'an object of table events', event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz') },

@@ -21,7 +21,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
@@ -147,8 +147,25 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Spawn -> port answers -> POST -> response, in ms. Throws with the child's output on failure. */
-async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpEvent, env: NodeJS.ProcessEnv): Promise<number> {
+/** One cold start: wall time from spawn to the response, and the child's CPU (user + system) by then. */
+interface Sample {
+  ms: number;
+  cpuMs: number;
+}
+
+/**
+ * CPU time of a live process in ms, every thread (JS, GC helpers, libuv pool): the sum of
+ * /proc/<pid>/task/<tid>/schedstat's first field, nanoseconds on a CPU. The same quantity as
+ * utime + stime in /proc/<pid>/stat, without its 10 ms ticks.
+ */
+function cpuOf(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  return ns / 1e6;
+}
+
+/** Spawn -> port answers -> POST -> response, in ms, and the child's CPU. Throws with the child's output on failure. */
+async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpEvent, env: NodeJS.ProcessEnv): Promise<Sample> {
   const port = await freePort();
   const main = join(dir, 'node_modules', FRAMEWORK, 'build/src/main.js');
   const event = makeEvent();
@@ -171,9 +188,10 @@ async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpE
     const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: event.headers, body: event.body });
     await res.arrayBuffer();
     const ms = performance.now() - started;
+    const cpuMs = cpuOf(child.pid!);
     // 2xx: acknowledged; 500: a transient error thrown for the fake's 403 (the API rows).
     if (res.status !== 500 && res.status >= 300) throw new Error(`${entryPoint}: HTTP ${res.status}:\n${output}`);
-    return ms;
+    return { ms, cpuMs };
   } finally {
     await stop(child);
   }
@@ -214,8 +232,8 @@ interface Row {
   event: () => HttpEvent;
   bundledDir: string;
   unbundledDir: string | undefined;
-  bundled: number[];
-  unbundled: number[];
+  bundled: Sample[];
+  unbundled: Sample[];
   bytes: string;
 }
 
@@ -225,20 +243,26 @@ function spread(xs: number[]): string {
 
 function formatSection(rows: Row[], runs: number, command: string, note: string | undefined, load: number[], now = new Date()): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const ms = (xs: Sample[]) => xs.map((x) => x.ms);
+  const cpuMs = (xs: Sample[]) => xs.map((x) => x.cpuMs);
+  const floor = rows.find((r) => r.entryPoint === 'floor');
+  const floorCpu = floor ? median(cpuMs(floor.bundled)) : 0;
   return [
     `## ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     ...(note ? [note, ''] : []),
     `- machine: nproc ${cpus().length} (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}; load average ${load.map((l) => l.toFixed(1)).join(' -> ')} (before -> after)`,
     `- command: \`${command}\``,
-    `- ${runs} alternating runs each (bundled, unbundled, bundled, ...) after one warm-up pair; spawn to the response to the first event; median (min-max) ms`,
-    `- bundle size: index.js, read at every start; lazy files (lazy/*.cjs) load on the import() that needs them`,
+    `- ${runs} alternating runs each (bundled, unbundled, bundled, ..., the floor in the same rounds) after one warm-up pair; spawn to the response to the first event; median (min-max) ms`,
+    `- CPU: the child's CPU time, every thread (/proc/<pid>/task/*/schedstat: utime + stime in ns) when the response arrives; "above floor" subtracts the floor row's median CPU from the same run`,
+    `- bundle size: index.js, read at every start; lazy files load on the import() that needs them`,
     '',
-    '| function, first event | bundled median ms | unbundled median ms | ratio | bundle size |',
-    '|---|---:|---:|---:|---:|',
+    '| function, first event | bundled median ms | unbundled median ms | ratio | bundled CPU ms | CPU above floor ms | unbundled CPU ms | bundle size |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => {
-      const ratio = r.unbundled.length ? (median(r.bundled) / median(r.unbundled)).toFixed(2) : '-';
-      return `| ${r.label} | ${spread(r.bundled)} | ${r.unbundled.length ? spread(r.unbundled) : '-'} | ${ratio} | ${r.bytes} |`;
+      const ratio = r.unbundled.length ? (median(ms(r.bundled)) / median(ms(r.unbundled))).toFixed(2) : '-';
+      const above = r === floor ? '-' : (median(cpuMs(r.bundled)) - floorCpu).toFixed(0);
+      return `| ${r.label} | ${spread(ms(r.bundled))} | ${r.unbundled.length ? spread(ms(r.unbundled)) : '-'} | ${ratio} | ${spread(cpuMs(r.bundled))} | ${above} | ${r.unbundled.length ? spread(cpuMs(r.unbundled)) : '-'} | ${r.bytes} |`;
     }),
     '',
   ].join('\n');

@@ -31,7 +31,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
-import { buildAll, bundleOptions, copyConfigInto, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
+import { buildAll, bundleOptions, resolveConfigForBuild, writeResolvedConfig, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
 import type { FunctionEntry } from '../scripts/build.ts';
 import { freePort, portAnswers } from '../test/helpers/net.ts';
 import { binaryCloudEvent } from '../test/helpers/http-event.ts';
@@ -122,7 +122,6 @@ function isolatedEnv(fake: string, dead: string, home: string): NodeJS.ProcessEn
     HOME: home,
     CLOUDSDK_CONFIG: home,
     GOOGLE_CLOUD_PROJECT: 'tidemark-bench',
-    TIDEMARK_CONFIG: 'tidemark.config.yaml',
     K_SERVICE: 'bench',
     STORAGE_EMULATOR_HOST: `http://${fake}`,
     BIGQUERY_EMULATOR_HOST: `http://${fake}`,
@@ -208,7 +207,7 @@ async function buildUnbundled(fn: FunctionEntry, dir: string, configFile: string
   mkdirSync(dir, { recursive: true });
   await esbuild.build({ ...bundleOptions(ROOT, fn, dir), packages: 'external', plugins: [] });
   writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, '0.0.0', installedFrameworkVersion(ROOT)), null, 2));
-  copyConfigInto(configFile, dir);
+  writeResolvedConfig(resolveConfigForBuild(configFile), dir, ROOT);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 }
 

@@ -35,14 +35,16 @@
  *
  *   npm run build [-- --outdir=DIR] [--config=FILE] [--allow-no-config] [--quiet]
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { builtinModules, createRequire } from 'node:module';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
 import type { BuildOptions, Metafile, Plugin } from 'esbuild';
-import { parseConfig } from '../shared/config/load.ts';
+import { loadConfig } from '../shared/config/load.ts';
+import { RESOLVED_CONFIG_FILE, serializeConfig } from '../shared/config/resolved.ts';
+import type { Config } from '../shared/config/types.ts';
 import { ConfigError } from '../shared/core/errors.ts';
 
 export type Env = Record<string, string | undefined>;
@@ -102,6 +104,9 @@ export const FORBIDDEN: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /(^|\/)node_modules\/chokidar\/|^chokidar(\/|$)/, why: 'chokidar is the local file watcher' },
   { pattern: /(^|\/)node_modules\/commander\/|^commander(\/|$)/, why: 'commander is the CLI parser' },
   { pattern: /(^|\/)node_modules\/cli-progress\/|^cli-progress(\/|$)/, why: 'cli-progress is for the CLI' },
+  { pattern: /(^|\/)node_modules\/zod\/|^zod(\/|$)/, why: 'zod validates the config at build time; the functions read the resolved tidemark.config.json' },
+  { pattern: /(^|\/)node_modules\/yaml\/|^yaml(\/|$)/, why: 'the YAML is parsed at build time; the functions read the resolved tidemark.config.json' },
+  { pattern: /^shared\/config\/(load|schema|resolve)\.ts$/, why: 'the config loader runs at build time; the functions read the resolved tidemark.config.json' },
 ];
 
 /** Bare specifiers of forbidden packages: resolved as external so esbuild never opens them (DuckDB ships a native addon). */
@@ -237,41 +242,23 @@ export function resolveConfigFile(opts: { config?: string | undefined; env: Env;
 }
 
 /**
- * Validates the config with the functions' own loader and returns the files it reads besides
- * the config (table schemas), relative to the config's folder. Recording what the loader reads,
- * rather than guessing keys, keeps this right when the config grows new file references.
+ * Validates and resolves the config with the same loader as `tidemark config check` (schema
+ * files read and inlined); a config the CLI would refuse fails the build with the same messages.
  */
-export function referencedFiles(configFile: string): string[] {
-  const dir = dirname(configFile);
-  const read: string[] = [];
+export function resolveConfigForBuild(configFile: string): Config {
   try {
-    parseConfig(readFileSync(configFile, 'utf8'), configFile, (path) => {
-      read.push(path);
-      return readFileSync(path, 'utf8');
-    });
+    return loadConfig({ file: configFile });
   } catch (err) {
-    if (err instanceof ConfigError) throw new BuildError(`${err.message}\n(the functions would refuse this config at start-up)`);
+    if (err instanceof ConfigError) throw new BuildError(`${err.message}\n(tidemark config check reports the same)`);
     throw err;
   }
-  return [...new Set(read)].map((abs) => {
-    const rel = relative(dir, resolve(dir, abs));
-    if (rel.startsWith('..') || isAbsolute(rel)) {
-      throw new BuildError(`${configFile}: ${abs} is outside the config's folder, so the deployed function could not read it. Keep schema files beside the config.`);
-    }
-    return rel.split(sep).join('/');
-  });
 }
 
-/** Copies the config as tidemark.config.yaml plus its schemas, keeping their relative paths. */
-export function copyConfigInto(configFile: string, dest: string, refs: string[] = referencedFiles(configFile)): string[] {
-  const copied = ['tidemark.config.yaml'];
-  copyFileSync(configFile, join(dest, 'tidemark.config.yaml'));
-  for (const rel of refs) {
-    mkdirSync(dirname(join(dest, rel)), { recursive: true });
-    copyFileSync(join(dirname(configFile), rel), join(dest, rel));
-    copied.push(rel);
-  }
-  return copied;
+/** Writes the resolved config into a function's folder as tidemark.config.json; returns its name. */
+export function writeResolvedConfig(config: Config, dest: string, root: string): string {
+  const source = relative(root, config.file).split(sep).join('/');
+  writeFileSync(join(dest, RESOLVED_CONFIG_FILE), serializeConfig(config, source.startsWith('..') ? config.file : source));
+  return RESOLVED_CONFIG_FILE;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -447,8 +434,8 @@ export interface BuildRunOptions {
   outdir: string;
   /** From resolveConfigFile; undefined: no config in the bundles. */
   configFile: string | undefined;
-  /** referencedFiles(configFile), computed once by buildAll. */
-  configRefs?: string[];
+  /** resolveConfigForBuild(configFile), computed once by buildAll. */
+  config?: Config;
 }
 
 /** Where the build leaves a function's esbuild metafile: outdir/<name>.meta.json. */
@@ -501,7 +488,8 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   }
 
   writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion), null, 2) + '\n');
-  const configFiles = opts.configFile ? copyConfigInto(opts.configFile, dir, opts.configRefs) : [];
+  const config = opts.config ?? (opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined);
+  const configFiles = config ? [writeResolvedConfig(config, dir, opts.root)] : [];
 
   const inDir = (out: string) => relative(dir, resolve(opts.root, out)).split(sep).join('/');
   const sizeOf = (m: Metafile, ext: string) => Object.entries(m.outputs).reduce((n, [out, o]) => n + (out.endsWith(ext) ? o.bytes : 0), 0);
@@ -564,10 +552,10 @@ export async function buildAll(opts: BuildRunOptions): Promise<BundleResult[]> {
   const frameworkVersion = installedFrameworkVersion(opts.root);
   const version = (JSON.parse(readFileSync(join(opts.root, 'package.json'), 'utf8')) as { version: string }).version;
   // Validate the config once, before any bundling: a config the functions would refuse fails here.
-  const configRefs = opts.configFile ? referencedFiles(opts.configFile) : [];
+  const config = opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined;
   mkdirSync(opts.outdir, { recursive: true });
   // Build them all, then report every failure, not only the first.
-  const settled = await Promise.allSettled(fns.map((fn) => buildFunction({ ...opts, configRefs }, fn, frameworkVersion, version)));
+  const settled = await Promise.allSettled(fns.map((fn) => buildFunction({ ...opts, ...(config ? { config } : {}) }, fn, frameworkVersion, version)));
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   if (failures.length) {
     const plain = failures.every((f) => f instanceof BuildError);

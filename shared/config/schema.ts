@@ -7,6 +7,9 @@ import { CronPattern } from 'croner';
 import ms from 'ms';
 import { z } from 'zod';
 import { isValidTimeZone } from '../routing/civil-time.ts';
+import { TABLE_NAME } from './names.ts';
+
+export { TABLE_NAME };
 
 /** Defaults applied when a key is absent. */
 export const DEFAULTS = {
@@ -27,9 +30,6 @@ export const MAX_URIS_PER_LOAD_JOB = 10_000;
 const projectId = z
   .string()
   .regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -');
-
-/** Config table names: they go into labels, job ids and messages. */
-export const TABLE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** Config table name: it goes into labels and job ids. */
 const tableName = z.string().regex(TABLE_NAME, 'must be 1-40 lowercase letters, digits or _, starting with a letter');

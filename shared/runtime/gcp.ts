@@ -4,7 +4,7 @@
  */
 import { PubSubBus } from '../backends/gcp/pubsub-bus.ts';
 import type { AuditDeps } from '../core/audit.ts';
-import { loadConfig } from '../config/load.ts';
+import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../config/resolved.ts';
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';
 import type { Bus, ObjectStore, Warehouse } from '../core/ports.ts';
@@ -15,9 +15,14 @@ import { createRouter } from '../routing/router.ts';
 
 export type Env = Record<string, string | undefined>;
 
-/** Reads the config named by TIDEMARK_CONFIG (default: tidemark.config.yaml beside the code). */
+/**
+ * Reads the resolved config the build wrote beside index.js (tidemark.config.json; another file
+ * with TIDEMARK_RESOLVED_CONFIG). Not the YAML: validating that needs a YAML parser and zod,
+ * which stay out of the bundles; the build ran the same validation. The CLI passes the Config it
+ * loaded itself.
+ */
 export function loadRuntimeConfig(env: Env): Config {
-  return loadConfig({ file: env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml', env });
+  return readResolvedConfig(env.TIDEMARK_RESOLVED_CONFIG ?? RESOLVED_CONFIG_FILE);
 }
 
 /** Forwards every method to `load()`'s result, loading it on the first call; `sync` answers without loading. */

@@ -50,6 +50,8 @@ import {
   registersEntryPoint,
   resolveConfigFile,
 } from '../../scripts/build.ts';
+import { loadConfig } from '../../shared/config/load.ts';
+import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../../shared/config/resolved.ts';
 import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import { freePort, portAnswers } from '../helpers/net.ts';
@@ -90,6 +92,8 @@ const FORBIDDEN_INPUTS: [RegExp, string][] = [
   [/(^|\/)node_modules\/chokidar\//, 'chokidar'],
   [/(^|\/)node_modules\/commander\//, 'commander'],
   [/(^|\/)node_modules\/cli-progress\//, 'cli-progress'],
+  [/(^|\/)node_modules\/zod\//, 'zod (the config is validated at build time)'],
+  [/(^|\/)node_modules\/yaml\//, 'yaml (the config is parsed at build time)'],
 ];
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
@@ -426,7 +430,6 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
       HOME: join(work, 'home'),
       CLOUDSDK_CONFIG: join(work, 'home', 'gcloud'), // no application_default_credentials.json there
       GOOGLE_CLOUD_PROJECT: PROJECT,
-      TIDEMARK_CONFIG: 'tidemark.config.yaml',
       STORAGE_EMULATOR_HOST: `http://${google}`,
       BIGQUERY_EMULATOR_HOST: `http://${google}`,
       PUBSUB_EMULATOR_HOST: google,
@@ -457,7 +460,7 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     describe(`${fn.name} (${fn.entryPoint})`, () => {
       const dir = () => join(dist, fn.name);
 
-      it('contains nothing local-only: no DuckDB, local backends, tests, firebase, chokidar, commander, cli-progress', () => {
+      it('contains nothing local-only: no DuckDB, local backends, tests, firebase, chokidar, commander, cli-progress, zod, yaml', () => {
         const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
         const inputs = Object.keys(metafile.inputs);
         assert.ok(inputs.includes(fn.entry), `the metafile has ${fn.entry}`);
@@ -471,7 +474,7 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(unexpected, [], 'at run time a bundle may import only node builtins and functions-framework');
       });
 
-      it('is a deployable folder: package.json, config and schema, source maps, report', (t) => {
+      it('is a deployable folder: package.json, resolved config, source maps, report; index.js at most 100 KiB', (t) => {
         const pkg = JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as Record<string, unknown>;
         assert.equal(pkg.main, 'index.js');
         assert.equal(pkg.type, 'commonjs');
@@ -479,12 +482,16 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(pkg.dependencies, { [FRAMEWORK]: installedFrameworkVersion(ROOT) });
         assert.equal(pkg.scripts, undefined, 'no scripts: the buildpack would run `build`');
         assert.equal(pkg.devDependencies, undefined);
-        assert.equal(readFileSync(join(dir(), 'tidemark.config.yaml'), 'utf8'), CONFIG);
-        assert.equal(readFileSync(join(dir(), 'schemas', 'events.json'), 'utf8'), SCHEMA);
+        // The config as the CLI resolves it, schema inlined; no YAML or schema files to parse at run time.
+        const resolved = readResolvedConfig(join(dir(), RESOLVED_CONFIG_FILE));
+        assert.deepEqual({ ...resolved, file: '' }, { ...loadConfig({ file: configFile }), file: '' });
+        assert.deepEqual(resolved.tables[0]!.spec.schema, JSON.parse(SCHEMA));
+        assert.ok(!existsSync(join(dir(), 'tidemark.config.yaml')) && !existsSync(join(dir(), 'schemas')));
         assert.match(readFileSync(join(dir(), 'index.js'), 'utf8'), /\n\/\/# sourceMappingURL=index\.js\.map\n?$/);
         assert.ok(existsSync(join(dir(), 'index.js.map')));
         const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { bytes: { eager: number; total: number; maps: number }; topInputs: unknown[]; topPackages: { name: string; bytes: number }[]; lazyPackages: { pkg: string; file: string; bytes: number }[] };
         assert.ok(report.bytes.eager > 0 && report.bytes.total >= report.bytes.eager);
+        assert.ok(report.bytes.eager <= 100 * 1024, `index.js is ${report.bytes.eager} bytes, more than 100 KiB: every cold start reads and parses it`);
         assert.ok(report.topInputs.length > 0 && report.topInputs.length <= 20);
         const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
         for (const l of report.lazyPackages) assert.ok(existsSync(join(dir(), l.file)), `lazy file ${l.file}`);

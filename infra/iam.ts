@@ -237,7 +237,10 @@ export async function applyBindings(changes: Change[], ctx: IamContext): Promise
 /** Turns plan-time targets into policy targets: a topic's subscriptions, a function's service. */
 class TargetResolver {
   private readonly cache = new Map<string, Promise<{ targets: IamTarget[]; waiting?: string }>>();
-  constructor(private readonly ctx: IamContext) {}
+  private readonly ctx: IamContext;
+  constructor(ctx: IamContext) {
+    this.ctx = ctx;
+  }
 
   resolve(target: IamTarget): Promise<{ targets: IamTarget[]; waiting?: string }> {
     const key = targetKey(target);

@@ -15,27 +15,9 @@ import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { createRouter } from '../routing/router.ts';
 
-export interface LocalPaths {
-  /** Folder holding one sub-folder per bucket. */
-  lakeDir: string;
-  /** DuckDB file of the local warehouse. */
-  warehouseFile: string;
-  /** tidemark's own files (object metadata, locks, dead letters). */
-  workDir: string;
-  /** Dead-lettered bus messages, readable by another process (`tidemark dlq`). */
-  deadLetterFile: string;
-}
-
-/** Defaults under `.tidemark/` in `cwd`. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<Omit<LocalPaths, 'deadLetterFile'>> = {}): LocalPaths {
-  const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
-  return {
-    workDir,
-    deadLetterFile: join(workDir, 'dead-letters.json'),
-    lakeDir: resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake')),
-    warehouseFile: resolve(cwd, overrides.warehouseFile ?? join(workDir, 'warehouse.duckdb')),
-  };
-}
+export { defaultLocalPaths } from './local-paths.ts';
+export type { LocalPaths } from './local-paths.ts';
+import type { LocalPaths } from './local-paths.ts';
 
 export interface LocalEngine extends Engine {
   store: LocalObjectStore;

@@ -305,10 +305,11 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 class RunningFunction {
   private out = '';
   private err = '';
-  private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
+  readonly child: ChildProcess;
+  readonly port: number;
+  private constructor(child: ChildProcess, port: number) {
+    this.child = child;
+    this.port = port;
     child.stdout!.on('data', (c: Buffer) => (this.out += c));
     child.stderr!.on('data', (c: Buffer) => (this.err += c));
   }

@@ -124,10 +124,12 @@ export class FakeIam {
   unknownMember = 0;
   private etags = 0;
 
-  constructor(
-    readonly project: string,
-    readonly projectNumber: string,
-  ) {}
+  readonly project: string;
+  readonly projectNumber: string;
+  constructor(project: string, projectNumber: string) {
+    this.project = project;
+    this.projectNumber = projectNumber;
+  }
 
   handle = (req: Recorded): Reply | undefined => {
     let m: RegExpExecArray | null;

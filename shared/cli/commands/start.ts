@@ -91,7 +91,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   }
   const config = readConfig(ctx);
   const log = narrator(ctx);
-  const engine = openLocalEngine(ctx, config, log, 'tidemark start');
+  const engine = await openLocalEngine(ctx, config, log, 'tidemark start');
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
   const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });

@@ -84,15 +84,43 @@ export function bundleOptions(root: string, fn: FunctionEntry, dir: string, lazy
   };
 }
 
-/** Bundles each lazily imported package into its own file beside index.js. */
+/**
+ * Packages that each lazy file would otherwise carry a copy of, built once into a file of their
+ * own beside the lazy files and required from there. google-auth-library (with its gaxios,
+ * gcp-metadata, gtoken) is in Storage, BigQuery and Pub/Sub alike; sharing one copy also makes
+ * one GoogleAuth class, so the one auth client shared/runtime/gcp.ts creates is accepted as
+ * `authClient` by both Storage and BigQuery (@google-cloud/common checks `instanceof GoogleAuth`).
+ * Only the bare package name is shared: a subpath import would load a second copy (none of the
+ * clients does that today; the report's duplicate warning would show it).
+ */
+export const SHARED_PACKAGES: readonly string[] = ['google-auth-library'];
+
+/** Resolves a shared package, from a lazy file, to its own file beside it. */
+function sharedPackagesExternal(except: string): Plugin {
+  const filter = new RegExp(`^(${SHARED_PACKAGES.map((p) => p.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')).join('|')})$`);
+  return {
+    name: 'tidemark-shared-packages',
+    setup(b) {
+      b.onResolve({ filter }, (args) => (args.path === except ? undefined : { path: `./${lazyFileName(args.path).slice('lazy/'.length)}`, external: true }));
+    },
+  };
+}
+
+/**
+ * Bundles each lazily imported package into its own file beside index.js, and each shared
+ * package one of them requires (SHARED_PACKAGES) into one more.
+ */
 export async function buildLazyPackages(root: string, dir: string, lazy: Map<string, string>): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
-  return Promise.all(
-    [...lazy].map(async ([pkg, file]) => {
-      const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal], metafile: true });
-      const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
-      return { pkg, file, metafile: result.metafile, entry };
-    }),
+  const one = async (pkg: string, file: string) => {
+    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, sharedPackagesExternal(pkg)], metafile: true });
+    const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
+    return { pkg, file, metafile: result.metafile, entry };
+  };
+  const built = await Promise.all([...lazy].map(([pkg, file]) => one(pkg, file)));
+  const needed = SHARED_PACKAGES.filter(
+    (pkg) => !lazy.has(pkg) && built.some((b) => Object.values(b.metafile.inputs).some((i) => i.imports.some((imp) => imp.external && imp.path === `./${lazyFileName(pkg).slice('lazy/'.length)}`))),
   );
+  return [...built, ...(await Promise.all(needed.map((pkg) => one(pkg, lazyFileName(pkg)))))];
 }
 
 /** Turns esbuild's failure into a BuildError naming the function. */

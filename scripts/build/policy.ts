@@ -38,8 +38,11 @@ export const forbiddenPackagesExternal: Plugin = {
 
 export const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
-/** The bundle's own lazily loaded package files (see lazyPackages): external, but shipped beside index.js. */
-export const LAZY_FILE = /^\.\/lazy\/[^/]+\.cjs$/;
+/**
+ * The bundle's own lazily loaded package files: external, but shipped in lazy/. index.js names
+ * them `./lazy/x.cjs`, a lazy file names a shared package beside it `./x.cjs`.
+ */
+export const LAZY_FILE = /^\.\/(lazy\/)?[^/]+\.cjs$/;
 
 /** A problem found in a bundle's metafile: what, why, and the import chain from the entry. */
 export interface HygieneProblem {

@@ -46,6 +46,26 @@ function lazyPackages(found: Map<string, string>): Plugin {
   };
 }
 
+/**
+ * Packages only a Node older than 22 runs, left out of the bundles: each becomes a module that
+ * throws, naming itself, if it is ever evaluated. web-streams-polyfill (72 KiB in every file
+ * that carries node-fetch) is required by fetch-blob only when `globalThis.ReadableStream` is
+ * missing, which Node 22 always has.
+ */
+export const UNREACHABLE_ON_NODE22: readonly string[] = ['web-streams-polyfill'];
+
+const unreachableOnNode22: Plugin = {
+  name: 'tidemark-unreachable-on-node22',
+  setup(b) {
+    const filter = new RegExp(`^(${UNREACHABLE_ON_NODE22.join('|')})(/|$)`);
+    b.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'tidemark-unreachable' }));
+    b.onLoad({ filter: /.*/, namespace: 'tidemark-unreachable' }, (args) => ({
+      contents: `throw new Error(${JSON.stringify(`${args.path} is left out of the bundle: Node ${NODE_MAJOR} provides what it polyfills (scripts/build/bundle.ts)`)});`,
+      loader: 'js',
+    }));
+  },
+};
+
 /** What every output file shares: Node 22, CommonJS, minified, with source maps. */
 function commonOptions(root: string): BuildOptions {
   return {
@@ -79,7 +99,7 @@ export function bundleOptions(root: string, fn: FunctionEntry, dir: string, lazy
     ...commonOptions(root),
     entryPoints: { index: fn.entry },
     outdir: dir,
-    plugins: [forbiddenPackagesExternal, lazyPackages(lazy)],
+    plugins: [forbiddenPackagesExternal, unreachableOnNode22, lazyPackages(lazy)],
     metafile: true,
   };
 }
@@ -112,7 +132,7 @@ function sharedPackagesExternal(except: string): Plugin {
  */
 export async function buildLazyPackages(root: string, dir: string, lazy: Map<string, string>): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
   const one = async (pkg: string, file: string) => {
-    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, sharedPackagesExternal(pkg)], metafile: true });
+    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, unreachableOnNode22, sharedPackagesExternal(pkg)], metafile: true });
     const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
     return { pkg, file, metafile: result.metafile, entry };
   };

@@ -415,7 +415,7 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     mkdirSync(join(work, 'config', 'schemas'), { recursive: true });
     writeFileSync(configFile, CONFIG);
     writeFileSync(join(work, 'config', 'schemas', 'events.json'), SCHEMA);
-    const build = await run(process.execPath, ['--import', 'tsx', 'scripts/build.ts', `--outdir=${dist}`, `--config=${configFile}`], ROOT);
+    const build = await run(process.execPath, ['scripts/build.ts', `--outdir=${dist}`, `--config=${configFile}`], ROOT);
     assert.equal(build.code, 0, `build failed:\n${build.stdout}${build.stderr}`);
     buildOutput = build.stdout;
     for (const fn of FUNCTIONS) {

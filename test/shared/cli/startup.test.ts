@@ -1,12 +1,13 @@
 /**
- * What the `tidemark` command loads: bin/tidemark.js runs the sources with Node's own type
- * stripping (no tsx), and a command imports only its own module, so `--help` and `config check`
- * never load DuckDB, the Google clients or the file watcher. Checked in a child process with a
- * resolve hook recording every module it loads.
+ * What the `tidemark` command loads: bin/tidemark.js runs the CLI bundled into
+ * node_modules/.cache/tidemark-cli (rebuilt when a source changes), or the sources with Node's own
+ * type stripping (TIDEMARK_CLI_NO_BUNDLE=1); never tsx. A command imports only its own module, so
+ * `--help` and `config check` never load DuckDB, the Google clients or the file watcher. Checked
+ * in a child process with a resolve hook recording every module it loads.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -18,7 +19,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = join(ROOT, 'bin', 'tidemark.js');
 
 /** Runs bin/tidemark.js with `args` under plain node; returns the exit code, output and every module URL loaded. */
-function runBin(cwd: string, args: string[]): { status: number | null; stdout: string; stderr: string; loaded: string[] } {
+function runBin(cwd: string, args: string[], extraEnv: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; loaded: string[] } {
   const hook = `
     import { registerHooks } from 'node:module';
     import { writeSync } from 'node:fs';
@@ -29,7 +30,7 @@ function runBin(cwd: string, args: string[]): { status: number | null; stdout: s
   const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, BIN, ...args], {
     cwd,
     encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: cwd },
+    env: { PATH: process.env.PATH, HOME: cwd, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr, loaded: JSON.parse((r.output[3] as string | null) || '[]') as string[] };
@@ -38,25 +39,52 @@ function runBin(cwd: string, args: string[]): { status: number | null; stdout: s
 const HEAVY = /node_modules\/(@duckdb|@google-cloud|google-auth-library|chokidar|cli-progress|tsx)\//;
 
 describe('tidemark command start-up', () => {
-  for (const [what, args] of [
-    ['--help', ['--help']],
-    ['config check', ['config', 'check']],
-  ] as const) {
-    it(`${what}: runs without tsx, prints nothing on stderr, loads no DuckDB, Google client or watcher`, () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
-      try {
-        writeFileSync(join(dir, 'tidemark.config.yaml'), EVENTS_YAML);
-        const r = runBin(dir, [...args]);
-        assert.equal(r.status, 0, r.stderr);
-        assert.equal(r.stderr, '');
-        assert.ok(r.loaded.some((u) => u === pathToFileURL(join(ROOT, 'shared/cli/main.ts')).href), 'the hook saw the CLI load');
-        assert.deepEqual(r.loaded.filter((u) => HEAVY.test(u)), []);
-        assert.deepEqual(r.loaded.filter((u) => /shared\/cli\/commands\//.test(u) && !/commands\/config\.ts$/.test(u)), [], 'no other command module');
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    });
+  const modes: [string, Record<string, string>, string, RegExp][] = [
+    // [mode, env, the module that must load, other command modules that must not]
+    ['bundled', {}, 'node_modules/.cache/tidemark-cli/main.mjs', /node_modules\/\.cache\/tidemark-cli\/(audit|backfill|dlq|infra|quarantine|query|start|sync)-[^/]*\.mjs$/],
+    ['type-stripped sources', { TIDEMARK_CLI_NO_BUNDLE: '1' }, 'shared/cli/main.ts', /shared\/cli\/commands\/(?!config\.ts$)[^/]+$/],
+  ];
+  for (const [mode, env, mainModule, otherCommands] of modes) {
+    for (const [what, args] of [
+      ['--help', ['--help']],
+      ['config check', ['config', 'check']],
+    ] as const) {
+      it(`${what} (${mode}): no tsx, nothing on stderr, no DuckDB, Google client, watcher or other command`, () => {
+        const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
+        try {
+          writeFileSync(join(dir, 'tidemark.config.yaml'), EVENTS_YAML);
+          runBin(dir, ['--help'], env); // a first call (re)builds the bundle if a source changed
+          const r = runBin(dir, [...args], env);
+          assert.equal(r.status, 0, r.stderr);
+          assert.equal(r.stderr, '');
+          assert.ok(r.loaded.includes(pathToFileURL(join(ROOT, mainModule)).href), `loaded ${mainModule}`);
+          assert.deepEqual(r.loaded.filter((u) => HEAVY.test(u)), []);
+          assert.deepEqual(r.loaded.filter((u) => otherCommands.test(u)), [], 'no other command module');
+          if (mode === 'bundled') assert.deepEqual(r.loaded.filter((u) => u.endsWith('.ts')), [], 'no TypeScript loaded');
+        } finally {
+          rmSync(dir, { recursive: true, force: true });
+        }
+      });
+    }
   }
+
+  it('rebuilds the bundle when a source it was built from changes', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
+    try {
+      runBin(dir, ['--help']);
+      const inputs = join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json');
+      const recorded = JSON.parse(readFileSync(inputs, 'utf8')) as { inputs: Record<string, number> };
+      assert.ok(recorded.inputs['shared/cli/main.ts'] !== undefined && recorded.inputs['shared/cli/commands/config.ts'] !== undefined);
+      // Pretend config.ts changed since the build: the recorded time no longer matches.
+      writeFileSync(inputs, JSON.stringify({ inputs: { ...recorded.inputs, 'shared/cli/commands/config.ts': 1 } }));
+      const r = runBin(dir, ['--help']);
+      assert.equal(r.status, 0, r.stderr);
+      const rebuilt = JSON.parse(readFileSync(inputs, 'utf8')) as { inputs: Record<string, number> };
+      assert.equal(rebuilt.inputs['shared/cli/commands/config.ts'], statSync(join(ROOT, 'shared/cli/commands/config.ts')).mtimeMs);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 
   const commands: [string[], string | undefined][] = [
     [['node', 'tidemark'], undefined],

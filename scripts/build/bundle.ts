@@ -66,6 +66,28 @@ const unreachableOnNode22: Plugin = {
   },
 };
 
+/**
+ * Files of a package that the package only re-exports for its users, never runs itself, and that
+ * tidemark does not use: each is replaced by an object that throws, naming the file, when a
+ * property of it is read. @google-cloud/pubsub's index.js re-exports `protos`, 736 KiB of
+ * generated protobuf classes that @google-cloud/pubsub-api carries again for the actual calls.
+ */
+export const UNUSED_REEXPORTS: readonly { importer: RegExp; path: string }[] = [{ importer: /[\\/]@google-cloud[\\/]pubsub[\\/]build[\\/]src[\\/]index\.js$/, path: '../protos/protos' }];
+
+const unusedReexports: Plugin = {
+  name: 'tidemark-unused-reexports',
+  setup(b) {
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const hit = UNUSED_REEXPORTS.find((u) => u.path === args.path && u.importer.test(args.importer));
+      return hit ? { path: `${args.importer} -> ${args.path}`, namespace: 'tidemark-unused' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'tidemark-unused' }, (args) => ({
+      contents: `module.exports = new Proxy({}, { get(_, key) { if (typeof key === 'symbol') return undefined; throw new Error(${JSON.stringify(`${args.path} is left out of the bundle (scripts/build/bundle.ts, UNUSED_REEXPORTS): read `)} + String(key)); } });`,
+      loader: 'js',
+    }));
+  },
+};
+
 /** What every output file shares: Node 22, CommonJS, minified, with source maps. */
 function commonOptions(root: string): BuildOptions {
   return {
@@ -132,7 +154,7 @@ function sharedPackagesExternal(except: string): Plugin {
  */
 export async function buildLazyPackages(root: string, dir: string, lazy: Map<string, string>): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
   const one = async (pkg: string, file: string) => {
-    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, unreachableOnNode22, sharedPackagesExternal(pkg)], metafile: true });
+    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, unreachableOnNode22, unusedReexports, sharedPackagesExternal(pkg)], metafile: true });
     const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
     return { pkg, file, metafile: result.metafile, entry };
   };

@@ -26,7 +26,7 @@
  * For the push tests PUBSUB_EMULATOR_HOST points at the emulator; otherwise at the fake.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -52,7 +52,7 @@ import {
 } from '../../scripts/build.ts';
 import { loadConfig } from '../../shared/config/load.ts';
 import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../../shared/config/resolved.ts';
-import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
+import { emulatorClient, emulatorSuite, pullUntil, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import { freePort, portAnswers } from '../helpers/net.ts';
 import { binaryCloudEvent } from '../helpers/http-event.ts';
@@ -455,6 +455,23 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     assert.ok(FUNCTIONS.length > 0, 'no functions/<name>/index.ts found');
     for (const fn of FUNCTIONS) assert.match(buildOutput, new RegExp(`^${fn.name}\\s+${fn.entryPoint}\\s`, 'm'));
     for (const line of buildOutput.trimEnd().split('\n')) t.diagnostic(line);
+  });
+
+  it("publishes through a bundle's own Pub/Sub file (protos re-export left out, shared google-auth-library)", PUSH, async () => {
+    const fn = FUNCTIONS.find((f) => existsSync(join(dist, f.name, 'lazy', 'google-cloud-pubsub.cjs')));
+    assert.ok(fn, 'a function with lazy/google-cloud-pubsub.cjs');
+    const em = await emulator();
+    const topic = `bundle-publish-${Date.now()}`;
+    const [created] = await (await pubsub()).createTopic(topic);
+    await created.createSubscription(`${topic}-sub`);
+    const file = join(dist, fn.name, 'lazy', 'google-cloud-pubsub.cjs');
+    const code = `const { PubSub } = require(${JSON.stringify(file)});
+      new PubSub({ projectId: ${JSON.stringify(PROJECT)} }).topic(${JSON.stringify(topic)}).publishMessage({ json: { hello: 'bundle' } })
+        .then((id) => { console.log(id); process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
+    const child = spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env.PATH, HOME: work, PUBSUB_EMULATOR_HOST: em.host }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const pulled = await pullUntil(em, `${topic}-sub`, { count: 1 });
+    assert.deepEqual(pulled.map((m) => m.text), ['{"hello":"bundle"}']);
   });
 
   for (const fn of FUNCTIONS) {

@@ -18,7 +18,7 @@
  * Every client is aimed at 127.0.0.1; HTTPS_PROXY points at a port that hangs up.
  *
  * Besides wall time, each run records the child's CPU time (all threads, from
- * /proc/<pid>/task/*/schedstat) when the response arrives; "CPU above floor" subtracts the floor
+ * /proc/<pid>/task/<tid>/schedstat) when the response arrives; "CPU above floor" subtracts the floor
  * row's median from the same run, which is tidemark's own start-up cost and, unlike wall time,
  * hardly moves with the machine's load.
  *

@@ -10,8 +10,9 @@ import { ConfigError } from '../core/errors.ts';
 import type { Engine } from '../core/sync.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
-import { createLocalEngine, defaultLocalPaths } from '../runtime/local.ts';
-import type { LocalEngine, LocalPaths } from '../runtime/local.ts';
+import { defaultLocalPaths } from '../runtime/local-paths.ts';
+import type { LocalPaths } from '../runtime/local-paths.ts';
+import type { LocalEngine } from '../runtime/local.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -107,6 +108,8 @@ export async function openEngine(ctx: CliContext, config: Config, log: Logger = 
   return openLocalEngine(ctx, config, log, holder);
 }
 
-export function openLocalEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): LocalEngine {
+/** The engine on the embedded backends; runtime/local.ts (DuckDB) is imported only here. */
+export async function openLocalEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): Promise<LocalEngine> {
+  const { createLocalEngine } = await import('../runtime/local.ts');
   return createLocalEngine(config, { paths: localPaths(ctx), log, holder });
 }

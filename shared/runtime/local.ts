@@ -15,38 +15,9 @@ import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { createRouter } from '../routing/router.ts';
 
-export interface LocalPaths {
-  /** Folder holding one sub-folder per bucket. */
-  lakeDir: string;
-  /** DuckDB file of the local warehouse. */
-  warehouseFile: string;
-  /** Where the default lake and warehouse live (`.tidemark/` in the working directory). */
-  workDir: string;
-  /**
-   * What belongs to the lake, inside it (`<lakeDir>/.tidemark`): object metadata, locks, dead
-   * letters, the `tidemark start` lock. Processes started from any folder on the same lake share it.
-   */
-  lakeMetaDir: string;
-  /** Dead-lettered bus messages, readable by another process (`tidemark dlq`). */
-  deadLetterFile: string;
-  /** Held while `tidemark start` runs on this lake: a second one exits. */
-  startLockFile: string;
-}
-
-/** Defaults under `.tidemark/` in `cwd`; the lake's own files always live inside the lake. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<Pick<LocalPaths, 'workDir' | 'lakeDir' | 'warehouseFile'>> = {}): LocalPaths {
-  const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
-  const lakeDir = resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake'));
-  const meta = lakeMetaDir(lakeDir);
-  return {
-    workDir,
-    lakeDir,
-    lakeMetaDir: meta,
-    deadLetterFile: join(meta, 'dead-letters.json'),
-    startLockFile: join(meta, 'start.lock'),
-    warehouseFile: resolve(cwd, overrides.warehouseFile ?? join(workDir, 'warehouse.duckdb')),
-  };
-}
+export { defaultLocalPaths } from './local-paths.ts';
+export type { LocalPaths } from './local-paths.ts';
+import type { LocalPaths } from './local-paths.ts';
 
 export interface LocalEngine extends Engine {
   store: LocalObjectStore;

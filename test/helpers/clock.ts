@@ -5,7 +5,10 @@
 import type { Clock } from '../../shared/core/ports.ts';
 
 export class ManualClock implements Clock {
-  constructor(public ms = Date.UTC(2026, 10, 24, 12, 0, 0)) {}
+  ms: number;
+  constructor(ms = Date.UTC(2026, 10, 24, 12, 0, 0)) {
+    this.ms = ms;
+  }
   now(): number {
     return this.ms;
   }
@@ -24,7 +27,10 @@ export class ManualClock implements Clock {
  */
 export class TimerClock implements Clock {
   private timers: { at: number; resolve: () => void }[] = [];
-  constructor(readonly time: ManualClock) {}
+  readonly time: ManualClock;
+  constructor(time: ManualClock) {
+    this.time = time;
+  }
   now(): number {
     return this.time.now();
   }

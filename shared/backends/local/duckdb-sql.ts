@@ -23,8 +23,10 @@ export interface PartitionTarget {
 
 /** A job that ends DONE with these errors (nothing written). */
 export class JobFailure extends Error {
-  constructor(readonly items: JobErrorItem[]) {
+  readonly items: JobErrorItem[];
+  constructor(items: JobErrorItem[]) {
     super(items[0]?.message ?? 'job failed');
+    this.items = items;
   }
 }
 

@@ -35,15 +35,17 @@ export interface LockHolder {
 
 /** Waited `waitedMs` for a lock someone else holds. Transient: the holder will let go. */
 export class LockHeldError extends BackendUnavailableError {
-  constructor(
-    readonly lockPath: string,
-    readonly holder: string | undefined,
-    readonly waitedMs: number,
-  ) {
+  readonly lockPath: string;
+  readonly holder: string | undefined;
+  readonly waitedMs: number;
+  constructor(lockPath: string, holder: string | undefined, waitedMs: number) {
     super(
       `lock ${lockPath} is held by ${holder ?? 'another process (holder unknown)'}; gave up after waiting ${waitedMs} ms`,
       { lockPath, holder, waitedMs },
     );
+    this.lockPath = lockPath;
+    this.holder = holder;
+    this.waitedMs = waitedMs;
   }
 }
 

@@ -106,7 +106,7 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   }
   const config = readConfig(ctx);
   const log = narrator(ctx);
-  const engine = openLocalEngine(ctx, config, log, 'tidemark start');
+  const engine = await openLocalEngine(ctx, config, log, 'tidemark start');
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
   const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });

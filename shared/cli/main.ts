@@ -20,7 +20,7 @@ export const COMMAND_MODULES: readonly { commands: Record<string, string>; load:
   { commands: { config: 'inspect the configuration' }, load: async () => (await import('./commands/config.ts')).registerConfigCommands },
   { commands: { route: 'say which table and partition an object goes to, or why none (exit 0 routed, 1 not)' }, load: async () => (await import('./commands/route.ts')).registerRouteCommand },
   { commands: { sync: 'sync partitions now through the engine and wait for the result' }, load: async () => (await import('./commands/sync.ts')).registerSyncCommand },
-  { commands: { query: 'run SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"' }, load: async () => (await import('./commands/query.ts')).registerQueryCommand },
+  { commands: { query: 'run read-only SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"' }, load: async () => (await import('./commands/query.ts')).registerQueryCommand },
   {
     commands: { quarantine: 'list quarantined source files (rejected by the warehouse, excluded until rewritten or force-reloaded)' },
     load: async () => (await import('./commands/quarantine.ts')).registerQuarantineCommand,
@@ -38,7 +38,7 @@ export const COMMAND_MODULES: readonly { commands: Record<string, string>; load:
     commands: { waive: 'accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it' },
     load: async () => (await import('./commands/waive.ts')).registerWaiveCommand,
   },
-  { commands: { infra: 'create or repair the Google Cloud resources tidemark needs' }, load: async () => (await import('./commands/infra.ts')).registerInfraCommands },
+  { commands: { infra: 'create or repair the Google Cloud resources tidemark needs (a Pulumi program)' }, load: async () => (await import('./commands/infra.ts')).registerInfraCommands },
   { commands: { start: 'run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)' }, load: async () => (await import('./commands/start.ts')).registerStartCommand },
 ];
 

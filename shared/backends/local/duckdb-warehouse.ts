@@ -242,7 +242,7 @@ export class DuckDbWarehouse implements Warehouse {
       readRows(
         conn,
         `SELECT job_id, spec, kind, state, error, epoch_ms(started_at) AS started_at, epoch_ms(ended_at) AS ended_at
-         FROM ${META}.jobs ORDER BY created_at, job_id`,
+         FROM ${META}.jobs ORDER BY created_at, rowid`,
       ),
     );
     return rows.map((r) => {

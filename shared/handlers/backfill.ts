@@ -10,8 +10,10 @@
  *   published again for when the next job token is due (BudgetExhaustedError's retryAfterMs):
  *   the wait costs no delivery attempt;
  * - Pub/Sub cannot hold a message, so the message is thrown back (its retry backoff is the wait)
- *   and, once older than `requeueAfterMs` (well inside the dead-letter policy's attempts), published
- *   again with a fresh attempt count and acknowledged.
+ *   and published again with a fresh attempt count and acknowledged before the dead-letter policy
+ *   can take it: at its 4th delivery (Pub/Sub allows no fewer than 5 attempts, and says which
+ *   attempt a delivery is when a dead-letter policy is set), or, if the attempt is not known,
+ *   once older than `requeueAfterMs`.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { BudgetExhaustedError } from '../core/errors.ts';
@@ -41,15 +43,33 @@ export type BudgetWait = { kind: 'schedule'; notBefore: number } | { kind: 'requ
 const DEFAULT_BUDGET_RETRY_MS = 60_000;
 
 /**
+ * The delivery at which a budget wait is re-published instead of thrown back: a dead-letter
+ * policy allows at least 5 attempts, so the 4th always comes before the last.
+ */
+export const REQUEUE_AT_ATTEMPT = 4;
+
+/**
+ * How old a message waiting for budget may get before it is re-published, on a subscription that
+ * dead-letters after `maxDeliveryAttempts` and spaces deliveries at least `minBackoffSeconds`
+ * apart: delivery k happens at an age of at least (k-1)·minBackoff, so delivery N-1 is older than
+ * (N-2)·minBackoff, more than this (half a backoff less): it re-publishes before the Nth, last one.
+ * The deployed backfill function gets it from the function table (TIDEMARK_BUDGET_REQUEUE_MS).
+ */
+export function budgetRequeueAfterMs(maxDeliveryAttempts: number, minBackoffSeconds: number): number {
+  return Math.max(0, ((maxDeliveryAttempts - 2) * minBackoffSeconds - minBackoffSeconds / 2) * 1000);
+}
+
+/**
  * Decides how a budget wait happens (see the module comment): schedule it for when the next token
  * is due if the bus can hold messages; otherwise let Pub/Sub retry until the message is older than
  * `requeueAfterMs`, then re-publish it.
  */
-export function planBudgetWait(w: { now: number; publishTime?: string; retryAfterMs?: unknown; requeueAfterMs: number; canSchedule: boolean }): BudgetWait {
+export function planBudgetWait(w: { now: number; publishTime?: string; deliveryAttempt?: number; retryAfterMs?: unknown; requeueAfterMs: number; canSchedule: boolean }): BudgetWait {
   if (w.canSchedule) {
     const after = typeof w.retryAfterMs === 'number' && Number.isFinite(w.retryAfterMs) && w.retryAfterMs > 0 ? w.retryAfterMs : DEFAULT_BUDGET_RETRY_MS;
     return { kind: 'schedule', notBefore: w.now + after };
   }
+  if (w.deliveryAttempt !== undefined && w.deliveryAttempt >= REQUEUE_AT_ATTEMPT) return { kind: 'requeue' };
   const age = w.publishTime ? w.now - Date.parse(w.publishTime) : 0;
   return age > w.requeueAfterMs ? { kind: 'requeue' } : { kind: 'retry' };
 }
@@ -76,6 +96,7 @@ export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<un
       const wait = planBudgetWait({
         now,
         ...(msg.publishTime ? { publishTime: msg.publishTime } : {}),
+        ...(msg.deliveryAttempt !== undefined ? { deliveryAttempt: msg.deliveryAttempt } : {}),
         retryAfterMs: err.fields.retryAfterMs,
         requeueAfterMs: deps.requeueAfterMs ?? 20 * 60_000,
         canSchedule: deps.bus.publishAt !== undefined,

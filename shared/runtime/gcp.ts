@@ -3,6 +3,7 @@
  * injected. The environment is read here, at the edge, and nowhere deeper.
  */
 import { PubSubBus } from '../backends/gcp/pubsub-bus.ts';
+import type { BackfillDeps } from '../handlers/backfill.ts';
 import type { AuditDeps } from '../core/audit.ts';
 import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../config/resolved.ts';
 import type { Config } from '../config/types.ts';
@@ -112,6 +113,15 @@ export function gcpEngine(): Engine {
 export function gcpAuditDeps(): AuditDeps {
   withBus ??= { ...gcpEngine(), bus: gcpBus(gcpEngine().config) };
   return withBus;
+}
+
+let backfill: BackfillDeps | undefined;
+
+/** The backfill function's dependencies: the auditor's, plus when a budget wait is re-published (from its deploy env). */
+export function gcpBackfillDeps(): BackfillDeps {
+  const requeue = Number(process.env.TIDEMARK_BUDGET_REQUEUE_MS);
+  backfill ??= { ...gcpAuditDeps(), ...(Number.isFinite(requeue) && requeue > 0 ? { requeueAfterMs: requeue } : {}) };
+  return backfill;
 }
 
 /**

@@ -10,6 +10,7 @@
  * naming the argument. Nothing reaches the network either way. The test proves it can tell the
  * two apart by breaking a command on purpose.
  */
+import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -226,7 +227,7 @@ describe('the after-deploy script (what only a deploy creates)', () => {
     assert.equal(update[3], SUB);
     assert.deepEqual(
       [flag(update, '--dead-letter-topic'), flag(update, '--max-delivery-attempts'), flag(update, '--min-retry-delay'), flag(update, '--max-retry-delay')],
-      [['projects/tidemark-sample/topics/tidemark-backfill-dlq'], ['10'], ['10s'], ['600s']],
+      [['projects/tidemark-sample/topics/tidemark-backfill-dlq'], ['10'], [`${BACKFILL_DELIVERY.minBackoffSeconds}s`], ['600s']],
     );
     const grant = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions add-iam-policy-binding')!;
     assert.deepEqual([grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]], [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber']);

@@ -166,6 +166,8 @@ describe('planBudgetWait', () => {
     ['a bus that holds messages, a bogus time: a minute', { now, retryAfterMs: -5, requeueAfterMs: 1_200_000, canSchedule: true }, { kind: 'schedule', notBefore: now + 60_000 }],
     ['Pub/Sub, a young message: retried by Pub/Sub', { now, publishTime: new Date(now - 60_000).toISOString(), retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'retry' }],
     ['Pub/Sub, an old message: re-published', { now, publishTime: new Date(now - 1_300_000).toISOString(), retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'requeue' }],
+    ['Pub/Sub, a young message at its 3rd delivery: retried by Pub/Sub', { now, publishTime: new Date(now - 60_000).toISOString(), deliveryAttempt: 3, retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'retry' }],
+    ['Pub/Sub, a young message at its 4th delivery: re-published before a 5-attempt dead-letter policy takes it', { now, publishTime: new Date(now - 60_000).toISOString(), deliveryAttempt: 4, retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'requeue' }],
   ];
   for (const [what, input, expected] of cases) it(what, () => assert.deepEqual(planBudgetWait(input), expected));
 });

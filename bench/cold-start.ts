@@ -17,11 +17,16 @@
  *     server), without the network time a real call would add.
  * Every client is aimed at 127.0.0.1; HTTPS_PROXY points at a port that hangs up.
  *
+ * Besides wall time, each run records the child's CPU time (all threads, from
+ * /proc/<pid>/task/<tid>/schedstat) when the response arrives; "CPU above floor" subtracts the floor
+ * row's median from the same run, which is tidemark's own start-up cost and, unlike wall time,
+ * hardly moves with the machine's load.
+ *
  *   npm run bench:cold-start [-- --runs=9] [--config=FILE] [--note=TEXT] [--no-write]
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
@@ -31,7 +36,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
-import { buildAll, bundleOptions, copyConfigInto, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
+import { buildAll, bundleOptions, resolveConfigForBuild, writeResolvedConfig, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
 import type { FunctionEntry } from '../scripts/build.ts';
 import { freePort, portAnswers } from '../test/helpers/net.ts';
 import { binaryCloudEvent } from '../test/helpers/http-event.ts';
@@ -122,7 +127,6 @@ function isolatedEnv(fake: string, dead: string, home: string): NodeJS.ProcessEn
     HOME: home,
     CLOUDSDK_CONFIG: home,
     GOOGLE_CLOUD_PROJECT: 'tidemark-bench',
-    TIDEMARK_CONFIG: 'tidemark.config.yaml',
     K_SERVICE: 'bench',
     STORAGE_EMULATOR_HOST: `http://${fake}`,
     BIGQUERY_EMULATOR_HOST: `http://${fake}`,
@@ -147,8 +151,25 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Spawn -> port answers -> POST -> response, in ms. Throws with the child's output on failure. */
-async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpEvent, env: NodeJS.ProcessEnv): Promise<number> {
+/** One cold start: wall time from spawn to the response, and the child's CPU (user + system) by then. */
+interface Sample {
+  ms: number;
+  cpuMs: number;
+}
+
+/**
+ * CPU time of a live process in ms, every thread (JS, GC helpers, libuv pool): the sum of
+ * /proc/<pid>/task/<tid>/schedstat's first field, nanoseconds on a CPU. The same quantity as
+ * utime + stime in /proc/<pid>/stat, without its 10 ms ticks.
+ */
+function cpuOf(pid: number): number {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  return ns / 1e6;
+}
+
+/** Spawn -> port answers -> POST -> response, in ms, and the child's CPU. Throws with the child's output on failure. */
+async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpEvent, env: NodeJS.ProcessEnv): Promise<Sample> {
   const port = await freePort();
   const main = join(dir, 'node_modules', FRAMEWORK, 'build/src/main.js');
   const event = makeEvent();
@@ -171,9 +192,10 @@ async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpE
     const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: event.headers, body: event.body });
     await res.arrayBuffer();
     const ms = performance.now() - started;
+    const cpuMs = cpuOf(child.pid!);
     // 2xx: acknowledged; 500: a transient error thrown for the fake's 403 (the API rows).
     if (res.status !== 500 && res.status >= 300) throw new Error(`${entryPoint}: HTTP ${res.status}:\n${output}`);
-    return ms;
+    return { ms, cpuMs };
   } finally {
     await stop(child);
   }
@@ -190,7 +212,7 @@ async function buildUnbundled(fn: FunctionEntry, dir: string, configFile: string
   mkdirSync(dir, { recursive: true });
   await esbuild.build({ ...bundleOptions(ROOT, fn, dir), packages: 'external', plugins: [] });
   writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, '0.0.0', installedFrameworkVersion(ROOT)), null, 2));
-  copyConfigInto(configFile, dir);
+  writeResolvedConfig(resolveConfigForBuild(configFile), dir, ROOT);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 }
 
@@ -214,8 +236,8 @@ interface Row {
   event: () => HttpEvent;
   bundledDir: string;
   unbundledDir: string | undefined;
-  bundled: number[];
-  unbundled: number[];
+  bundled: Sample[];
+  unbundled: Sample[];
   bytes: string;
 }
 
@@ -225,20 +247,26 @@ function spread(xs: number[]): string {
 
 function formatSection(rows: Row[], runs: number, command: string, note: string | undefined, load: number[], now = new Date()): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
+  const ms = (xs: Sample[]) => xs.map((x) => x.ms);
+  const cpuMs = (xs: Sample[]) => xs.map((x) => x.cpuMs);
+  const floor = rows.find((r) => r.entryPoint === 'floor');
+  const floorCpu = floor ? median(cpuMs(floor.bundled)) : 0;
   return [
     `## ${now.toISOString().slice(0, 16).replace('T', ' ')} UTC`,
     '',
     ...(note ? [note, ''] : []),
     `- machine: nproc ${cpus().length} (${cpu}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform}/${process.arch}; load average ${load.map((l) => l.toFixed(1)).join(' -> ')} (before -> after)`,
     `- command: \`${command}\``,
-    `- ${runs} alternating runs each (bundled, unbundled, bundled, ...) after one warm-up pair; spawn to the response to the first event; median (min-max) ms`,
-    `- bundle size: index.js, read at every start; lazy files (lazy/*.cjs) load on the import() that needs them`,
+    `- ${runs} alternating runs each (bundled, unbundled, bundled, ..., the floor in the same rounds) after one warm-up pair; spawn to the response to the first event; median (min-max) ms`,
+    `- CPU: the child's CPU time, every thread (/proc/<pid>/task/*/schedstat: utime + stime in ns) when the response arrives; "above floor" subtracts the floor row's median CPU from the same run`,
+    `- bundle size: index.js, read at every start; lazy files load on the import() that needs them`,
     '',
-    '| function, first event | bundled median ms | unbundled median ms | ratio | bundle size |',
-    '|---|---:|---:|---:|---:|',
+    '| function, first event | bundled median ms | unbundled median ms | ratio | bundled CPU ms | CPU above floor ms | unbundled CPU ms | bundle size |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows.map((r) => {
-      const ratio = r.unbundled.length ? (median(r.bundled) / median(r.unbundled)).toFixed(2) : '-';
-      return `| ${r.label} | ${spread(r.bundled)} | ${r.unbundled.length ? spread(r.unbundled) : '-'} | ${ratio} | ${r.bytes} |`;
+      const ratio = r.unbundled.length ? (median(ms(r.bundled)) / median(ms(r.unbundled))).toFixed(2) : '-';
+      const above = r === floor ? '-' : (median(cpuMs(r.bundled)) - floorCpu).toFixed(0);
+      return `| ${r.label} | ${spread(ms(r.bundled))} | ${r.unbundled.length ? spread(ms(r.unbundled)) : '-'} | ${ratio} | ${spread(cpuMs(r.bundled))} | ${above} | ${r.unbundled.length ? spread(cpuMs(r.unbundled)) : '-'} | ${r.bytes} |`;
     }),
     '',
   ].join('\n');

@@ -1,12 +1,14 @@
 /**
- * Writes cloudbuild.yaml: install, checks, bundles, `tidemark infra apply`, one
- * `gcloud functions deploy` per function folder (in parallel), infra again, optional live tests.
+ * Writes cloudbuild.yaml: install, checks, bundles, the deploy manifest, `pulumi up`, one
+ * `gcloud functions deploy` per function folder (in parallel), the after-deploy step, optional
+ * live tests.
  *
- * The deploy steps are generated, not hand-kept, so the flags every function shares (runtime,
- * --gen2, --no-allow-unauthenticated, the env, waitFor) are written once, and the names come
- * from infra/ (function and service account `<prefix>-<role>`, which `tidemark infra` grants
- * roles to). What differs per function is the DEPLOYS table below. A function folder without a
- * row fails generation; test/build/cloudbuild.test.ts fails when cloudbuild.yaml is stale.
+ * cloudbuild.yaml holds no name from the config: it is one file for every config. The names
+ * (topics, accounts, regions, sizes) are computed in the build from `_CONFIG`, the same file the
+ * bundles carry and `pulumi up` reads: scripts/deploy-manifest.ts writes each deploy's gcloud
+ * arguments to dist/deploy/<folder>.args and the after-deploy script, and the steps here run
+ * them (infra/deploy-commands.ts says why). What this file fixes per function is only its folder,
+ * from the function table (shared/deploy/functions.ts): a folder without a row fails generation.
  *
  *   npm run gen:cloudbuild            rewrite cloudbuild.yaml
  *   npm run gen:cloudbuild -- --check exit 1 if cloudbuild.yaml is not what would be written
@@ -15,133 +17,34 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Document } from 'yaml';
-import { parseDeploySettings } from '../infra/deploy-config.ts';
-import { functionNames } from '../infra/desired.ts';
-import type { FunctionRole } from '../infra/iam.ts';
+import { functionRow } from '../shared/deploy/functions.ts';
 import { discoverFunctions } from './build.ts';
 import type { FunctionEntry } from './build.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
-export type Trigger = { kind: 'storage-finalized' } | { kind: 'topic'; topic: string } | { kind: 'http' };
-
-/** How one function is deployed, beyond what every function shares. */
-export interface DeploySpec {
-  /** Names the function and its service account: `tidemark-<role>` (infra/iam.ts; `ingest`: shared/deploy/functions.ts). */
-  role: FunctionRole | 'ingest';
-  /** The storage trigger must run in the bucket's region; the rest in $_REGION. */
-  region: '$_REGION' | '$_LAKE_REGION';
-  trigger: Trigger;
-  /** Redeliver failed events (transient errors are thrown for exactly this). */
-  retry: boolean;
-  memory: string;
-  timeoutSeconds: number;
-  maxInstances: number;
-}
-
-/** infra's defaults for the `deploy:` section, so both read the same numbers. */
-const infra = parseDeploySettings(undefined, '(defaults)');
-
-/** Per function folder. Topic names are the config's defaults (TopicsConfig). */
-export const DEPLOYS: Record<string, DeploySpec> = {
-  'load-on-finalize': {
-    role: 'loader',
-    region: '$_LAKE_REGION',
-    trigger: { kind: 'storage-finalized' },
-    retry: true,
-    memory: infra.loader.memory,
-    timeoutSeconds: infra.loader.timeoutSeconds,
-    maxInstances: infra.loader.maxInstances,
-  },
-  'audit-gaps': {
-    role: 'auditor',
-    region: '$_REGION',
-    trigger: { kind: 'topic', topic: 'tidemark-audit' },
-    // The next scheduled audit covers a failed one.
-    retry: false,
-    memory: infra.auditor.memory,
-    timeoutSeconds: infra.auditor.timeoutSeconds,
-    // One audit at a time: Scheduler never overlaps runs, and a redelivery must not either.
-    maxInstances: 1,
-  },
-  'backfill-partition': {
-    role: 'backfill',
-    region: '$_REGION',
-    trigger: { kind: 'topic', topic: 'tidemark-backfill' },
-    // Retried with backoff; after the delivery policy's attempts, dead-lettered.
-    retry: true,
-    memory: infra.loader.memory,
-    timeoutSeconds: infra.loader.timeoutSeconds,
-    maxInstances: infra.backfill.maxInstances,
-  },
-  'ingest-events': {
-    role: 'ingest',
-    // Beside the lake bucket and the stream topics' storage region.
-    region: '$_LAKE_REGION',
-    trigger: { kind: 'http' },
-    // HTTP: the caller retries (a 503 tells it to).
-    retry: false,
-    memory: infra.loader.memory,
-    timeoutSeconds: 60,
-    maxInstances: infra.loader.maxInstances,
-  },
-};
-
-/** Substitutions and their defaults (`gcloud builds submit --substitutions=_REGION=...`). */
+/** Substitutions and their defaults (`gcloud builds submit --substitutions=_CONFIG=...`). */
 export const SUBSTITUTIONS: Record<string, string> = {
-  _REGION: 'asia-northeast3',
-  _LAKE_REGION: 'asia-northeast3',
-  _LAKE_BUCKET: '${PROJECT_ID}-lake',
-  _BQ_LOCATION: 'US',
+  _CONFIG: 'tidemark.config.yaml',
+  _PULUMI_BACKEND: 'gs://${PROJECT_ID}-pulumi-state',
+  _PULUMI_STACK: 'prod',
   _RUN_LIVE_TESTS: 'false',
   _LIVE_BUCKET: '${PROJECT_ID}-tidemark-live',
-  _CONFIG: 'tidemark.config.yaml',
+  _BQ_LOCATION: 'US',
 };
 
 const NODE_IMAGE = 'node:22';
 const GCLOUD_IMAGE = 'gcr.io/google.com/cloudsdktool/cloud-sdk';
+/** The CLI release of the @pulumi/pulumi SDK in package.json (they are versioned together). */
+export const PULUMI_IMAGE = 'pulumi/pulumi-nodejs:3.276.0';
 
 export function deployStepId(fn: FunctionEntry): string {
   return `deploy-${fn.name}`;
 }
 
-/** The `gcloud` arguments that deploy one function. */
-export function deployArgs(fn: FunctionEntry, spec: DeploySpec): string[] {
-  // functionNames only joins prefix and role; the ingest role is not one of infra's (yet).
-  const names = functionNames('$PROJECT_ID', { serviceAccountPrefix: 'tidemark' }, spec.role as FunctionRole);
-  const trigger =
-    spec.trigger.kind === 'storage-finalized'
-      ? [
-          '--trigger-event-filters=type=google.cloud.storage.object.v1.finalized',
-          '--trigger-event-filters=bucket=$_LAKE_BUCKET',
-          '--trigger-location=$_LAKE_REGION',
-        ]
-      : spec.trigger.kind === 'topic'
-        ? [`--trigger-topic=${spec.trigger.topic}`]
-        : ['--trigger-http'];
-  return [
-    'functions',
-    'deploy',
-    names.function,
-    '--gen2',
-    '--runtime=nodejs22',
-    '--project=$PROJECT_ID',
-    `--region=${spec.region}`,
-    `--source=dist/${fn.name}`,
-    `--entry-point=${fn.entryPoint}`,
-    `--service-account=${names.serviceAccountEmail}`,
-    `--memory=${spec.memory}`,
-    `--timeout=${spec.timeoutSeconds}s`,
-    `--max-instances=${spec.maxInstances}`,
-    // Every bundle carries its config as tidemark.config.yaml beside index.js (scripts/build.ts).
-    '--set-env-vars=TIDEMARK_CONFIG=tidemark.config.yaml,TIDEMARK_LOG_LEVEL=info',
-    ...trigger,
-    // Its own account invokes it (infra grants run.invoker on the function to it alone); an HTTP
-    // function is invoked by its callers (run.invoker granted to them).
-    ...(spec.trigger.kind === 'http' ? [] : [`--trigger-service-account=${names.serviceAccountEmail}`]),
-    ...(spec.retry ? ['--retry'] : []),
-    '--no-allow-unauthenticated',
-  ];
+/** Where the manifest step writes a function's gcloud arguments. */
+export function argsFile(fn: FunctionEntry): string {
+  return `dist/deploy/${fn.name}.args`;
 }
 
 interface Step {
@@ -149,6 +52,7 @@ interface Step {
   name: string;
   entrypoint: string;
   args: string[];
+  dir?: string;
   env?: string[];
   waitFor?: string[];
 }
@@ -157,35 +61,43 @@ function npm(id: string, args: string[], waitFor?: string[]): Step {
   return { id, name: NODE_IMAGE, entrypoint: 'npm', args, ...(waitFor ? { waitFor } : {}) };
 }
 
-function infraApply(id: string, waitFor: string[]): Step {
-  return {
-    id,
-    name: NODE_IMAGE,
-    entrypoint: 'npx',
-    args: ['tidemark', 'infra', 'apply', '--backend', 'gcp', '--project', '$PROJECT_ID', '--region', '$_REGION', '--lake-region', '$_LAKE_REGION'],
-    env: ['TIDEMARK_CONFIG=$_CONFIG'],
-    waitFor,
-  };
-}
+/**
+ * `pulumi up` on infra/ with its state in the `_PULUMI_BACKEND` bucket. node_modules/.bin goes
+ * first on PATH: Node 22 (the `node` devDependency) and tsx, which infra/Pulumi.yaml runs the
+ * program with. `$$` is a literal `$` for the shell (Cloud Build substitutes `$NAME`).
+ */
+const PULUMI_UP = [
+  'set -euo pipefail',
+  'export PATH="$$PWD/node_modules/.bin:$$PATH"',
+  'pulumi login "$_PULUMI_BACKEND"',
+  'pulumi stack select --create "$_PULUMI_STACK" --cwd infra',
+  'pulumi up --yes --skip-preview --cwd infra --stack "$_PULUMI_STACK" --config "tidemark:config=$_CONFIG" --config "tidemark:project=$PROJECT_ID"',
+].join('\n');
 
-/** cloudbuild.yaml for these functions. Throws naming a folder that has no DEPLOYS row. */
+/** cloudbuild.yaml for these functions. Throws naming a folder that has no row in the function table. */
 export function renderCloudbuild(fns: FunctionEntry[]): string {
-  const missing = fns.filter((fn) => !DEPLOYS[fn.name]);
-  if (missing.length) {
-    throw new Error(`no deploy settings for ${missing.map((f) => `functions/${f.name}`).join(', ')}: add a row to DEPLOYS in scripts/gen-cloudbuild.ts`);
-  }
-  const deploys = fns.map((fn) => ({ id: deployStepId(fn), name: GCLOUD_IMAGE, entrypoint: 'gcloud', args: deployArgs(fn, DEPLOYS[fn.name]!), waitFor: ['build', 'infra'] }));
+  for (const fn of fns) functionRow(fn.name);
+  const deploys: Step[] = fns.map((fn) => ({
+    id: deployStepId(fn),
+    name: GCLOUD_IMAGE,
+    entrypoint: 'bash',
+    // One argument per line, written by the manifest step from the config.
+    args: ['-c', `mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"`],
+    waitFor: ['build', 'deploy-manifest', 'infra'],
+  }));
   const steps: Step[] = [
     npm('install', ['ci']),
     // No separate linter: `npm run typecheck` (tsc --noEmit, strict) is the static check.
     npm('typecheck', ['run', 'typecheck'], ['install']),
     npm('test', ['test'], ['install']),
     npm('build', ['run', 'build', '--', '--config=$_CONFIG'], ['typecheck', 'test']),
-    infraApply('infra', ['build']),
+    // The deploy commands, from the same config the bundles carry (after build: it rewrites dist/).
+    npm('deploy-manifest', ['run', 'deploy:manifest', '--', '--config=$_CONFIG', '--project=$PROJECT_ID'], ['build']),
+    { id: 'infra', name: PULUMI_IMAGE, entrypoint: 'bash', args: ['-c', PULUMI_UP], env: ['PULUMI_CONFIG_PASSPHRASE=', 'PULUMI_SKIP_UPDATE_CHECK=true'], waitFor: ['typecheck', 'test'] },
     ...deploys,
-    // Eventarc creates the backfill trigger's subscription at deploy: now its dead-letter
-    // policy can be set, and run.invoker granted on the new services.
-    infraApply('infra-after-deploy', deploys.map((d) => d.id)),
+    // What only a deploy creates: run.invoker on each function's service, and the dead-letter
+    // policy and service-agent grant on the subscription Eventarc made for the backfill trigger.
+    { id: 'after-deploy', name: GCLOUD_IMAGE, entrypoint: 'bash', args: ['dist/deploy/after-deploy.sh'], env: ['PROJECT_NUMBER=$PROJECT_NUMBER'], waitFor: deploys.map((d) => d.id) },
     {
       id: 'live-tests',
       name: NODE_IMAGE,
@@ -194,7 +106,7 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
       // test-live/pipeline.test.ts: a scratch dataset in the project, objects under a random
       // prefix of a scratch bucket (not the lake: the deployed loader watches that one).
       env: ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET', 'TIDEMARK_LIVE_LOCATION=$_BQ_LOCATION'],
-      waitFor: ['infra-after-deploy'],
+      waitFor: ['after-deploy'],
     },
   ];
   const doc = new Document({
@@ -202,14 +114,14 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
     substitutions: SUBSTITUTIONS,
     options: {
       logging: 'CLOUD_LOGGING_ONLY',
-      // _LAKE_BUCKET's and _LIVE_BUCKET's defaults refer to ${PROJECT_ID}.
+      // Defaults refer to ${PROJECT_ID}.
       dynamicSubstitutions: true,
     },
     timeout: '3600s',
   });
   doc.commentBefore =
     ' GENERATED by scripts/gen-cloudbuild.ts from the functions/ folders: do not edit by hand.\n' +
-    ' Change DEPLOYS there and run `npm run gen:cloudbuild`; test/build/cloudbuild.test.ts checks this file.';
+    ' Run `npm run gen:cloudbuild`; test/build/cloudbuild.test.ts checks this file. Names come from _CONFIG at build time.';
   return doc.toString({ lineWidth: 0 });
 }
 

@@ -5,8 +5,8 @@
 import { cloudEvent } from '@google-cloud/functions-framework';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { onBackfillMessage } from '../../shared/handlers/backfill.ts';
-import { gcpAuditDeps } from '../../shared/runtime/gcp.ts';
+import { gcpBackfillDeps } from '../../shared/runtime/gcp.ts';
 
 cloudEvent('backfillPartition', async (event: CloudEvent<unknown>) => {
-  await onBackfillMessage(gcpAuditDeps(), event);
+  await onBackfillMessage(gcpBackfillDeps(), event);
 });

@@ -3,15 +3,16 @@
  * chosen backend. The environment is read here (the CLI's edge) and passed down.
  */
 import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/types.ts';
 import { ConfigError } from '../core/errors.ts';
 import type { Engine } from '../core/sync.ts';
 import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
-import { createLocalEngine, defaultLocalPaths } from '../runtime/local.ts';
-import type { LocalEngine, LocalPaths } from '../runtime/local.ts';
+import { defaultLocalPaths } from '../runtime/local-paths.ts';
+import type { LocalPaths } from '../runtime/local-paths.ts';
+import type { LocalEngine } from '../runtime/local.ts';
 
 export interface GlobalOptions {
   config?: string;
@@ -51,6 +52,30 @@ export function readConfig(ctx: CliContext): Config {
   return loadConfig({ file, env: ctx.env, cwd: ctx.cwd });
 }
 
+/** `arg` as one POSIX shell word: unchanged when safe, else single-quoted. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+,-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * A tidemark command line to print as a hint, carrying the global flags in effect (--config,
+ * --backend, --lake, --warehouse) so it does the same thing when pasted in the same folder.
+ * Paths are shown relative to the working directory when inside it.
+ */
+export function commandLine(ctx: CliContext, args: string[]): string {
+  const path = (p: string) => {
+    const abs = resolve(ctx.cwd, p);
+    const rel = relative(ctx.cwd, abs);
+    return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs;
+  };
+  const flags: string[] = [];
+  if (ctx.options.config ?? ctx.env.TIDEMARK_CONFIG) flags.push('--config', path(configPath(ctx)));
+  if (ctx.options.backend === 'gcp') flags.push('--backend', 'gcp');
+  if (ctx.options.lake) flags.push('--lake', path(ctx.options.lake));
+  if (ctx.options.warehouse) flags.push('--warehouse', path(ctx.options.warehouse));
+  return ['npx', 'tidemark', ...flags, ...args].map(shellQuote).join(' ');
+}
+
 export function localPaths(ctx: CliContext): LocalPaths {
   return defaultLocalPaths(ctx.cwd, {
     ...(ctx.options.lake ? { lakeDir: ctx.options.lake } : {}),
@@ -83,6 +108,8 @@ export async function openEngine(ctx: CliContext, config: Config, log: Logger = 
   return openLocalEngine(ctx, config, log, holder);
 }
 
-export function openLocalEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): LocalEngine {
+/** The engine on the embedded backends; runtime/local.ts (DuckDB) is imported only here. */
+export async function openLocalEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): Promise<LocalEngine> {
+  const { createLocalEngine } = await import('../runtime/local.ts');
   return createLocalEngine(config, { paths: localPaths(ctx), log, holder });
 }

@@ -204,8 +204,12 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
   return { configFile, lakeDir, objects, corrupt, emptyHour, punchHoles };
 }
 
-/** Removes a demo (for `npm start -- --reset`). */
+/**
+ * Removes a demo (for `npm start -- --reset`): its config, its bucket in this config's lake with
+ * that bucket's metadata and locks, the lake's dead letters and the warehouse. Nothing of another
+ * lake, nor other buckets of this one.
+ */
 export function removeDemo(configFile: string, paths: LocalPaths): void {
-  const { lakeDir, warehouseFile, workDir, deadLetterFile } = paths;
-  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, join(workDir, 'meta'), deadLetterFile]) rmSync(p, { recursive: true, force: true });
+  const { lakeDir, lakeMetaDir, warehouseFile, deadLetterFile } = paths;
+  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), join(lakeMetaDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, deadLetterFile]) rmSync(p, { recursive: true, force: true });
 }

@@ -8,6 +8,9 @@ import ms from 'ms';
 import { z } from 'zod';
 import { datasetIdProblem, projectIdProblem, tableIdProblem } from '../core/bigquery-ids.ts';
 import { isValidTimeZone } from '../routing/civil-time.ts';
+import { TABLE_NAME } from './names.ts';
+
+export { TABLE_NAME };
 
 /** Defaults applied when a key is absent. */
 export const DEFAULTS = {
@@ -66,9 +69,6 @@ const checked = (problem: (value: string) => string | null) =>
   });
 
 const projectId = checked(projectIdProblem);
-
-/** Config table names: they go into labels, job ids and messages. */
-export const TABLE_NAME = /^[a-z][a-z0-9_]{0,39}$/;
 
 /** Config table name: it goes into labels and job ids. */
 const tableName = z.string().regex(TABLE_NAME, 'must be 1-40 lowercase letters, digits or _, starting with a letter');

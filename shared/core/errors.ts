@@ -20,14 +20,15 @@ export abstract class TidemarkError extends Error {
 /** The config file is invalid. Names the file, the key path and the reason. */
 export class ConfigError extends TidemarkError {
   readonly permanent = true;
-  constructor(
-    readonly file: string,
-    readonly issues: { path: string; message: string }[],
-  ) {
+  readonly file: string;
+  readonly issues: { path: string; message: string }[];
+  constructor(file: string, issues: { path: string; message: string }[]) {
     super(
       `invalid config ${file}:\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n'),
       { file, issues },
     );
+    this.file = file;
+    this.issues = issues;
   }
 }
 

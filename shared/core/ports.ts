@@ -221,6 +221,11 @@ export interface Warehouse {
 export interface Bus {
   /** Publishes JSON messages to a topic; returns message ids. */
   publish(topic: string, messages: unknown[], attributes?: Record<string, string>): Promise<string[]>;
+  /**
+   * Publishes messages that are delivered no earlier than `notBefore` (epoch ms), as first
+   * deliveries. Only a bus that can hold a message has it (the local bus); Pub/Sub cannot.
+   */
+  publishAt?(topic: string, messages: unknown[], notBefore: number, attributes?: Record<string, string>): Promise<string[]>;
 }
 
 export interface Clock {

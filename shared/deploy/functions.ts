@@ -7,6 +7,8 @@
  */
 import type { Config, TopicsConfig } from '../config/types.ts';
 import type { DeploySettings } from '../../infra/deploy-config.ts';
+import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
+import { budgetRequeueAfterMs } from '../handlers/backfill.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
 export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'ingest';
@@ -31,6 +33,8 @@ export interface FunctionRow {
   retry: boolean;
   /** Which `deploy:` section sizes it (memory, timeout, max instances). */
   settings: (d: DeploySettings) => { memory: string; timeoutSeconds: number; maxInstances: number };
+  /** Environment beyond what every function gets. */
+  env?: (d: DeploySettings) => Record<string, string>;
   /** Why it is deployed this way. */
   why: string;
 }
@@ -66,6 +70,8 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     runsIn: 'region',
     retry: true,
     settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.backfill.maxInstances }),
+    // A budget wait is re-published before the dead-letter policy's last attempt (handlers/backfill.ts).
+    env: (d) => ({ TIDEMARK_BUDGET_REQUEUE_MS: String(budgetRequeueAfterMs(d.backfill.maxDeliveryAttempts, BACKFILL_DELIVERY.minBackoffSeconds)) }),
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
   },
   {
@@ -122,7 +128,7 @@ export function describeFunctions(config: Pick<Config, 'project' | 'lake' | 'top
       trigger,
       retry: row.retry,
       ...row.settings(deploy),
-      env: { TIDEMARK_LOG_LEVEL: 'info' },
+      env: { TIDEMARK_LOG_LEVEL: 'info', ...row.env?.(deploy) },
     };
   });
 }

@@ -14,6 +14,11 @@ export interface PubSubMessage {
   attributes: Record<string, string>;
   /** The decoded payload text. */
   text: string;
+  /**
+   * Which delivery this is (1 for the first), when the subscription has a dead-letter policy:
+   * Pub/Sub then puts `deliveryAttempt` beside `message` in the push body.
+   */
+  deliveryAttempt?: number;
 }
 
 /** Unwraps the Pub/Sub message of a CloudEvent. Throws InvalidEventError naming the field. */
@@ -32,8 +37,10 @@ export function decodePubSubEvent(event: CloudEvent<unknown>): PubSubMessage {
   if (message.attributes && typeof message.attributes === 'object') {
     for (const [k, v] of Object.entries(message.attributes)) attributes[k] = String(v);
   }
+  const attempt = (data as { deliveryAttempt?: unknown }).deliveryAttempt;
   return {
     messageId,
+    ...(typeof attempt === 'number' && Number.isInteger(attempt) && attempt > 0 ? { deliveryAttempt: attempt } : {}),
     ...(typeof message.publishTime === 'string' ? { publishTime: message.publishTime } : {}),
     attributes,
     text: raw ? Buffer.from(raw, 'base64').toString('utf8') : '',

@@ -4,10 +4,16 @@
  * transient failures are thrown so Pub/Sub retries with backoff and, after the configured
  * attempts, dead-letters the message.
  *
- * A spent job budget is not a failure: the message is retried later. Pub/Sub's retries are
- * bounded by the dead-letter policy, so a message still waiting for budget after
- * `requeueAfterMs` is published again (fresh attempt count) and acknowledged: budget waits never
- * reach the dead-letter topic.
+ * A spent job budget is not a failure, and a budget wait never reaches the dead-letter topic
+ * (`planBudgetWait` decides how to wait):
+ * - on a bus that can hold a message (the local bus's publishAt), the message is acknowledged and
+ *   published again for when the next job token is due (BudgetExhaustedError's retryAfterMs):
+ *   the wait costs no delivery attempt;
+ * - Pub/Sub cannot hold a message, so the message is thrown back (its retry backoff is the wait)
+ *   and published again with a fresh attempt count and acknowledged before the dead-letter policy
+ *   can take it: at its 4th delivery (Pub/Sub allows no fewer than 5 attempts, and says which
+ *   attempt a delivery is when a dead-letter policy is set), or, if the attempt is not known,
+ *   once older than `requeueAfterMs`.
  */
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import { BudgetExhaustedError } from '../core/errors.ts';
@@ -25,7 +31,48 @@ export interface BackfillDeps extends Engine {
   requeueAfterMs?: number;
 }
 
-export type BackfillOutcome = { action: 'synced'; result: SyncResult } | { action: 'requeued'; reason: string };
+export type BackfillOutcome =
+  | { action: 'synced'; result: SyncResult }
+  /** Waiting for job budget: published again, to be delivered after `notBefore` (RFC 3339) when the bus can hold it. */
+  | { action: 'requeued'; reason: string; notBefore?: string };
+
+/** How a message that found the job budget spent waits. */
+export type BudgetWait = { kind: 'schedule'; notBefore: number } | { kind: 'requeue' } | { kind: 'retry' };
+
+/** Used when a BudgetExhaustedError does not say when the next token is due. */
+const DEFAULT_BUDGET_RETRY_MS = 60_000;
+
+/**
+ * The delivery at which a budget wait is re-published instead of thrown back: a dead-letter
+ * policy allows at least 5 attempts, so the 4th always comes before the last.
+ */
+export const REQUEUE_AT_ATTEMPT = 4;
+
+/**
+ * How old a message waiting for budget may get before it is re-published, on a subscription that
+ * dead-letters after `maxDeliveryAttempts` and spaces deliveries at least `minBackoffSeconds`
+ * apart: delivery k happens at an age of at least (k-1)·minBackoff, so delivery N-1 is older than
+ * (N-2)·minBackoff, more than this (half a backoff less): it re-publishes before the Nth, last one.
+ * The deployed backfill function gets it from the function table (TIDEMARK_BUDGET_REQUEUE_MS).
+ */
+export function budgetRequeueAfterMs(maxDeliveryAttempts: number, minBackoffSeconds: number): number {
+  return Math.max(0, ((maxDeliveryAttempts - 2) * minBackoffSeconds - minBackoffSeconds / 2) * 1000);
+}
+
+/**
+ * Decides how a budget wait happens (see the module comment): schedule it for when the next token
+ * is due if the bus can hold messages; otherwise let Pub/Sub retry until the message is older than
+ * `requeueAfterMs`, then re-publish it.
+ */
+export function planBudgetWait(w: { now: number; publishTime?: string; deliveryAttempt?: number; retryAfterMs?: unknown; requeueAfterMs: number; canSchedule: boolean }): BudgetWait {
+  if (w.canSchedule) {
+    const after = typeof w.retryAfterMs === 'number' && Number.isFinite(w.retryAfterMs) && w.retryAfterMs > 0 ? w.retryAfterMs : DEFAULT_BUDGET_RETRY_MS;
+    return { kind: 'schedule', notBefore: w.now + after };
+  }
+  if (w.deliveryAttempt !== undefined && w.deliveryAttempt >= REQUEUE_AT_ATTEMPT) return { kind: 'requeue' };
+  const age = w.publishTime ? w.now - Date.parse(w.publishTime) : 0;
+  return age > w.requeueAfterMs ? { kind: 'requeue' } : { kind: 'retry' };
+}
 
 export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<unknown>): Promise<Acknowledged<BackfillOutcome>> {
   return settleEvent(deps.log, { eventId: event.id }, async (): Promise<BackfillOutcome> => {
@@ -44,13 +91,28 @@ export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<un
       deps.log.info(`backfill ${req.table}$${req.partition}: ${result.outcome}`, { ...fields, outcome: result.outcome, jobId: result.jobId, jobsSubmitted: result.jobsSubmitted });
       return { action: 'synced', result };
     } catch (err) {
-      const age = msg.publishTime ? deps.clock.now() - Date.parse(msg.publishTime) : 0;
-      if (err instanceof BudgetExhaustedError && age > (deps.requeueAfterMs ?? 20 * 60_000)) {
-        await deps.bus.publish(deps.config.topics.backfill, [{ table: req.table, partition: req.partition, force: req.force, reason: req.reason }], { requeuedFrom: msg.messageId });
-        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, { ...fields, ageMs: age });
-        return { action: 'requeued', reason: err.message };
+      if (!(err instanceof BudgetExhaustedError)) throw err;
+      const now = deps.clock.now();
+      const wait = planBudgetWait({
+        now,
+        ...(msg.publishTime ? { publishTime: msg.publishTime } : {}),
+        ...(msg.deliveryAttempt !== undefined ? { deliveryAttempt: msg.deliveryAttempt } : {}),
+        retryAfterMs: err.fields.retryAfterMs,
+        requeueAfterMs: deps.requeueAfterMs ?? 20 * 60_000,
+        canSchedule: deps.bus.publishAt !== undefined,
+      });
+      if (wait.kind === 'retry') throw err;
+      const again = [{ table: req.table, partition: req.partition, force: req.force, reason: req.reason }];
+      const attributes = { requeuedFrom: msg.messageId };
+      if (wait.kind === 'schedule') {
+        const notBefore = new Date(wait.notBefore).toISOString();
+        await deps.bus.publishAt!(deps.config.topics.backfill, again, wait.notBefore, attributes);
+        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget until ${notBefore}`, { ...fields, budgetWait: true, notBefore, error: err.message });
+        return { action: 'requeued', reason: err.message, notBefore };
       }
-      throw err;
+      await deps.bus.publish(deps.config.topics.backfill, again, attributes);
+      deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, { ...fields, budgetWait: true, error: err.message });
+      return { action: 'requeued', reason: err.message };
     }
   });
 }

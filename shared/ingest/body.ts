@@ -20,12 +20,11 @@ export type BodyItem = { value: unknown } | { error: string };
 
 /** Why a request is refused as a whole, with its HTTP status. */
 export class BodyError extends Error {
-  constructor(
-    readonly status: 400 | 413 | 415,
-    message: string,
-  ) {
+  readonly status: 400 | 413 | 415;
+  constructor(status: 400 | 413 | 415, message: string) {
     super(message);
     this.name = 'BodyError';
+    this.status = status;
   }
 }
 

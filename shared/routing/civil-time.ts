@@ -75,8 +75,38 @@ export function isValidTimeZone(zone: string): boolean {
   }
 }
 
-/** Offset of `zone` from UTC at instant `ms`, in ms (Seoul: +9h). */
+/** Zones whose offset is 0 at every instant: answered without Intl. */
+const ALWAYS_UTC = new Set(['UTC', 'Etc/UTC', 'Etc/UCT', 'Etc/Universal', 'Etc/Zulu', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT', 'Universal', 'Zulu']);
+/** Per zone: UTC hour index -> the zone's offset through that whole hour, or NaN when it changes inside it. */
+const hourOffsets = new Map<string, Map<number, number>>();
+/** Hours kept per zone before the cache starts over (about 11 years; a few MiB at most). */
+const MAX_CACHED_HOURS = 100_000;
+
+/**
+ * Offset of `zone` from UTC at instant `ms`, in ms (Seoul: +9h).
+ *
+ * Intl's formatToParts is slow (it dominated an audit's CPU), so offsets are cached per zone and
+ * UTC hour: an hour whose first and last second have the same offset has that offset throughout
+ * (no zone changes its offset twice within an hour). An hour with a transition inside it
+ * (Lord Howe's 02:00 at +10:30 is 15:30 UTC) is marked and answered exactly, second by second.
+ */
 export function offsetAt(ms: number, zone: string): number {
+  if (ALWAYS_UTC.has(zone)) return 0;
+  const hour = Math.floor(ms / HOUR_MS);
+  let byHour = hourOffsets.get(zone);
+  if (!byHour) hourOffsets.set(zone, (byHour = new Map()));
+  let offset = byHour.get(hour);
+  if (offset === undefined) {
+    const first = intlOffsetAt(hour * HOUR_MS, zone);
+    offset = first === intlOffsetAt(hour * HOUR_MS + HOUR_MS - 1000, zone) ? first : NaN;
+    if (byHour.size >= MAX_CACHED_HOURS) byHour.clear();
+    byHour.set(hour, offset);
+  }
+  return Number.isNaN(offset) ? intlOffsetAt(ms, zone) : offset;
+}
+
+/** The offset as Intl states it, at the whole second of `ms`: the source of truth offsetAt caches. */
+function intlOffsetAt(ms: number, zone: string): number {
   const whole = Math.floor(ms / 1000) * 1000;
   const parts = formatterFor(zone).formatToParts(new Date(whole));
   const get = (type: Intl.DateTimeFormatPartTypes): number => Number(parts.find((p) => p.type === type)?.value);

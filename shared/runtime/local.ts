@@ -4,7 +4,7 @@
  * Deployable function code never imports this module.
  */
 import { join, resolve } from 'node:path';
-import { LocalObjectStore } from '../backends/local/lake-store.ts';
+import { lakeMetaDir, LocalObjectStore } from '../backends/local/lake-store.ts';
 import { DuckDbWarehouse } from '../backends/local/duckdb-warehouse.ts';
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';
@@ -15,27 +15,9 @@ import { createLogger } from '../log.ts';
 import type { Logger } from '../log.ts';
 import { createRouter } from '../routing/router.ts';
 
-export interface LocalPaths {
-  /** Folder holding one sub-folder per bucket. */
-  lakeDir: string;
-  /** DuckDB file of the local warehouse. */
-  warehouseFile: string;
-  /** tidemark's own files (object metadata, locks, dead letters). */
-  workDir: string;
-  /** Dead-lettered bus messages, readable by another process (`tidemark dlq`). */
-  deadLetterFile: string;
-}
-
-/** Defaults under `.tidemark/` in `cwd`. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<Omit<LocalPaths, 'deadLetterFile'>> = {}): LocalPaths {
-  const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
-  return {
-    workDir,
-    deadLetterFile: join(workDir, 'dead-letters.json'),
-    lakeDir: resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake')),
-    warehouseFile: resolve(cwd, overrides.warehouseFile ?? join(workDir, 'warehouse.duckdb')),
-  };
-}
+export { defaultLocalPaths } from './local-paths.ts';
+export type { LocalPaths } from './local-paths.ts';
+import type { LocalPaths } from './local-paths.ts';
 
 export interface LocalEngine extends Engine {
   store: LocalObjectStore;
@@ -60,7 +42,7 @@ export interface LocalEngineOptions {
 /** The local engine; call close() to release the warehouse. */
 export function createLocalEngine(config: Config, opts: LocalEngineOptions): LocalEngine {
   const { paths } = opts;
-  const store = new LocalObjectStore({ root: paths.lakeDir, metaDir: join(paths.workDir, 'meta') });
+  const store = new LocalObjectStore({ root: paths.lakeDir, metaDir: paths.lakeMetaDir });
   const warehouse = new DuckDbWarehouse({
     file: paths.warehouseFile,
     holder: opts.holder ?? 'tidemark',

@@ -26,7 +26,7 @@
  * For the push tests PUBSUB_EMULATOR_HOST points at the emulator; otherwise at the fake.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -50,7 +50,9 @@ import {
   registersEntryPoint,
   resolveConfigFile,
 } from '../../scripts/build.ts';
-import { emulatorClient, emulatorSuite, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
+import { loadConfig } from '../../shared/config/load.ts';
+import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../../shared/config/resolved.ts';
+import { emulatorClient, emulatorSuite, pullUntil, startPubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import type { PubSubEmulator } from '../helpers/pubsub-emulator.ts';
 import { freePort, portAnswers } from '../helpers/net.ts';
 import { binaryCloudEvent } from '../helpers/http-event.ts';
@@ -90,6 +92,8 @@ const FORBIDDEN_INPUTS: [RegExp, string][] = [
   [/(^|\/)node_modules\/chokidar\//, 'chokidar'],
   [/(^|\/)node_modules\/commander\//, 'commander'],
   [/(^|\/)node_modules\/cli-progress\//, 'cli-progress'],
+  [/(^|\/)node_modules\/zod\//, 'zod (the config is validated at build time)'],
+  [/(^|\/)node_modules\/yaml\//, 'yaml (the config is parsed at build time)'],
 ];
 const BUILTINS = new Set(builtinModules.flatMap((m) => [m, `node:${m}`]));
 
@@ -165,13 +169,14 @@ const CASES: Record<string, FunctionCase> = {
       what: 'a storage-finalized event for an object outside every route',
       event: () => storageFinalized('outside/every-route.txt'),
       check: ({ stdout, stderr }, event) => {
-        assert.equal(stdout.length, 1, `one JSON log line on stdout, got ${JSON.stringify(stdout)}`);
-        const [line] = stdout;
-        assert.equal(line!.severity, 'INFO');
-        assert.match(line!.message, /^ignored object/);
+        // An object no table matches is a WARNING (stderr), so a producer's path drift is seen.
+        assert.equal(stderr.length, 1, `one JSON log line on stderr, got ${JSON.stringify(stderr)}`);
+        const [line] = stderr;
+        assert.equal(line!.severity, 'WARNING');
+        assert.match(line!.message, /^unrouted object/);
         assert.equal(line!.object, 'outside/every-route.txt');
         assert.equal(line!.eventId, event.id);
-        assert.deepEqual(stderr, []);
+        assert.deepEqual(stdout, []);
       },
     },
     callsApi: { what: 'an object of table events', event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz') },
@@ -301,10 +306,11 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
 class RunningFunction {
   private out = '';
   private err = '';
-  private constructor(
-    readonly child: ChildProcess,
-    readonly port: number,
-  ) {
+  readonly child: ChildProcess;
+  readonly port: number;
+  private constructor(child: ChildProcess, port: number) {
+    this.child = child;
+    this.port = port;
     child.stdout!.on('data', (c: Buffer) => (this.out += c));
     child.stderr!.on('data', (c: Buffer) => (this.err += c));
   }
@@ -410,7 +416,7 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     mkdirSync(join(work, 'config', 'schemas'), { recursive: true });
     writeFileSync(configFile, CONFIG);
     writeFileSync(join(work, 'config', 'schemas', 'events.json'), SCHEMA);
-    const build = await run(process.execPath, ['--import', 'tsx', 'scripts/build.ts', `--outdir=${dist}`, `--config=${configFile}`], ROOT);
+    const build = await run(process.execPath, ['scripts/build.ts', `--outdir=${dist}`, `--config=${configFile}`], ROOT);
     assert.equal(build.code, 0, `build failed:\n${build.stdout}${build.stderr}`);
     buildOutput = build.stdout;
     for (const fn of FUNCTIONS) {
@@ -426,7 +432,6 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
       HOME: join(work, 'home'),
       CLOUDSDK_CONFIG: join(work, 'home', 'gcloud'), // no application_default_credentials.json there
       GOOGLE_CLOUD_PROJECT: PROJECT,
-      TIDEMARK_CONFIG: 'tidemark.config.yaml',
       STORAGE_EMULATOR_HOST: `http://${google}`,
       BIGQUERY_EMULATOR_HOST: `http://${google}`,
       PUBSUB_EMULATOR_HOST: google,
@@ -453,11 +458,28 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     for (const line of buildOutput.trimEnd().split('\n')) t.diagnostic(line);
   });
 
+  it("publishes through a bundle's own Pub/Sub file (protos re-export left out, shared google-auth-library)", PUSH, async () => {
+    const fn = FUNCTIONS.find((f) => existsSync(join(dist, f.name, 'lazy', 'google-cloud-pubsub.cjs')));
+    assert.ok(fn, 'a function with lazy/google-cloud-pubsub.cjs');
+    const em = await emulator();
+    const topic = `bundle-publish-${Date.now()}`;
+    const [created] = await (await pubsub()).createTopic(topic);
+    await created.createSubscription(`${topic}-sub`);
+    const file = join(dist, fn.name, 'lazy', 'google-cloud-pubsub.cjs');
+    const code = `const { PubSub } = require(${JSON.stringify(file)});
+      new PubSub({ projectId: ${JSON.stringify(PROJECT)} }).topic(${JSON.stringify(topic)}).publishMessage({ json: { hello: 'bundle' } })
+        .then((id) => { console.log(id); process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
+    const child = spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env.PATH, HOME: work, PUBSUB_EMULATOR_HOST: em.host }, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const pulled = await pullUntil(em, `${topic}-sub`, { count: 1 });
+    assert.deepEqual(pulled.map((m) => m.text), ['{"hello":"bundle"}']);
+  });
+
   for (const fn of FUNCTIONS) {
     describe(`${fn.name} (${fn.entryPoint})`, () => {
       const dir = () => join(dist, fn.name);
 
-      it('contains nothing local-only: no DuckDB, local backends, tests, firebase, chokidar, commander, cli-progress', () => {
+      it('contains nothing local-only: no DuckDB, local backends, tests, firebase, chokidar, commander, cli-progress, zod, yaml', () => {
         const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
         const inputs = Object.keys(metafile.inputs);
         assert.ok(inputs.includes(fn.entry), `the metafile has ${fn.entry}`);
@@ -466,12 +488,13 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         // Externals of the modules that made it into an output (tree shaking may drop an importer).
         const emitted = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
         const externals = Object.entries(metafile.inputs).flatMap(([input, i]) => (emitted.has(input) ? i.imports.filter((imp) => imp.external).map((imp) => imp.path) : []));
-        // `<runtime>` is esbuild's own helper module; ./lazy/*.cjs are the bundle's own lazily loaded files.
-        const unexpected = [...new Set(externals)].filter((p) => !BUILTINS.has(p) && p !== FRAMEWORK && p !== '<runtime>' && !(/^\.\/lazy\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), p))));
+        // `<runtime>` is esbuild's own helper module; ./lazy/*.cjs are the bundle's own lazily loaded files,
+        // and ./*.cjs a shared package a lazy file requires from beside it (lazy/google-auth-library.cjs).
+        const unexpected = [...new Set(externals)].filter((p) => !BUILTINS.has(p) && p !== FRAMEWORK && p !== '<runtime>' && !(/^\.\/lazy\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), p))) && !(/^\.\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), 'lazy', p))));
         assert.deepEqual(unexpected, [], 'at run time a bundle may import only node builtins and functions-framework');
       });
 
-      it('is a deployable folder: package.json, config and schema, source maps, report', (t) => {
+      it('is a deployable folder: package.json, resolved config, source maps, report; index.js at most 100 KiB', (t) => {
         const pkg = JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as Record<string, unknown>;
         assert.equal(pkg.main, 'index.js');
         assert.equal(pkg.type, 'commonjs');
@@ -479,12 +502,16 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(pkg.dependencies, { [FRAMEWORK]: installedFrameworkVersion(ROOT) });
         assert.equal(pkg.scripts, undefined, 'no scripts: the buildpack would run `build`');
         assert.equal(pkg.devDependencies, undefined);
-        assert.equal(readFileSync(join(dir(), 'tidemark.config.yaml'), 'utf8'), CONFIG);
-        assert.equal(readFileSync(join(dir(), 'schemas', 'events.json'), 'utf8'), SCHEMA);
+        // The config as the CLI resolves it, schema inlined; no YAML or schema files to parse at run time.
+        const resolved = readResolvedConfig(join(dir(), RESOLVED_CONFIG_FILE));
+        assert.deepEqual({ ...resolved, file: '' }, { ...loadConfig({ file: configFile }), file: '' });
+        assert.deepEqual(resolved.tables[0]!.spec.schema, JSON.parse(SCHEMA));
+        assert.ok(!existsSync(join(dir(), 'tidemark.config.yaml')) && !existsSync(join(dir(), 'schemas')));
         assert.match(readFileSync(join(dir(), 'index.js'), 'utf8'), /\n\/\/# sourceMappingURL=index\.js\.map\n?$/);
         assert.ok(existsSync(join(dir(), 'index.js.map')));
         const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { bytes: { eager: number; total: number; maps: number }; topInputs: unknown[]; topPackages: { name: string; bytes: number }[]; lazyPackages: { pkg: string; file: string; bytes: number }[] };
         assert.ok(report.bytes.eager > 0 && report.bytes.total >= report.bytes.eager);
+        assert.ok(report.bytes.eager <= 100 * 1024, `index.js is ${report.bytes.eager} bytes, more than 100 KiB: every cold start reads and parses it`);
         assert.ok(report.topInputs.length > 0 && report.topInputs.length <= 20);
         const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
         for (const l of report.lazyPackages) assert.ok(existsSync(join(dir(), l.file)), `lazy file ${l.file}`);

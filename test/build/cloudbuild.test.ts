@@ -1,24 +1,29 @@
 /**
- * cloudbuild.yaml as Cloud Build and gcloud will read it: generated from the function folders,
- * one deploy step per function with its trigger and identity, deploys in parallel after the
- * bundles and infra, a default for every substitution, and every `gcloud functions deploy`
- * accepted by the installed gcloud's own argument parser.
+ * cloudbuild.yaml as Cloud Build will read it: generated from the function folders, one deploy
+ * step per function running the gcloud arguments the manifest step computed from the config,
+ * deploys in parallel after the bundles and `pulumi up`, a default for every substitution; and
+ * every `gcloud functions deploy` the manifest writes (for the example config) accepted by the
+ * installed gcloud's own argument parser.
  *
  * gcloud parses a command's flags before it needs credentials, so with a throwaway config dir
  * (no account) a well-formed deploy exits 1 asking for an account, while a malformed one exits 2
  * naming the argument. Nothing reaches the network either way. The test proves it can tell the
  * two apart by breaking a command on purpose.
  */
+import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { discoverFunctions } from '../../scripts/build.ts';
-import { cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cloudbuild.ts';
+import { argsFile, cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cloudbuild.ts';
+import { afterDeployScript, deployCommands } from '../../infra/deploy-commands.ts';
+import { loadDeploySettings } from '../../infra/deploy-config.ts';
+import { loadConfig } from '../../shared/config/load.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
@@ -40,44 +45,68 @@ interface CloudBuild {
 }
 
 const BUILD = parse(TEXT) as CloudBuild;
-const isDeploy = (s: Step) => s.entrypoint === 'gcloud' && s.args?.[0] === 'functions' && s.args[1] === 'deploy';
-const DEPLOYS = BUILD.steps.filter(isDeploy);
+const DEPLOY_STEPS = BUILD.steps.filter((s) => s.id.startsWith('deploy-') && s.id !== 'deploy-manifest');
+
+/** The deploy commands the manifest step writes for the example config (examples/tidemark.config.yaml). */
+const EXAMPLE_FILE = join(ROOT, 'examples/tidemark.config.yaml');
+const EXAMPLE = loadConfig({ file: EXAMPLE_FILE });
+const COMMANDS = deployCommands({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
+const AFTER_DEPLOY = afterDeployScript({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
+
+/**
+ * Runs the after-deploy script with a fake `gcloud` first on PATH that records each invocation
+ * (NUL-separated arguments, one file per call) and answers the two lookups the way gcloud would.
+ */
+function recordAfterDeploy(env: Record<string, string>): { code: number | null; stderr: string; calls: string[][] } {
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-after-'));
+  try {
+    const bin = join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(
+      join(bin, 'gcloud'),
+      [
+        '#!/usr/bin/env bash',
+        `n=$(ls ${dir}/calls 2>/dev/null | wc -l); mkdir -p ${dir}/calls`,
+        `printf '%s\\0' "$@" > ${dir}/calls/$(printf %03d "$n")`,
+        'if [ "$1 $2" = "functions describe" ]; then echo projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123; fi',
+        'if [ "$1 $2 $3" = "eventarc triggers describe" ]; then echo projects/tidemark-sample/subscriptions/eventarc-asia-northeast3-backfill-123-sub-1; fi',
+      ].join('\n'),
+    );
+    chmodSync(join(bin, 'gcloud'), 0o755);
+    writeFileSync(join(dir, 'after-deploy.sh'), AFTER_DEPLOY);
+    const run = spawnSync('bash', [join(dir, 'after-deploy.sh')], { env: { PATH: `${bin}${delimiter}${process.env.PATH}`, ...env }, encoding: 'utf8' });
+    const callDir = join(dir, 'calls');
+    const calls = existsSync(callDir) ? readdirSync(callDir).sort().map((f) => readFileSync(join(callDir, f), 'utf8').split('\0').slice(0, -1)) : [];
+    return { code: run.status, stderr: run.stderr, calls };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const AFTER = recordAfterDeploy({ PROJECT_NUMBER: '123456789' });
 
 /** The flag's values (`--x=v`), in order. */
 function flag(args: string[], name: string): string[] {
   return args.filter((a) => a.startsWith(`${name}=`)).map((a) => a.slice(name.length + 1));
 }
 
-function deployOf(source: string): Step[] {
-  return DEPLOYS.filter((s) => flag(s.args!, '--source').includes(source));
-}
-
 /** What the brief fixes per function: trigger, region, retry. Independent of the generator's table. */
 const TRIGGERS: Record<string, { region: string; trigger: string[]; retry: boolean }> = {
   loadOnFinalize: {
-    region: '$_LAKE_REGION',
-    trigger: ['--trigger-event-filters=type=google.cloud.storage.object.v1.finalized', '--trigger-event-filters=bucket=$_LAKE_BUCKET', '--trigger-location=$_LAKE_REGION'],
+    region: 'asia-northeast3',
+    trigger: ['--trigger-event-filters=type=google.cloud.storage.object.v1.finalized', '--trigger-event-filters=bucket=lake-seoul', '--trigger-location=asia-northeast3'],
     retry: true,
   },
-  auditGaps: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
-  backfillPartition: { region: '$_REGION', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
-  ingestEvents: { region: '$_LAKE_REGION', trigger: [], retry: false },
+  auditGaps: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
+  backfillPartition: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
 };
 const TRIGGER_FLAGS = ['--trigger-event-filters', '--trigger-location', '--trigger-topic', '--trigger-http', '--trigger-bucket', '--trigger-resource', '--trigger-event'];
 
 /** Cloud Build's built-in substitutions this file may use. */
 const BUILTINS: Record<string, string> = { PROJECT_ID: 'tidemark-sample', BUILD_ID: 'b-1', PROJECT_NUMBER: '123456789', LOCATION: 'global' };
 
-/** Every `$NAME` / `${NAME}` in a string. */
+/** Every `$NAME` / `${NAME}` Cloud Build substitutes (`$$` is a literal `$` for the shell). */
 function references(text: string): string[] {
-  return [...text.matchAll(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g)].map((m) => m[1]!);
-}
-
-/** Replaces substitutions with their defaults (which may refer to built-ins), as Cloud Build would. */
-function substitute(text: string, depth = 0): string {
-  assert.ok(depth < 5, `substitutions refer to each other in a loop: ${text}`);
-  const out = text.replace(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g, (_, name: string) => BUILTINS[name] ?? BUILD.substitutions[name] ?? `<undefined ${name}>`);
-  return references(out).length ? substitute(out, depth + 1) : out;
+  return [...text.replace(/\$\$/g, '').matchAll(/\$\{?([A-Z_][A-Z0-9_]*)\}?/g)].map((m) => m[1]!);
 }
 
 describe('cloudbuild.yaml', () => {
@@ -85,19 +114,36 @@ describe('cloudbuild.yaml', () => {
     assert.equal(TEXT, renderCloudbuild(FUNCTIONS));
   });
 
-  it('has exactly one deploy step per function folder, and none for anything else', () => {
+  it('names nothing the config names: no topic, account, region or bucket is written into it', () => {
+    for (const word of ['tidemark-audit', 'tidemark-backfill', 'tidemark-loader', 'iam.gserviceaccount.com', 'asia-northeast3', 'lake-seoul', '--trigger-topic', '--max-instances']) {
+      assert.ok(!TEXT.includes(word), `cloudbuild.yaml contains ${word}: it belongs in the deploy manifest`);
+    }
+  });
+
+  it('a function folder without a row in the function table fails generation, naming the folder and the table', () => {
+    assert.throws(() => renderCloudbuild([...FUNCTIONS, { name: 'new-thing', entryPoint: 'newThing', entry: 'functions/new-thing/index.ts' } as unknown as (typeof FUNCTIONS)[number]]), /functions\/new-thing has no entry in the function table: add a row to FUNCTION_TABLE in shared\/deploy\/functions\.ts/);
+  });
+
+  it('has exactly one deploy step per function folder, each running the gcloud arguments the manifest wrote for it', () => {
     assert.ok(FUNCTIONS.length > 0);
-    for (const fn of FUNCTIONS) assert.equal(deployOf(`dist/${fn.name}`).length, 1, `deploy steps with --source=dist/${fn.name}`);
-    assert.equal(DEPLOYS.length, FUNCTIONS.length);
+    assert.equal(DEPLOY_STEPS.length, FUNCTIONS.length);
+    for (const fn of FUNCTIONS) {
+      const steps = DEPLOY_STEPS.filter((s) => s.args?.join(' ').includes(` < ${argsFile(fn)} `));
+      assert.equal(steps.length, 1, `deploy steps reading ${argsFile(fn)}`);
+      assert.equal(steps[0]!.name, 'gcr.io/google.com/cloudsdktool/cloud-sdk');
+      assert.deepEqual(steps[0]!.args, ['-c', `mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"`]);
+    }
+    assert.deepEqual(COMMANDS.map((c) => c.folder).sort(), FUNCTIONS.map((f) => f.name).sort(), 'one command per folder');
   });
 
   for (const fn of FUNCTIONS) {
     it(`deploys ${fn.name} as ${fn.entryPoint}: gen2, nodejs22, private, its own service account, its trigger`, () => {
-      const [step] = deployOf(`dist/${fn.name}`);
-      const args = step!.args!;
-      assert.equal(step!.name, 'gcr.io/google.com/cloudsdktool/cloud-sdk');
+      const args = COMMANDS.find((c) => c.folder === fn.name)!.args;
+      assert.deepEqual(args.slice(0, 2), ['functions', 'deploy']);
+      assert.deepEqual(flag(args, '--source'), [`dist/${fn.name}`]);
       assert.deepEqual(flag(args, '--entry-point'), [fn.entryPoint]);
       assert.deepEqual(flag(args, '--runtime'), ['nodejs22']);
+      assert.deepEqual(flag(args, '--project'), ['tidemark-sample']);
       assert.ok(args.includes('--gen2'));
       assert.ok(args.includes('--no-allow-unauthenticated'));
       assert.ok(!args.some((a) => a === '--allow-unauthenticated' || a.startsWith('--allow-unauthenticated=')), 'never public');
@@ -107,11 +153,10 @@ describe('cloudbuild.yaml', () => {
       assert.ok(env[0]!.split(',').includes('TIDEMARK_CONFIG=tidemark.config.yaml'), 'the config the bundle carries beside index.js');
 
       const [account] = flag(args, '--service-account');
-      assert.match(account ?? '', /^tidemark-[a-z]+@\$PROJECT_ID\.iam\.gserviceaccount\.com$/);
-      const others = DEPLOYS.filter((s) => s !== step).flatMap((s) => flag(s.args!, '--service-account'));
+      assert.match(account ?? '', /^tidemark-[a-z]+@tidemark-sample\.iam\.gserviceaccount\.com$/);
+      const others = COMMANDS.filter((c) => c.folder !== fn.name).flatMap((c) => flag(c.args, '--service-account'));
       assert.ok(!others.includes(account!), `${account} is used by another function`);
-      // Event functions are invoked by their own account; an HTTP function by its callers.
-      assert.deepEqual(flag(args, '--trigger-service-account'), args.includes('--trigger-http') ? [] : [account], 'its own account invokes it');
+      assert.deepEqual(flag(args, '--trigger-service-account'), [account], 'its own account invokes it');
 
       const expected = TRIGGERS[fn.entryPoint];
       if (!expected) return; // a new function: the basics above, and gcloud's parse below
@@ -122,41 +167,79 @@ describe('cloudbuild.yaml', () => {
     });
   }
 
-  it('deploys in parallel after build and infra, runs infra again after every deploy, then the optional live tests', () => {
+  it('writes the manifest after the bundles, runs pulumi up after the checks, deploys in parallel after both, then after-deploy and the optional live tests', () => {
     const byId = new Map(BUILD.steps.map((s) => [s.id, s]));
     assert.equal(byId.size, BUILD.steps.length, 'step ids are unique');
-    const deployIds = DEPLOYS.map((s) => s.id);
-    for (const s of DEPLOYS) assert.deepEqual([...(s.waitFor ?? [])].sort(), ['build', 'infra'], `${s.id} waits for build and infra only`);
-    assert.deepEqual(byId.get('infra')?.waitFor, ['build']);
-    assert.deepEqual(byId.get('infra')?.args?.slice(0, 3), ['tidemark', 'infra', 'apply']);
-    assert.deepEqual([...(byId.get('infra-after-deploy')?.waitFor ?? [])].sort(), [...deployIds].sort());
-    assert.deepEqual(byId.get('infra-after-deploy')?.args, byId.get('infra')?.args);
-    const order = ['install', 'typecheck', 'test', 'build', 'infra'];
-    for (const id of order) assert.ok(byId.has(id), `step ${id}`);
+    const deployIds = DEPLOY_STEPS.map((s) => s.id);
+    for (const s of DEPLOY_STEPS) assert.deepEqual([...(s.waitFor ?? [])].sort(), ['build', 'deploy-manifest', 'infra'], `${s.id} waits for build, manifest and infra`);
     assert.deepEqual(byId.get('build')?.args, ['run', 'build', '--', '--config=$_CONFIG']);
-    for (const s of BUILD.steps.filter((x) => x.entrypoint !== 'gcloud')) assert.equal(s.name, 'node:22', `${s.id} runs on node:22`);
+    assert.deepEqual(byId.get('deploy-manifest')?.args, ['run', 'deploy:manifest', '--', '--config=$_CONFIG', '--project=$PROJECT_ID']);
+    assert.deepEqual(byId.get('deploy-manifest')?.waitFor, ['build'], 'build rewrites dist/: the manifest comes after it');
+    const infra = byId.get('infra')!;
+    assert.match(infra.name, /^pulumi\/pulumi-nodejs:/);
+    assert.deepEqual([...(infra.waitFor ?? [])].sort(), ['test', 'typecheck']);
+    const script = infra.args!.join(' ');
+    assert.match(script, /pulumi login "\$_PULUMI_BACKEND"/);
+    assert.match(script, /pulumi up --yes .*--cwd infra .*tidemark:config=\$_CONFIG/, 'pulumi reads the same config as the build');
+    assert.deepEqual([...(byId.get('after-deploy')?.waitFor ?? [])].sort(), [...deployIds].sort());
+    assert.deepEqual(byId.get('after-deploy')?.args, ['dist/deploy/after-deploy.sh']);
+    assert.ok(byId.get('after-deploy')?.env?.includes('PROJECT_NUMBER=$PROJECT_NUMBER'));
+    for (const id of ['install', 'typecheck', 'test', 'build']) assert.equal(byId.get(id)?.name, 'node:22', `${id} runs on node:22`);
     const live = byId.get('live-tests');
+    assert.deepEqual(live?.waitFor, ['after-deploy']);
     assert.match(live?.args?.join(' ') ?? '', /if \[ "\$_RUN_LIVE_TESTS" = "true" \]; then npm run test:live;/);
     // The live suite skips unless these are set: a step without them would test nothing.
     for (const v of ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET']) assert.ok(live?.env?.includes(v), `live-tests sets ${v}`);
-    // infra places the loader's identity and trigger grants in the lake's region.
-    assert.deepEqual(byId.get('infra')?.args?.slice(-2), ['--lake-region', '$_LAKE_REGION']);
     assert.equal(BUILD.options.logging, 'CLOUD_LOGGING_ONLY');
   });
 
   it('has a default for every substitution it uses, and uses every one it defines', () => {
     const used = new Set(references(TEXT.replace(/^#.*$/gm, '')));
-    for (const name of ['_REGION', '_LAKE_REGION', '_LAKE_BUCKET', '_BQ_LOCATION', '_RUN_LIVE_TESTS', '_CONFIG']) {
+    for (const name of ['_CONFIG', '_PULUMI_BACKEND', '_PULUMI_STACK', '_BQ_LOCATION', '_RUN_LIVE_TESTS', '_LIVE_BUCKET']) {
       assert.ok(typeof BUILD.substitutions[name] === 'string' && BUILD.substitutions[name] !== '', `${name} has a default`);
     }
-    assert.equal(BUILD.substitutions._REGION, 'asia-northeast3');
-    assert.equal(BUILD.substitutions._LAKE_REGION, 'asia-northeast3');
-    assert.equal(BUILD.substitutions._BQ_LOCATION, 'US');
-    assert.equal(BUILD.substitutions._RUN_LIVE_TESTS, 'false');
     assert.equal(BUILD.substitutions._CONFIG, 'tidemark.config.yaml');
+    assert.match(BUILD.substitutions._PULUMI_BACKEND!, /^gs:\/\//);
+    assert.equal(BUILD.substitutions._RUN_LIVE_TESTS, 'false');
     for (const name of used) assert.ok(name in BUILTINS || name in BUILD.substitutions, `$${name} is neither built in nor defined`);
     for (const name of Object.keys(BUILD.substitutions)) assert.ok(used.has(name), `${name} is defined but never used`);
     if (Object.values(BUILD.substitutions).some((v) => references(v).length)) assert.equal(BUILD.options.dynamicSubstitutions, true, 'defaults that refer to other variables need dynamicSubstitutions');
+  });
+});
+
+describe('the after-deploy script (what only a deploy creates)', () => {
+  const SUB = 'projects/tidemark-sample/subscriptions/eventarc-asia-northeast3-backfill-123-sub-1';
+  it('finds the subscription Eventarc made for the backfill trigger, sets its dead-letter and retry policy, grants the Pub/Sub agent on it, and run.invoker per function', () => {
+    assert.equal(AFTER.code, 0, AFTER.stderr);
+    const lines = AFTER.calls.map((c) => c.join(' '));
+    const invokers = AFTER.calls.filter((c) => c[1] === 'add-invoker-policy-binding');
+    assert.deepEqual(
+      invokers.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(),
+      [
+        ['tidemark-auditor', 'asia-northeast3', 'serviceAccount:tidemark-auditor@tidemark-sample.iam.gserviceaccount.com'],
+        ['tidemark-backfill', 'asia-northeast3', 'serviceAccount:tidemark-backfill@tidemark-sample.iam.gserviceaccount.com'],
+        ['tidemark-loader', 'asia-northeast3', 'serviceAccount:tidemark-loader@tidemark-sample.iam.gserviceaccount.com'],
+      ],
+    );
+    assert.ok(lines.includes('functions describe tidemark-backfill --gen2 --project=tidemark-sample --region=asia-northeast3 --format=value(eventTrigger.trigger)'), lines.join('\n'));
+    assert.ok(lines.includes('eventarc triggers describe projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123 --format=value(transport.pubsub.subscription)'));
+    const update = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions update')!;
+    assert.equal(update[3], SUB);
+    assert.deepEqual(
+      [flag(update, '--dead-letter-topic'), flag(update, '--max-delivery-attempts'), flag(update, '--min-retry-delay'), flag(update, '--max-retry-delay')],
+      [['projects/tidemark-sample/topics/tidemark-backfill-dlq'], ['10'], [`${BACKFILL_DELIVERY.minBackoffSeconds}s`], ['600s']],
+    );
+    const grant = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions add-iam-policy-binding')!;
+    assert.deepEqual([grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]], [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber']);
+    // The audit trigger does not retry: its subscription is left as Eventarc made it.
+    assert.ok(!lines.some((l) => l.includes('functions describe tidemark-auditor')));
+  });
+
+  it('stops before changing anything without PROJECT_NUMBER', () => {
+    const run = recordAfterDeploy({});
+    assert.notEqual(run.code, 0);
+    assert.match(run.stderr, /PROJECT_NUMBER/);
+    assert.ok(!run.calls.some((c) => c[2] === 'add-iam-policy-binding' || c[2] === 'update'), 'no subscription change');
   });
 });
 
@@ -185,6 +268,20 @@ function classify(o: Outcome): 'parsed' | 'rejected' | 'unclear' {
   return 'unclear';
 }
 
+/** Runs `run` over the items, at most two at once, results in order. */
+async function inPairs<T, R>(items: T[], run: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await run(items[i]!);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return results;
+}
+
 function gcloud(bin: string, args: string[], configDir: string): Promise<Outcome> {
   return new Promise((ok, fail) => {
     const child = spawn(bin, [...args, '--quiet'], {
@@ -210,11 +307,11 @@ function gcloud(bin: string, args: string[], configDir: string): Promise<Outcome
   });
 }
 
-describe('gcloud accepts every deploy command in cloudbuild.yaml', { timeout: 60_000 }, () => {
+describe('gcloud accepts every deploy and after-deploy command the manifest writes', { timeout: 300_000 }, () => {
   it('each `gcloud functions deploy` passes argument parsing and stops only for want of credentials; broken copies do not', async (t) => {
     const bin = findOnPath('gcloud');
     if (!bin) {
-      const why = 'gcloud is not installed: the deploy commands in cloudbuild.yaml were NOT checked against its parser';
+      const why = 'gcloud is not installed: the deploy commands were NOT checked against its parser';
       if (process.env.CI === 'true') assert.fail(`${why} (CI=true)`);
       process.stderr.write(`\nWARNING: ${why}\n`);
       t.diagnostic(why);
@@ -223,8 +320,8 @@ describe('gcloud accepts every deploy command in cloudbuild.yaml', { timeout: 60
     }
     const configDir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
     try {
-      const commands = DEPLOYS.map((s) => ({ id: s.id, args: s.args!.map((a) => substitute(a)) }));
-      for (const c of commands) assert.ok(!c.args.some((a) => a.includes('<undefined')), `${c.id}: ${c.args.join(' ')}`);
+      const commands = [...COMMANDS.map((c) => ({ id: c.folder, args: c.args })), ...AFTER.calls.map((args, i) => ({ id: `after-deploy #${i + 1} (${args.slice(0, 3).join(' ')})`, args }))];
+      assert.ok(AFTER.calls.length >= 6, 'the after-deploy calls were recorded');
       // Copies broken on purpose: if these are not told apart from the real ones, the check is blind.
       const first = commands[0]!.args;
       const broken = [
@@ -232,7 +329,10 @@ describe('gcloud accepts every deploy command in cloudbuild.yaml', { timeout: 60
         { why: 'a malformed duration', args: first.map((a) => (a.startsWith('--timeout=') ? '--timeout=soon' : a)), expect: /argument --timeout/ },
         { why: 'two kinds of trigger', args: [...first, '--trigger-http'], expect: /At most one of|argument --trigger/ },
       ];
-      const [real, wrong] = await Promise.all([Promise.all(commands.map((c) => gcloud(bin, c.args, configDir))), Promise.all(broken.map((b) => gcloud(bin, b.args, configDir)))]);
+      // Two at a time: a dozen gcloud start-ups at once on a shared machine can outlast the kill timer.
+      const outcomes = await inPairs([...commands.map((c) => c.args), ...broken.map((b) => b.args)], (args) => gcloud(bin, args, configDir));
+      const real = outcomes.slice(0, commands.length);
+      const wrong = outcomes.slice(commands.length);
       commands.forEach((c, i) => {
         const o = real[i]!;
         assert.equal(classify(o), 'parsed', `${c.id}: gcloud ${c.args.join(' ')}\nexit ${o.code}\n${o.stderr}`);

@@ -19,8 +19,9 @@ import { cloudEvent } from '@google-cloud/functions-framework';
 import type { CloudEvent } from '@google-cloud/functions-framework';
 import type { PubSub } from '@google-cloud/pubsub';
 import { PubSubBus } from '../../shared/backends/gcp/pubsub-bus.ts';
+import { systemClock } from '../../shared/core/ports.ts';
 import { syncPartition } from '../../shared/core/sync.ts';
-import { onBackfillMessage } from '../../shared/handlers/backfill.ts';
+import { budgetRequeueAfterMs, onBackfillMessage } from '../../shared/handlers/backfill.ts';
 import type { BackfillDeps, BackfillOutcome } from '../../shared/handlers/backfill.ts';
 import type { Acknowledged } from '../../shared/handlers/settle-event.ts';
 import { createTestEnv, csvRows, EVENTS_YAML } from '../helpers/local-env.ts';
@@ -36,6 +37,13 @@ const DLQ = 'tidemark-backfill-dlq';
 const DLQ_SUB = 'tidemark-backfill-dlq-sub';
 const POISON = 'tidemark-backfill-poison';
 const POISON_PUSH = 'eventarc-tidemark-backfill-poison-sub';
+/** A backfill topic of its own for a table whose job budget is spent (the requeue goes back here). */
+const BUDGET = 'tidemark-backfill-budget';
+const BUDGET_PUSH = 'eventarc-tidemark-backfill-budget-sub';
+/** The budget subscription's minimum backoff (the deployed one has BACKFILL_DELIVERY's 60 s). */
+const BUDGET_MIN_BACKOFF_S = 2;
+/** One job a day and a ManualClock that never refills: the second partition always waits for budget. */
+const BUDGET_YAML = `${EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 1, jobBurst: 1')}topics: { backfill: ${BUDGET} }\n`;
 const MAX_DELIVERY_ATTEMPTS = 5;
 /** The shortest the emulator takes; it still spaces attempts after the second about 3 s apart. */
 const RETRY_POLICY = { minimumBackoff: { seconds: 0 }, maximumBackoff: { seconds: 1 } };
@@ -81,6 +89,10 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
   let gcloud: GcloudCli | undefined;
   let backfillFn: PushEndpoint | undefined;
   let poisonFn: PushEndpoint | undefined;
+  let budgetFn: PushEndpoint | undefined;
+  let budgetEnv: TestEnv;
+  /** What the budget endpoint answered, per message id. */
+  const budgetOutcomes = new Map<string, Acknowledged<BackfillOutcome>[]>();
   /** What onBackfillMessage answered, per message id, in order. */
   const outcomes = new Map<string, Acknowledged<BackfillOutcome>[]>();
   /** Partitions whose next sync "loses its instance" right after the load job finished. */
@@ -108,11 +120,21 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
       const outcome = await onBackfillMessage(deps, event);
       outcomes.set(event.id, [...(outcomes.get(event.id) ?? []), outcome]);
     });
+    budgetEnv = await createTestEnv({ yaml: BUDGET_YAML });
+    // As deployed: re-published once older than the subscription's backoff lets it get before its last attempt.
+    // Real time here: a message's age is judged against its publish time, which the emulator stamps.
+    const budgetDeps: BackfillDeps = { ...budgetEnv.engine, clock: systemClock, bus: new PubSubBus({ pubsub }), requeueAfterMs: budgetRequeueAfterMs(MAX_DELIVERY_ATTEMPTS, BUDGET_MIN_BACKOFF_S) };
+    cloudEvent('budgetE2E', async (event: CloudEvent<unknown>) => {
+      const outcome = await onBackfillMessage(budgetDeps, event);
+      budgetOutcomes.set(event.id, [...(budgetOutcomes.get(event.id) ?? []), outcome]);
+      if (!outcome.ok) throw transientError(String((outcome as { error?: unknown }).error));
+    });
     cloudEvent('alwaysFails', () => {
       throw transientError('transient: always fails');
     });
     backfillFn = await servePushEndpoint('backfillE2E', project);
     poisonFn = await servePushEndpoint('alwaysFails', project);
+    budgetFn = await servePushEndpoint('budgetE2E', project);
     gcloud = await gcloudForEmulator(emu.emulator);
 
     const [dlq] = await pubsub.createTopic(DLQ);
@@ -120,6 +142,12 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     const delivery = { ackDeadlineSeconds: 60, deadLetterPolicy: { deadLetterTopic: dlq.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS }, retryPolicy: RETRY_POLICY };
     const [backfill] = await pubsub.createTopic(BACKFILL);
     await backfill.createSubscription(BACKFILL_PUSH, { pushConfig: { pushEndpoint: backfillFn.url(BACKFILL) }, ...delivery });
+    const [budget] = await pubsub.createTopic(BUDGET);
+    await budget.createSubscription(BUDGET_PUSH, {
+      pushConfig: { pushEndpoint: budgetFn.url(BUDGET) },
+      ...delivery,
+      retryPolicy: { minimumBackoff: { seconds: BUDGET_MIN_BACKOFF_S }, maximumBackoff: { seconds: BUDGET_MIN_BACKOFF_S } },
+    });
     const [poison] = await pubsub.createTopic(POISON);
     await poison.createSubscription(POISON_PUSH, { pushConfig: { pushEndpoint: poisonFn.url(POISON) }, ...delivery });
 
@@ -131,6 +159,8 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
   after(async () => {
     await backfillFn?.close();
     await poisonFn?.close();
+    await budgetFn?.close();
+    await budgetEnv?.close();
     gcloud?.dispose();
     await env?.close();
   });
@@ -211,6 +241,26 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     }
     const results = ids.flatMap((id) => outcomes.get(id) ?? []);
     assert.ok(results.every((r) => r.ok && r.value.action === 'synced'), 'no message was acknowledged as invalid');
+  });
+
+  it('a message waiting for job budget is re-published before its last delivery, never dead-lettered (5-attempt policy)', async () => {
+    await budgetEnv.put('events/dt=2026-11-24/hr=01/a.csv', csvRows(1, 2));
+    await budgetEnv.put('events/dt=2026-11-24/hr=02/a.csv', csvRows(10, 3));
+    // The day's one job goes to hour 01; hour 02 then waits for a token that never comes.
+    assert.equal((await syncPartition({ ...budgetEnv.engine, clock: systemClock }, { table: 'events', partition: '2026112401', reason: 'test' })).outcome, 'loaded');
+    const [messageId = ''] = await deps.bus.publish(BUDGET, [{ table: 'events', partition: '2026112402', force: false, reason: 'missing' }], { origin: 'test' });
+
+    await waitUntil(`message ${messageId} re-published for budget`, () => (budgetOutcomes.get(messageId) ?? []).some((o) => o.ok && o.value.action === 'requeued'), 60_000);
+    const statuses = answered(budgetFn!, messageId).map((d) => d.status);
+    // Thrown back while young (Pub/Sub's backoff is the wait), then acknowledged and published anew
+    // before the 5th delivery the dead-letter policy would take.
+    assert.ok(statuses.length >= 2 && statuses.length < MAX_DELIVERY_ATTEMPTS, JSON.stringify(statuses));
+    assert.deepEqual(statuses.slice(0, -1).map((s) => s >= 500), statuses.slice(0, -1).map(() => true));
+    assert.ok(statuses.at(-1)! < 300, JSON.stringify(statuses));
+    // The re-published copy is a new message with a fresh attempt count, and nothing was dead-lettered.
+    await waitUntil('the re-published copy delivered', () => budgetFn!.deliveries.some((d) => d.messageId !== messageId));
+    const dead = await pullOnce(emu.emulator, DLQ_SUB);
+    assert.ok(!dead.some((d) => d.text.includes('2026112402')), `dead-lettered: ${JSON.stringify(dead)}`);
   });
 
   it('dead-letters a message after 5 failed deliveries, payload and attributes intact', async () => {

@@ -11,6 +11,9 @@
  *   `maxBacklog`, default 10,000; beyond that the oldest is dropped with a warning) and handed
  *   to the first subscription that arrives. (Pub/Sub would drop it; keeping it lets the local
  *   runtime publish before it subscribes.)
+ * - `publishAt` holds a message until a not-before time, then delivers it as a first delivery:
+ *   waiting is not a failed delivery, so it never counts towards dead-lettering (budget waits).
+ *   `waiting()` lists held messages; `settled()` resolves when only held messages remain.
  * - Dead letters are kept in a list (`deadLetters`, `replayDeadLetters`), optionally mirrored to
  *   a JSON file another process can read (`readDeadLetterFile`), and published to the
  *   subscription's `deadLetterTopic` if it has one, with the original attributes plus
@@ -89,6 +92,17 @@ interface Stored {
   data: Buffer;
   attributes: Record<string, string>;
   publishTime: string;
+  /** Epoch ms before which the message is not delivered (publishAt). */
+  notBefore?: number;
+}
+
+/** A message held by publishAt until its time. */
+export interface WaitingMessage {
+  topic: string;
+  id: string;
+  data: string;
+  /** RFC 3339. */
+  notBefore: string;
 }
 
 interface Delivery {
@@ -101,6 +115,8 @@ interface Subscription {
   handler: BusHandler;
   opts: Required<Omit<SubscribeOptions, 'deadLetterTopic'>> & { deadLetterTopic?: string };
   queue: Delivery[];
+  /** Held until their notBefore; each counts in `pending`. */
+  held: Set<Stored>;
   inFlight: number;
   active: boolean;
 }
@@ -134,6 +150,9 @@ export class LocalBus implements Bus {
   /** Deliveries queued, running or waiting to retry. drain() waits for 0. */
   private pending = 0;
   private idleWaiters: (() => void)[] = [];
+  /** Deliveries held by publishAt (part of `pending`). */
+  private heldCount = 0;
+  private settledWaiters: (() => void)[] = [];
   private persisting: Promise<void> = Promise.resolve();
   private closed = false;
 
@@ -156,6 +175,26 @@ export class LocalBus implements Bus {
     return messages.map((m) => this.publishData(topic, Buffer.from(JSON.stringify(m) ?? 'null'), attributes));
   }
 
+  /** Publishes messages delivered no earlier than `notBefore` (epoch ms), as first deliveries. */
+  async publishAt(topic: string, messages: unknown[], notBefore: number, attributes: Record<string, string> = {}): Promise<string[]> {
+    return messages.map((m) => this.publishData(topic, Buffer.from(JSON.stringify(m) ?? 'null'), attributes, notBefore));
+  }
+
+  /** Messages held by publishAt, all or those of `topic`, earliest first. */
+  waiting(topic?: string): WaitingMessage[] {
+    const held = [...this.topics.values()].flatMap((t) => [...t.subscriptions].flatMap((s) => [...s.held]));
+    return held
+      .filter((m) => topic === undefined || m.topic === topic)
+      .sort((a, b) => a.notBefore! - b.notBefore!)
+      .map((m) => ({ topic: m.topic, id: m.id, data: m.data.toString('utf8'), notBefore: new Date(m.notBefore!).toISOString() }));
+  }
+
+  /** Resolves when nothing is queued, running or waiting to retry: only held messages (publishAt) remain. */
+  async settled(): Promise<void> {
+    if (this.pending > this.heldCount) await new Promise<void>((resolve) => this.settledWaiters.push(resolve));
+    await this.persisting;
+  }
+
   /** Subscribes a handler; returns the function that unsubscribes it (queued deliveries are dropped). */
   subscribe(topic: string, handler: BusHandler, opts: SubscribeOptions = {}): () => void {
     if (this.closed) throw new BackendUnavailableError(`bus is closed; cannot subscribe to ${topic}`, { topic });
@@ -172,6 +211,7 @@ export class LocalBus implements Bus {
         ...(opts.deadLetterTopic !== undefined ? { deadLetterTopic: opts.deadLetterTopic } : {}),
       },
       queue: [],
+      held: new Set(),
       inFlight: 0,
       active: true,
     };
@@ -182,7 +222,7 @@ export class LocalBus implements Bus {
       if (!sub.active) return;
       sub.active = false;
       t.subscriptions.delete(sub);
-      this.settle(sub.queue.splice(0).length);
+      this.settle(sub.queue.splice(0).length + this.release(sub));
     };
   }
 
@@ -213,7 +253,7 @@ export class LocalBus implements Bus {
     for (const t of this.topics.values()) {
       for (const sub of t.subscriptions) {
         sub.active = false;
-        this.settle(sub.queue.splice(0).length);
+        this.settle(sub.queue.splice(0).length + this.release(sub));
       }
       t.subscriptions.clear();
     }
@@ -226,7 +266,7 @@ export class LocalBus implements Bus {
 
   // ---- delivery ----
 
-  private publishData(topic: string, data: Buffer, attributes: Record<string, string>): string {
+  private publishData(topic: string, data: Buffer, attributes: Record<string, string>, notBefore?: number): string {
     if (this.closed) throw new BackendUnavailableError(`bus is closed; cannot publish to ${topic}`, { topic });
     const msg: Stored = {
       // Unique across processes and restarts, like Pub/Sub ids (forced reloads key on them).
@@ -234,7 +274,8 @@ export class LocalBus implements Bus {
       topic,
       data,
       attributes: { ...attributes },
-      publishTime: new Date(this.clock?.now() ?? Date.now()).toISOString(),
+      publishTime: new Date(this.now()).toISOString(),
+      ...(notBefore !== undefined ? { notBefore } : {}),
     };
     const t = this.topic(topic);
     if (t.subscriptions.size === 0) {
@@ -259,12 +300,36 @@ export class LocalBus implements Bus {
   }
 
   private enqueueNew(sub: Subscription, msg: Stored): void {
+    if (msg.notBefore !== undefined && msg.notBefore > this.now()) return this.hold(sub, msg);
     const copies = sub.opts.duplicateRate > 0 && this.random() < sub.opts.duplicateRate ? 2 : 1;
     for (let i = 0; i < copies; i++) {
       this.pending++;
       sub.queue.push({ msg, attempt: 1 });
     }
     this.pump(sub);
+  }
+
+  /** Holds `msg` for `sub` until its notBefore, then delivers it as a first delivery. */
+  private hold(sub: Subscription, msg: Stored): void {
+    this.pending++;
+    this.heldCount++;
+    sub.held.add(msg);
+    this.notifySettled();
+    void this.sleep(msg.notBefore! - this.now()).then(() => {
+      if (!sub.held.delete(msg)) return; // released by unsubscribe/close, and settled there
+      this.heldCount--;
+      this.pending--; // enqueueNew counts it again (or holds it again if the clock lags)
+      if (!sub.active || this.closed) return this.settle(0, true);
+      this.enqueueNew(sub, msg);
+    });
+  }
+
+  /** Drops the messages `sub` holds; returns how many (for settle). */
+  private release(sub: Subscription): number {
+    const n = sub.held.size;
+    sub.held.clear();
+    this.heldCount -= n;
+    return n;
   }
 
   private pump(sub: Subscription): void {
@@ -308,7 +373,7 @@ export class LocalBus implements Bus {
       publishTime: d.msg.publishTime,
       deliveryAttempts: d.attempt,
       reason,
-      deadLetteredAt: new Date(this.clock?.now() ?? Date.now()).toISOString(),
+      deadLetteredAt: new Date(this.now()).toISOString(),
     };
     this.dead.push(entry);
     void this.persist();
@@ -318,10 +383,19 @@ export class LocalBus implements Bus {
     }
   }
 
-  private settle(n: number): void {
-    if (n === 0) return;
+  private settle(n: number, force = false): void {
+    if (n === 0 && !force) return;
     this.pending -= n;
     if (this.pending === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.notifySettled();
+  }
+
+  private notifySettled(): void {
+    if (this.pending === this.heldCount) for (const resolve of this.settledWaiters.splice(0)) resolve();
+  }
+
+  private now(): number {
+    return this.clock?.now() ?? Date.now();
   }
 
   private sleep(ms: number): Promise<void> {

@@ -9,13 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, TidemarkError } from '../../core/errors.ts';
-import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning } from '../../core/ports.ts';
-import { autoReader, checkGzip, checkParquetColumns, explicitReader, isGzip, jsonCompression, readablePath, resolveSources } from './duckdb-readers.ts';
+import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
+import { directLoad, FILE_COLUMN, prepareSources, stageLoad } from './duckdb-load.ts';
+import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
-import { columnsFromSchema, id, isIngestionTime, JobFailure, lit, META, partitionAt, partitionExpr, PARTITIONTIME, resolvePartition, tableName } from './duckdb-sql.ts';
-import type { Column, PartitionTarget } from './duckdb-sql.ts';
-import { bumpEtag, columnsOf, createTable, describeTable, forgetPartitions, insertTableMeta, partitioningOf, touchPartitions } from './duckdb-tables.ts';
+import { columnsFromSchema, id, isIngestionTime, JobFailure, lit, META, partitionAt, partitionExpr, partitionRange, PARTITIONTIME, resolvePartition, tableName } from './duckdb-sql.ts';
+import type { PartitionTarget } from './duckdb-sql.ts';
+import { bumpEtag, createTable, describeTable, forgetPartitions, insertTableMeta, partitioningOf, touchPartitions } from './duckdb-tables.ts';
 import type { TableInfo } from './duckdb-tables.ts';
+
+/** Thrown inside the fast path's transaction to roll it back and take the careful path. */
+class FallBack extends Error {}
 
 export interface DuckDbJobRunnerOptions {
   /** Job end times, the ingestion time of undecorated loads, partition modification times. */
@@ -109,9 +113,11 @@ export class DuckDbJobRunner {
   }
 
   /**
-   * A load: every file is first read on its own into a temp table (so each bad file is named,
-   * and nothing is written yet); only if all are good are they written in one transaction with
-   * the truncation and the job's DONE mark.
+   * A load, its data committed together with the truncation and the job's DONE mark. A decorated
+   * load into an existing table first tries the fast path: every file in one scan straight into
+   * the table, checks inline. If anything fails it rolls back, and the careful path reads the
+   * files into one temp table whose rows name their file, so each bad file is named and nothing
+   * is written; only if all are good are the rows written.
    */
   private async runLoad(conn: DuckDBConnection, spec: LoadJob): Promise<void> {
     const ref = spec.destination;
@@ -134,33 +140,32 @@ export class DuckDbJobRunner {
     const ingestion = isIngestionTime(partitioning);
     // Rows of an ingestion-time table land in the decorated partition, else in "now".
     const partitionTime = ingestion ? (target ?? partitionAt(this.clock.now(), partitioning)).start : null;
-    let columns = table ? table.columns.filter((c) => c.name !== PARTITIONTIME) : null;
+    const known = table ? table.columns.filter((c) => c.name !== PARTITIONTIME) : null;
 
-    const stages: { stage: string; uri: string }[] = [];
-    const errors: JobErrorItem[] = [];
+    const stage = `__tidemark_${spec.jobId.slice(0, 40).replace(/-/g, '_')}`;
     const scratch = await mkdtemp(join(tmpdir(), 'tidemark-load-'));
     try {
-      for (const [i, file] of files.entries()) {
-        if (file.size === 0) continue; // an empty file is 0 rows in every format
-        const stage = `__tidemark_${spec.jobId.slice(0, 40).replace(/-/g, '_')}_${i}`;
-        try {
-          const path = await readablePath(file.path, scratch, i);
-          const gzip = format !== 'PARQUET' && (await isGzip(file.path));
-          if (gzip) await checkGzip(file.path);
-          if (format === 'PARQUET' && columns) await checkParquetColumns(conn, path, columns);
-          const reader = columns ? explicitReader(format, path, columns, spec.table.csv, gzip) : autoReader(format, path, spec.table.csv, gzip);
-          const extra = partitionTime ? `, TIMESTAMPTZ ${lit(partitionTime)} AS ${id(PARTITIONTIME)}` : '';
-          await conn.run(`CREATE OR REPLACE TEMP TABLE ${id(stage)} AS SELECT *${extra} FROM ${reader}`);
-          stages.push({ stage, uri: file.uri });
-          const stageColumns = await columnsOf(conn, 'temp', 'main', stage);
-          columns ??= stageColumns.filter((c) => c.name !== PARTITIONTIME);
-          const problem = await this.checkStage(conn, stage, stageColumns, { format, path, gzip, columns, table, partitioning, target, name });
-          if (problem) errors.push({ reason: 'invalid', location: file.uri, message: problem });
-        } catch (err) {
-          errors.push({ reason: 'invalid', location: file.uri, message: errorMessage(err) });
-        }
+      const sources = await prepareSources(format, files, scratch);
+      if (table && known && target && sources.length > 0) {
+        // The fast path: straight into the table in one transaction; anything wrong rolls it back.
+        const request = { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name };
+        const done = await transaction(conn, async () => {
+          if (spec.writeDisposition === 'WRITE_TRUNCATE') await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+          const outputRows = await directLoad(conn, request, sources, tableName(ref));
+          if (outputRows === null) throw new FallBack();
+          await touchPartitions(conn, ref, [target.id], this.clock.now());
+          await bumpEtag(conn, ref);
+          await this.finishJob(conn, spec.jobId, { outputRows, inputBytes });
+          return true;
+        }).catch((err: unknown) => {
+          if (err instanceof FallBack) return false;
+          throw err;
+        });
+        if (done) return;
       }
-      if (errors.length > 0) throw new JobFailure(errors);
+      const staged = await stageLoad(conn, { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage }, sources);
+      if (staged.errors.length > 0) throw new JobFailure(staged.errors);
+      const columns = staged.columns;
 
       await transaction(conn, async () => {
         if (!table) {
@@ -170,76 +175,37 @@ export class DuckDbJobRunner {
         }
         const expr = partitionExpr(partitioning, table!.columns, name);
         if (spec.writeDisposition === 'WRITE_TRUNCATE') {
-          if (target) await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${expr} = ?`, [target.id]);
-          else await conn.run(`DELETE FROM ${tableName(ref)}`);
-          await forgetPartitions(conn, ref, target?.id);
+          if (target) await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+          else {
+            await conn.run(`DELETE FROM ${tableName(ref)}`);
+            await forgetPartitions(conn, ref);
+          }
         }
         let outputRows = 0;
         const touched = new Set<string>(target ? [target.id] : []);
-        for (const { stage, uri } of stages) {
+        if (staged.staged) {
           try {
-            outputRows += (await conn.run(`INSERT INTO ${tableName(ref)} BY NAME SELECT * FROM ${id(stage)}`)).rowsChanged;
+            outputRows = (await conn.run(`INSERT INTO ${tableName(ref)} BY NAME SELECT * EXCLUDE (${id(FILE_COLUMN)}) FROM ${id(stage)}`)).rowsChanged;
           } catch (err) {
-            throw new JobFailure([{ reason: 'invalid', location: uri, message: errorMessage(err) }]);
+            // Every file passed its checks; what is left is not any one file's fault.
+            throw new JobFailure([{ reason: 'invalid', message: errorMessage(err) }]);
           }
-          if (!target) {
-            const ids = await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM ${id(stage)}`);
-            for (const r of ids) touched.add(String(r.pid));
-          }
+          if (!target) for (const r of await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM ${id(stage)}`)) touched.add(String(r.pid));
         }
         await touchPartitions(conn, ref, [...touched], this.clock.now());
         await bumpEtag(conn, ref);
         await this.finishJob(conn, spec.jobId, { outputRows, inputBytes });
       });
     } finally {
-      for (const { stage } of stages) await conn.run(`DROP TABLE IF EXISTS temp.main.${id(stage)}`).catch(() => {});
+      await conn.run(`DROP TABLE IF EXISTS temp.main.${id(stage)}`).catch(() => {});
       await rm(scratch, { recursive: true, force: true });
     }
   }
 
-  /** Checks a staged file: unknown JSON fields, NULLs in REQUIRED columns, rows outside the decorated partition. */
-  private async checkStage(
-    conn: DuckDBConnection,
-    stage: string,
-    stageColumns: Column[],
-    ctx: {
-      format: string;
-      path: string;
-      gzip: boolean;
-      columns: Column[];
-      table: TableInfo | null;
-      partitioning: Partitioning;
-      target: PartitionTarget | null;
-      name: string;
-    },
-  ): Promise<string | undefined> {
-    if (ctx.format === 'NEWLINE_DELIMITED_JSON' && ctx.table) {
-      // read_json ignores keys it was not asked for; BigQuery rejects them ("No such field").
-      const known = ctx.columns.map((c) => lit(c.name.toLowerCase())).join(', ');
-      const [unknown] = await readRows(
-        conn,
-        `SELECT k, count(*) AS n FROM (SELECT unnest(json_keys(json)) AS k FROM read_ndjson_objects(${lit(ctx.path)}, hive_partitioning=false, ${jsonCompression(ctx.gzip)}))
-         WHERE lower(k) NOT IN (${known}) GROUP BY k ORDER BY k LIMIT 1`,
-      );
-      if (unknown) return `No such field: ${String(unknown.k)} (in ${Number(unknown.n)} row(s)); ${ctx.name} has no column of that name`;
-    }
-    for (const column of ctx.table?.columns ?? []) {
-      if (column.nullable || column.name === PARTITIONTIME) continue;
-      const [row] = await readRows(conn, `SELECT count(*) AS n FROM ${id(stage)} WHERE ${id(column.name)} IS NULL`);
-      if (Number(row!.n) > 0) return `Required field ${column.name} cannot be null (${Number(row!.n)} row(s))`;
-    }
-    if (ctx.target && ctx.partitioning.field) {
-      const expr = partitionExpr(ctx.partitioning, stageColumns, ctx.name);
-      const [row] = await readRows(
-        conn,
-        `SELECT count(*) AS n, min(${expr}) AS example FROM ${id(stage)} WHERE ${expr} IS DISTINCT FROM ?`,
-        [ctx.target.id],
-      );
-      if (Number(row!.n) > 0) {
-        return `${Number(row!.n)} row(s) fall outside partition ${ctx.name}$${ctx.target.id}: ${ctx.partitioning.field} puts them in partition ${String(row!.example)}`;
-      }
-    }
-    return undefined;
+  /** Deletes one partition's rows (by a range on its column) and its metadata. */
+  private async emptyPartition(conn: DuckDBConnection, ref: TableRef, partitioning: Partitioning, table: TableInfo, target: PartitionTarget, name: string): Promise<void> {
+    await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionRange(partitioning, table.columns, target, name)}`);
+    await forgetPartitions(conn, ref, target.id);
   }
 
   /** A copy: rows checked against the decorated partition, then written with the truncation and DONE in one transaction. */

@@ -55,18 +55,30 @@ export async function resolveSources(uris: string[], resolveUri: ((uri: string) 
   return files;
 }
 
-/** A reader of one file into the table's columns, cast to their types. */
-export function explicitReader(format: string, path: string, columns: Column[], csv: CsvOptions | undefined, gzip: boolean): string {
+/**
+ * A reader of one file, or of several in one scan, into the table's columns, cast to their
+ * types. With `fileColumn`, every row also names the file it came from in that column.
+ */
+export function explicitReader(format: string, paths: string | string[], columns: Column[], csv: CsvOptions | undefined, gzip: boolean, fileColumn?: string): string {
   const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
+  const source = pathList(paths);
+  const filename = fileColumn === undefined ? '' : `, filename=${lit(fileColumn)}`;
   if (format === 'CSV') {
     const skip = csv?.skipLeadingRows ?? 0;
-    return `read_csv(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+    return `read_csv(${source}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')}${filename})`;
   }
   if (format === 'NEWLINE_DELIMITED_JSON') {
-    return `read_json(${lit(path)}, hive_partitioning=false, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)})`;
+    return `read_json(${source}, hive_partitioning=false, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)}${filename})`;
   }
-  // Parquet carries its own schema: select the table's columns by name, cast to their types.
-  return `(SELECT ${columns.map((c) => `CAST(f.${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')} FROM read_parquet(${lit(path)}, hive_partitioning=false) AS f)`;
+  // Parquet carries its own schema: select the table's columns by name (union_by_name: files
+  // may order them differently; each file's columns are checked first), cast to their types.
+  const file = fileColumn === undefined ? '' : `, f.${id(fileColumn)}`;
+  return `(SELECT ${columns.map((c) => `CAST(f.${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')}${file} FROM read_parquet(${source}, hive_partitioning=false, union_by_name=true${filename}) AS f)`;
+}
+
+/** One path as a string literal, several as a list literal (DuckDB scans a list as one source). */
+function pathList(paths: string | string[]): string {
+  return typeof paths === 'string' ? lit(paths) : `[${paths.map(lit).join(', ')}]`;
 }
 
 /** read_json spells "no compression" differently from read_csv. */
@@ -130,14 +142,41 @@ export async function checkGzip(path: string): Promise<void> {
   }
 }
 
-/** A Parquet file must have every column of the table (by name, any case); BigQuery fails it otherwise. */
-export async function checkParquetColumns(conn: DuckDBConnection, path: string, columns: Column[]): Promise<void> {
-  const described = await readRows(conn, `DESCRIBE SELECT * FROM read_parquet(${lit(path)}, hive_partitioning=false)`);
-  const present = new Set(described.map((r) => String(r.column_name).toLowerCase()));
-  const missing = columns.filter((c) => !present.has(c.name.toLowerCase())).map((c) => c.name);
-  if (missing.length > 0) {
-    throw new Error(`Parquet schema does not match the table: missing column(s) ${missing.join(', ')}; the file has ${described.map((r) => String(r.column_name)).join(', ')}`);
+/**
+ * Every Parquet file must have every column of the table (by name, any case); BigQuery fails it
+ * otherwise. One metadata query for all files; returns the problem of each file that lacks one.
+ */
+export async function checkParquetColumns(conn: DuckDBConnection, paths: string[], columns: Column[]): Promise<Map<string, string>> {
+  const problems = new Map<string, string>();
+  if (paths.length === 0) return problems;
+  const rows = await readRows(conn, `SELECT file_name, name, num_children FROM parquet_schema(${pathList(paths)})`);
+  // Each file's schema is a tree in pre-order: the root, then each top-level column with its subtree.
+  const topLevel = new Map<string, string[]>();
+  let i = 0;
+  while (i < rows.length) {
+    const file = String(rows[i]!.file_name);
+    const names: string[] = [];
+    let children = Number(rows[i]!.num_children ?? 0);
+    i++;
+    for (; children > 0; children--) {
+      names.push(String(rows[i]!.name));
+      // Skip the column's subtree: count the nodes still owed.
+      let owed = Number(rows[i]!.num_children ?? 0);
+      i++;
+      while (owed > 0) {
+        owed += Number(rows[i]!.num_children ?? 0) - 1;
+        i++;
+      }
+    }
+    topLevel.set(file, names);
   }
+  for (const path of paths) {
+    const names = topLevel.get(path) ?? [];
+    const present = new Set(names.map((n) => n.toLowerCase()));
+    const missing = columns.filter((c) => !present.has(c.name.toLowerCase())).map((c) => c.name);
+    if (missing.length > 0) problems.set(path, `Parquet schema does not match the table: missing column(s) ${missing.join(', ')}; the file has ${names.join(', ')}`);
+  }
+  return problems;
 }
 
 /** BigQuery's one `*` per URI: matches any characters, `/` included. */

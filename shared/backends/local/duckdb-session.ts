@@ -26,6 +26,8 @@ export interface DuckDbSessionsOptions {
   maxHoldMs: number;
   /** Session setup, run on the fresh connection before any queued work. */
   prepare: (conn: DuckDBConnection) => Promise<void>;
+  /** Open the file read-only (DuckDB refuses every write). */
+  readOnly?: boolean;
 }
 
 interface Task {
@@ -43,6 +45,7 @@ export class DuckDbSessions {
   private readonly idleCloseMs: number;
   private readonly maxHoldMs: number;
   private readonly prepare: (conn: DuckDBConnection) => Promise<void>;
+  private readonly readOnly: boolean;
 
   private readonly queue: Task[] = [];
   private session: Promise<void> | undefined;
@@ -58,6 +61,7 @@ export class DuckDbSessions {
     this.idleCloseMs = options.idleCloseMs;
     this.maxHoldMs = options.maxHoldMs;
     this.prepare = options.prepare;
+    this.readOnly = options.readOnly ?? false;
   }
 
   /** True once closing has begun: a session then ends as soon as its queue is empty. */
@@ -117,8 +121,8 @@ export class DuckDbSessions {
 
   /** Holds the lock: opens the file, runs queued tasks until idle (or too long), closes. */
   private async serve(): Promise<'idle' | 'yield'> {
-    await mkdir(dirname(this.file), { recursive: true });
-    const instance = await DuckDBInstance.create(this.file);
+    if (!this.readOnly) await mkdir(dirname(this.file), { recursive: true });
+    const instance = await DuckDBInstance.create(this.file, this.readOnly ? { access_mode: 'READ_ONLY' } : {});
     try {
       const conn = await instance.connect();
       try {

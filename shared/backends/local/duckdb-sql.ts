@@ -23,8 +23,10 @@ export interface PartitionTarget {
 
 /** A job that ends DONE with these errors (nothing written). */
 export class JobFailure extends Error {
-  constructor(readonly items: JobErrorItem[]) {
+  readonly items: JobErrorItem[];
+  constructor(items: JobErrorItem[]) {
     super(items[0]?.message ?? 'job failed');
+    this.items = items;
   }
 }
 
@@ -223,6 +225,29 @@ export function partitionExpr(partitioning: Partitioning, columns: Column[], tab
   else if (type === 'TIMESTAMP') time = id(column.name);
   else throw new JobFailure([{ reason: 'invalid', message: `partitioning field ${field} of ${table} has type ${column.type}, not DATE, TIMESTAMP or DATETIME` }]);
   return `coalesce(strftime(${time}, '${fmt}'), '__NULL__')`;
+}
+
+/**
+ * A SQL condition true exactly for the rows whose partition id (partitionExpr) is `target`'s, as
+ * a range on the column rather than a formatted string per row: DuckDB answers it from the
+ * values (and zone maps) without formatting every row. NULL values are in no partition here.
+ */
+export function partitionRange(partitioning: Partitioning, columns: Column[], target: PartitionTarget, table: string): string {
+  partitionExpr(partitioning, columns, table); // the same checks of the column and its type
+  const field = partitioning.field ?? PARTITIONTIME;
+  const column = columns.find((c) => c.name.toLowerCase() === field.toLowerCase())!;
+  const type = column.type.toUpperCase();
+  const startMs = Date.parse(target.start.replace(' ', 'T').replace('+00', 'Z'));
+  const endMs = startMs + (partitioning.type === 'HOUR' ? 3_600_000 : 86_400_000);
+  const text = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ');
+  const col = id(column.name);
+  if (type === 'DATE') {
+    // A DATE is midnight: only a day (or the hour 00) partition can hold it.
+    return new Date(startMs).getUTCHours() === 0 ? `(${col} = DATE '${text(startMs).slice(0, 10)}')` : 'false';
+  }
+  const literal = type === 'TIMESTAMP' ? 'TIMESTAMP' : 'TIMESTAMPTZ';
+  const suffix = type === 'TIMESTAMP' ? '' : '+00';
+  return `(${col} >= ${literal} '${text(startMs)}${suffix}' AND ${col} < ${literal} '${text(endMs)}${suffix}')`;
 }
 
 /** Checks a decorator against the partitioning and gives its UTC start. */

@@ -41,6 +41,11 @@ export interface DuckDbWarehouseOptions {
   clock?: Clock;
   /** Maps a `gs://bucket/name` source URI to a local path; without it such URIs fail the job. */
   resolveUri?: (uri: string) => string;
+  /**
+   * For readers (`tidemark query`): open the file read-only, create nothing, and leave jobs whose
+   * process died alone: re-running them is the engine's work, not a reader's (default false).
+   */
+  readOnly?: boolean;
 }
 
 /** One job as `jobHistory` reports it (times in epoch ms). */
@@ -68,8 +73,10 @@ export class DuckDbWarehouse implements Warehouse {
   private readonly sessions: DuckDbSessions;
   private readonly jobs: DuckDbJobRunner;
   private readonly background = new Set<Promise<void>>();
+  private readonly readOnly: boolean;
 
   constructor(options: DuckDbWarehouseOptions) {
+    this.readOnly = options.readOnly ?? false;
     this.jobDelayMs = options.jobDelayMs;
     this.clock = options.clock ?? systemClock;
     this.sessions = new DuckDbSessions({
@@ -79,6 +86,7 @@ export class DuckDbWarehouse implements Warehouse {
       idleCloseMs: options.idleCloseMs ?? 250,
       maxHoldMs: options.maxHoldMs ?? 2_000,
       prepare: (conn) => this.prepare(conn),
+      readOnly: this.readOnly,
     });
     this.jobs = new DuckDbJobRunner({ clock: this.clock, owner: this.owner, resolveUri: options.resolveUri });
     liveOwners.add(this.owner);
@@ -234,7 +242,7 @@ export class DuckDbWarehouse implements Warehouse {
       readRows(
         conn,
         `SELECT job_id, spec, kind, state, error, epoch_ms(started_at) AS started_at, epoch_ms(ended_at) AS ended_at
-         FROM ${META}.jobs ORDER BY created_at, job_id`,
+         FROM ${META}.jobs ORDER BY created_at, rowid`,
       ),
     );
     return rows.map((r) => {
@@ -273,8 +281,12 @@ export class DuckDbWarehouse implements Warehouse {
 
   // ---- sessions and background jobs ----
 
-  /** Session setup: UTC, metadata tables, and adoption of jobs whose process died. */
+  /** Session setup: UTC, metadata tables, and adoption of jobs whose process died (not for readers). */
   private async prepare(conn: DuckDBConnection): Promise<void> {
+    if (this.readOnly) {
+      await conn.run(`SET TimeZone = 'UTC'`);
+      return;
+    }
     await conn.run(`SET TimeZone = 'UTC';
       CREATE SCHEMA IF NOT EXISTS ${META};
       CREATE TABLE IF NOT EXISTS ${META}.jobs (

@@ -1,12 +1,16 @@
 /**
  * A cross-process exclusive lock on a path, for the local backends: the DuckDB file (one process
  * at a time) and compare-and-swap writes to the folder lake. proper-lockfile does the locking
- * (an atomic mkdir, refreshed while held, taken over when stale); a sidecar JSON beside the lock
- * records who holds it, so a process that gives up waiting can say whom it waited for.
+ * (an atomic mkdir, refreshed while held, taken over when stale). Who holds the lock is recorded
+ * in `holder.json` inside the lock directory, which appears and disappears together with it: the
+ * directory is built under a temp name with its holder record and renamed into place, and
+ * released by renaming it away. A process that gives up waiting can always say whom it waited
+ * for (a holder written after the mkdir left a window where a busy machine showed "holder unknown").
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import fs from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { BackendUnavailableError } from '../../core/errors.ts';
 
@@ -31,27 +35,29 @@ export interface LockHolder {
 
 /** Waited `waitedMs` for a lock someone else holds. Transient: the holder will let go. */
 export class LockHeldError extends BackendUnavailableError {
-  constructor(
-    readonly lockPath: string,
-    readonly holder: string | undefined,
-    readonly waitedMs: number,
-  ) {
+  readonly lockPath: string;
+  readonly holder: string | undefined;
+  readonly waitedMs: number;
+  constructor(lockPath: string, holder: string | undefined, waitedMs: number) {
     super(
       `lock ${lockPath} is held by ${holder ?? 'another process (holder unknown)'}; gave up after waiting ${waitedMs} ms`,
       { lockPath, holder, waitedMs },
     );
+    this.lockPath = lockPath;
+    this.holder = holder;
+    this.waitedMs = waitedMs;
   }
 }
 
 const MIN_POLL_MS = 20;
 const MAX_POLL_MS = 100;
 
-/** The sidecar that names the holder of `lockPath`. */
+/** The record inside the lock directory that names the holder of `lockPath`. */
 export function holderFile(lockPath: string): string {
-  return `${lockPath}.holder.json`;
+  return join(lockPath, 'holder.json');
 }
 
-/** Who holds `lockPath` according to its sidecar, or undefined. The sidecar may be stale. */
+/** Who holds `lockPath`, or undefined when nobody does. The holder may be dead (a stale lock). */
 export async function readLockHolder(lockPath: string): Promise<LockHolder | undefined> {
   try {
     return JSON.parse(await readFile(holderFile(lockPath), 'utf8')) as LockHolder;
@@ -67,17 +73,56 @@ export async function readLockHolder(lockPath: string): Promise<LockHolder | und
  */
 export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, opts: FileLockOptions): Promise<T> {
   const release = await acquire(lockPath, opts);
-  const token = randomUUID();
-  const sidecar: LockHolder = { pid: process.pid, holder: opts.holder, acquiredAt: new Date().toISOString(), token };
-  await writeFile(holderFile(lockPath), JSON.stringify(sidecar)).catch(() => {});
   try {
     return await fn();
   } finally {
-    const current = await readLockHolder(lockPath);
-    if (current?.token === token) await rm(holderFile(lockPath), { force: true }).catch(() => {});
-    // A compromised lock was released already; releasing again throws ERELEASED.
+    // A compromised lock was released already (and may be someone else's now): releasing again
+    // throws ERELEASED and removes nothing.
     await release().catch(() => {});
   }
+}
+
+/**
+ * The fs proper-lockfile uses, with mkdir/rmdir replaced so the lock directory carries its holder
+ * record from the instant it exists to the instant it is gone:
+ * - mkdir builds `<lock>.<uuid>.tmp/holder.json` and renames the folder onto the lock path (atomic;
+ *   it fails when a lock, never empty, is there: reported as EEXIST like mkdir would);
+ * - rmdir renames the lock away first (atomic), then deletes it.
+ */
+function holderFs(record: () => LockHolder): typeof fs {
+  const trash = (path: string) => `${path}.${randomUUID()}.released`;
+  return {
+    ...fs,
+    mkdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      const temp = `${path}.${randomUUID()}.tmp`;
+      const cleanup = (err: NodeJS.ErrnoException | null) => fs.rm(temp, { recursive: true, force: true }, () => cb(err));
+      fs.mkdir(temp, (err) => {
+        if (err) return cb(err);
+        fs.writeFile(join(temp, 'holder.json'), JSON.stringify(record()), (err) => {
+          if (err) return cleanup(err);
+          fs.rename(temp, path, (err) => {
+            if (err && (err.code === 'ENOTEMPTY' || err.code === 'EEXIST' || err.code === 'EISDIR' || err.code === 'ENOTDIR')) {
+              return cleanup(Object.assign(new Error(`EEXIST: lock exists, mkdir '${path}'`), { code: 'EEXIST', path }));
+            }
+            if (err) return cleanup(err);
+            cb(null);
+          });
+        });
+      });
+    }) as typeof fs.mkdir,
+    rmdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) => {
+      const gone = trash(path);
+      fs.rename(path, gone, (err) => {
+        if (err) return cb(err);
+        fs.rm(gone, { recursive: true, force: true }, () => cb(null));
+      });
+    }) as typeof fs.rmdir,
+    rmdirSync: ((path: string) => {
+      const gone = trash(path);
+      fs.renameSync(path, gone);
+      fs.rmSync(gone, { recursive: true, force: true });
+    }) as typeof fs.rmdirSync,
+  };
 }
 
 async function acquire(lockPath: string, opts: FileLockOptions): Promise<() => Promise<void>> {
@@ -89,6 +134,7 @@ async function acquire(lockPath: string, opts: FileLockOptions): Promise<() => P
     try {
       return await lockfile.lock(lockPath, {
         lockfilePath: lockPath,
+        fs: holderFs(() => ({ pid: process.pid, holder: opts.holder, acquiredAt: new Date().toISOString(), token: randomUUID() })),
         realpath: false,
         stale,
         update: Math.floor(stale / 2),

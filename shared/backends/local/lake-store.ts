@@ -1,7 +1,9 @@
 /**
  * A folder as a Cloud Storage bucket: objects are files at `<root>/<bucket>/<name>`, so data can
- * be dropped in with `cp`. What a file system lacks is kept beside it, never inside root:
- * custom metadata in sidecar JSON and cross-process locks under `<metaDir>/<bucket>/`.
+ * be dropped in with `cp`. What a file system lacks is kept with the lake, outside every bucket
+ * folder: custom metadata in sidecar JSON and cross-process locks under
+ * `<root>/.tidemark/<bucket>/` (no bucket name starts with "."), so every process that opens the
+ * same root, from whatever working directory, sees the same metadata and takes the same locks.
  *
  * Generations are the file's ctime in nanoseconds: every rewrite changes it (including one that
  * keeps mtime, like `cp -p`), and nobody can set it by hand. Writes through this store are atomic
@@ -19,8 +21,11 @@ import { withFileLock } from './file-lock.ts';
 export interface LocalObjectStoreOptions {
   /** Folder holding one sub-folder per bucket. */
   root: string;
-  /** Folder for sidecar metadata and locks; must not be inside root. */
-  metaDir: string;
+  /**
+   * Folder for sidecar metadata and locks (default `<root>/.tidemark`). Inside root it must be a
+   * dot-folder, which no bucket can be named.
+   */
+  metaDir?: string;
   /** How long a write waits for another writer of the same object (default 10 s). */
   lockWaitMs?: number;
   /** Named in lock messages (default "tidemark"). */
@@ -31,6 +36,11 @@ export interface LocalObjectStoreOptions {
 const MAX_PAGE = 1000;
 const TEMP_PREFIX = '.tidemark-';
 const TEMP_SUFFIX = '.tmp';
+
+/** Where tidemark keeps what belongs to the lake at `root` (metadata, locks, dead letters). */
+export function lakeMetaDir(root: string): string {
+  return join(resolve(root), '.tidemark');
+}
 
 /** The generation of a file: its ctime in nanoseconds, as a decimal string. */
 export function generationOf(stats: BigIntStats): string {
@@ -99,10 +109,10 @@ export class LocalObjectStore implements ObjectStore {
 
   constructor(options: LocalObjectStoreOptions) {
     this.root = resolve(options.root);
-    this.metaDir = resolve(options.metaDir);
+    this.metaDir = resolve(options.metaDir ?? lakeMetaDir(this.root));
     const inside = (parent: string, child: string) => child === parent || child.startsWith(parent + '/');
-    if (inside(this.root, this.metaDir)) {
-      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be inside the lake root ${this.root}`, {
+    if (inside(this.root, this.metaDir) && (this.metaDir === this.root || !this.metaDir.slice(this.root.length + 1).startsWith('.'))) {
+      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be a bucket folder of the lake root ${this.root} (use a dot-folder such as ${lakeMetaDir(this.root)})`, {
         root: this.root,
         metaDir: this.metaDir,
       });
@@ -128,24 +138,23 @@ export class LocalObjectStore implements ObjectStore {
     const dirPart = prefix.includes('/') ? prefix.slice(0, prefix.lastIndexOf('/') + 1) : '';
     if (dirPart && !isSafeDirPrefix(dirPart)) return { objects: [] };
 
-    const names: string[] = [];
-    await walk(bucketDir, dirPart, names);
-    const selected = names
-      .filter((n) => n.startsWith(prefix))
-      .filter((n) => options.startOffset === undefined || compareNames(n, options.startOffset) >= 0)
-      .filter((n) => options.endOffset === undefined || compareNames(n, options.endOffset) < 0)
-      .filter((n) => after === undefined || compareNames(n, after) > 0)
-      .sort(compareNames);
-
+    // Walk lazily in name order from where the page starts and stop one name after it ends: a
+    // page costs the folders on its way and its own objects, however large the table folder.
+    const from = after !== undefined && (options.startOffset === undefined || compareNames(after, options.startOffset) >= 0) ? after : options.startOffset;
+    const names = walkSorted(bucketDir, dirPart, { prefix, from, endOffset: options.endOffset });
     const objects: ObjectInfo[] = [];
     let last: string | undefined;
-    for (const name of selected) {
-      if (objects.length === pageSize) break;
+    let more = false;
+    for await (const name of names) {
+      if (name === after) continue; // the page token names the last object already listed
+      if (objects.length === pageSize) {
+        more = true;
+        break;
+      }
       last = name;
       const info = await this.info(bucket, name);
       if (info) objects.push(info); // a file removed since the walk is simply not listed
     }
-    const more = last !== undefined && compareNames(last, selected[selected.length - 1]!) < 0;
     return more ? { objects, nextPageToken: encodePageToken(last!) } : { objects };
   }
 
@@ -327,8 +336,21 @@ function isSafeDirPrefix(dirPart: string): boolean {
     .every((s) => s !== '' && s !== '.' && s !== '..');
 }
 
-/** Collects the names of regular files under `<bucketDir>/<rel>`, skipping temp files. */
-async function walk(bucketDir: string, rel: string, out: string[]): Promise<void> {
+/** Which names a sorted walk yields: those starting with `prefix`, from `from` (inclusive) up to `endOffset` (exclusive). */
+interface WalkBounds {
+  prefix: string;
+  from: string | undefined;
+  endOffset: string | undefined;
+}
+
+/**
+ * Yields the names of regular files under `<bucketDir>/<rel>` in UTF-8 byte order (skipping temp
+ * files), reading a folder only when the walk reaches it. Entries of a folder are sorted by their
+ * name with a `/` after folders: every name under folder `d` starts with `d/`, which places the
+ * whole subtree exactly where its names sort among its siblings. Subtrees entirely before
+ * `from`, outside `prefix` or after `endOffset` are never read.
+ */
+async function* walkSorted(bucketDir: string, rel: string, bounds: WalkBounds): AsyncGenerator<string> {
   let entries: Dirent[];
   try {
     entries = await readdir(join(bucketDir, rel), { withFileTypes: true });
@@ -336,10 +358,26 @@ async function walk(bucketDir: string, rel: string, out: string[]): Promise<void
     if (isMissing(err)) return;
     throw err;
   }
-  for (const entry of entries) {
-    const name = rel + entry.name;
-    if (entry.isDirectory()) await walk(bucketDir, name + '/', out);
-    else if ((entry.isFile() || entry.isSymbolicLink()) && !isTempFile(name)) out.push(name);
+  const sorted = entries
+    .filter((e) => e.isDirectory() || e.isFile() || e.isSymbolicLink())
+    .map((e) => {
+      const key = rel + e.name + (e.isDirectory() ? '/' : '');
+      return { key, bytes: Buffer.from(key), dir: e.isDirectory() };
+    })
+    .sort((a, b) => Buffer.compare(a.bytes, b.bytes));
+  for (const { key, dir } of sorted) {
+    // Everything from here on sorts after `key`: past endOffset, nothing more can match.
+    if (bounds.endOffset !== undefined && compareNames(key, bounds.endOffset) >= 0) return;
+    if (dir) {
+      if (!key.startsWith(bounds.prefix) && !bounds.prefix.startsWith(key)) continue;
+      // Every name under `key` sorts before `from` unless `from` itself lies under `key`.
+      if (bounds.from !== undefined && compareNames(key, bounds.from) < 0 && !bounds.from.startsWith(key)) continue;
+      yield* walkSorted(bucketDir, key, bounds);
+    } else {
+      if (!key.startsWith(bounds.prefix) || isTempFile(key)) continue;
+      if (bounds.from !== undefined && compareNames(key, bounds.from) < 0) continue;
+      yield key;
+    }
   }
 }
 

@@ -57,8 +57,10 @@ export class LocalStorageSubscription {
   private batch: Batch | undefined;
   private readonly unsubscribe: () => void;
   private writing: Promise<void> = Promise.resolve();
+  private readonly opts: StorageSubscriptionOptions;
 
-  constructor(private readonly opts: StorageSubscriptionOptions) {
+  constructor(opts: StorageSubscriptionOptions) {
+    this.opts = opts;
     this.unsubscribe = opts.bus.subscribe(opts.topic, (msg) => this.receive(msg), {
       // Every outstanding message waits in the open file: as many in flight as the file holds.
       concurrency: 1_000_000,

@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { AUDIT_CLASSES, runAudit } from '../../core/audit.ts';
 import type { AuditDeps, AuditReport } from '../../core/audit.ts';
 import { parseAuditRequest } from '../../events/requests.ts';
+import { reportBudgetWaits } from './backfill.ts';
 import { formatTable, toJson } from '../format.ts';
 import { openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
@@ -61,6 +62,8 @@ async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?:
       const suite = createLocalSuite(engine as LocalEngine, { deadLetterFile: (engine as LocalEngine).paths.deadLetterFile });
       deps = suite.deps;
       finish = async () => {
+        await suite.bus.settled();
+        reportBudgetWaits(ctx, config, suite.bus);
         await suite.drain();
         suite.close();
       };

@@ -6,13 +6,15 @@
  */
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { openEngine, readConfig } from '../context.ts';
+import { commandLine, configPath, openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { resolveSelection } from './sync.ts';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
 import { formatTable } from '../format.ts';
+import type { LocalBus } from '../../backends/local/bus.ts';
+import type { Config } from '../../config/types.ts';
 
 export function registerBackfillCommands(program: Command, host: CommandHost): void {
   program
@@ -29,6 +31,49 @@ export function registerBackfillCommands(program: Command, host: CommandHost): v
     .requiredOption('--table <name>', 'table name from the config')
     .requiredOption('--partition <id>', 'partition id (2026112413, 20261124) or ISO time')
     .action(host.run((ctx, opts: { table: string; partition: string }) => publishBackfills(ctx, opts.table, { partition: opts.partition }, true, 'reload')));
+}
+
+const DAY_MS = 86_400_000;
+
+/** "1 h 5 min", "4 min 48 s", "12 s". */
+function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min${s % 60 ? ` ${s % 60} s` : ''}`;
+  return `${s} s`;
+}
+
+/**
+ * What the CLI says when partitions wait for the table's job budget: how many, at which pace, when
+ * the last runs if this command keeps running, and which setting makes it faster.
+ */
+export function budgetWaitLine(table: { name: string; jobBudget: number; jobBurst: number }, waiting: number, firstAt: number, now: number, configFile: string): string {
+  const pace = DAY_MS / table.jobBudget;
+  const lastAt = firstAt + (waiting - 1) * pace;
+  const hhmm = (t: number) => new Date(t).toISOString().slice(11, 19);
+  return (
+    `${waiting} partition(s) wait for the job budget of table ${table.name} (jobBudget ${table.jobBudget}/day: one job every ${formatDuration(pace)} after a burst of ${table.jobBurst}). ` +
+    `At this pace they run from ${hhmm(firstAt)} to ${hhmm(lastAt)} UTC (about ${formatDuration(lastAt - now)}${waiting > table.jobBudget ? `, and past the daily cap of ${table.jobBudget} jobs: tomorrow or later` : ''}); ` +
+    `keep this command running (nothing is dead-lettered), or raise jobBudget/jobBurst of ${table.name} in ${configFile} to go faster.`
+  );
+}
+
+/**
+ * After the first pass of local backfills: one line per table whose partitions wait for job budget
+ * (budgetWaitLine). Returns how many wait.
+ */
+export function reportBudgetWaits(ctx: CliContext, config: Config, bus: Pick<LocalBus, 'waiting'>): number {
+  const waiting = bus.waiting(config.topics.backfill);
+  const byTable = new Map<string, number[]>();
+  for (const w of waiting) {
+    const table = (JSON.parse(w.data) as { table?: unknown }).table;
+    if (typeof table === 'string') byTable.set(table, [...(byTable.get(table) ?? []), Date.parse(w.notBefore)]);
+  }
+  for (const [name, times] of byTable) {
+    const table = config.tables.find((t) => t.name === name);
+    if (table) ctx.err(budgetWaitLine(table, times.length, Math.min(...times), Date.now(), configPath(ctx)));
+  }
+  return waiting.length;
 }
 
 async function publishBackfills(ctx: CliContext, tableName: string, sel: { partition?: string; from?: string; to?: string }, force: boolean, reason: string): Promise<number> {
@@ -64,6 +109,7 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
     maxBackoffMs: 5_000,
     onBackfill: (o) => {
       if ('error' in o) return;
+      if (o.ok && o.value.action === 'requeued') return; // waits for budget: counted when it runs
       const key = o.ok ? (o.value.action === 'synced' ? o.value.result.outcome : 'requeued') : 'rejected';
       if (!o.ok) failures++;
       outcomes[key] = (outcomes[key] ?? 0) + 1;
@@ -74,11 +120,18 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
     await engine.warehouse.ensureTable(table.spec);
     bar?.start(messages.length, 0, { task: 'backfill' });
     await suite.bus.publish(config.topics.backfill, messages, { origin: 'cli' });
+    await suite.bus.settled();
+    const waiting = suite.bus.waiting(config.topics.backfill).length;
+    if (waiting) {
+      bar?.stop();
+      reportBudgetWaits(ctx, config, suite.bus);
+      bar?.start(messages.length, messages.length - waiting, { task: 'backfill' });
+    }
     await suite.drain();
     bar?.stop();
     const dead = suite.bus.deadLetters(config.topics.backfill).length;
     ctx.out(formatTable([{ table: table.name, partitions: partitions.length, ...outcomes, dead_lettered: dead }]));
-    if (dead) ctx.err(`${dead} message(s) dead-lettered: see \`tidemark dlq\``);
+    if (dead) ctx.err(`${dead} message(s) dead-lettered: see \`${commandLine(ctx, ['dlq'])}\``);
     return failures || dead ? 1 : 0;
   } finally {
     suite.close();

@@ -6,6 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readDeadLetterFile } from '../../backends/local/bus.ts';
+import { reportBudgetWaits } from './backfill.ts';
 import { formatTable, toJson } from '../format.ts';
 import { localPaths, openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
@@ -43,6 +44,8 @@ async function runDlq(ctx: CliContext, opts: { replay?: boolean; json?: boolean 
     const rest = (await readDeadLetterFile(file)).filter((d) => d.topic !== config.topics.backfill);
     writeFileSync(file, JSON.stringify(rest, null, 2));
     for (const d of dead) await suite.bus.publish(config.topics.backfill, [JSON.parse(d.data)], { replayOf: d.id });
+    await suite.bus.settled();
+    reportBudgetWaits(ctx, config, suite.bus);
     await suite.drain();
     const again = suite.bus.deadLetters(config.topics.backfill);
     if (again.length) writeFileSync(file, JSON.stringify([...rest, ...again], null, 2));

@@ -1,14 +1,15 @@
 /**
- * `tidemark infra plan` and `tidemark infra apply`: what the Google Cloud project needs for this
- * config (topics, subscriptions, the audit schedule, datasets, tables, service accounts, IAM),
- * compared with what is there. The cloud clients load only when one of these runs.
+ * `tidemark infra plan` and `tidemark infra apply`: `pulumi preview` and `pulumi up` of the
+ * Pulumi program in infra/ for this config, through Pulumi's Automation API (which drives the
+ * Pulumi CLI). Without the CLI installed, one line says how to install it and what to run.
+ * The Automation API loads only when one of these runs.
  */
+import { existsSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
+import type { ConfigMap, LocalProgramArgs, LocalWorkspaceOptions, OpMap, PreviewOptions, UpOptions } from '@pulumi/pulumi/automation/index.js';
 import { loadDeploySettings } from '../../../infra/deploy-config.ts';
-import type { DeploySettings } from '../../../infra/deploy-config.ts';
-import { describeResource, desiredState } from '../../../infra/desired.ts';
-import { applyInfra, planInfra } from '../../../infra/plan.ts';
-import type { Change, InfraClients } from '../../../infra/plan.ts';
+import { INFRA_DIR } from '../../../infra/paths.ts';
 import type { Config } from '../../config/types.ts';
 import { readConfig } from '../context.ts';
 import type { CliContext, Env } from '../context.ts';
@@ -19,91 +20,108 @@ export interface InfraOptions {
   project?: string;
   region?: string;
   lakeRegion?: string;
+  stack: string;
+  pulumiBackend?: string;
   json?: boolean;
 }
 
-/** What the command needs from outside; tests replace the clients. */
+/** The part of a Pulumi Automation API stack this command uses. */
+export interface PulumiStack {
+  setAllConfig(config: ConfigMap): Promise<void>;
+  preview(opts?: PreviewOptions): Promise<{ changeSummary: OpMap }>;
+  up(opts?: UpOptions): Promise<{ summary: { resourceChanges?: OpMap } }>;
+}
+
+/** The part of `@pulumi/pulumi/automation` this command uses (tests pass a stub). */
+export interface Automation {
+  LocalWorkspace: { createOrSelectStack(args: LocalProgramArgs, opts?: LocalWorkspaceOptions): Promise<PulumiStack> };
+}
+
+/** What the command needs from outside. */
 export interface InfraDeps {
   readConfig: (ctx: CliContext) => Config;
-  createClients: (project: string, env: Env) => Promise<InfraClients & { close?(): Promise<void> }>;
+  /** The Pulumi CLI's path, or undefined when it is not installed. */
+  findPulumi: (env: Env) => string | undefined;
+  loadAutomation: () => Promise<Automation>;
+}
+
+/** PATH, then the installer's default place (~/.pulumi/bin). */
+export function findPulumi(env: Env): string | undefined {
+  const dirs = [...(env.PATH ?? '').split(delimiter), ...(env.HOME ? [join(env.HOME, '.pulumi', 'bin')] : [])];
+  for (const dir of dirs) {
+    if (dir && existsSync(join(dir, 'pulumi'))) return join(dir, 'pulumi');
+  }
+  return undefined;
 }
 
 const defaultDeps: InfraDeps = {
   readConfig,
-  createClients: async (project, env) => (await import('../../../infra/clients.ts')).createInfraClients(project, env),
+  findPulumi,
+  loadAutomation: async () => (await import('@pulumi/pulumi/automation/index.js')) as unknown as Automation,
 };
+
+/** The one line printed when the Pulumi CLI is missing. */
+export function pulumiMissingMessage(mode: 'plan' | 'apply'): string {
+  return `tidemark infra ${mode} runs the Pulumi CLI, which is not installed: install it (curl -fsSL https://get.pulumi.com | sh, or see https://www.pulumi.com/docs/install/), run \`pulumi login gs://<state bucket>\`, then run \`tidemark infra ${mode}\` again (or \`pulumi ${mode === 'plan' ? 'preview' : 'up'} --cwd infra\`).`;
+}
 
 export function registerInfraCommands(program: Command, host: CommandHost, deps: Partial<InfraDeps> = {}): void {
   const resolved: InfraDeps = { ...defaultDeps, ...deps };
-  const infra = program.command('infra').description('create or repair the Google Cloud resources tidemark needs');
+  const infra = program.command('infra').description('create or repair the Google Cloud resources tidemark needs (a Pulumi program)');
   for (const mode of ['plan', 'apply'] as const) {
     infra
       .command(mode)
-      .description(mode === 'plan' ? 'show what apply would change (reads only)' : 'create or update what the plan shows; safe to repeat')
+      .description(mode === 'plan' ? 'pulumi preview: show what apply would change (reads only)' : 'pulumi up: create or update what the plan shows; safe to repeat')
       .option('--project <id>', 'Google Cloud project (default: project in the config)')
       .option('--region <region>', 'region of the functions and the scheduler job (default: deploy.region)')
-      .option('--lake-region <region>', "the lake bucket's region, where the loader runs (default: deploy.lakeRegion)")
-      .option('--json', 'print the changes as JSON')
+      .option('--lake-region <region>', "the lake bucket's region (default: deploy.lakeRegion)")
+      .option('--stack <name>', 'Pulumi stack', 'prod')
+      .option('--pulumi-backend <url>', 'Pulumi state backend, e.g. gs://my-project-pulumi-state (default: the one `pulumi login` chose)')
+      .option('--json', 'print the change summary as JSON')
       .action(host.run((ctx, opts: InfraOptions) => runInfra(ctx, mode, opts, resolved)));
   }
 }
 
-/** Plans (and for `apply`, applies) the infra for the config; returns the exit code. */
+/** Previews (plan) or applies (apply) the Pulumi program for the config; returns the exit code. */
 export async function runInfra(ctx: CliContext, mode: 'plan' | 'apply', opts: InfraOptions, deps: InfraDeps = defaultDeps): Promise<number> {
-  const loaded = deps.readConfig(ctx);
-  const config: Config = opts.project ? { ...loaded, project: opts.project } : loaded;
-  const deploy: DeploySettings = loadDeploySettings(config.file, { region: opts.region, lakeRegion: opts.lakeRegion });
-  const desired = desiredState(config, deploy);
-  const clients = await deps.createClients(config.project, ctx.env);
-  try {
-    const changes = await planInfra(desired, clients);
-    if (mode === 'plan' || !changes.some((c) => c.action !== 'noop')) {
-      ctx.out(opts.json ? toJson({ project: config.project, changes: changes.map(changeJson) }) : formatPlan(changes, config.project));
-      return 0;
-    }
-    if (!opts.json) ctx.out(formatPlan(changes, config.project));
-    let applied = 0;
-    await applyInfra(changes, clients, {
-      onApplied: (change) => {
-        applied++;
-        if (!opts.json) ctx.err(`${MARK[change.action]} ${describeResource(change.resource)}: done`);
-      },
-    });
-    ctx.out(opts.json ? toJson({ project: config.project, changes: changes.map(changeJson), applied }) : `Applied ${applied} change${applied === 1 ? '' : 's'}.`);
-    return 0;
-  } finally {
-    await clients.close?.();
+  const config = deps.readConfig(ctx);
+  // Validates deploy: before Pulumi starts, so a bad value is a ConfigError naming the key.
+  loadDeploySettings(config.file, { region: opts.region, lakeRegion: opts.lakeRegion });
+  if (!deps.findPulumi(ctx.env)) {
+    ctx.err(pulumiMissingMessage(mode));
+    return 2;
   }
+  const { LocalWorkspace } = await deps.loadAutomation();
+  const envVars: Record<string, string> = {};
+  const backend = opts.pulumiBackend ?? ctx.env.PULUMI_BACKEND_URL;
+  if (backend) envVars.PULUMI_BACKEND_URL = backend;
+  const stack = await LocalWorkspace.createOrSelectStack({ stackName: opts.stack, workDir: INFRA_DIR }, { envVars });
+  const settings: ConfigMap = { 'tidemark:config': { value: config.file } };
+  if (opts.project) settings['tidemark:project'] = { value: opts.project };
+  if (opts.region) settings['tidemark:region'] = { value: opts.region };
+  if (opts.lakeRegion) settings['tidemark:lakeRegion'] = { value: opts.lakeRegion };
+  await stack.setAllConfig(settings);
+
+  const lines = lineWriter(opts.json ? ctx.err : ctx.out);
+  const changes = mode === 'plan' ? (await stack.preview({ onOutput: lines.write })).changeSummary : ((await stack.up({ onOutput: lines.write })).summary.resourceChanges ?? {});
+  lines.flush();
+  if (opts.json) ctx.out(toJson({ project: opts.project ?? config.project, stack: opts.stack, mode, changes }));
+  return 0;
 }
 
-const MARK: Record<Change['action'], string> = { create: '+', update: '~', noop: '=' };
-
-/**
- * The plan as people read it, one line per resource:
- * `+ create topic tidemark-backfill`, `~ update subscription s: deadLetterPolicy ...`,
- * `= topic tidemark-audit (no change)`, then a count.
- */
-export function formatPlan(changes: Change[], project: string): string {
-  const lines = changes.map((c) => {
-    const subject = describeResource(c.resource);
-    switch (c.action) {
-      case 'create':
-        return `+ create ${subject}${c.detail ? ` (${c.detail})` : ''}`;
-      case 'update':
-        return `~ update ${subject}: ${c.detail}`;
-      case 'noop':
-        return `= ${subject} (${c.detail || 'no change'})`;
-    }
-  });
-  const count = (action: Change['action']) => changes.filter((c) => c.action === action).length;
-  const waiting = changes.filter((c) => c.action === 'noop' && c.detail.startsWith('waiting:')).length;
-  const summary =
-    `Plan for ${project}: ${count('create')} to create, ${count('update')} to update, ${count('noop')} unchanged` +
-    (waiting ? ` (${waiting} waiting for the deploy: run infra apply again after it)` : '') +
-    '.';
-  return [...lines, '', summary].join('\n');
-}
-
-function changeJson(c: Change) {
-  return { action: c.action, kind: c.resource.kind, subject: describeResource(c.resource), detail: c.detail, resource: c.resource };
+/** Pulumi's output arrives in chunks; the context prints lines. */
+function lineWriter(print: (line: string) => void): { write: (chunk: string) => void; flush: () => void } {
+  let pending = '';
+  return {
+    write: (chunk) => {
+      pending += chunk;
+      const parts = pending.split('\n');
+      pending = parts.pop()!;
+      for (const line of parts) print(line);
+    },
+    flush: () => {
+      if (pending) print(pending);
+      pending = '';
+    },
+  };
 }

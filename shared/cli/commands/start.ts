@@ -9,17 +9,16 @@ import { dirname, relative, sep } from 'node:path';
 import type { Command } from 'commander';
 import { watch } from 'chokidar';
 import { Cron } from 'croner';
-import { createLocalSuite } from '../../runtime/local-suite.ts';
+import { createLocalSuite, deliverFinalizeEvent } from '../../runtime/local-suite.ts';
 import type { AuditReport } from '../../core/audit.ts';
 import { formatAuditReport } from './audit.ts';
 import { listAll } from '../../core/listing.ts';
-import { onObjectFinalized } from '../../handlers/object-finalized.ts';
 import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
 import { isIgnoredObjectName } from '../../routing/router.ts';
 import { createLogger } from '../../log.ts';
 import type { Logger } from '../../log.ts';
 import { formatBytes } from '../format.ts';
-import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
+import { commandLine, configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
 import { removeDemo, writeDemo } from '../demo.ts';
@@ -27,6 +26,7 @@ import { curlExample, startLocalIngest } from '../../runtime/local-ingest.ts';
 import type { LocalIngest } from '../../runtime/local-ingest.ts';
 import type { LocalBus } from '../../backends/local/bus.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
+import { LockHeldError, withFileLock } from '../../backends/local/file-lock.ts';
 
 export const FINALIZE_TOPIC = 'local-object-finalized';
 
@@ -54,7 +54,7 @@ export function narrator(ctx: CliContext): Logger {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
         ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
-      } else if (f.errorType === 'BudgetExhaustedError') {
+      } else if (f.errorType === 'BudgetExhaustedError' || f.budgetWait === true) {
         const key = String(f.table ?? '');
         if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
         pacedAt.set(key, Date.now());
@@ -71,7 +71,22 @@ export function narrator(ctx: CliContext): Logger {
   );
 }
 
+/**
+ * One `tidemark start` per lake: it holds `<lake>/.tidemark/start.lock` while it runs (a crashed
+ * one's lock goes stale within seconds). A second one on the same lake says who runs and exits 1.
+ */
 async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean; ingestPort?: string }): Promise<number> {
+  const paths = localPaths(ctx);
+  try {
+    return await withFileLock(paths.startLockFile, () => runStartLocked(ctx, opts), { waitMs: 0, holder: `tidemark start in ${ctx.cwd}` });
+  } catch (err) {
+    if (!(err instanceof LockHeldError) || err.lockPath !== paths.startLockFile) throw err;
+    ctx.err(`tidemark start is already running on the lake ${paths.lakeDir} (${err.holder ?? 'holder unknown'}); stop it first, or use another --lake`);
+    return 1;
+  }
+}
+
+async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: boolean; ingestPort?: string }): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
   if (opts.reset) {
@@ -96,7 +111,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   }
   const config = readConfig(ctx);
   const log = narrator(ctx);
-  const engine = openLocalEngine(ctx, config, log, 'tidemark start');
+  const engine = await openLocalEngine(ctx, config, log, 'tidemark start');
   for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
   const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });
@@ -109,8 +124,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   const unsubscribe = bus.subscribe(
     FINALIZE_TOPIC,
     async (msg) => {
-      await onObjectFinalized(engine, msg.json() as never);
-      handled++;
+      if ((await deliverFinalizeEvent(engine, bus, FINALIZE_TOPIC, msg.json())) === 'handled') handled++;
     },
     { maxDeliveryAttempts: 20, minBackoffMs: 500, maxBackoffMs: 30_000, concurrency: 4 },
   );
@@ -148,9 +162,14 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
     await bus.publish(config.topics.audit, [{}], { origin: 'schedule' });
   });
 
-  const hint = config.tables[0] ? `npx tidemark query "SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}"` : '';
+  // Printed with the flags in effect, so each line works when pasted.
+  const hints = [
+    ...(config.tables[0] ? [commandLine(ctx, ['query', `SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}`])] : []),
+    commandLine(ctx, ['quarantine']),
+    commandLine(ctx, ['config', 'check']),
+  ];
   ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
-  ctx.out(`Look at it:   ${hint}\n              npx tidemark quarantine\n              npx tidemark config check`);
+  ctx.out(`Look at it:   ${hints.join('\n              ')}`);
   if (!opts.watch) {
     schedule.stop();
     unsubscribe();

@@ -12,6 +12,9 @@ import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts'
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { pubsubEvent } from '../../helpers/pubsub-event.ts';
 import { wrapCloudEvent } from '../../helpers/firebase.ts';
+import { TimerClock } from '../../helpers/clock.ts';
+import { createLocalSuite } from '../../../shared/runtime/local-suite.ts';
+import { planBudgetWait } from '../../../shared/handlers/backfill.ts';
 
 describe('onBackfillMessage', () => {
   let env: TestEnv;
@@ -115,4 +118,56 @@ describe('onBackfillMessage and the job budget', () => {
       await env.close();
     }
   });
+});
+
+describe('backfills at the default job budget on the local bus', () => {
+  it('48 partitions: 20 load at once, 28 wait for budget (none dead-lettered), and all load as time passes', { timeout: 180_000 }, async () => {
+    const env = await createTestEnv(); // jobBudget 300, jobBurst 20: the defaults
+    const timers = new TimerClock(env.clock);
+    const suite = createLocalSuite(env.engine, { clock: timers, maxBackoffMs: 5_000 });
+    try {
+      const partitions: string[] = [];
+      for (let h = 0; h < 48; h++) {
+        const day = 24 + Math.floor(h / 24);
+        const hh = String(h % 24).padStart(2, '0');
+        await env.put(`events/dt=2026-11-${day}/hr=${hh}/a.csv`, csvRows(h * 10, 1));
+        partitions.push(`202611${day}${hh}`);
+      }
+      const topic = env.config.topics.backfill;
+      await suite.bus.publish(topic, partitions.map((partition) => ({ table: 'events', partition, force: false, reason: 'missing' })));
+      await suite.bus.settled();
+      assert.equal(await env.count(), 20, 'the burst loads at once');
+      assert.equal(suite.bus.waiting(topic).length, 28, 'the rest wait for budget');
+      assert.deepEqual(suite.bus.deadLetters(), []);
+      const paceMs = 86_400_000 / 300;
+      assert.ok(suite.bus.waiting(topic).every((w) => Date.parse(w.notBefore) > env.clock.now()), 'each waits for a later token');
+
+      let steps = 0;
+      while (suite.bus.waiting(topic).length > 0) {
+        assert.ok(++steps <= 100, `still ${suite.bus.waiting(topic).length} waiting after ${steps} paces`);
+        await timers.advance(paceMs);
+        await suite.bus.settled();
+      }
+      assert.equal(await env.count(), 48);
+      assert.deepEqual(suite.bus.deadLetters(), []);
+      assert.ok(steps >= 28, `one job per pace: ${steps} paces`);
+    } finally {
+      suite.close();
+      await env.close();
+    }
+  });
+});
+
+describe('planBudgetWait', () => {
+  const now = Date.UTC(2026, 10, 24, 12);
+  const cases: [string, Parameters<typeof planBudgetWait>[0], ReturnType<typeof planBudgetWait>][] = [
+    ['a bus that holds messages: scheduled for the next token', { now, retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: true }, { kind: 'schedule', notBefore: now + 288_000 }],
+    ['a bus that holds messages, no time given: a minute', { now, requeueAfterMs: 1_200_000, canSchedule: true }, { kind: 'schedule', notBefore: now + 60_000 }],
+    ['a bus that holds messages, a bogus time: a minute', { now, retryAfterMs: -5, requeueAfterMs: 1_200_000, canSchedule: true }, { kind: 'schedule', notBefore: now + 60_000 }],
+    ['Pub/Sub, a young message: retried by Pub/Sub', { now, publishTime: new Date(now - 60_000).toISOString(), retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'retry' }],
+    ['Pub/Sub, an old message: re-published', { now, publishTime: new Date(now - 1_300_000).toISOString(), retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'requeue' }],
+    ['Pub/Sub, a young message at its 3rd delivery: retried by Pub/Sub', { now, publishTime: new Date(now - 60_000).toISOString(), deliveryAttempt: 3, retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'retry' }],
+    ['Pub/Sub, a young message at its 4th delivery: re-published before a 5-attempt dead-letter policy takes it', { now, publishTime: new Date(now - 60_000).toISOString(), deliveryAttempt: 4, retryAfterMs: 288_000, requeueAfterMs: 1_200_000, canSchedule: false }, { kind: 'requeue' }],
+  ];
+  for (const [what, input, expected] of cases) it(what, () => assert.deepEqual(planBudgetWait(input), expected));
 });

@@ -27,6 +27,49 @@ describe('offsetAt / localHourAt', () => {
   });
 });
 
+/** Intl's own answer at one instant, computed independently of civil-time.ts (the oracle for its cache). */
+function intlOffset(ms: number, zone: string): number {
+  const whole = Math.floor(ms / 1000) * 1000;
+  const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const p = Object.fromEntries(f.formatToParts(new Date(whole)).map((x) => [x.type, Number(x.value)]));
+  return utcMs(p.year!, p.month!, p.day!, p.hour!) + p.minute! * 60_000 + p.second! * 1000 - whole;
+}
+
+describe('offsetAt at transitions (cached per hour, exact to the second)', () => {
+  const M = 60_000;
+  // [zone, the transition instant (UTC), offset just before, offset from then on]
+  const cases: [string, number, number, number][] = [
+    ['America/New_York spring-forward', Date.UTC(2026, 2, 8, 7), -5 * H, -4 * H],
+    ['America/New_York fall-back', Date.UTC(2026, 10, 1, 6), -4 * H, -5 * H],
+    ['Europe/London spring-forward', Date.UTC(2026, 2, 29, 1), 0, H],
+    ['Australia/Lord_Howe DST ends at 15:00 UTC', Date.UTC(2026, 3, 4, 15), 11 * H, 10.5 * H],
+    ['Australia/Lord_Howe DST starts at 15:30 UTC, inside an hour', Date.UTC(2026, 9, 3, 15, 30), 10.5 * H, 11 * H],
+    ['Asia/Kathmandu +5:30 -> +5:45 at 18:30 UTC, inside an hour', Date.UTC(1985, 11, 31, 18, 30), 5.5 * H, 5.75 * H],
+    ['Pacific/Chatham spring-forward at 14:00 UTC', Date.UTC(2026, 8, 26, 14), 12.75 * H, 13.75 * H],
+  ];
+  for (const [name, at, before, after] of cases) {
+    const zone = name.split(' ')[0]!;
+    it(name, () => {
+      // Ask the hour after the transition first, so a cache filled there cannot answer for before.
+      for (const ms of [at + H, at, at - 1, at - 1000, at + 999, at - H, at + 59 * M]) {
+        assert.equal(offsetAt(ms, zone), ms < at ? before : after, new Date(ms).toISOString());
+      }
+      for (let ms = at - 2 * H; ms <= at + 2 * H; ms += 7 * M + 13_000) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), new Date(ms).toISOString());
+    });
+  }
+  it('UTC-like zones are 0 at every instant, as Intl says', () => {
+    for (const zone of ['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Zulu']) {
+      for (const ms of [utcMs(99, 1, 1), Date.UTC(1900, 0, 1), Date.UTC(2026, 5, 1, 12, 34)]) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), zone);
+    }
+  });
+  it('every hour of a year in several zones matches Intl', () => {
+    for (const zone of ['America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Seoul', 'America/Santiago']) {
+      for (let ms = Date.UTC(2026, 0, 1) + 17 * M; ms < Date.UTC(2027, 0, 1); ms += H + 11 * M) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), `${zone} ${new Date(ms).toISOString()}`);
+    }
+  });
+  it('an unknown zone still fails', () => assert.throws(() => offsetAt(0, 'Mars/Base')));
+});
+
 describe('instantOfLocalHour', () => {
   const cases: [string, string, [number, number, number, number], number | null][] = [
     ['Seoul 00:00', 'Asia/Seoul', [2026, 11, 25, 0], Date.UTC(2026, 10, 24, 15)],

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { LocalBus, readDeadLetterFile } from '../../../../shared/backends/local/bus.ts';
 import type { BusMessage } from '../../../../shared/backends/local/bus.ts';
 import type { Clock } from '../../../../shared/core/ports.ts';
+import { ManualClock, TimerClock } from '../../../helpers/clock.ts';
 import { memoryLogger } from '../../../../shared/log.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'tidemark-bus-'));
@@ -181,6 +182,41 @@ describe('LocalBus', () => {
     await bus.drain();
     assert.deepEqual([a, b], [['x'], ['x']]);
     bus.close();
+  });
+
+  it('publishAt holds a message until its time, then delivers it as a first delivery (waiting is no failed attempt)', async () => {
+    const timers = new TimerClock(new ManualClock());
+    const bus = new LocalBus({ clock: timers });
+    const got: BusMessage[] = [];
+    bus.subscribe('t', async (m) => void got.push(m), { maxDeliveryAttempts: 1 });
+    const t0 = timers.now();
+    const [id] = await bus.publishAt('t', [{ p: 1 }], t0 + 60_000);
+    await bus.publishAt('t', [{ p: 0 }], t0 - 1); // already due: delivered now
+    await bus.settled();
+    assert.deepEqual(got.map((m) => m.json()), [{ p: 0 }]);
+    assert.deepEqual(bus.waiting('t'), [{ topic: 't', id, data: '{"p":1}', notBefore: new Date(t0 + 60_000).toISOString() }]);
+    await timers.advance(59_999);
+    await bus.settled();
+    assert.equal(got.length, 1, 'not before its time');
+    await timers.advance(1);
+    await bus.drain();
+    assert.deepEqual(got.map((m) => [m.json(), m.deliveryAttempt]), [[{ p: 0 }, 1], [{ p: 1 }, 1]]);
+    assert.deepEqual(bus.waiting(), []);
+    assert.deepEqual(bus.deadLetters(), []);
+  });
+
+  it('unsubscribe and close() drop held messages, so drain resolves', async () => {
+    const timers = new TimerClock(new ManualClock());
+    const bus = new LocalBus({ clock: timers });
+    const off = bus.subscribe('t', async () => {});
+    await bus.publishAt('t', [1, 2], timers.now() + 3_600_000);
+    off();
+    await bus.drain();
+    bus.subscribe('u', async () => {});
+    await bus.publishAt('u', [1], timers.now() + 3_600_000);
+    bus.close();
+    await bus.drain();
+    assert.deepEqual(bus.waiting(), []);
   });
 
   it('close() cancels real retry timers so drain resolves and nothing keeps the process alive', async () => {

@@ -4,7 +4,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
+import { DuckDBConnection } from '@duckdb/node-api';
 import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
 import type { JobSpec, JobStatus, TableSpec } from '../../../../shared/core/ports.ts';
 import { DuckDbWarehouse } from '../../../../shared/backends/local/duckdb-warehouse.ts';
@@ -323,6 +324,20 @@ describe('DuckDbWarehouse', () => {
       assert.deepEqual(await partitions(), [['2024010110', 5]]);
     });
 
+    it('names each file DuckDB cannot read at all (not Parquet, not JSON) among good ones, and loads nothing', async () => {
+      const good = join(dir, 'good.parquet');
+      await wh.query(`COPY (SELECT i::INTEGER AS id, 'p' || i AS v FROM range(3) t(i)) TO '${good}' (FORMAT PARQUET)`);
+      const junk = file('junk.parquet', 'this is not a parquet file at all');
+      const parquet = await run(load([good, junk], { table: { ...EVENTS, format: 'PARQUET' } }));
+      assert.deepEqual(parquet.errors?.map((e) => e.location), [junk]);
+      const okJson = file('ok.json', '{"id":1,"ts":"2024-03-01T01:00:00Z"}\n');
+      const broken = file('broken.json', '{"id":2,"ts":"2024-03-01T01:00:00Z"}\n{"id":3, "ts": \n');
+      const json = await run({ ...load([okJson, broken]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.deepEqual(json.errors?.map((e) => e.location), [broken]);
+      assert.equal(await count(), 0);
+      assert.equal(await count('lake_us.clicks'), 0);
+    });
+
     it('loads gzip CSV and JSON (by .gz suffix or by magic bytes)', async () => {
       const gz = file('a.csv.gz', gzipSync(csv(1, 3)));
       const noSuffix = file('b.csv', gzipSync(csv(10, 2)));
@@ -426,6 +441,62 @@ describe('DuckDbWarehouse', () => {
       assert.match(gs.errorResult!.message, /resolveUri/);
       const badPartition = await run(load([file('p.csv', csv(1, 1))], { partition: '20240101' }));
       assert.match(badPartition.errorResult!.message, /invalid partition decorator lake_us\.events\$20240101.*HOUR/);
+    });
+
+    it('a load costs the same SQL statements for 3 files as for 30, on the fast path and on the per-file error path', async () => {
+      // Counts what reaches DuckDB: a per-file statement (a temp table, a catalog lookup) would grow with the files.
+      const statements = async (spec: LoadJob) => {
+        let n = 0;
+        const original = DuckDBConnection.prototype.run;
+        const read = DuckDBConnection.prototype.runAndReadAll;
+        // Only statements about the sources or the load's temp tables: not job polling or session setup.
+        const count = (args: unknown[]) => {
+          const text = String(args[0]) + JSON.stringify(args[1] ?? []);
+          if (text.includes(dir) || text.includes('__tidemark_')) n++;
+        };
+        mock.method(DuckDBConnection.prototype, 'run', function (this: DuckDBConnection, ...args: Parameters<typeof original>) {
+          count(args);
+          return original.apply(this, args);
+        });
+        mock.method(DuckDBConnection.prototype, 'runAndReadAll', function (this: DuckDBConnection, ...args: Parameters<typeof read>) {
+          count(args);
+          return read.apply(this, args);
+        });
+        try {
+          const status = await run(spec);
+          return { n, status };
+        } finally {
+          mock.restoreAll();
+        }
+      };
+      await wh.ensureTable(CLICKS);
+      const files = (count: number, tag: string) =>
+        Array.from({ length: count }, (_, i) => file(`${tag}/${i}.json`, `{"id":${i},"ts":"2024-03-01T01:00:00Z"}\n{"id":${i + 100},"ts":"2024-03-01T02:00:00Z"}\n`));
+      const clicks = (uris: string[]): LoadJob => ({ ...load(uris), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      const few = await statements(clicks(files(3, 'few')));
+      const many = await statements(clicks(files(30, 'many')));
+      assert.equal(few.status.outputRows, 6);
+      assert.equal(many.status.outputRows, 60);
+      assert.equal(many.n, few.n, `3 files: ${few.n} statements; 30 files: ${many.n}`);
+      // One bad file among many: the staging path names it, still without a statement per good file.
+      const withBad = (tag: string, count: number) => [...files(count, tag), file(`${tag}/bad.json`, '{"id":1,"ts":"2024-03-09T00:00:00Z"}\n')];
+      const fewBad = await statements(clicks(withBad('few-bad', 3)));
+      const manyBad = await statements(clicks(withBad('many-bad', 30)));
+      assert.deepEqual(manyBad.status.errors?.map((e) => e.location), [join(dir, 'many-bad/bad.json')]);
+      assert.equal(manyBad.n, fewBad.n, `3 good files: ${fewBad.n} statements; 30: ${manyBad.n}`);
+      assert.equal(await count('lake_us.clicks'), 60);
+    });
+
+    it('loads more files than one scan takes (scans of 1,000), and names a bad file past the first scan', async () => {
+      const uris = Array.from({ length: 2100 }, (_, i) => file(`big/${String(i).padStart(4, '0')}.csv`, `id,v\n${i},x\n`));
+      const ok = await run(load(uris));
+      assert.equal(ok.errorResult, undefined, JSON.stringify(ok.errorResult));
+      assert.equal(ok.outputRows, 2100);
+      assert.equal(await count('lake_us.events', 'id >= 0 AND id < 2100'), 2100);
+      const bad = file('big/bad.csv', 'id,v\nnot-a-number,x\n');
+      const failed = await run(load([...uris, bad]));
+      assert.deepEqual(failed.errors?.map((e) => e.location), [bad]);
+      assert.equal(await count(), 2100); // the partition is untouched
     });
 
     it('resolves gs:// URIs with resolveUri', async () => {

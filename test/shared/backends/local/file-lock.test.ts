@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -78,6 +78,33 @@ describe('withFileLock', () => {
       assert.ok(err.waitedMs >= 150);
       assert.match(err.message, new RegExp(`lock ${lockPath} is held by pid ${process.pid}, tidemark start; gave up after waiting \\d+ ms`));
     }, { waitMs: 100, holder: 'tidemark start' });
+  });
+
+  it('a lock never exists without its holder record (a waiter can always say whom it waits for)', async () => {
+    // Checks between every step of 30 acquire/release cycles: the holder used to be written after
+    // the lock directory appeared, so a waiter giving up in that window said "holder unknown".
+    const lockPath = join(dir, 'window.lock');
+    const seen: string[] = [];
+    let running = true;
+    const watch = (async () => {
+      while (running) {
+        // The same lock directory (inode) before and after the read: the read saw that lock.
+        const ino = () => { try { return statSync(lockPath).ino; } catch { return undefined; } };
+        const before = ino();
+        let text = '';
+        try {
+          text = readFileSync(holderFile(lockPath), 'utf8');
+        } catch {}
+        if (before !== undefined && before === ino()) seen.push(text ? (JSON.parse(text) as { holder: string }).holder : 'none');
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    for (let i = 0; i < 30; i++) await withFileLock(lockPath, async () => {}, { waitMs: 1000, holder: `cycle ${i}` });
+    running = false;
+    await watch;
+    assert.ok(seen.length > 0, 'the watcher saw the lock at least once');
+    assert.deepEqual(seen.filter((h) => h === 'none'), []);
+    assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('window.lock')), [], 'no temp or released folders are left');
   });
 
   it('makes a child process wait for the lock, then lets it in', async () => {

@@ -3,7 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, beforeEach, describe, it } from 'node:test';
+import fsPromises from 'node:fs/promises';
+import { syncBuiltinESMExports } from 'node:module';
+import { after, beforeEach, describe, it, mock } from 'node:test';
 import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
 import { isTempFile, LocalObjectStore } from '../../../../shared/backends/local/lake-store.ts';
 
@@ -88,8 +90,15 @@ describe('LocalObjectStore', () => {
       await assert.rejects(store.write('lake', 'c', 'x'), UnsafeIdentifierError);
     });
 
-    it('rejects metaDir inside root', () => {
-      assert.throws(() => new LocalObjectStore({ root, metaDir: join(root, '.meta') }), UnsafeIdentifierError);
+    it('rejects a metaDir that is the root or a bucket folder; a dot-folder of the root is the default', async () => {
+      assert.throws(() => new LocalObjectStore({ root, metaDir: join(root, 'lake', 'meta') }), UnsafeIdentifierError);
+      assert.throws(() => new LocalObjectStore({ root, metaDir: root }), UnsafeIdentifierError);
+      const inLake = new LocalObjectStore({ root });
+      await inLake.write('lake', 'with-meta.csv', 'x', { metadata: { k: 'v' } });
+      assert.ok(existsSync(join(root, '.tidemark', 'lake', 'meta')), 'metadata kept in the lake');
+      // Another store on the same root (another process, another cwd) sees the metadata.
+      assert.deepEqual((await new LocalObjectStore({ root }).read('lake', 'with-meta.csv'))?.metadata, { k: 'v' });
+      assert.deepEqual((await inLake.listPage('lake', { prefix: 'with-meta' })).objects.map((o) => o.name), ['with-meta.csv']);
     });
   });
 
@@ -183,6 +192,63 @@ describe('LocalObjectStore', () => {
       const rest = await store.listPage('lake', { prefix: 'p/x', pageToken: big.nextPageToken! });
       assert.equal(rest.objects.length, 5);
       assert.equal(rest.nextPageToken, undefined);
+    });
+  });
+
+  describe('listing cost', () => {
+    /** Counts the folders a call reads (lake-store imports readdir from node:fs/promises). */
+    async function countingReaddirs<T>(fn: () => Promise<T>): Promise<{ result: T; reads: string[] }> {
+      const reads: string[] = [];
+      const original = fsPromises.readdir;
+      mock.method(fsPromises, 'readdir', (path: string, ...rest: unknown[]) => {
+        reads.push(String(path));
+        return (original as (...a: unknown[]) => unknown)(path, ...rest);
+      });
+      syncBuiltinESMExports();
+      try {
+        return { result: await fn(), reads };
+      } finally {
+        mock.restoreAll();
+        syncBuiltinESMExports();
+      }
+    }
+
+    it('reads only the folders a page passes through, not the whole table folder', async () => {
+      // 40 hourly folders of 5 files; pages of 3 objects.
+      for (let h = 0; h < 40; h++) {
+        const dir = join(root, 'lake', 't', `h=${String(h).padStart(2, '0')}`);
+        mkdirSync(dir, { recursive: true });
+        for (let f = 0; f < 5; f++) writeFileSync(join(dir, `f${f}`), 'x');
+      }
+      const first = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3 }));
+      assert.deepEqual(names(first.result.objects), ['t/h=00/f0', 't/h=00/f1', 't/h=00/f2']);
+      assert.equal(first.reads.length, 2, first.reads.join(', ')); // t/ and t/h=00/
+      const middle = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3, pageToken: first.result.nextPageToken! }));
+      assert.deepEqual(names(middle.result.objects), ['t/h=00/f3', 't/h=00/f4', 't/h=01/f0']);
+      assert.equal(middle.reads.length, 3, middle.reads.join(', ')); // t/, t/h=00/, t/h=01/
+      const late = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3, startOffset: 't/h=37/f4' }));
+      assert.deepEqual(names(late.result.objects), ['t/h=37/f4', 't/h=38/f0', 't/h=38/f1']);
+      assert.equal(late.reads.length, 3, late.reads.join(', '));
+      const ranged = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', endOffset: 't/h=01/f1' }));
+      assert.deepEqual(names(ranged.result.objects), ['t/h=00/f0', 't/h=00/f1', 't/h=00/f2', 't/h=00/f3', 't/h=00/f4', 't/h=01/f0']);
+      assert.equal(ranged.reads.length, 3, ranged.reads.join(', '));
+    });
+
+    it('pages through a tree in byte order whatever the folder layout (a page token resumes exactly)', async () => {
+      const all = ['a-b', 'a.b/c', 'a/b-c/d', 'a/b/c', 'a/b0', 'ab', 'b/é', 'b/z', 'b/😀', 'b/\uFF5E/x', 'c'];
+      for (const name of all) await store.write('lake', name, name);
+      const expected = [...all].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
+      for (const maxResults of [1, 2, 3, 5, 1000]) {
+        const seen: string[] = [];
+        let pageToken: string | undefined;
+        do {
+          const page = await store.listPage('lake', { maxResults, ...(pageToken ? { pageToken } : {}) });
+          seen.push(...names(page.objects));
+          pageToken = page.nextPageToken;
+        } while (pageToken);
+        assert.deepEqual(seen, expected, `maxResults ${maxResults}`);
+      }
+      assert.deepEqual(names((await store.listPage('lake', { prefix: 'a/b', startOffset: 'a/b-', endOffset: 'a/b0' })).objects), ['a/b-c/d', 'a/b/c']);
     });
   });
 

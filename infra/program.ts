@@ -1,0 +1,198 @@
+/**
+ * The Pulumi program: everything a tidemark deployment needs, declared from the config alone.
+ * Topics and subscriptions with their dead-letter and retry policies, the Pub/Sub service agent's
+ * grants, the Cloud Scheduler job, datasets and tables, the state bucket, custom roles, one
+ * service account per function and its grants (roles.ts, expanded by grants.ts).
+ *
+ * What only exists after `gcloud functions deploy` (Eventarc's subscription on the backfill
+ * topic, each function's Cloud Run service) is not declared here: the cloudbuild after-deploy
+ * step applies those rows (after-deploy.ts). Data never goes with `pulumi destroy`: datasets,
+ * tables and the state bucket are retained.
+ */
+import * as gcp from '@pulumi/gcp';
+import * as pulumi from '@pulumi/pulumi';
+import type { Config } from '../shared/config/types.ts';
+import { describeFunctions } from '../shared/deploy/functions.ts';
+import { DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
+import type { DeploySettings } from './deploy-config.ts';
+import { PROJECT_NUMBER, expandGrants, lakeBuckets, targetDatasets, targetKey } from './grants.ts';
+import type { ExpandedGrant } from './grants.ts';
+import { CUSTOM_ROLES, customRoleId } from './roles.ts';
+
+/** What the program exports (stack outputs). */
+export interface TidemarkOutputs {
+  serviceAccounts: Record<string, pulumi.Output<string>>;
+  stateBucket: string;
+  topics: Record<string, pulumi.Output<string>>;
+}
+
+/** Declares every resource for this config; returns the stack outputs. */
+export function declareTidemark(config: Config, deploy: DeploySettings): TidemarkOutputs {
+  const project = config.project;
+  const provider = new gcp.Provider('gcp', { project, region: deploy.region });
+  const opts: pulumi.CustomResourceOptions = { provider };
+  // Data and state outlive the stack: `pulumi destroy` leaves them (delete them by hand if meant).
+  const keep: pulumi.CustomResourceOptions = { provider, retainOnDelete: true };
+  const projectNumber = gcp.organizations.getProjectOutput({ projectId: project }, { provider }).apply((p) => p.number);
+
+  // ---- identities ---------------------------------------------------------------------------
+  const functions = describeFunctions(config, deploy);
+  const accounts: Record<string, gcp.serviceaccount.Account> = {};
+  for (const fn of functions) {
+    accounts[fn.role] = new gcp.serviceaccount.Account(`sa-${fn.role}`, {
+      project,
+      accountId: fn.serviceAccountId,
+      displayName: `tidemark ${fn.role}`,
+      description: `Runs the tidemark ${fn.role} function (managed by the tidemark Pulumi program)`,
+    }, opts);
+  }
+  const roles: Record<string, gcp.projects.IAMCustomRole> = {};
+  for (const r of CUSTOM_ROLES) {
+    roles[`projects/${project}/roles/${customRoleId(deploy.serviceAccountPrefix, r.key)}`] = new gcp.projects.IAMCustomRole(`role-${r.key}`, {
+      project,
+      roleId: customRoleId(deploy.serviceAccountPrefix, r.key),
+      title: r.title,
+      description: r.why,
+      permissions: [...r.permissions],
+      stage: 'GA',
+    }, opts);
+  }
+
+  // ---- Pub/Sub ------------------------------------------------------------------------------
+  const { topics } = config;
+  const topic: Record<string, gcp.pubsub.Topic> = {};
+  for (const [key, name] of Object.entries(topics)) topic[name] = new gcp.pubsub.Topic(`topic-${key}`, { project, name }, opts);
+  // Pull subscriptions for people and `tidemark dlq`: a week of retention, never expire (the
+  // default deletes a subscription idle for 31 days, and a quiet DLQ must not vanish).
+  for (const [key, name] of [['backfillDlq', topics.backfillDlq], ['auditResults', topics.auditResults]] as const) {
+    new gcp.pubsub.Subscription(`sub-${key}`, {
+      project,
+      name: `${name}-sub`,
+      topic: topic[name]!.id,
+      ackDeadlineSeconds: 60,
+      messageRetentionDuration: `${DLQ_RETENTION_SECONDS}s`,
+      expirationPolicy: { ttl: '' },
+    }, opts);
+  }
+
+  // ---- schedule -----------------------------------------------------------------------------
+  new gcp.cloudscheduler.Job('audit-schedule', {
+    project,
+    region: deploy.region,
+    name: `${deploy.serviceAccountPrefix}-audit`,
+    description: 'tidemark gap audit (managed by the tidemark Pulumi program)',
+    schedule: config.audit.schedule,
+    timeZone: config.audit.timeZone,
+    pubsubTarget: { topicName: topic[topics.audit]!.id, data: Buffer.from('{}').toString('base64') },
+    retryConfig: {
+      retryCount: SCHEDULER_RETRY.retryCount,
+      minBackoffDuration: `${SCHEDULER_RETRY.minBackoffSeconds}s`,
+      maxBackoffDuration: `${SCHEDULER_RETRY.maxBackoffSeconds}s`,
+      maxDoublings: SCHEDULER_RETRY.maxDoublings,
+    },
+  }, opts);
+
+  // ---- BigQuery -----------------------------------------------------------------------------
+  const dataset: Record<string, gcp.bigquery.Dataset> = {};
+  for (const name of targetDatasets(config)) {
+    dataset[name] = new gcp.bigquery.Dataset(`dataset-${name}`, { project, datasetId: name, location: config.location }, keep);
+  }
+  const table: Record<string, gcp.bigquery.Table> = {};
+  for (const t of config.tables) {
+    const { ref, partitioning, schema, labels, description } = t.spec;
+    // Without a schema the first load creates the table (autodetect).
+    if (!schema) continue;
+    table[`${ref.dataset}.${ref.table}`] = new gcp.bigquery.Table(`table-${ref.dataset}.${ref.table}`, {
+      project,
+      datasetId: dataset[ref.dataset]!.datasetId,
+      tableId: ref.table,
+      schema: JSON.stringify(schema),
+      timePartitioning: { type: partitioning.type, ...(partitioning.field ? { field: partitioning.field } : {}) },
+      // Non-authoritative in the provider: the loader's and auditor's own labels are left alone.
+      ...(labels ? { labels } : {}),
+      ...(description ? { description } : {}),
+      deletionProtection: true,
+    }, keep);
+  }
+
+  // ---- state bucket -------------------------------------------------------------------------
+  const grants = expandGrants(config, deploy).filter((g) => !g.afterDeploy);
+  const ownsStateBucket = !lakeBuckets(config).includes(config.state.bucket);
+  let stateBucket: gcp.storage.Bucket | undefined;
+  if (ownsStateBucket) {
+    stateBucket = new gcp.storage.Bucket('state-bucket', {
+      project,
+      name: config.state.bucket,
+      location: deploy.lakeRegion.toUpperCase(),
+      uniformBucketLevelAccess: true,
+      publicAccessPrevention: 'enforced',
+      versioning: { enabled: false },
+      forceDestroy: false,
+    }, keep);
+    // Authoritative: tidemark's accounts and nobody else on the bucket (the default policy's
+    // legacy projectEditor/projectOwner bindings would let any editor write state).
+    const onState = grants.filter((g) => g.target.type === 'bucket' && g.target.bucket === config.state.bucket);
+    const policy = pulumi.all(onState.map((g) => member(g, projectNumber))).apply((members) =>
+      gcp.organizations.getIAMPolicy({
+        bindings: onState.map((g, i) => ({ role: g.role, members: [members[i]!], ...(g.condition ? { condition: g.condition } : {}) })),
+      }, { provider }),
+    );
+    new gcp.storage.BucketIAMPolicy('state-bucket-policy', { bucket: stateBucket.name, policyData: policy.policyData }, { provider, dependsOn: Object.values(accounts) });
+  }
+
+  // ---- grants -------------------------------------------------------------------------------
+  for (const g of grants) {
+    if (stateBucket && g.target.type === 'bucket' && g.target.bucket === config.state.bucket) continue; // in the policy above
+    declareGrant(g, { project, provider, member: member(g, projectNumber), accounts: Object.values(accounts), roles, topic, dataset, table });
+  }
+
+  return {
+    serviceAccounts: Object.fromEntries(Object.entries(accounts).map(([role, a]) => [role, a.email])),
+    stateBucket: config.state.bucket,
+    topics: Object.fromEntries(Object.entries(topic).map(([name, t]) => [name, t.id])),
+  };
+}
+
+function member(g: ExpandedGrant, projectNumber: pulumi.Output<string>): pulumi.Output<string> {
+  return g.member.includes(PROJECT_NUMBER) ? projectNumber.apply((n) => g.member.replace(PROJECT_NUMBER, n)) : pulumi.output(g.member);
+}
+
+interface GrantContext {
+  project: string;
+  provider: gcp.Provider;
+  member: pulumi.Output<string>;
+  accounts: gcp.serviceaccount.Account[];
+  roles: Record<string, gcp.projects.IAMCustomRole>;
+  topic: Record<string, gcp.pubsub.Topic>;
+  dataset: Record<string, gcp.bigquery.Dataset>;
+  table: Record<string, gcp.bigquery.Table>;
+}
+
+/** One additive IAM member resource; its name says who gets what where. */
+function declareGrant(g: ExpandedGrant, ctx: GrantContext): void {
+  const name = `iam ${g.role.split('/').pop()} ${g.member.split(':')[1]!.split('@')[0]} ${targetKey(g.target)}`;
+  const customRole = ctx.roles[g.role];
+  const opts: pulumi.CustomResourceOptions = { provider: ctx.provider, dependsOn: [...ctx.accounts, ...(customRole ? [customRole] : [])] };
+  const condition = g.condition ? { condition: g.condition } : {};
+  const t = g.target;
+  switch (t.type) {
+    case 'project':
+      new gcp.projects.IAMMember(name, { project: ctx.project, role: g.role, member: ctx.member, ...condition }, opts);
+      return;
+    case 'bucket':
+      new gcp.storage.BucketIAMMember(name, { bucket: t.bucket, role: g.role, member: ctx.member, ...condition }, opts);
+      return;
+    case 'dataset':
+      new gcp.bigquery.DatasetIamMember(name, { project: ctx.project, datasetId: ctx.dataset[t.dataset]!.datasetId, role: g.role, member: ctx.member }, opts);
+      return;
+    case 'table':
+      new gcp.bigquery.IamMember(name, { project: ctx.project, datasetId: t.dataset, tableId: ctx.table[`${t.dataset}.${t.table}`]!.tableId, role: g.role, member: ctx.member }, opts);
+      return;
+    case 'topic':
+      new gcp.pubsub.TopicIAMMember(name, { project: ctx.project, topic: ctx.topic[t.topic]!.name, role: g.role, member: ctx.member }, opts);
+      return;
+    case 'triggerSubscription':
+    case 'function':
+      throw new Error(`${name} targets what only exists after deploy: the after-deploy step grants it`);
+  }
+}

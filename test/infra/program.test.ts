@@ -1,0 +1,231 @@
+/**
+ * The Pulumi program under Pulumi's mocks (no CLI, no provider plugin, no network): the whole
+ * resource graph for a config, every name, policy, IAM member and scope; and the least-privilege
+ * rule that no account holds a role the role table (infra/roles.ts) does not grant it.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { expandGrants } from '../../infra/grants.ts';
+import { testConfig, testDeploy } from './fixtures.ts';
+import { PROJECT_NUMBER, graphOf, resourceGraph } from './pulumi-graph.ts';
+import type { GraphResource } from './pulumi-graph.ts';
+
+const STATE = 'tidemark-test-tidemark-state';
+const config = testConfig({ state: { bucket: STATE, prefix: '_tidemark/' } });
+const deploy = testDeploy();
+const graph = await resourceGraph(config, deploy);
+
+const SA = (role: string) => `serviceAccount:tidemark-${role}@tidemark-test.iam.gserviceaccount.com`;
+const PUBSUB_AGENT = `serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com`;
+const GCS_AGENT = `serviceAccount:service-${PROJECT_NUMBER}@gs-project-accounts.iam.gserviceaccount.com`;
+const custom = (key: string) => `projects/tidemark-test/roles/tidemark_${key}`;
+const STATE_CONDITION = `resource.name.startsWith("projects/_/buckets/${STATE}/objects/_tidemark/")`;
+
+/** Every IAM grant in a graph as `member | role | scope [| condition]`, whatever resource holds it. */
+function iamTuples(resources: GraphResource[]): string[] {
+  const out: string[] = [];
+  const add = (member: string, role: string, scope: string, condition?: { expression: string }) => out.push([member, role, scope, ...(condition ? [condition.expression] : [])].join(' | '));
+  for (const r of resources) {
+    const i = r.inputs;
+    switch (r.type) {
+      case 'gcp:projects/iAMMember:IAMMember':
+        add(i.member, i.role, `project ${i.project}`, i.condition);
+        break;
+      case 'gcp:storage/bucketIAMMember:BucketIAMMember':
+        add(i.member, i.role, `bucket ${i.bucket}`, i.condition);
+        break;
+      case 'gcp:storage/bucketIAMPolicy:BucketIAMPolicy':
+        for (const b of JSON.parse(i.policyData).bindings as { role: string; members: string[]; condition?: { expression: string } }[]) {
+          for (const m of b.members) add(m, b.role, `bucket ${i.bucket}`, b.condition);
+        }
+        break;
+      case 'gcp:bigquery/datasetIamMember:DatasetIamMember':
+        add(i.member, i.role, `dataset ${i.datasetId}`);
+        break;
+      case 'gcp:bigquery/iamMember:IamMember':
+        add(i.member, i.role, `table ${i.datasetId}.${i.tableId}`);
+        break;
+      case 'gcp:pubsub/topicIAMMember:TopicIAMMember':
+        add(i.member, i.role, `topic ${i.topic}`);
+        break;
+      case 'gcp:pubsub/subscriptionIAMMember:SubscriptionIAMMember':
+        add(i.member, i.role, `subscription ${i.subscription}`);
+        break;
+      default:
+        if (/iam/i.test(r.type) && r.type !== 'gcp:projects/iAMCustomRole:IAMCustomRole') assert.fail(`${r.type} is an IAM resource this test does not read: teach iamTuples about it`);
+    }
+  }
+  return out.sort();
+}
+
+/** The grants of the role table, expanded the same way (project number as the mocks return it). */
+function tableTuples(): string[] {
+  return expandGrants(config, deploy)
+    .filter((g) => !g.afterDeploy)
+    .map((g) => {
+      const t = g.target;
+      const scope =
+        t.type === 'project' ? 'project tidemark-test' : t.type === 'bucket' ? `bucket ${t.bucket}` : t.type === 'dataset' ? `dataset ${t.dataset}` : t.type === 'table' ? `table ${t.dataset}.${t.table}` : t.type === 'topic' ? `topic ${t.topic}` : `after deploy ${t.type}`;
+      return [g.member.replace('{projectNumber}', PROJECT_NUMBER), g.role, scope, ...(g.condition ? [g.condition.expression] : [])].join(' | ');
+    })
+    .sort();
+}
+
+const byName = (name: string) => {
+  const found = graph.filter((r) => r.name === name);
+  assert.equal(found.length, 1, `one resource named ${name}`);
+  return found[0]!;
+};
+
+describe('the Pulumi program', () => {
+  it('declares exactly these resources (IAM members apart)', () => {
+    const nonIam = graph.filter((r) => !/iam(member|policy)/i.test(r.type)).map((r) => `${r.type.split(':').pop()} ${r.name}`);
+    assert.deepEqual(nonIam.sort(), [
+      'Account sa-auditor',
+      'Account sa-backfill',
+      'Account sa-loader',
+      'Bucket state-bucket',
+      'Dataset dataset-lake_us',
+      'Dataset dataset-sessions_us',
+      'IAMCustomRole role-labelPatcher',
+      'IAMCustomRole role-queryJobs',
+      'IAMCustomRole role-syncJobs',
+      'IAMCustomRole role-syncTables',
+      'Job audit-schedule',
+      'Subscription sub-auditResults',
+      'Subscription sub-backfillDlq',
+      'Table table-lake_us.events',
+      'Table table-lake_us.orders',
+      'Topic topic-audit',
+      'Topic topic-auditResults',
+      'Topic topic-backfill',
+      'Topic topic-backfillDlq',
+    ].sort());
+  });
+
+  it('grants exactly these members these roles at these scopes', () => {
+    const L = SA('loader'), A = SA('auditor'), B = SA('backfill');
+    const expected = [
+      // loader
+      `${L} | roles/storage.objectViewer | bucket lake-seoul`,
+      `${L} | roles/storage.objectViewer | bucket orders-seoul`,
+      `${L} | roles/storage.objectUser | bucket ${STATE} | ${STATE_CONDITION}`,
+      `${L} | ${custom('syncJobs')} | project tidemark-test`,
+      `${L} | ${custom('syncTables')} | dataset lake_us`,
+      `${L} | ${custom('syncTables')} | dataset sessions_us`,
+      `${L} | roles/eventarc.eventReceiver | project tidemark-test`,
+      // auditor
+      `${A} | roles/storage.objectViewer | bucket lake-seoul`,
+      `${A} | roles/storage.objectViewer | bucket orders-seoul`,
+      `${A} | roles/storage.objectViewer | bucket ${STATE}`,
+      `${A} | ${custom('queryJobs')} | project tidemark-test`,
+      `${A} | roles/bigquery.metadataViewer | dataset lake_us`,
+      `${A} | roles/bigquery.metadataViewer | dataset sessions_us`,
+      `${A} | ${custom('labelPatcher')} | table lake_us.events`,
+      `${A} | ${custom('labelPatcher')} | table lake_us.orders`,
+      // sessions has no schema: its first load creates it, so the grant waits on the dataset
+      `${A} | ${custom('labelPatcher')} | dataset sessions_us`,
+      `${A} | roles/pubsub.publisher | topic tidemark-backfill`,
+      `${A} | roles/pubsub.publisher | topic tidemark-audit-results`,
+      // backfill
+      `${B} | roles/storage.objectViewer | bucket lake-seoul`,
+      `${B} | roles/storage.objectViewer | bucket orders-seoul`,
+      `${B} | roles/storage.objectUser | bucket ${STATE} | ${STATE_CONDITION}`,
+      `${B} | ${custom('syncJobs')} | project tidemark-test`,
+      `${B} | ${custom('syncTables')} | dataset lake_us`,
+      `${B} | ${custom('syncTables')} | dataset sessions_us`,
+      `${B} | roles/pubsub.publisher | topic tidemark-backfill`,
+      // service agents
+      `${PUBSUB_AGENT} | roles/pubsub.publisher | topic tidemark-backfill-dlq`,
+      `${GCS_AGENT} | roles/pubsub.publisher | project tidemark-test`,
+    ].sort();
+    assert.deepEqual(iamTuples(graph), expected);
+  });
+
+  it('grants nothing the role table does not (a role added outside infra/roles.ts fails here)', () => {
+    assert.deepEqual(iamTuples(graph), tableTuples());
+    // The check sees a stray grant wherever it is declared.
+    const stray: GraphResource = { type: 'gcp:projects/iAMMember:IAMMember', name: 'stray', inputs: { project: 'tidemark-test', role: 'roles/bigquery.resourceViewer', member: SA('loader') } };
+    const extra = iamTuples([...graph, stray]).filter((t) => !tableTuples().includes(t));
+    assert.deepEqual(extra, [`${SA('loader')} | roles/bigquery.resourceViewer | project tidemark-test`]);
+  });
+
+  it('gives no function account a broad BigQuery role, and nothing at project level beyond jobs and the trigger identity', () => {
+    const tuples = iamTuples(graph).filter((t) => /tidemark-(loader|auditor|backfill)@/.test(t));
+    for (const t of tuples) {
+      assert.doesNotMatch(t, /roles\/bigquery\.(resourceViewer|dataEditor|dataOwner|admin|user|jobUser|dataViewer)/, t);
+      if (t.includes('| project ')) assert.match(t, /tidemark_(syncJobs|queryJobs) \| project|roles\/eventarc\.eventReceiver \| project/, t);
+    }
+  });
+
+  it('defines custom roles with only the permissions each call needs', () => {
+    const perms = (name: string) => byName(name).inputs.permissions as string[];
+    assert.deepEqual(perms('role-syncJobs'), ['bigquery.jobs.create', 'bigquery.jobs.get']);
+    assert.deepEqual(perms('role-queryJobs'), ['bigquery.jobs.create']);
+    assert.deepEqual(perms('role-labelPatcher'), ['bigquery.tables.get', 'bigquery.tables.update']);
+    assert.ok(!perms('role-syncTables').some((p) => /jobs\.|setIamPolicy|datasets\.|routines\.|models\./.test(p)));
+    assert.equal(byName('role-syncJobs').inputs.roleId, 'tidemark_syncJobs');
+  });
+
+  it('creates the state bucket in the lake region, uniform access, no public access, with a policy of tidemark accounts only', () => {
+    const b = byName('state-bucket').inputs;
+    assert.deepEqual({ name: b.name, location: b.location, ubla: b.uniformBucketLevelAccess, pap: b.publicAccessPrevention }, { name: STATE, location: 'ASIA-NORTHEAST3', ubla: true, pap: 'enforced' });
+    const policy = byName('state-bucket-policy').inputs;
+    assert.equal(policy.bucket, STATE);
+    const members = new Set((JSON.parse(policy.policyData).bindings as { members: string[] }[]).flatMap((x) => x.members));
+    assert.deepEqual([...members].sort(), [SA('auditor'), SA('backfill'), SA('loader')]);
+    assert.ok(!graph.some((r) => r.type === 'gcp:storage/bucketIAMMember:BucketIAMMember' && r.inputs.bucket === STATE), 'no additive member beside the authoritative policy');
+  });
+
+  it('declares the topics, the pull subscriptions that never expire, and the audit schedule from audit:', () => {
+    assert.deepEqual(graph.filter((r) => r.type === 'gcp:pubsub/topic:Topic').map((r) => r.inputs.name).sort(), ['tidemark-audit', 'tidemark-audit-results', 'tidemark-backfill', 'tidemark-backfill-dlq']);
+    for (const [name, sub, topic] of [['sub-backfillDlq', 'tidemark-backfill-dlq-sub', 'tidemark-backfill-dlq'], ['sub-auditResults', 'tidemark-audit-results-sub', 'tidemark-audit-results']] as const) {
+      assert.deepEqual(byName(name).inputs, { project: 'tidemark-test', name: sub, topic: `projects/tidemark-test/topics/${topic}`, ackDeadlineSeconds: 60, messageRetentionDuration: '604800s', expirationPolicy: { ttl: '' } });
+    }
+    const job = byName('audit-schedule').inputs;
+    assert.deepEqual(
+      { name: job.name, region: job.region, schedule: job.schedule, timeZone: job.timeZone, topic: job.pubsubTarget.topicName, data: Buffer.from(job.pubsubTarget.data, 'base64').toString() },
+      { name: 'tidemark-audit', region: 'asia-northeast3', schedule: '*/5 * * * *', timeZone: 'Asia/Seoul', topic: 'projects/tidemark-test/topics/tidemark-audit', data: '{}' },
+    );
+    assert.deepEqual(job.retryConfig, { retryCount: 3, minBackoffDuration: '30s', maxBackoffDuration: '300s', maxDoublings: 3 });
+  });
+
+  it('declares datasets in the config location and tables with schema, partitioning and labels; a table without schema is left to its first load', () => {
+    for (const d of ['lake_us', 'sessions_us']) assert.deepEqual(byName(`dataset-${d}`).inputs, { project: 'tidemark-test', datasetId: d, location: 'US' });
+    const events = byName('table-lake_us.events').inputs;
+    assert.deepEqual(JSON.parse(events.schema), [{ name: 'event_id', type: 'STRING', mode: 'REQUIRED' }, { name: 'ts', type: 'TIMESTAMP' }]);
+    assert.deepEqual(events.timePartitioning, { type: 'HOUR', field: 'ts' });
+    assert.deepEqual(events.labels, { team: 'data' });
+    assert.equal(events.deletionProtection, true);
+    assert.deepEqual(byName('table-lake_us.orders').inputs.timePartitioning, { type: 'DAY' });
+    assert.ok(!graph.some((r) => r.name.includes('sessions_us.sessions')));
+  });
+
+  it('declares one service account per function, named <prefix>-<role>', () => {
+    const ids = graph.filter((r) => r.type === 'gcp:serviceaccount/account:Account').map((r) => r.inputs.accountId).sort();
+    assert.deepEqual(ids, ['tidemark-auditor', 'tidemark-backfill', 'tidemark-loader']);
+  });
+
+  it('when the state bucket is a lake bucket, creates no bucket and adds members instead of replacing its policy', async () => {
+    const shared = testConfig(); // state bucket = lake-seoul
+    const g = await resourceGraph(shared, deploy);
+    assert.ok(!g.some((r) => r.type === 'gcp:storage/bucket:Bucket' || r.type === 'gcp:storage/bucketIAMPolicy:BucketIAMPolicy'));
+    assert.ok(iamTuples(g).includes(`${SA('loader')} | roles/storage.objectUser | bucket lake-seoul | resource.name.startsWith("projects/_/buckets/lake-seoul/objects/_tidemark/")`));
+  });
+
+  it('the entry point (infra/index.ts) reads the config named by TIDEMARK_CONFIG, relative to the repository root', async () => {
+    const saved = process.env.TIDEMARK_CONFIG;
+    process.env.TIDEMARK_CONFIG = 'examples/tidemark.config.yaml';
+    try {
+      const g = await graphOf(() => import('../../infra/index.ts'));
+      const topics = g.filter((r) => r.type === 'gcp:pubsub/topic:Topic').map((r) => r.inputs.project + '/' + r.inputs.name);
+      assert.deepEqual(topics.sort(), ['my-project/tidemark-audit', 'my-project/tidemark-audit-results', 'my-project/tidemark-backfill', 'my-project/tidemark-backfill-dlq']);
+      // examples: events has a schema (schemas/events.json), orders is autodetected
+      assert.deepEqual(g.filter((r) => r.type === 'gcp:bigquery/table:Table').map((r) => r.name), ['table-lake_us.events']);
+      assert.equal(g.find((r) => r.type === 'gcp:cloudscheduler/job:Job')?.inputs.timeZone, 'Asia/Seoul');
+    } finally {
+      if (saved === undefined) delete process.env.TIDEMARK_CONFIG;
+      else process.env.TIDEMARK_CONFIG = saved;
+    }
+  });
+});

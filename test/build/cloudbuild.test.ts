@@ -156,7 +156,8 @@ describe('cloudbuild.yaml', () => {
       assert.match(account ?? '', /^tidemark-[a-z]+@tidemark-sample\.iam\.gserviceaccount\.com$/);
       const others = COMMANDS.filter((c) => c.folder !== fn.name).flatMap((c) => flag(c.args, '--service-account'));
       assert.ok(!others.includes(account!), `${account} is used by another function`);
-      assert.deepEqual(flag(args, '--trigger-service-account'), [account], 'its own account invokes it');
+      // Event functions are invoked by their own account; an HTTP function by its callers.
+      assert.deepEqual(flag(args, '--trigger-service-account'), args.includes('--trigger-http') ? [] : [account], 'its own account invokes it');
 
       const expected = TRIGGERS[fn.entryPoint];
       if (!expected) return; // a new function: the basics above, and gcloud's parse below

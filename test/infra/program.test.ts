@@ -83,6 +83,7 @@ describe('the Pulumi program', () => {
     assert.deepEqual(nonIam.sort(), [
       'Account sa-auditor',
       'Account sa-backfill',
+      'Account sa-ingest',
       'Account sa-loader',
       'Bucket state-bucket',
       'Dataset dataset-lake_us',
@@ -203,7 +204,7 @@ describe('the Pulumi program', () => {
 
   it('declares one service account per function, named <prefix>-<role>', () => {
     const ids = graph.filter((r) => r.type === 'gcp:serviceaccount/account:Account').map((r) => r.inputs.accountId).sort();
-    assert.deepEqual(ids, ['tidemark-auditor', 'tidemark-backfill', 'tidemark-loader']);
+    assert.deepEqual(ids, ['tidemark-auditor', 'tidemark-backfill', 'tidemark-ingest', 'tidemark-loader']);
   });
 
   it('when the state bucket is a lake bucket, creates no bucket and adds members instead of replacing its policy', async () => {

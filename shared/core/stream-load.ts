@@ -75,7 +75,7 @@ export async function loadTail(
     ).status;
     if (st.state !== 'DONE') st = await wait(jobId);
     if (st.errorResult) {
-      const message = `the previous hour's files (read to drop events it holds) did not load: ${st.errorResult.message}; retried once that hour is loaded`;
+      const message = `previous hour's tail did not load: ${st.errorResult.message}`;
       return { failed: { jobId: inf.jobId, state: 'DONE', kind: 'copy', errorResult: { reason: 'backendError', message }, errors: [{ reason: 'backendError', message }] } };
     }
   }

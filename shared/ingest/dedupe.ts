@@ -15,7 +15,7 @@
  */
 import type { StreamConfig } from '../config/types.ts';
 import { STREAM_ACK_DEADLINE_SECONDS } from '../deploy/streams.ts';
-import { fileNameTime } from './file-names.ts';
+import { formatFileDatetime } from './file-names.ts';
 import { EVENT_ID_COLUMN, RECEIVED_AT_COLUMN } from './record.ts';
 
 /** Dedupe key and order of every stream table. */
@@ -37,12 +37,15 @@ export function redeliveryWindowMs(stream: StreamConfig): number {
 /**
  * The files of hour P-1 that can share events with hour P: named within the redelivery window
  * before `partitionStartMs` (P's start). `skip` holds "name\0generation" keys to leave out (files
- * P-1 quarantined: they load nowhere).
+ * P-1 quarantined: they load nowhere). A name's time text runs from the year down in fixed widths
+ * (config check), so comparing that text compares the times: no parsing.
  */
 export function tailFiles<T extends { name: string; generation: string }>(stream: StreamConfig, previousHour: readonly T[], partitionStartMs: number, skip: ReadonlySet<string> = new Set()): T[] {
-  const from = partitionStartMs - redeliveryWindowMs(stream);
+  const { prefix, datetimeFormat } = stream.files;
+  const from = formatFileDatetime(datetimeFormat, partitionStartMs - redeliveryWindowMs(stream));
+  const to = formatFileDatetime(datetimeFormat, partitionStartMs);
   return previousHour.filter((f) => {
-    const t = fileNameTime(stream.files, f.name);
-    return t !== null && t >= from && t < partitionStartMs && !skip.has(`${f.name}\u0000${f.generation}`);
+    const time = f.name.slice(prefix.length, prefix.length + from.length);
+    return f.name.startsWith(prefix) && f.name[prefix.length + from.length] === '_' && time >= from && time < to && !skip.has(`${f.name}\u0000${f.generation}`);
   });
 }

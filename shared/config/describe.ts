@@ -9,7 +9,8 @@ import { localHourAt } from '../routing/civil-time.ts';
 import { compileSource } from '../routing/pattern.ts';
 import type { Router, TableRoute } from '../routing/router.ts';
 import { pathTimeRuleOf } from '../routing/zone-rule.ts';
-import type { Config } from './types.ts';
+import { streamObjectName } from '../ingest/file-names.ts';
+import type { Config, StreamConfig } from './types.ts';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
@@ -26,6 +27,7 @@ export function describeRoutes(config: Config, router: Router, now: number = Dat
     `  topics      audit=${topics.audit} backfill=${topics.backfill} dlq=${topics.backfillDlq} results=${topics.auditResults}`,
   ];
   for (const route of router.tables) lines.push('', ...describeTable(config, route, now));
+  for (const stream of config.streams ?? []) lines.push('', ...describeStream(stream, router, now));
   return lines.join('\n') + '\n';
 }
 
@@ -67,4 +69,22 @@ function describeTable(config: Config, route: TableRoute, now: number): string[]
     lines.push(`  example     ${example} -> ${result}`);
   }
   return lines;
+}
+
+/** A stream: its endpoint, topic and subscription, and a file name it writes with the partition it loads into. */
+function describeStream(stream: StreamConfig, router: Router, now: number): string[] {
+  const route = router.table(stream.table);
+  const example = streamObjectName(stream.files, now, '00000000-0000-4000-8000-000000000000');
+  let partition: string;
+  try {
+    partition = `${stream.table}$${route?.partitionOf(example) ?? '(not matched)'}`;
+  } catch (err) {
+    partition = `error: ${errorMessage(err)}`;
+  }
+  return [
+    `stream ${stream.name}`,
+    `  endpoint    POST /v1/streams/${stream.name}/events (ingestEvents), at most ${stream.limits.maxBodyBytes} bytes and ${stream.limits.maxRecords} records, unknown fields: ${stream.unknownFields}`,
+    `  topic       ${stream.topic} -> storage subscription ${stream.subscription} (a file every ${ms(stream.files.maxDurationMs)} or ${stream.files.maxBytes} bytes; locally ${ms(stream.files.localMaxDurationMs)}), dead letters ${stream.deadLetterTopic}`,
+    `  example     ${example} -> ${partition}, duplicate event_ids removed at load`,
+  ];
 }

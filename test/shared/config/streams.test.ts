@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../shared/config/load.ts';
+import { describeRoutes } from '../../../shared/config/describe.ts';
 import { ConfigError } from '../../../shared/core/errors.ts';
+import { createRouter } from '../../../shared/routing/router.ts';
 import { LOCATIONS_TABLE_YAML, streamYaml } from '../../helpers/streams.ts';
 
 const parse = (yaml: string) => parseConfig(yaml, '/tmp/tidemark.config.yaml');
@@ -75,5 +77,12 @@ describe('config streams', () => {
       LOCATIONS_TABLE_YAML.replace('"streams/locations/{yyyy}-{mm}-{dd}/{hh}/*.ndjson"', '"rt/loc/dt={yyyy}-{mm}-{dd}T{hh}:*.json"'),
     );
     assert.equal(parse(yaml).streams[0]!.files.prefix, 'rt/loc/dt=');
+  });
+
+  it('config check shows the stream: endpoint, topic and subscription, and a file name with its partition', () => {
+    const config = parse(streamYaml());
+    const text = describeRoutes(config, createRouter(config), Date.UTC(2026, 10, 24, 13, 5, 9));
+    assert.match(text, /stream locations\n  endpoint    POST \/v1\/streams\/locations\/events/);
+    assert.match(text, /example     streams\/locations\/2026-11-24\/13\/05_09Z_[0-9a-f-]{36}\.ndjson -> locations\$2026112413/);
   });
 });

@@ -62,6 +62,9 @@ export function resolveStream(raw: RawStream, index: number, tables: TableConfig
     const receivedAt = column(RECEIVED_AT_COLUMN);
     if (eventId?.type !== 'STRING' || eventId.mode === 'REPEATED') issue('table', `table ${table.name} needs a column ${EVENT_ID_COLUMN} STRING (duplicates are removed by it)`);
     if (receivedAt?.type !== 'TIMESTAMP' || receivedAt.mode === 'REPEATED') issue('table', `table ${table.name} needs a column ${RECEIVED_AT_COLUMN} TIMESTAMP (set when the event is received)`);
+    // The dedupe query names every column: plain identifiers only.
+    const odd = schema.filter((f) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name)).map((f) => JSON.stringify(f.name));
+    if (odd.length) issue('table', `table ${table.name}: stream tables need plain column names (letters, digits, _), not ${odd.join(', ')}`);
   }
   if (issues.length || !schema) return { issues };
 

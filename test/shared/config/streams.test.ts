@@ -48,6 +48,7 @@ describe('config streams', () => {
     ['a CSV table', table((t) => t.replace('NEWLINE_DELIMITED_JSON', 'CSV')), /NEWLINE_DELIMITED_JSON/],
     ['a table in Seoul time', table((t) => t.replace('timeZone: UTC', 'timeZone: Asia/Seoul')), /source\.timeZone: UTC/],
     ['no event_id column', table((t) => t.replace('{ name: event_id, type: STRING, mode: REQUIRED }', '{ name: eid, type: STRING }')), /column event_id STRING/],
+    ['a column name with a dash', table((t) => t.replace('{ name: accuracy, type: FLOAT }', '{ name: acc-m, type: FLOAT }')), /plain column names .*"acc-m"/],
     ['received_at as a STRING', table((t) => t.replace('{ name: received_at, type: TIMESTAMP', '{ name: received_at, type: STRING')), /column received_at TIMESTAMP/],
     ['a pattern in another folder', table((t) => t.replace('streams/locations/', 'streams/loc/')), /streams\[0\]\.files: the subscription writes names like "streams\/locations\/2026-01-01\/00\/00_00Z_[0-9a-f-]{36}\.ndjson", which table locations's pattern .* does not match/],
     ['a pattern on another suffix', table((t) => t.replace('*.ndjson', '*.json')), /does not match/],

@@ -15,6 +15,7 @@ import { registerBackfillCommands } from './commands/backfill.ts';
 import { registerDlqCommand } from './commands/dlq.ts';
 import { registerInfraCommands } from './commands/infra.ts';
 import { registerWaiveCommand } from './commands/waive.ts';
+import { registerStatusCommand } from './commands/status.ts';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
@@ -56,6 +57,7 @@ export function buildProgram(env: Env, io: { out: (s: string) => void; err: (s: 
   registerBackfillCommands(program, host);
   registerDlqCommand(program, host);
   registerWaiveCommand(program, host);
+  registerStatusCommand(program, host);
   registerInfraCommands(program, host);
   registerStartCommand(program, host);
   return { program, exitCode: () => code };

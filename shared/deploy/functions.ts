@@ -9,7 +9,7 @@ import type { Config, TopicsConfig } from '../config/types.ts';
 import type { DeploySettings } from '../../infra/deploy-config.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status';
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -67,6 +67,19 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     retry: true,
     settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.backfill.maxInstances }),
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
+  },
+  {
+    folder: 'status-page',
+    entryPoint: 'statusPage',
+    // Role 'status': read-only grants (objectViewer on the state bucket, BigQuery metadataViewer
+    // on the datasets, subscriber on the backfill dead-letter subscription) plus publisher on the
+    // backfill topic for operators' reloads. No unauthenticated access: callers need run.invoker.
+    role: 'status',
+    trigger: { kind: 'http' },
+    runsIn: 'region',
+    retry: false,
+    settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: 60, maxInstances: 2 }),
+    why: 'the status page and its JSON API; HTTP without unauthenticated access (open it with `gcloud run services proxy`)',
   },
 ];
 

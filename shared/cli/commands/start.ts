@@ -11,7 +11,12 @@ import { watch } from 'chokidar';
 import { Cron } from 'croner';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { AuditReport } from '../../core/audit.ts';
-import { formatAuditReport } from './audit.ts';
+import { diffAudit } from '../audit-diff.ts';
+import type { AuditMemory } from '../audit-diff.ts';
+import { localPathTime } from '../../core/status.ts';
+import { createStatusPageHandler } from '../../status-page/handler.ts';
+import { serveLocally } from '../../status-page/serve.ts';
+import { deadLettersFor } from './status.ts';
 import { listAll } from '../../core/listing.ts';
 import { onObjectFinalized } from '../../handlers/object-finalized.ts';
 import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
@@ -96,8 +101,14 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
   const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });
   const bus = suite.bus;
+  // Each audit prints what changed since the previous one; the page shows the whole picture.
+  let seen: AuditMemory | null = null;
+  const zoneOf = new Map(config.tables.map((t) => [t.name, t.source.timeZone]));
   bus.subscribe(config.topics.auditResults, async (msg) => {
-    ctx.out(`\n${new Date().toISOString().slice(11, 19)}  AUDIT\n${formatAuditReport(msg.json() as AuditReport)}\n`);
+    const diff = diffAudit(seen, msg.json() as AuditReport, (t, p) => localPathTime(p, zoneOf.get(t) ?? 'UTC'));
+    seen = diff.memory;
+    const time = new Date().toISOString().slice(11, 19);
+    ctx.out(diff.lines.length ? diff.lines.map((l) => `${time}  ${l}`).join('\n') : `${time}  audit: no change`);
   });
 
   let handled = 0;
@@ -145,7 +156,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
 
   const hint = config.tables[0] ? `npx tidemark query "SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}"` : '';
   ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
-  ctx.out(`Look at it:   ${hint}\n              npx tidemark quarantine\n              npx tidemark config check`);
+  ctx.out(`Look at it:   ${hint}\n              npx tidemark status\n              npx tidemark config check`);
   if (!opts.watch) {
     schedule.stop();
     unsubscribe();
@@ -173,6 +184,21 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
     void publishObject(bucket!, name, st.ctimeNs.toString(), Number(st.size));
   };
   watcher.on('add', onFile).on('change', onFile);
+  const page = await serveLocally(
+    createStatusPageHandler({
+      status: engine,
+      log,
+      deadLetters: () => deadLettersFor(ctx, config),
+      // The same messages as `tidemark reload`/`backfill`, handled here by the backfill handler.
+      publishBackfills: async (messages) => {
+        await bus.publish(config.topics.backfill, messages, { origin: 'status-page' });
+        await bus.drain();
+      },
+      access: { mode: 'local' },
+    }),
+    Number(ctx.env.TIDEMARK_STATUS_PORT ?? 8787),
+  );
+  ctx.out(`\nStatus page: ${page.url}  (every table, partition, file and job; reload and backfill from there)`);
   ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`);
   ctx.out(`Next audit: ${schedule.nextRun()?.toISOString() ?? 'never'}. Ctrl-C stops.`);
 
@@ -183,6 +209,7 @@ async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean
   });
   ctx.out('\nStopping: finishing deliveries in flight...');
   schedule.stop();
+  await page.close();
   await watcher.close();
   unsubscribe();
   await Promise.race([bus.drain(), new Promise((r) => setTimeout(r, 5_000))]);

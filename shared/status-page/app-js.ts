@@ -132,7 +132,7 @@ function statsOf(t) {
     el('span', {}, 'watermark ', el('b', {}, iso(t.watermark))),
     el('span', { title: 'jobs used today of the daily budget' }, 'budget ', el('meter', { min: 0, max: b.limit, value: b.usedToday, high: b.limit * 0.8 }), ' ', el('b', { 'data-k': 'budget' }, b.usedToday + '/' + b.limit), ' next job ' + next + (b.waiting ? '; ' + b.waiting + ' waiting, ~' + dur(b.drainMs) : '')),
     el('span', {}, 'read today ', el('b', {}, bytes(t.bytesReadToday)), ' (cross-region when bucket and dataset differ)'),
-    el('span', { 'data-k': 'counts' }, Object.entries(t.counts).filter(([c]) => c !== 'none').map(([c, n]) => n + ' ' + c).join(', ') || 'nothing audited yet'));
+    el('span', { 'data-k': 'counts' }, Object.keys(COLORS).filter((c) => c !== 'none' && t.counts[c]).map((c) => t.counts[c] + ' ' + c).join(', ') || 'nothing audited yet'));
 }
 
 function render() {
@@ -264,6 +264,7 @@ window.tidemarkStatus = {
       for (let c = 0; c < g.cols; c++) {
         if (cellId(g, g.rows[r], c) !== id) continue;
         g.box.scrollTop = r * CELL; draw(g);
+        g.box.scrollIntoView({ block: 'nearest' });
         const rect = g.canvas.getBoundingClientRect();
         return { x: rect.left + LABEL_W + c * CELL + (CELL - GAP) / 2, y: rect.top + (r - g.first) * CELL + (CELL - GAP) / 2 };
       }

@@ -30,8 +30,9 @@ export const INDEX_HTML = String.raw`<!doctype html>
   #details { position: fixed; right: 1rem; top: 1rem; bottom: 1rem; width: min(460px, 45vw); overflow: auto; background: #fff; border: 1px solid #d1d9e0; border-radius: 8px; box-shadow: 0 8px 24px #0002; padding: .8rem 1rem; z-index: 5; }
   #details[hidden] { display: none; }
   table.list { border-collapse: collapse; width: 100%; font-size: 12px; background: #fff; }
-  table.list th, table.list td { text-align: left; border-bottom: 1px solid #eef1f4; padding: 3px 6px; vertical-align: top; word-break: break-word; }
+  table.list th, table.list td { text-align: left; border-bottom: 1px solid #eef1f4; padding: 3px 6px; vertical-align: top; overflow-wrap: break-word; }
   .err { color: #cf222e; white-space: pre-wrap; }
+  td .err { display: block; max-height: 4.3em; overflow: auto; }
   button { font: inherit; padding: 2px 10px; border: 1px solid #d1d9e0; border-radius: 6px; background: #f6f8fa; cursor: pointer; }
   button.primary { background: #1f883d; color: #fff; border-color: #1a7f37; }
   .preview { background: #fff8c5; border: 1px solid #d4a72c; border-radius: 6px; padding: .5rem; margin: .5rem 0; }

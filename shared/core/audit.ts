@@ -27,6 +27,7 @@ import type { UnroutedReport } from './unrouted.ts';
 import { CorruptWaiversError, readWaivers } from './waivers.ts';
 import { MAX_FINDINGS, encodeRuns, pruneChanges, writeSnapshot } from './status-store.ts';
 import type { CellClass } from './status-store.ts';
+import { freshnessLagMs } from './status.ts';
 import type { Waiver } from './waivers.ts';
 
 // The classes and the classification rules live in audit-classes.ts; re-exported for callers.
@@ -214,6 +215,7 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
   });
   const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0, unrouted: 0 };
   const allBackfills: BackfillMessage[] = [];
+  const lagSeconds = new Map<string, number | null>();
   for (const route of routes) {
     const table = route.table;
     const dflt = await defaultWindow(deps, table);
@@ -230,6 +232,8 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     }
     report.tables.push(audit);
     if (!opts.dryRun) await persistStatus(deps, audit, cells, route.granularity, readFrom, log);
+    const lag = freshnessLagMs(cells, audit.window.from, deps.clock.now());
+    lagSeconds.set(table.name, lag === null ? null : Math.round(lag / 1000));
     report.unrouted += audit.unrouted.count;
     allBackfills.push(...backfills);
   }
@@ -255,6 +259,8 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
       counts: t.counts,
       unrouted: t.unrouted.count,
       watermark: t.watermark.after,
+      // Now minus the end of the newest fully loaded partition (the freshness alert's metric).
+      freshnessLagSeconds: lagSeconds.get(t.table) ?? null,
       findings: t.findings.slice(0, 50),
     });
   }

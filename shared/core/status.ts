@@ -80,6 +80,18 @@ function changeClass(c: StatusChange): CellClass {
   return 'ok';
 }
 
+/** Now minus the end of the newest partition that is ok and has ended; null when none. */
+export function freshnessLagMs(cells: readonly CellClass[], windowFrom: string, now: number): number | null {
+  const g = windowFrom.length === 10 ? 'HOUR' : 'DAY';
+  const step = g === 'HOUR' ? 3_600_000 : DAY_MS;
+  const start = partitionStart(windowFrom);
+  for (let i = cells.length - 1; i >= 0; i--) {
+    const end = start + (i + 1) * step;
+    if (cells[i] === 'ok' && end <= now) return now - end;
+  }
+  return null;
+}
+
 /** The pure status of one table. */
 export function computeStatus(input: StatusInput): TableStatus {
   const { table, snapshot, now } = input;

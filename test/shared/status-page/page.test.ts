@@ -25,6 +25,11 @@ import { createTestEnv, csvRows } from '../../helpers/local-env.ts';
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 
+// These run inside the page (page.evaluate); the project compiles without the DOM library.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+declare const window: any, document: any;
+type HTMLCanvasElement = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+
 const skip = browserMissing() ?? false;
 
 // Two tables; paths in Seoul time, partitions in UTC. Hours 0..11 UTC of 2026-11-24.

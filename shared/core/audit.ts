@@ -60,7 +60,8 @@ export interface PartitionFinding {
 
 export interface TableAudit {
   table: string;
-  window: { from: string; to: string };
+  /** First and last partition judged (UTC ids, inclusive) and how many. */
+  window: { from: string; to: string; partitions: number };
   counts: Record<AuditClass, number>;
   /** Every partition that is not `ok`, oldest first. */
   findings: PartitionFinding[];
@@ -106,7 +107,9 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   const ids = partitionsInRange(fromMs, toMs, g);
   const calls = { sourcePages: 0, statePages: 0, partitionQueries: 0 };
   const counts = emptyCounts();
-  const window = { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g) };
+  // Exactly the partitions judged: those whose start lies in [fromMs, toMs) (a window starting
+  // mid-hour begins with the next hour).
+  const window = ids.length ? { from: ids[0]!, to: ids[ids.length - 1]!, partitions: ids.length } : { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g), partitions: 0 };
   const unrouted = unroutedCollector();
   const unroutedReport = (): UnroutedReport => ({ count: unrouted.count, samples: unrouted.samples });
   if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills: [], goodUntil: null, cells: [] };

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { formatAuditReport, windowLabel } from '../../../shared/cli/commands/audit.ts';
 import { runAudit } from '../../../shared/core/audit.ts';
 import type { AuditDeps } from '../../../shared/core/audit.ts';
 import type { Warehouse } from '../../../shared/core/ports.ts';
@@ -135,6 +136,30 @@ describe('the persisted picture on the embedded backends', () => {
       report = await readStatusReport(env.engine);
       assert.equal(report.tables[0]!.runs, 'o4u1o1', 'the load after the audit fills the hole at once');
       assert.equal(report.tables[0]!.freshness.newestOk, pid(5));
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('the audit window', () => {
+  it('says exactly which partitions were judged, and the snapshot grid starts there (a window starting mid-hour)', async () => {
+    const env = await createTestEnv();
+    try {
+      const path = (h: number) => `events/dt=2026-11-24/hr=${String(h).padStart(2, '0')}/a.csv`;
+      for (const h of [1, 2]) await env.put(path(h), csvRows(h * 10, 3));
+      await syncPartition(env.engine, { table: 'events', partition: pid(1), reason: 'test' });
+      env.clock.advance(3 * H);
+      const report = await runAudit({ ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } }, { fromMs: at(0) + 30 * 60_000, toMs: at(3) });
+      // Hour 00 starts before the window: it is not judged, and the label does not name it.
+      assert.deepEqual(report.tables[0]!.window, { from: pid(1), to: pid(2), partitions: 2 });
+      assert.equal(windowLabel(report.tables[0]!.window), '2026112401..2026112402 (2 UTC hours)');
+      const snap = (await readSnapshot(env.engine.store, env.config.state, 'events'))!;
+      assert.equal(snap.window.from, pid(1));
+      assert.equal(snap.runs, 'o1m1', 'hour 01 ok, hour 02 missing: the grid is not shifted');
+      const text = formatAuditReport(report, () => 'Asia/Seoul');
+      assert.match(text, /events +2026112402 +2026-11-24 11:00 \+09:00 +missing/);
+      assert.equal(windowLabel({ from: pid(3), to: pid(2), partitions: 0 }), 'empty (no partition starts in the window)');
     } finally {
       await env.close();
     }

@@ -3,7 +3,6 @@
  * backfill dead-letter subscription, the backfill topic, and the operators from the config.
  * Created once per instance.
  */
-import { pullDeadLetters } from '../runtime/gcp-dlq.ts';
 import { gcpAuditDeps } from '../runtime/gcp.ts';
 import { createStatusPageHandler } from './handler.ts';
 
@@ -17,7 +16,8 @@ export function gcpStatusPageHandler(): ReturnType<typeof createStatusPageHandle
     status: deps,
     log: deps.log,
     // Peeks only: the messages are handed back (ack deadline 0) and stay for `tidemark dlq`.
-    deadLetters: async () => (await pullDeadLetters(config, { replay: false, max: 100 })).messages.map((m) => ({ id: m.messageId, data: m.data, attempts: m.attempts, published: m.published })),
+    // gRPC Pub/Sub is most of a bundle: imported on the first read of the page only.
+    deadLetters: async () => (await (await import('../runtime/gcp-dlq.ts')).pullDeadLetters(config, { replay: false, max: 100 })).messages.map((m) => ({ id: m.messageId, data: m.data, attempts: m.attempts, published: m.published })),
     publishBackfills: async (messages) => {
       for (let i = 0; i < messages.length; i += 500) await deps.bus.publish(config.topics.backfill, messages.slice(i, i + 500), { origin: 'status-page' });
     },

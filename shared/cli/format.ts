@@ -1,13 +1,16 @@
 /** Plain-text tables and numbers for CLI output. */
 
-/** Renders rows as an aligned text table with a header line. */
-export function formatTable(rows: readonly object[], columns?: string[]): string {
+/**
+ * Renders rows as an aligned text table with a header line. Cells wider than 80 columns end at a
+ * whole word, with `where` (e.g. "--json") saying where the full text is.
+ */
+export function formatTable(rows: readonly object[], columns?: string[], where = ''): string {
   if (rows.length === 0) return '(no rows)';
   const recs = rows as Record<string, unknown>[];
   const cols = columns ?? [...new Set(recs.flatMap((r) => Object.keys(r)))];
   const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
   const widths = cols.map((c) => Math.min(80, Math.max(c.length, ...recs.map((r) => cell(r[c]).length))));
-  const line = (values: string[]) => values.map((v, i) => (v.length > widths[i]! ? clip(v, widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (values: string[]) => values.map((v, i) => (v.length > widths[i]! ? clip(v, widths[i]!, where).padEnd(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
   return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...recs.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
 

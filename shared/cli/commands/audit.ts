@@ -56,7 +56,7 @@ export function formatAuditReport(report: AuditReport, timeZoneOf: (table: strin
     return zone ? localPathTime(p, zone) : '';
   };
   const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, local_path_time: local(t.table, f.partition), class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
-  if (findings.length) lines.push('', formatTable(findings.slice(0, 200)), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
+  if (findings.length) lines.push('', formatTable(findings.slice(0, 200), undefined, 'full text: --json'), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
   const unrouted = report.tables.flatMap((t) => t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })));
   if (unrouted.length) {
     const more = report.tables.reduce((n, t) => n + t.unrouted.count - t.unrouted.samples.length, 0);

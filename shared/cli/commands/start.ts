@@ -23,7 +23,7 @@ import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
 import { isIgnoredObjectName } from '../../routing/router.ts';
 import { createLogger } from '../../log.ts';
 import type { Logger } from '../../log.ts';
-import { formatBytes } from '../format.ts';
+import { clip, formatBytes } from '../format.ts';
 import { configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
@@ -53,7 +53,7 @@ export function narrator(ctx: CliContext): Logger {
       } else if (e.message === 'partition emptied') {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
-        ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
+        ctx.out(clip(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error)}`, 200, 'full text: tidemark quarantine --json'));
       } else if (f.errorType === 'BudgetExhaustedError') {
         const key = String(f.table ?? '');
         if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);

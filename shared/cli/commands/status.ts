@@ -56,7 +56,7 @@ export function formatTableStatus(t: TableStatus, now: number, width = 100): str
   if (t.unrouted.count) push('unrouted', `${t.unrouted.count} object(s) match no table, e.g. ${t.unrouted.samples[0]?.object ?? '?'}`);
   if (t.problems.length) {
     lines.push('  problems');
-    for (const p of t.problems.slice(0, 30)) lines.push(clip(`    ${p.partition.padEnd(10)}  ${localPathTime(p.partition, t.timeZone).padEnd(23)} ${p.class.padEnd(16)} ${p.detail ?? ''}`, width));
+    for (const p of t.problems.slice(0, 30)) lines.push(clip(`    ${p.partition.padEnd(10)}  ${localPathTime(p.partition, t.timeZone).padEnd(23)} ${p.class.padEnd(16)} ${p.detail ?? ''}`, width, '--json'));
     if (t.problems.length > 30) lines.push(`    ... and ${t.problems.length - 30} more (--json lists them all)`);
   }
   return lines;
@@ -68,7 +68,7 @@ export function formatStatusReport(report: StatusReport, width = 100): string {
   for (const t of report.tables) out.push(...formatTableStatus(t, report.generatedAt, width), '');
   if (report.quarantine.length) {
     out.push(`Quarantined files (${report.quarantine.length}): \`tidemark quarantine\` lists them in full`);
-    for (const q of report.quarantine.slice(0, 20)) out.push(clip(`  ${q.table}$${q.partition}  ${q.object}: ${q.error}`, width));
+    for (const q of report.quarantine.slice(0, 20)) out.push(clip(`  ${q.table}$${q.partition}  ${q.object}: ${q.error}`, width, 'full text: --json'));
     out.push('');
   }
   out.push(report.deadLetters.length ? `Dead letters: ${report.deadLetters.length} backfill message(s); \`tidemark dlq\` shows and replays them` : 'Dead letters: none');

@@ -23,5 +23,8 @@ describe('clip', () => {
     const cell = t.split('\n')[2]!;
     assert.ok(cell.length <= 80);
     assert.match(cell, / word…$/);
+    const withWhere = formatTable([{ error: 'word '.repeat(40) }], undefined, 'full text: --json').split('\n')[2]!;
+    assert.match(withWhere, / word… \(full text: --json\)$/);
+    assert.ok(withWhere.length <= 80);
   });
 });

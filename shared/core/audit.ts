@@ -25,9 +25,9 @@ import type { AuditClass } from './audit-classes.ts';
 import { unroutedCollector, unroutedReason } from './unrouted.ts';
 import type { UnroutedReport } from './unrouted.ts';
 import { CorruptWaiversError, readWaivers } from './waivers.ts';
-import { MAX_FINDINGS, encodeRuns, pruneChanges, writeSnapshot } from './status-store.ts';
+import { MAX_FINDINGS, encodeRuns, listChanges, pruneChanges, readSnapshot, writeSnapshot } from './status-store.ts';
 import type { CellClass } from './status-store.ts';
-import { freshnessLagMs } from './status.ts';
+import { freshnessLagMs, mergeSnapshots } from './status.ts';
 import type { Waiver } from './waivers.ts';
 
 // The classes and the classification rules live in audit-classes.ts; re-exported for callers.
@@ -278,7 +278,11 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
  */
 async function persistStatus(deps: AuditDeps, audit: TableAudit, cells: CellClass[], granularity: 'HOUR' | 'DAY', readFrom: number, log: Logger): Promise<void> {
   try {
-    await writeSnapshot(deps.store, deps.config.state, {
+    // Outside this audit's window the previous picture stays (brought up to date with the jobs
+    // settled since): a scheduled audit's window is only the last few days.
+    const prev = await readSnapshot(deps.store, deps.config.state, audit.table, log);
+    const since = prev ? await listChanges(deps.store, deps.config.state, audit.table, prev.readFrom) : [];
+    await writeSnapshot(deps.store, deps.config.state, mergeSnapshots(prev, {
       version: 1,
       table: audit.table,
       readFrom,
@@ -290,7 +294,7 @@ async function persistStatus(deps: AuditDeps, audit: TableAudit, cells: CellClas
       watermark: audit.watermark.after,
       unrouted: audit.unrouted,
       findings: audit.findings.slice(0, MAX_FINDINGS),
-    });
+    }, since));
     // Markers a day older than this snapshot are covered by it (the day's margin keeps today's
     // job and byte counts readable).
     await pruneChanges(deps.store, deps.config.state, audit.table, Math.floor(readFrom / 86_400_000) * 86_400_000);

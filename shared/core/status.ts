@@ -4,11 +4,11 @@
  * reads live in status-read.ts; this file decides, and is tested as a table.
  */
 import { offsetAt } from '../routing/civil-time.ts';
-import { nextPartitionId, partitionEnd, partitionStart } from '../routing/partition.ts';
+import { nextPartitionId, partitionEnd, partitionStart, partitionsInRange } from '../routing/partition.ts';
 import type { AuditClass } from './audit-classes.ts';
 import { refill } from './budget.ts';
 import type { BudgetState } from './budget.ts';
-import { decodeRuns, encodeRuns } from './status-store.ts';
+import { MAX_FINDINGS, decodeRuns, encodeRuns } from './status-store.ts';
 import type { CellClass, SnapshotFinding, StatusChange, StatusSnapshot } from './status-store.ts';
 import type { UnroutedReport } from './unrouted.ts';
 
@@ -92,18 +92,15 @@ export function freshnessLagMs(cells: readonly CellClass[], windowFrom: string, 
   return null;
 }
 
-/** The pure status of one table. */
-export function computeStatus(input: StatusInput): TableStatus {
-  const { table, snapshot, now } = input;
-  const changes = [...input.changes].sort((a, b) => b.at - a.at);
+/** A snapshot's cells with the changes since its audit laid over them (newest change per partition wins). */
+function overlay(snapshot: StatusSnapshot | null, changes: readonly StatusChange[]): { ids: string[]; cells: CellClass[]; findings: Map<string, SnapshotFinding> } {
   const cells: CellClass[] = snapshot ? decodeRuns(snapshot.runs) : [];
   const ids: string[] = [];
   if (snapshot) for (let id = snapshot.window.from, i = 0; i < cells.length; i++, id = nextPartitionId(id)) ids.push(id);
   const index = new Map(ids.map((id, i) => [id, i]));
   const findings = new Map((snapshot?.findings ?? []).map((f) => [f.partition, f]));
-  // Changes since the audit started reading win over its verdict (newest change per partition).
   const applied = new Set<string>();
-  for (const c of changes) {
+  for (const c of [...changes].sort((a, b) => b.at - a.at)) {
     if (!snapshot || c.at < snapshot.readFrom || applied.has(c.partition)) continue;
     applied.add(c.partition);
     const i = index.get(c.partition);
@@ -113,6 +110,43 @@ export function computeStatus(input: StatusInput): TableStatus {
     if (cls === 'ok') findings.delete(c.partition);
     else findings.set(c.partition, { partition: c.partition, class: cls as AuditClass, sourceObjects: c.objects, warehouseRows: c.rows, detail: c.error ? `${c.outcome}: ${c.error}` : `${c.quarantined} file(s) quarantined` });
   }
+  return { ids, cells, findings };
+}
+
+/** Most partitions a merged snapshot keeps (two years of hours); the oldest go first. */
+export const MAX_SNAPSHOT_CELLS = 2 * 8784;
+
+/**
+ * The snapshot an audit leaves: its own verdicts over its window, and outside it the previous
+ * snapshot's picture brought up to date with the changes since (`changesSincePrev`). An audit's
+ * default window is short (watermark minus lookback), so without this the picture would shrink
+ * to a few days after every scheduled run. Pure.
+ */
+export function mergeSnapshots(prev: StatusSnapshot | null, next: StatusSnapshot, changesSincePrev: readonly StatusChange[], maxCells = MAX_SNAPSHOT_CELLS): StatusSnapshot {
+  if (!prev || prev.granularity !== next.granularity) return next;
+  const old = overlay(prev, changesSincePrev);
+  // An audit that judged nothing (an empty window) keeps the previous picture, as of now.
+  if (decodeRuns(next.runs).length === 0) return { ...prev, readFrom: next.readFrom, auditedAt: next.auditedAt, runs: encodeRuns(old.cells), findings: [...old.findings.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1)), unrouted: next.unrouted, watermark: next.watermark };
+  const cur = overlay(next, []);
+  const oldAt = new Map(old.ids.map((id, i) => [id, old.cells[i]!]));
+  const curAt = new Map(cur.ids.map((id, i) => [id, cur.cells[i]!]));
+  const from = prev.window.from < next.window.from ? prev.window.from : next.window.from;
+  const to = prev.window.to > next.window.to ? prev.window.to : next.window.to;
+  let ids = partitionsInRange(partitionStart(from), partitionEnd(to), next.granularity);
+  if (ids.length > maxCells) ids = ids.slice(ids.length - maxCells);
+  const cells = ids.map((id) => curAt.get(id) ?? oldAt.get(id) ?? 'none');
+  const kept = new Set(ids);
+  const findings = [...[...old.findings.values()].filter((f) => kept.has(f.partition) && !curAt.has(f.partition)), ...cur.findings.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
+  const counts: StatusSnapshot['counts'] = {};
+  for (const c of cells) if (c !== 'none' && c !== 'loading') counts[c] = (counts[c] ?? 0) + 1;
+  return { ...next, window: { from: ids[0]!, to: ids[ids.length - 1]! }, runs: encodeRuns(cells), counts, findings: findings.slice(-MAX_FINDINGS) };
+}
+
+/** The pure status of one table. */
+export function computeStatus(input: StatusInput): TableStatus {
+  const { table, snapshot, now } = input;
+  const changes = [...input.changes].sort((a, b) => b.at - a.at);
+  const { ids, cells, findings } = overlay(snapshot, changes);
   const counts: Partial<Record<CellClass, number>> = {};
   for (const c of cells) counts[c] = (counts[c] ?? 0) + 1;
   let newestOk: string | null = null;

@@ -9,7 +9,7 @@ import { formatAuditReport, windowLabel } from '../../../shared/cli/commands/aud
 import { runAudit } from '../../../shared/core/audit.ts';
 import type { AuditDeps } from '../../../shared/core/audit.ts';
 import type { Warehouse } from '../../../shared/core/ports.ts';
-import { computeStatus, localPathTime } from '../../../shared/core/status.ts';
+import { computeStatus, localPathTime, mergeSnapshots } from '../../../shared/core/status.ts';
 import type { StatusInput } from '../../../shared/core/status.ts';
 import { readStatusReport } from '../../../shared/core/status-read.ts';
 import { decodeRuns, encodeRuns, listChanges, readSnapshot, recordChange, writeSnapshot } from '../../../shared/core/status-store.ts';
@@ -216,5 +216,51 @@ ${names.map((n) => `  - name: ${n}
     assert.equal(whCalls.labels, 10);
     assert.equal(whCalls.other, 0);
     assert.equal(calls, 40);
+  });
+});
+
+describe('mergeSnapshots', () => {
+  const snap = (from: number, runs: string, readFrom: number, findings: StatusSnapshot['findings'] = []): StatusSnapshot => ({ ...snapshot(), window: { from: pid(from), to: pid(from + decodeRuns(runs).length - 1) }, runs, readFrom, auditedAt: readFrom, findings });
+  const cases: [string, StatusSnapshot | null, StatusSnapshot, StatusChange[], string, string, string[]][] = [
+    ['no previous snapshot: the audit as it is', null, snap(4, 'o2', at(20)), [], pid(4), 'o2', []],
+    ['a later, shorter window keeps the older picture before it', snap(0, 'o3m1o2', at(12), [{ partition: pid(3), class: 'missing', sourceObjects: 1, warehouseRows: null }]), snap(4, 'o2f1', at(20), [{ partition: pid(6), class: 'failed', sourceObjects: 1, warehouseRows: null }]), [], pid(0), 'o3m1o2f1', [pid(3), pid(6)]],
+    ['a job settled since the old audit updates the kept part', snap(0, 'o3m1o2', at(12), [{ partition: pid(3), class: 'missing', sourceObjects: 1, warehouseRows: null }]), snap(4, 'o2', at(20)), [change(3, at(13))], pid(0), 'o6', []],
+    ['the new verdict wins inside its window', snap(0, 'o6', at(12)), snap(2, 's1', at(20), [{ partition: pid(2), class: 'stale', sourceObjects: 1, warehouseRows: null }]), [], pid(0), 'o2s1o3', [pid(2)]],
+    ['an empty audit keeps the old picture', snap(0, 'o2m1', at(12), [{ partition: pid(2), class: 'missing', sourceObjects: 1, warehouseRows: null }]), { ...snap(4, 'o1', at(20)), runs: '' }, [change(2, at(14))], pid(0), 'o3', []],
+  ];
+  for (const [name, prev, next, changes, from, runs, problems] of cases) {
+    it(name, () => {
+      const m = mergeSnapshots(prev, next, changes);
+      assert.equal(m.window.from, from);
+      assert.equal(m.runs, runs);
+      assert.deepEqual(m.findings.map((f) => f.partition), problems);
+      assert.equal(m.readFrom, next.readFrom);
+    });
+  }
+  it('keeps at most the newest maxCells partitions', () => {
+    const m = mergeSnapshots(snap(0, 'm2o4', at(12)), snap(6, 'o2', at(20)), [], 5);
+    assert.equal(m.window.from, pid(3));
+    assert.equal(m.runs, 'o5');
+  });
+});
+
+describe('the picture over scheduled audits', () => {
+  it('a second audit over a shorter window keeps the first audit\'s older partitions', async () => {
+    const env = await createTestEnv();
+    try {
+      const path = (h: number) => `events/dt=2026-11-24/hr=${String(h).padStart(2, '0')}/a.csv`;
+      for (const h of [0, 1, 2, 3]) await env.put(path(h), csvRows(h * 10, 3));
+      for (const h of [0, 2, 3]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      env.clock.advance(3 * H);
+      const deps: AuditDeps = { ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } };
+      await runAudit(deps, { fromMs: at(0), toMs: at(4) });
+      env.clock.advance(60_000);
+      await runAudit(deps, { fromMs: at(2), toMs: at(4) });
+      const report = await readStatusReport(env.engine);
+      assert.deepEqual(report.tables[0]!.window, { from: pid(0), to: pid(3) });
+      assert.equal(report.tables[0]!.runs, 'o1m1o2', 'hour 01 is still missing, from the first audit');
+    } finally {
+      await env.close();
+    }
   });
 });

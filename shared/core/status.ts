@@ -4,7 +4,7 @@
  * reads live in status-read.ts; this file decides, and is tested as a table.
  */
 import { offsetAt } from '../routing/civil-time.ts';
-import { nextPartitionId, partitionEnd, partitionStart, partitionsInRange } from '../routing/partition.ts';
+import { partitionEnd, partitionStart, partitionsInRange } from '../routing/partition.ts';
 import type { AuditClass } from './audit-classes.ts';
 import { refill } from './budget.ts';
 import type { BudgetState } from './budget.ts';
@@ -95,16 +95,22 @@ export function freshnessLagMs(cells: readonly CellClass[], windowFrom: string, 
 /** A snapshot's cells with the changes since its audit laid over them (newest change per partition wins). */
 function overlay(snapshot: StatusSnapshot | null, changes: readonly StatusChange[]): { ids: string[]; cells: CellClass[]; findings: Map<string, SnapshotFinding> } {
   const cells: CellClass[] = snapshot ? decodeRuns(snapshot.runs) : [];
-  const ids: string[] = [];
-  if (snapshot) for (let id = snapshot.window.from, i = 0; i < cells.length; i++, id = nextPartitionId(id)) ids.push(id);
-  const index = new Map(ids.map((id, i) => [id, i]));
+  // Ids by arithmetic (partitions are whole UTC hours/days): no parse per partition.
+  const step = snapshot?.granularity === 'HOUR' ? 3_600_000 : DAY_MS;
+  const start = snapshot ? partitionStart(snapshot.window.from) : 0;
+  const ids = snapshot ? partitionsInRange(start, start + cells.length * step, snapshot.granularity) : [];
   const findings = new Map((snapshot?.findings ?? []).map((f) => [f.partition, f]));
   const applied = new Set<string>();
   for (const c of [...changes].sort((a, b) => b.at - a.at)) {
     if (!snapshot || c.at < snapshot.readFrom || applied.has(c.partition)) continue;
     applied.add(c.partition);
-    const i = index.get(c.partition);
-    if (i === undefined) continue;
+    let i: number;
+    try {
+      i = (partitionStart(c.partition) - start) / step;
+    } catch {
+      continue;
+    }
+    if (!(i >= 0 && i < cells.length && Number.isInteger(i))) continue;
     const cls = changeClass(c);
     cells[i] = cls;
     if (cls === 'ok') findings.delete(c.partition);

@@ -112,6 +112,16 @@ function draw(g) {
   }
   g.spacer.style.height = Math.max(0, g.rows.length * CELL - h) + 'px';
 }
+/** Column labels: UTC hours 00..23 (every 3rd) or days of the month. */
+function drawHead(canvas, g) {
+  const ratio = window.devicePixelRatio || 1, w = LABEL_W + g.cols * CELL, h = 14;
+  canvas.width = w * ratio; canvas.height = h * ratio; canvas.style.width = w + 'px'; canvas.style.height = h + 'px';
+  const ctx = canvas.getContext('2d');
+  ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+  ctx.font = '10px system-ui, sans-serif'; ctx.fillStyle = '#59636e'; ctx.textBaseline = 'middle';
+  ctx.fillText(g.t.granularity === 'HOUR' ? 'UTC day / hour' : 'month / day', 2, h / 2);
+  for (let c = 0; c < g.cols; c += 3) ctx.fillText(String(g.t.granularity === 'HOUR' ? c : c + 1).padStart(2, '0'), LABEL_W + c * CELL, h / 2);
+}
 function hit(g, ev) {
   const rect = g.canvas.getBoundingClientRect();
   const x = ev.clientX - rect.left - LABEL_W, y = ev.clientY - rect.top;
@@ -130,7 +140,7 @@ function statsOf(t) {
     el('span', {}, 'freshness lag ', el('b', { 'data-k': 'lag' }, dur(t.freshness.lagMs)), t.freshness.newestOk ? ' (newest loaded ' + t.freshness.newestOk + ')' : ''),
     el('span', {}, 'last load ', el('b', {}, iso(t.freshness.lastLoadAt))),
     el('span', {}, 'watermark ', el('b', {}, iso(t.watermark))),
-    el('span', { title: 'jobs used today of the daily budget' }, 'budget ', el('meter', { min: 0, max: b.limit, value: b.usedToday, high: b.limit * 0.8 }), ' ', el('b', { 'data-k': 'budget' }, b.usedToday + '/' + b.limit), ' next job ' + next + (b.waiting ? '; ' + b.waiting + ' waiting, ~' + dur(b.drainMs) : '')),
+    el('span', { title: 'jobs used today of the daily budget' }, 'budget ', el('meter', { min: 0, max: b.limit, value: b.usedToday, high: b.limit * 0.8 }), ' ', el('b', { 'data-k': 'budget' }, b.usedToday + '/' + b.limit), ' next job ' + next + (b.waiting ? '; ' + b.waiting + ' backfill(s) waiting' + (b.drainMs ? ', ~' + dur(b.drainMs) + ' at this pace' : ', all can start now') : '')),
     el('span', {}, 'read today ', el('b', {}, bytes(t.bytesReadToday)), ' (cross-region when bucket and dataset differ)'),
     el('span', { 'data-k': 'counts' }, Object.keys(COLORS).filter((c) => c !== 'none' && t.counts[c]).map((c) => t.counts[c] + ' ' + c).join(', ') || 'nothing audited yet'));
 }
@@ -146,11 +156,13 @@ function render() {
     const canvas = el('canvas', { 'data-table': t.table, role: 'img', 'aria-label': 'partitions of ' + t.table });
     const spacer = el('div');
     const box = el('div', { class: 'grid' }, canvas, spacer);
+    const head = el('canvas', { class: 'head', 'aria-hidden': 'true' });
+    drawHead(head, g);
     Object.assign(g, { canvas, box, spacer, first: 0 });
     grids.set(t.table, g);
     main.append(el('section', { class: 'table', 'data-table': t.table },
       el('h2', {}, t.table, el('span', { class: 'muted' }, '  ' + t.granularity + ' partitions (UTC ids), paths in ' + t.timeZone + (t.window ? '; audited ' + iso(t.auditedAt) + ' over ' + t.window.from + '..' + t.window.to : '; never audited'))),
-      statsOf(t), box));
+      statsOf(t), head, box));
     box.addEventListener('scroll', () => draw(g));
     canvas.addEventListener('mousemove', (ev) => {
       const h = hit(g, ev), tip = $('tip');

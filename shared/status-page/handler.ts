@@ -48,12 +48,20 @@ class HttpError extends Error {
 
 type Req = IncomingMessage & { body?: unknown };
 
+/** Actions are a few fields; anything larger is refused unread. */
+const MAX_BODY = 16_384;
+
 async function jsonBody(req: Req): Promise<Record<string, unknown>> {
   if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'actions take a JSON body (Content-Type: application/json)');
   let body = req.body;
   if (body === undefined || Buffer.isBuffer(body) || typeof body === 'string') {
     let text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
-    if (body === undefined) for await (const chunk of req) text += chunk;
+    if (body === undefined) {
+      for await (const chunk of req) {
+        text += chunk;
+        if (text.length > MAX_BODY) throw new HttpError(413, `the body is over ${MAX_BODY} bytes`);
+      }
+    }
     try {
       body = JSON.parse(text || '{}');
     } catch {

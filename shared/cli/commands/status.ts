@@ -51,7 +51,7 @@ export function formatTableStatus(t: TableStatus, now: number, width = 100): str
   push('classes', counts.join(', ') || 'nothing in the window');
   const b = t.budget;
   const next = b.nextJobAt <= now ? 'next job now' : `next job at ${iso(b.nextJobAt)}`;
-  push('budget', `${b.usedToday}/${b.limit} jobs today, ${next}${b.waiting ? `; ${b.waiting} backfill(s) waiting, ~${formatDuration(b.drainMs)} at this pace` : ''}`);
+  push('budget', `${b.usedToday}/${b.limit} jobs today, ${next}${b.waiting ? `; ${b.waiting} backfill(s) waiting, ${b.drainMs ? `~${formatDuration(b.drainMs)} at this pace` : 'all can start now'}` : ''}`);
   push('read', `${formatBytes(t.bytesReadToday)} by ${t.jobsToday} job(s) today`);
   if (t.unrouted.count) push('unrouted', `${t.unrouted.count} object(s) match no table, e.g. ${t.unrouted.samples[0]?.object ?? '?'}`);
   if (t.problems.length) {

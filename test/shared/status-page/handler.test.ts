@@ -75,6 +75,8 @@ describe('the status page API', () => {
     assert.equal(operator.status, 200);
     const form = await post('local', { table: 'events' }, { 'content-type': 'application/x-www-form-urlencoded' });
     assert.equal(form.status, 415);
+    const huge = await post('local', { table: 'events', pad: 'x'.repeat(20_000) });
+    assert.equal(huge.status, 413);
     const unknown = await post('local', { table: 'nope', partition: '2026112400' });
     assert.equal(unknown.status, 400);
     assert.match(((await unknown.json()) as { error: string }).error, /unknown table "nope"/);

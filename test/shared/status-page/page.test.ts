@@ -184,7 +184,7 @@ describe('a year of hourly partitions for 10 tables', { skip }, () => {
       await page.goto(server.url);
       await page.waitForSelector('body[data-ready]');
       t.diagnostic(`10 tables x 8,760 hourly partitions: page ready in ${Date.now() - started} ms (informative; not asserted)`);
-      assert.equal(await page.locator('canvas').count(), 10);
+      assert.equal(await page.locator('.grid canvas').count(), 10);
       const nodes = await page.evaluate(() => document.getElementsByTagName('*').length);
       t.diagnostic(`${nodes} DOM nodes`);
       assert.ok(nodes < 1000, `${nodes} DOM nodes`);

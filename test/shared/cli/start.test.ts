@@ -38,6 +38,12 @@ it('npm start finds and fills the demo holes, then stops', { timeout: 120_000 },
     assert.match(status, /^ {4}\d{10} {2}\d{4}-\d\d-\d\d \d\d:00 \+09:00 +upstream-missing/m);
     assert.match(status, /Quarantined files \(1\)/);
     assert.match(status, /Dead letters: none/);
+    let json = '';
+    assert.equal(await main(['node', 'tidemark', 'status', '--json', '--table', 'orders'], {}, { out: (s) => void (json += s), err: () => {} }, dir), 0);
+    const parsed = JSON.parse(json) as { tables: { table: string; counts: Record<string, number>; budget: { limit: number } }[] };
+    assert.deepEqual(parsed.tables.map((t) => t.table), ['orders']);
+    assert.ok(parsed.tables[0]!.counts.ok! >= 2);
+    assert.ok(parsed.tables[0]!.budget.limit > 0);
     const q = await main(['node', 'tidemark', 'query', 'SELECT count(*)::INTEGER AS n FROM lake_us.sessions', '--json'], {}, { out: (s) => void (out = s), err: () => {} }, dir);
     assert.equal(q, 0);
     assert.ok(JSON.parse(out)[0].n >= 60);

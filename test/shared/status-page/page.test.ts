@@ -81,6 +81,7 @@ describe('the status page in a browser', { skip }, () => {
     for (const h of [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]) await env.put(seoulPath(h, 'a.csv'), csvRows(h * 10, 4));
     await env.put(seoulPath(9, 'bad.csv'), 'id,v\nnot-a-number,1\n');
     for (const h of [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+    await env.put('events/dt=2026-11-24/hr=9/drifted.csv', csvRows(900, 2)); // unpadded hour: no table loads it
     await env.put('orders/2026/11/24/a.csv', csvRows(1, 3));
     await syncPartition(env.engine, { table: 'orders', partition: '20261124', reason: 'test' });
     env.clock.advance(2 * 3_600_000); // 14:00 UTC: hours 0..11 have ended, plus the hour of settle
@@ -92,7 +93,7 @@ describe('the status page in a browser', { skip }, () => {
       createStatusPageHandler({
         status: env.engine,
         log: env.log,
-        deadLetters: async () => [],
+        deadLetters: async () => [{ id: 'm-17', data: '{"table":"events","partition":"2026112403"}', attempts: 10, error: 'job budget', published: '2026-11-24T13:00:00Z' }],
         publishBackfills: async (messages) => {
           await suite.bus.publish(env.config.topics.backfill, messages, { origin: 'test' });
           await suite.drain();
@@ -133,6 +134,22 @@ describe('the status page in a browser', { skip }, () => {
     assert.match((await page.textContent('#details [data-k=compare]')) ?? '', /^2 source file\(s\), .* → 4 rows in the warehouse \(last load wrote 4 rows from 1 file\(s\)/);
     assert.match((await page.textContent('#details [data-k=job]')) ?? '', /tidemark_load_events_2026112409/);
     assert.match((await page.textContent('#details')) ?? '', /bad\.csv.*(invalid|Could not|convert|not-a-number)/is);
+  });
+
+  it('lists quarantined files, dead letters and unrouted objects', async () => {
+    assert.match((await page.textContent('#quarantine')) ?? '', /events.*2026112409.*bad\.csv.*not-a-number/s);
+    assert.match((await page.textContent('#dead')) ?? '', /m-17.*"partition":"2026112403".*10.*job budget/s);
+    assert.match((await page.textContent('#unrouted')) ?? '', /events.*events\/dt=2026-11-24\/hr=9\/drifted\.csv/s);
+  });
+
+  it('a date range outside the data shows nothing; clearing it shows the grid again', async () => {
+    await page.fill('#f-from', '2026-11-25');
+    await page.dispatchEvent('#f-from', 'change');
+    assert.equal(await page.locator('.grid canvas').count(), 2);
+    assert.equal(await page.evaluate(() => window.tidemarkStatus.cellCenter('events', '2026112405')), null, 'the hour is outside the range');
+    await page.fill('#f-from', '');
+    await page.dispatchEvent('#f-from', 'change');
+    assert.ok(await page.evaluate(() => window.tidemarkStatus.cellCenter('events', '2026112405')));
   });
 
   it('the problems-only filter hides the table without problems', async () => {

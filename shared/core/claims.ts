@@ -215,7 +215,6 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   return o;
 }
 
-
 /**
  * Leaves a change marker for the status page (a new small object per settled job: no hot
  * object). Best effort: the load stands whatever happens here, and the next audit's snapshot

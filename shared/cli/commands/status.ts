@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { readDeadLetterFile } from '../../backends/local/bus.ts';
 import { AUDIT_CLASSES } from '../../core/audit-classes.ts';
-import { readStatusReport } from '../../core/status-read.ts';
+import { readStatusReport, statusTables } from '../../core/status-read.ts';
 import type { DeadLetter, StatusReport } from '../../core/status-read.ts';
 import { localPathTime } from '../../core/status.ts';
 import type { TableStatus } from '../../core/status.ts';
@@ -88,6 +88,12 @@ export async function deadLettersFor(ctx: CliContext, config: Config): Promise<D
 
 async function runStatus(ctx: CliContext, opts: { table?: string[]; json?: boolean }): Promise<number> {
   const config = readConfig(ctx);
+  try {
+    statusTables(config, opts.table);
+  } catch (err) {
+    ctx.err((err as Error).message);
+    return 2;
+  }
   const engine = await openEngine(ctx, config);
   try {
     const report = await readStatusReport(engine, { ...(opts.table ? { tables: opts.table } : {}), deadLetters: () => deadLettersFor(ctx, config) });

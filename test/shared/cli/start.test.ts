@@ -38,6 +38,9 @@ it('npm start finds and fills the demo holes, then stops', { timeout: 120_000 },
     assert.match(status, /^ {4}\d{10} {2}\d{4}-\d\d-\d\d \d\d:00 \+09:00 +upstream-missing/m);
     assert.match(status, /Quarantined files \(1\)/);
     assert.match(status, /Dead letters: none/);
+    let usage = '';
+    assert.equal(await main(['node', 'tidemark', 'status', '--table', 'nope'], {}, { out: () => {}, err: (s) => void (usage += s) }, dir), 2);
+    assert.match(usage, /unknown table "nope"; tables: events, orders, sessions/);
     let json = '';
     assert.equal(await main(['node', 'tidemark', 'status', '--json', '--table', 'orders'], {}, { out: (s) => void (json += s), err: () => {} }, dir), 0);
     const parsed = JSON.parse(json) as { tables: { table: string; counts: Record<string, number>; budget: { limit: number } }[] };

@@ -118,6 +118,8 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
       maxBackfillsPerAudit: cfg.audit.maxBackfillsPerAudit,
     },
     topics: { ...cfg.topics },
+    ...(cfg.alerts ? { alerts: { notificationChannels: [...cfg.alerts.notificationChannels] } } : {}),
+    ...(cfg.statusPage ? { statusPage: { operators: [...cfg.statusPage.operators] } } : {}),
   };
 }
 

@@ -67,4 +67,8 @@ export interface Config {
   tables: TableConfig[];
   audit: AuditConfig;
   topics: TopicsConfig;
+  /** Cloud Monitoring channels the alert policies notify (shared/deploy/alerts.ts). */
+  alerts?: { notificationChannels: string[] };
+  /** Callers allowed to act (reload, backfill) on the deployed status page. */
+  statusPage?: { operators: string[] };
 }

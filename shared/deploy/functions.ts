@@ -11,7 +11,7 @@ import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
 import { budgetRequeueAfterMs } from '../handlers/backfill.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status';
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -73,6 +73,19 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     // A budget wait is re-published before the dead-letter policy's last attempt (handlers/backfill.ts).
     env: (d) => ({ TIDEMARK_BUDGET_REQUEUE_MS: String(budgetRequeueAfterMs(d.backfill.maxDeliveryAttempts, BACKFILL_DELIVERY.minBackoffSeconds)) }),
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
+  },
+  {
+    folder: 'status-page',
+    entryPoint: 'statusPage',
+    // Role 'status': read-only grants (objectViewer on the state bucket, BigQuery metadataViewer
+    // on the datasets, subscriber on the backfill dead-letter subscription) plus publisher on the
+    // backfill topic for operators' reloads. No unauthenticated access: callers need run.invoker.
+    role: 'status',
+    trigger: { kind: 'http' },
+    runsIn: 'region',
+    retry: false,
+    settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: 60, maxInstances: 2 }),
+    why: 'the status page and its JSON API; HTTP without unauthenticated access (open it with `gcloud run services proxy`)',
   },
 ];
 

@@ -127,6 +127,12 @@ export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> 
   // not fixed topics: describeStreams (shared/deploy/streams.ts, ingestGrants) lists those grants
   // with the streams' other resources. Its callers get run.invoker, not its own account.
   ingest: [],
+  status: [
+    { role: { predefined: 'roles/storage.objectViewer' }, on: { kind: 'stateBucket' }, why: 'read the audit snapshots, change markers, budgets and partition state the page shows' },
+    { role: { predefined: 'roles/bigquery.metadataViewer' }, on: datasets, why: 'read the tables\' load and watermark labels; no data read' },
+    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 'publish the reloads and backfills an operator asks for on the page' },
+    invoker,
+  ],
 };
 
 export interface ServiceAgentGrant extends RoleGrant {
@@ -163,7 +169,7 @@ export function roleName(role: RoleRef, project: string, prefix: string): string
 export function roleTable(prefix = 'tidemark'): string {
   const show = (role: RoleRef) => ('predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`);
   const rows: string[] = ['| Principal | Role | On | Why |', '|---|---|---|---|'];
-  for (const fn of ['loader', 'auditor', 'backfill'] as const) {
+  for (const fn of ['loader', 'auditor', 'backfill', 'status'] as const) {
     for (const g of SERVICE_ACCOUNT_GRANTS[fn]) rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   }
   for (const g of SERVICE_AGENT_GRANTS) rows.push(`| ${g.agent} service agent | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);

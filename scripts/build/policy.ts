@@ -124,21 +124,20 @@ export function describeProblems(fn: FunctionEntry, problems: HygieneProblem[]):
 }
 
 /**
- * Whether `code` registers `entryPoint` with `registrar` (cloudEvent(), or http() for the HTTP
- * functions of the function table). Minified CommonJS reads `(0,x.cloudEvent)("auditGaps",`;
- * minified ESM imports the function under another name
+ * Whether `code` registers `entryPoint` with cloudEvent() (or http(), the status page). Minified CommonJS reads
+ * `(0,x.cloudEvent)("auditGaps",`; minified ESM imports the function under another name
  * (`import{cloudEvent as R}from"@google-cloud/functions-framework"` then `R("auditGaps",`).
  */
-export function registersEntryPoint(code: string, entryPoint: string, registrar: 'cloudEvent' | 'http' = 'cloudEvent'): boolean {
+export function registersEntryPoint(code: string, entryPoint: string): boolean {
   const esc = (s: string) => s.replace(/[$]/g, '\\$&');
   const from = String.raw`from\s*["']@google-cloud/functions-framework["']`;
-  const callees = [String.raw`\b${registrar}\)?`];
+  const callees = [String.raw`\b(?:cloudEvent|http)\)?`];
   for (const m of code.matchAll(new RegExp(String.raw`import\s*\{([^}]*)\}\s*${from}`, 'g'))) {
     for (const spec of m[1]!.split(',')) {
       const [imported, local] = spec.trim().split(/\s+as\s+/);
-      if (imported === registrar) callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
+      if (imported === 'cloudEvent' || imported === 'http') callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
     }
   }
-  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g'))) callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.${registrar}`);
+  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g'))) callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.(?:cloudEvent|http)`);
   return new RegExp(String.raw`(?:${callees.join('|')})\(\s*(["'\`])${esc(entryPoint)}\1`).test(code);
 }

@@ -47,11 +47,9 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   }
   if (problems.length) throw new BuildError(describeProblems(fn, problems));
 
-  // HTTP functions (their row's trigger) register with http(), the rest with cloudEvent().
-  const registrar = fn.row.trigger.kind === 'http' ? 'http' : 'cloudEvent';
-  if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint, registrar)) {
+  if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint)) {
     throw new BuildError(
-      `functions/${fn.name}: the bundle does not register "${fn.entryPoint}" (expected ${registrar}('${fn.entryPoint}', ...) in ${fn.entry}); ` +
+      `functions/${fn.name}: the bundle does not register "${fn.entryPoint}" (expected cloudEvent('${fn.entryPoint}', ...) in ${fn.entry}); ` +
         `the deploy uses --entry-point=${fn.entryPoint}, derived from the folder name.`,
     );
   }

@@ -38,6 +38,7 @@ export const COMMAND_MODULES: readonly { commands: Record<string, string>; load:
     commands: { waive: 'accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it' },
     load: async () => (await import('./commands/waive.ts')).registerWaiveCommand,
   },
+  { commands: { status: 'every table at a glance: freshness, watermark, partition classes, job budget, quarantine, dead letters' }, load: async () => (await import('./commands/status.ts')).registerStatusCommand },
   { commands: { infra: 'create or repair the Google Cloud resources tidemark needs (a Pulumi program)' }, load: async () => (await import('./commands/infra.ts')).registerInfraCommands },
   { commands: { start: 'run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)' }, load: async () => (await import('./commands/start.ts')).registerStartCommand },
 ];

@@ -283,6 +283,18 @@ export const configSchema = z.strictObject({
   audit: audit.prefault({}),
   topics: topics.prefault({}),
   streams: z.array(z.unknown()).default([]),
+  /** Alert policies notify these Cloud Monitoring channels (shared/deploy/alerts.ts); none: metrics only. */
+  alerts: z
+    .strictObject({
+      notificationChannels: z.array(z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/, 'must be projects/<project>/notificationChannels/<id>')).min(1, 'name at least one channel'),
+    })
+    .optional(),
+  /** Who may run actions (reload, backfill) from the deployed status page; everyone else reads only. */
+  statusPage: z
+    .strictObject({
+      operators: z.array(z.string().regex(/^(user|serviceAccount):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/, 'must be user:<email>, serviceAccount:<email> or domain:<domain>')).default([]),
+    })
+    .optional(),
   /** Deployment settings, read by infra/ (not part of Config). */
   deploy: z.record(z.string(), z.unknown()).optional(),
 });

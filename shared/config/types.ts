@@ -105,4 +105,8 @@ export interface Config {
   topics: TopicsConfig;
   /** Realtime ingestion streams (`streams:`); [] when none. */
   streams: StreamConfig[];
+  /** Cloud Monitoring channels the alert policies notify (shared/deploy/alerts.ts). */
+  alerts?: { notificationChannels: string[] };
+  /** Callers allowed to act (reload, backfill) on the deployed status page. */
+  statusPage?: { operators: string[] };
 }

@@ -25,6 +25,9 @@ import type { AuditClass } from './audit-classes.ts';
 import { unroutedCollector, unroutedReason } from './unrouted.ts';
 import type { UnroutedReport } from './unrouted.ts';
 import { CorruptWaiversError, readWaivers } from './waivers.ts';
+import { MAX_FINDINGS, encodeRuns, listChanges, pruneChanges, readSnapshot, writeSnapshot } from './status-store.ts';
+import type { CellClass } from './status-store.ts';
+import { freshnessLagMs, mergeSnapshots } from './status.ts';
 import type { Waiver } from './waivers.ts';
 
 // The classes and the classification rules live in audit-classes.ts; re-exported for callers.
@@ -57,7 +60,8 @@ export interface PartitionFinding {
 
 export interface TableAudit {
   table: string;
-  window: { from: string; to: string };
+  /** First and last partition judged (UTC ids, inclusive) and how many. */
+  window: { from: string; to: string; partitions: number };
   counts: Record<AuditClass, number>;
   /** Every partition that is not `ok`, oldest first. */
   findings: PartitionFinding[];
@@ -97,16 +101,18 @@ export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promis
 }
 
 /** Audits one table over [fromMs, toMs). Does not publish. */
-export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null }> {
+export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null; cells: CellClass[] }> {
   const table = route.table;
   const g = route.granularity;
   const ids = partitionsInRange(fromMs, toMs, g);
   const calls = { sourcePages: 0, statePages: 0, partitionQueries: 0 };
   const counts = emptyCounts();
-  const window = { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g) };
+  // Exactly the partitions judged: those whose start lies in [fromMs, toMs) (a window starting
+  // mid-hour begins with the next hour).
+  const window = ids.length ? { from: ids[0]!, to: ids[ids.length - 1]!, partitions: ids.length } : { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g), partitions: 0 };
   const unrouted = unroutedCollector();
   const unroutedReport = (): UnroutedReport => ({ count: unrouted.count, samples: unrouted.samples });
-  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills: [], goodUntil: null };
+  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills: [], goodUntil: null, cells: [] };
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
   const inWindow = new Set(ids);
@@ -160,6 +166,8 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   }
 
   const findings: PartitionFinding[] = [];
+  // The class of every partition, for the status snapshot (a job in flight shows as loading).
+  const cells: CellClass[] = [];
   const backfills: BackfillMessage[] = [];
   let goodUntil: number | null = null;
   let holeSeen = false;
@@ -179,6 +187,7 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
     const ended = partitionDataEnd(table, id) <= judgedUntil;
     const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected: cadenceApplies && ended && partitionStart(id) >= expectedFrom, waiver: waivers.get(id) });
     const cls = verdict.class;
+    cells.push(cls === null ? 'none' : states.get(id)?.inflightJobId && BACKFILL_CLASSES.includes(cls) ? 'loading' : cls);
     if (cls) {
       counts[cls]++;
       if (cls !== 'ok') {
@@ -192,7 +201,7 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
     if (!holeSeen) goodUntil = Math.min(partitionEnd(id), toMs);
   }
   log.debug('table audited', { table: table.name, partitions: ids.length, calls });
-  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills, goodUntil };
+  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills, goodUntil, cells };
 }
 
 /**
@@ -209,12 +218,14 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
   });
   const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0, unrouted: 0 };
   const allBackfills: BackfillMessage[] = [];
+  const lagSeconds = new Map<string, number | null>();
   for (const route of routes) {
     const table = route.table;
     const dflt = await defaultWindow(deps, table);
     const fromMs = request.fromMs ?? dflt.fromMs;
     const toMs = request.toMs ?? dflt.toMs;
-    const { audit, backfills, goodUntil } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }), dflt.watermark);
+    const readFrom = deps.clock.now();
+    const { audit, backfills, goodUntil, cells } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }), dflt.watermark);
     audit.watermark.before = dflt.watermark === null ? null : new Date(dflt.watermark).toISOString();
     if (!opts.dryRun && goodUntil !== null && (dflt.watermark === null || goodUntil > dflt.watermark)) {
       const after = await advanceLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL, goodUntil, log);
@@ -223,6 +234,9 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
       audit.watermark.after = audit.watermark.before;
     }
     report.tables.push(audit);
+    if (!opts.dryRun) await persistStatus(deps, audit, cells, route.granularity, readFrom, log);
+    const lag = freshnessLagMs(cells, audit.window.from, deps.clock.now());
+    lagSeconds.set(table.name, lag === null ? null : Math.round(lag / 1000));
     report.unrouted += audit.unrouted.count;
     allBackfills.push(...backfills);
   }
@@ -248,9 +262,43 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
       counts: t.counts,
       unrouted: t.unrouted.count,
       watermark: t.watermark.after,
+      // Now minus the end of the newest fully loaded partition (the freshness alert's metric).
+      freshnessLagSeconds: lagSeconds.get(t.table) ?? null,
       findings: t.findings.slice(0, 50),
     });
   }
   log.notice(`audit done: ${report.published} backfill(s) published, ${report.deferred} deferred to the next run`, { published: report.published, deferred: report.deferred });
   return report;
+}
+
+/**
+ * Leaves the audit's picture of a table for `tidemark status` and the status page (one small
+ * object), and prunes the change markers it covers. Best effort: a failure here is logged and
+ * never fails the audit (the next audit writes it again).
+ */
+async function persistStatus(deps: AuditDeps, audit: TableAudit, cells: CellClass[], granularity: 'HOUR' | 'DAY', readFrom: number, log: Logger): Promise<void> {
+  try {
+    // Outside this audit's window the previous picture stays (brought up to date with the jobs
+    // settled since): a scheduled audit's window is only the last few days.
+    const prev = await readSnapshot(deps.store, deps.config.state, audit.table, log);
+    const since = prev ? await listChanges(deps.store, deps.config.state, audit.table, prev.readFrom) : [];
+    await writeSnapshot(deps.store, deps.config.state, mergeSnapshots(prev, {
+      version: 1,
+      table: audit.table,
+      readFrom,
+      auditedAt: deps.clock.now(),
+      granularity,
+      window: audit.window,
+      runs: encodeRuns(cells),
+      counts: Object.fromEntries(Object.entries(audit.counts).filter(([, n]) => n > 0)),
+      watermark: audit.watermark.after,
+      unrouted: audit.unrouted,
+      findings: audit.findings.slice(0, MAX_FINDINGS),
+    }, since));
+    // Markers a day older than this snapshot are covered by it (the day's margin keeps today's
+    // job and byte counts readable).
+    await pruneChanges(deps.store, deps.config.state, audit.table, Math.floor(readFrom / 86_400_000) * 86_400_000);
+  } catch (err) {
+    log.warn(`status snapshot not written: ${(err as Error).message}`, { table: audit.table });
+  }
 }

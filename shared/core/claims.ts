@@ -18,6 +18,8 @@ import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { CopyDedupe, JobSpec, JobStatus, TableRef } from './ports.ts';
 import { loadTail, tailStageRef } from './stream-load.ts';
 import { updateState } from './state.ts';
+import { recordChange } from './status-store.ts';
+import type { StatusChange } from './status-store.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
 /** How long a staging table lives at most (from its claim): far beyond any claim's life. */
@@ -336,10 +338,35 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   } else if (o.kind === 'retry') {
     log.info('a source object vanished during the load; listing again', { jobId: inf.jobId });
   }
+  await noteChange(engine, route, partition, inf, status, o, log);
   return o;
 }
 
 /** The staging table beside the target: same project and dataset (a copy must stay in one location). */
 function stageRef(target: TableRef, stageTable: string): TableRef {
   return { ...(target.project ? { project: target.project } : {}), dataset: target.dataset, table: stageTable };
+}
+
+/**
+ * Leaves a change marker for the status page (a new small object per settled job: no hot
+ * object). Best effort: the load stands whatever happens here, and the next audit's snapshot
+ * shows it anyway.
+ */
+async function noteChange(engine: Engine, route: TableRoute, partition: string, inf: Inflight, status: JobStatus, o: Settled, log: Logger): Promise<void> {
+  if (o.kind !== 'success' && o.kind !== 'quarantined' && o.kind !== 'failed') return;
+  const loaded = o.kind === 'success' ? o.state.loaded : undefined;
+  const change: StatusChange = {
+    table: route.table.name,
+    partition,
+    at: engine.clock.now(),
+    outcome: o.kind === 'success' ? (inf.kind === 'truncate' ? 'emptied' : 'loaded') : o.kind,
+    objects: loaded?.objects ?? inf.files.length,
+    bytes: o.kind === 'success' ? (status.inputBytes ?? loaded?.bytes ?? 0) : 0,
+    rows: loaded?.rows ?? null,
+    quarantined: o.kind === 'success' ? inf.quarantine.length : o.kind === 'quarantined' ? o.entries.length : 0,
+    jobId: inf.jobId,
+    reason: inf.reason,
+    ...(o.kind === 'failed' ? { error: o.message } : o.kind === 'quarantined' ? { error: o.entries[0]?.error ?? '' } : {}),
+  };
+  await recordChange(engine.store, engine.config.state, change).catch((err: unknown) => log.warn(`status change not recorded: ${(err as Error).message}`, { jobId: inf.jobId }));
 }

@@ -11,7 +11,7 @@ import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
 import { budgetRequeueAfterMs } from '../handlers/backfill.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'ingest';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest';
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -85,6 +85,19 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     retry: false,
     settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: 60, maxInstances: d.loader.maxInstances }),
     why: 'POST /v1/streams/<stream>/events: validates records and publishes them to the stream topic; callers need run.invoker',
+  },
+  {
+    folder: 'status-page',
+    entryPoint: 'statusPage',
+    // Role 'status': read-only grants (objectViewer on the state bucket, BigQuery metadataViewer
+    // on the datasets, subscriber on the backfill dead-letter subscription) plus publisher on the
+    // backfill topic for operators' reloads. No unauthenticated access: callers need run.invoker.
+    role: 'status',
+    trigger: { kind: 'http' },
+    runsIn: 'region',
+    retry: false,
+    settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: 60, maxInstances: 2 }),
+    why: 'the status page and its JSON API; HTTP without unauthenticated access (open it with `gcloud run services proxy`)',
   },
 ];
 

@@ -3,7 +3,6 @@
  * optionally replays the messages to the backfill topic. Without --replay the messages are
  * handed back (ack deadline 0) so they stay in the subscription.
  */
-import { v1, PubSub } from '@google-cloud/pubsub';
 import type { Config } from '../config/types.ts';
 
 export interface DeadLetterRow {
@@ -14,6 +13,8 @@ export interface DeadLetterRow {
 }
 
 export async function pullDeadLetters(config: Config, opts: { replay: boolean; max?: number }): Promise<{ messages: DeadLetterRow[]; replayed: number }> {
+  // Imported here: the status page bundles this file, and gRPC Pub/Sub is most of a bundle.
+  const { v1, PubSub } = await import('@google-cloud/pubsub');
   const client = new v1.SubscriberClient();
   const subscription = client.subscriptionPath(config.project, `${config.topics.backfillDlq}-sub`);
   const [response] = await client.pull({ subscription, maxMessages: opts.max ?? 1000 });

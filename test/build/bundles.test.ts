@@ -650,10 +650,6 @@ describe('scripts/build.ts checks', () => {
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";xR("auditGaps",f)', 'auditGaps', false],
     ];
     for (const [code, name, expected] of cases) assert.equal(registersEntryPoint(code, name), expected, code);
-    // HTTP functions register with http(), and only that counts for them.
-    assert.equal(registersEntryPoint('import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("ingestEvents",f)', 'ingestEvents', 'http'), true);
-    assert.equal(registersEntryPoint('var o=require("@google-cloud/functions-framework");(0,o.http)("ingestEvents",f)', 'ingestEvents', 'http'), true);
-    assert.equal(registersEntryPoint('import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";R("ingestEvents",f)', 'ingestEvents', 'http'), false);
   });
 
   it('fails naming the import chain of every forbidden input, and unexpected externals', () => {

@@ -99,7 +99,7 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
       [
         {
           table: 'events',
-          window: { from: '2026112410', to: '2026112412' },
+          window: { from: '2026112410', to: '2026112412', partitions: 3 },
           missing: 3,
           ok: 0,
           findings: [

@@ -10,6 +10,8 @@ import type { AuditDeps, AuditReport } from '../../core/audit.ts';
 import { parseAuditRequest } from '../../events/requests.ts';
 import { reportBudgetWaits } from './backfill.ts';
 import { formatTable, toJson } from '../format.ts';
+import { localPathTime } from '../../core/status.ts';
+import { partitionEnd, partitionStart, partitionsInRange } from '../../routing/partition.ts';
 import { openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
@@ -28,16 +30,34 @@ export function registerAuditCommand(program: Command, host: CommandHost): void 
     .action(host.run((ctx, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }) => runAuditCommand(ctx, opts)));
 }
 
-/** Human-readable audit report. */
-export function formatAuditReport(report: AuditReport): string {
+/**
+ * What an audit window covered, exactly: `2026112711..2026120105 (48 UTC hours)`, or that it was
+ * empty (a window shorter than one partition, or ending before it starts).
+ */
+export function windowLabel(w: { from: string; to: string; partitions?: number }): string {
+  const unit = w.from.length === 10 ? 'UTC hour' : 'UTC day';
+  if (w.partitions === 0) return 'empty (no partition starts in the window)';
+  const n = w.partitions ?? partitionsInRange(partitionStart(w.from), partitionEnd(w.to), w.from.length === 10 ? 'HOUR' : 'DAY').length;
+  return `${w.from}..${w.to} (${n} ${unit}${n === 1 ? '' : 's'})`;
+}
+
+/**
+ * Human-readable audit report. `timeZoneOf` gives a table's source zone, so each UTC partition
+ * id is shown with the local time its paths name.
+ */
+export function formatAuditReport(report: AuditReport, timeZoneOf: (table: string) => string | undefined = () => undefined): string {
   const lines: string[] = [];
   lines.push(
     formatTable(
-      report.tables.map((t) => ({ table: t.table, window: `${t.window.from}..${t.window.to}`, ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), unrouted: t.unrouted.count, watermark: t.watermark.after ?? '-' })),
+      report.tables.map((t) => ({ table: t.table, window: windowLabel(t.window), ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), unrouted: t.unrouted.count, watermark: t.watermark.after ?? '-' })),
     ),
   );
-  const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
-  if (findings.length) lines.push('', formatTable(findings.slice(0, 200)), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
+  const local = (table: string, p: string) => {
+    const zone = timeZoneOf(table);
+    return zone ? localPathTime(p, zone) : '';
+  };
+  const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, local_path_time: local(t.table, f.partition), class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
+  if (findings.length) lines.push('', formatTable(findings.slice(0, 200), undefined, 'full text: --json'), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
   const unrouted = report.tables.flatMap((t) => t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })));
   if (unrouted.length) {
     const more = report.tables.reduce((n, t) => n + t.unrouted.count - t.unrouted.samples.length, 0);
@@ -69,7 +89,8 @@ async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?:
       };
     }
     const report = await runAudit(deps, request, { dryRun: !!opts.dryRun });
-    ctx.out(opts.json ? toJson(report) : formatAuditReport(report));
+    const zones = new Map(config.tables.map((t) => [t.name, t.source.timeZone]));
+    ctx.out(opts.json ? toJson(report) : formatAuditReport(report, (t) => zones.get(t)));
     if (!opts.dryRun && ctx.options.backend !== 'gcp' && report.published) {
       ctx.err(`running ${report.published} backfill(s) locally...`);
       await finish();

@@ -24,7 +24,7 @@ export function registerQuarantineCommand(program: Command, host: CommandHost): 
           const entries = await listQuarantine(engine.store, config.state, tables.map((t) => t.name));
           if (opts.json) ctx.out(toJson(entries));
           else if (entries.length === 0) ctx.out('no quarantined files');
-          else ctx.out(formatTable(entries.map((e) => ({ table: e.table, partition: e.partition, object: e.name, generation: e.generation, since: new Date(e.at).toISOString(), error: e.error.replace(/\s+/g, ' ') })) ));
+          else ctx.out(formatTable(entries.map((e) => ({ table: e.table, partition: e.partition, object: e.name, generation: e.generation, since: new Date(e.at).toISOString(), error: e.error.replace(/\s+/g, ' ') })), undefined, 'full text: --json'));
           return 0;
         } finally {
           await engine.close();

@@ -11,13 +11,18 @@ import { watch } from 'chokidar';
 import { Cron } from 'croner';
 import { createLocalSuite, deliverFinalizeEvent } from '../../runtime/local-suite.ts';
 import type { AuditReport } from '../../core/audit.ts';
-import { formatAuditReport } from './audit.ts';
+import { diffAudit } from '../audit-diff.ts';
+import type { AuditMemory } from '../audit-diff.ts';
+import { localPathTime } from '../../core/status.ts';
+import { createStatusPageHandler } from '../../status-page/handler.ts';
+import { serveLocally } from '../../status-page/serve.ts';
+import { deadLettersFor } from './status.ts';
 import { listAll } from '../../core/listing.ts';
 import { OBJECT_FINALIZED } from '../../events/storage-event.ts';
 import { isIgnoredObjectName } from '../../routing/router.ts';
 import { createLogger } from '../../log.ts';
 import type { Logger } from '../../log.ts';
-import { formatBytes } from '../format.ts';
+import { clip, formatBytes } from '../format.ts';
 import { commandLine, configPath, DEMO_CONFIG, localPaths, openLocalEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
@@ -36,7 +41,7 @@ export function registerStartCommand(program: Command, host: CommandHost): void 
     .description('run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)')
     .option('--no-watch', 'process what is there, then exit')
     .option('--reset', 'delete the demo (config, lake, warehouse) and start a fresh one')
-    .option('--ingest-port <port>', 'port of the local ingestion endpoint (streams:); 0 picks a free one', '8787')
+    .option('--ingest-port <port>', 'port of the local ingestion endpoint (streams:); 0 picks a free one', '8788')
     .action(host.run((ctx, opts: { watch: boolean; reset?: boolean; ingestPort: string }) => runStart(ctx, opts)));
 }
 
@@ -53,7 +58,7 @@ export function narrator(ctx: CliContext): Logger {
       } else if (e.message === 'partition emptied') {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
-        ctx.out(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error).split('\n')[0]!.slice(0, 160)}`);
+        ctx.out(clip(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error)}`, 200, 'full text: tidemark quarantine --json'));
       } else if (f.errorType === 'BudgetExhaustedError' || f.budgetWait === true) {
         const key = String(f.table ?? '');
         if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
@@ -116,8 +121,14 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   // The deployed topology in one process: backfill and audit topics served by the functions' handlers.
   const suite = createLocalSuite(engine, { deadLetterFile: paths.deadLetterFile, subscribeAudit: true });
   const bus = suite.bus;
+  // Each audit prints what changed since the previous one; the page shows the whole picture.
+  let seen: AuditMemory | null = null;
+  const zoneOf = new Map(config.tables.map((t) => [t.name, t.source.timeZone]));
   bus.subscribe(config.topics.auditResults, async (msg) => {
-    ctx.out(`\n${new Date().toISOString().slice(11, 19)}  AUDIT\n${formatAuditReport(msg.json() as AuditReport)}\n`);
+    const diff = diffAudit(seen, msg.json() as AuditReport, (t, p) => localPathTime(p, zoneOf.get(t) ?? 'UTC'));
+    seen = diff.memory;
+    const time = new Date().toISOString().slice(11, 19);
+    ctx.out(diff.lines.length ? diff.lines.map((l) => `${time}  ${l}`).join('\n') : `${time}  audit: no change`);
   });
 
   let handled = 0;
@@ -165,6 +176,7 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   // Printed with the flags in effect, so each line works when pasted.
   const hints = [
     ...(config.tables[0] ? [commandLine(ctx, ['query', `SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}`])] : []),
+    commandLine(ctx, ['status']),
     commandLine(ctx, ['quarantine']),
     commandLine(ctx, ['config', 'check']),
   ];
@@ -197,8 +209,23 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
     void publishObject(bucket!, name, st.ctimeNs.toString(), Number(st.size));
   };
   watcher.on('add', onFile).on('change', onFile);
+  const page = await serveLocally(
+    createStatusPageHandler({
+      status: engine,
+      log,
+      deadLetters: () => deadLettersFor(ctx, config),
+      // The same messages as `tidemark reload`/`backfill`, handled here by the backfill handler.
+      publishBackfills: async (messages) => {
+        await bus.publish(config.topics.backfill, messages, { origin: 'status-page' });
+        await bus.drain();
+      },
+      access: { mode: 'local' },
+    }),
+    Number(ctx.env.TIDEMARK_STATUS_PORT ?? 8787),
+  );
+  ctx.out(`\nStatus page: ${page.url}  (every table, partition, file and job; reload and backfill from there)`);
   ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`);
-  const ingest = config.streams.length ? await startIngest(ctx, engine, bus, Number(opts.ingestPort ?? 8787)) : null;
+  const ingest = config.streams.length ? await startIngest(ctx, engine, bus, Number(opts.ingestPort ?? 8788)) : null;
   ctx.out(`Next audit: ${schedule.nextRun()?.toISOString() ?? 'never'}. Ctrl-C stops.`);
 
   await new Promise<void>((resolve) => {
@@ -209,6 +236,7 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   ctx.out('\nStopping: finishing deliveries in flight...');
   schedule.stop();
   await ingest?.close();
+  await page.close();
   await watcher.close();
   unsubscribe();
   await Promise.race([bus.drain(), new Promise((r) => setTimeout(r, 5_000))]);

@@ -66,7 +66,7 @@ describe('one lake, many working directories', () => {
     const start = await run(a, ...flags, 'start', '--no-watch');
     assert.equal(start.code, 0, start.err);
     const hints = start.out.split('\n').map((l) => l.replace(/^Look at it:/, '').trim()).filter((l) => l.startsWith('npx tidemark '));
-    assert.equal(hints.length, 3, start.out);
+    assert.equal(hints.length, 4, start.out);
     for (const hint of hints) {
       const r = await run(a, ...shellWords(hint).slice(2));
       assert.equal(r.code, 0, `${hint}\n${r.err}`);

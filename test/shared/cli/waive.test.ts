@@ -61,7 +61,7 @@ describe('tidemark waive (local backend)', () => {
     assert.equal(t.watermark.after, '2025-11-24T14:00:00.000Z');
     const text = await run(dir, 'audit', '--from', hour(10), '--to', hour(13), '--dry-run');
     assert.match(text.out, /waived/);
-    assert.match(text.out, /2025112412 +waived/);
+    assert.match(text.out, /2025112412 +2025-11-24 12:00 \+00:00 +waived/);
     const header = text.out.split('\n')[0]!;
     for (const c of [...AUDIT_CLASSES, 'unrouted']) assert.match(header, new RegExp(`\\b${c}\\b`), `column ${c}`);
   });

@@ -4,6 +4,6 @@
  */
 import { http } from '@google-cloud/functions-framework';
 import { ingestHttpFunction } from '../../shared/ingest/http.ts';
-import { gcpIngestDeps } from '../../shared/runtime/gcp.ts';
+import { gcpIngestDeps } from '../../shared/runtime/gcp-ingest.ts';
 
 http('ingestEvents', ingestHttpFunction(gcpIngestDeps));

@@ -16,7 +16,7 @@ import { isTransientError } from './error-rules.ts';
 import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { CopyDedupe, JobSpec, JobStatus, TableRef } from './ports.ts';
-import { loadTail, tailStageRef } from './stream-load.ts';
+import { streamDedupe, tailFailure, tailStageRef } from './stream-load.ts';
 import { updateState } from './state.ts';
 import { recordChange } from './status-store.ts';
 import type { StatusChange } from './status-store.ts';
@@ -66,34 +66,42 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
   }
   await warehouse.ensureTable(stageSpec);
   const chunk = table.maxUrisPerLoad;
-  for (let i = 0, n = 0; i < uris.length; i += chunk, n++) {
-    const stageJobId = `${inf.jobId}_s${n}`;
-    let st = await warehouse.getJob(stageJobId);
-    if (!st) {
-      const r = await warehouse.insertJob({
-        kind: 'load',
-        jobId: stageJobId,
-        table: table.spec,
-        destination: stage,
-        partition,
-        sourceUris: uris.slice(i, i + chunk),
-        writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
-        labels: { ...labels, tidemark_kind: 'stage' },
-      });
-      st = r.status;
+  // Loads `all` into `dest` in chunks (job ids `<jobId>_<tag><n>`); the first failed chunk's status, or null.
+  const loadChunks = async (dest: TableRef, all: string[], tag: string): Promise<JobStatus | null> => {
+    for (let i = 0, n = 0; i < all.length; i += chunk, n++) {
+      const stageJobId = `${inf.jobId}_${tag}${n}`;
+      let st = await warehouse.getJob(stageJobId);
+      if (!st) {
+        const r = await warehouse.insertJob({
+          kind: 'load',
+          jobId: stageJobId,
+          table: table.spec,
+          destination: dest,
+          partition,
+          sourceUris: all.slice(i, i + chunk),
+          writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
+          labels: { ...labels, tidemark_kind: 'stage' },
+        });
+        st = r.status;
+      }
+      if (st.state !== 'DONE') st = await waitForJob(engine, stageJobId, partition);
+      // Chunk loads write the stage table, not the target: only the copy counts against its budget.
+      if (st.errorResult) return st;
+      // Without a schema the first chunk created the table: give it its expiration now.
+      if (n === 0 && !table.spec.schema) await warehouse.ensureTable({ ...stageSpec, ref: dest });
     }
-    if (st.state !== 'DONE') st = await waitForJob(engine, stageJobId, partition);
-    // Chunk loads write the stage table, not the target: only the copy counts against its budget.
-    if (st.errorResult) return { created: 0, status: { ...st, jobId: inf.jobId, kind: 'copy' } };
-    // Without a schema the first chunk created the table: give it its expiration now.
-    if (n === 0 && !table.spec.schema) await warehouse.ensureTable(stageSpec);
-  }
+    return null;
+  };
+  const failed = await loadChunks(stage, uris, 's');
+  if (failed) return { created: 0, status: { ...failed, jobId: inf.jobId, kind: 'copy' } };
   // Stream tables: the copy keeps one row per event and none the previous hour's tail holds.
   let dedupe: CopyDedupe | undefined;
   if (inf.tail) {
-    const t = await loadTail(engine, route, partition, inf, stageSpec, labels, (id) => waitForJob(engine, id, partition));
-    if ('failed' in t) return { created: 0, status: t.failed };
-    dedupe = t.dedupe;
+    const tail = tailStageRef(stage);
+    await warehouse.ensureTable({ ...stageSpec, ref: tail });
+    const bad = await loadChunks(tail, inf.tail.map((f) => store.uri(table.source.bucket, f.name)), 't');
+    if (bad) return { created: 0, status: tailFailure(inf.jobId, bad) };
+    dedupe = streamDedupe(table, tail);
   }
   const r = adoptOnlyOurs(
     await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels, ...(dedupe ? { dedupe } : {}) }),

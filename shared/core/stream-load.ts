@@ -2,7 +2,8 @@
  * The load kind of stream tables (ingest/dedupe.ts has the rule): every load is staged, the
  * previous hour's tail is loaded into a second staging table, and the copy into `table$P` keeps
  * one row per event_id and none that the tail holds. These helpers are the engine's two hooks:
- * listing the tail when claiming (sync.ts) and loading it before the copy (claims.ts runJob).
+ * listing the tail when claiming (sync.ts), and the tail's stage and the copy's dedupe (claims.ts
+ * runJob loads the tail with the same resumable chunk loads as the claim's own files).
  */
 import type { Logger } from '../log.ts';
 import { HOUR_MS } from '../routing/civil-time.ts';
@@ -11,14 +12,10 @@ import type { TableRoute } from '../routing/router.ts';
 import { DEDUPE, streamForTable, tailFiles } from '../ingest/dedupe.ts';
 import type { Engine } from './engine.ts';
 import { listPartitionObjects } from './listing.ts';
-import type { CopyDedupe, JobStatus, TableRef, TableSpec } from './ports.ts';
+import type { CopyDedupe, JobStatus, TableRef } from './ports.ts';
 import { readState } from './state.ts';
-import type { FileRef, Inflight } from './state.ts';
-
-/** True when `table` is a stream's table: its loads dedupe (and are always staged). */
-export function isStreamTable(engine: Pick<Engine, 'config'>, table: string): boolean {
-  return streamForTable(engine.config.streams ?? [], table) !== undefined;
-}
+import type { FileRef } from './state.ts';
+import type { TableConfig } from '../config/types.ts';
 
 /** The previous hour's files that can share events with `partition` (none for other tables). */
 export async function listTail(engine: Engine, route: TableRoute, partition: string, log: Logger): Promise<FileRef[]> {
@@ -39,46 +36,16 @@ export function tailStageRef(stage: TableRef): TableRef {
 }
 
 /**
- * Loads the claim's tail into its staging table (created even when the tail is empty: the copy
- * reads it). Job ids derive from the claim, so a resumed claim finds them instead of loading
- * twice. A failed tail load is transient for P: the previous hour's own load quarantines the
- * bad file, and the next try leaves it out.
+ * The claim's status when its tail did not load: transient for P (the tail's files are not P's
+ * to blame or quarantine). The previous hour's own load quarantines a bad file, and P's next try
+ * leaves it out.
  */
-export async function loadTail(
-  engine: Engine,
-  route: TableRoute,
-  partition: string,
-  inf: Inflight,
-  stageSpec: TableSpec & { expiresAt: number },
-  labels: Record<string, string>,
-  wait: (jobId: string) => Promise<JobStatus>,
-): Promise<{ dedupe: CopyDedupe } | { failed: JobStatus }> {
-  const { warehouse, store } = engine;
-  const table = route.table;
-  const tail = tailStageRef(stageSpec.ref);
-  await warehouse.ensureTable({ ...stageSpec, ref: tail });
-  const uris = (inf.tail ?? []).map((f) => store.uri(table.source.bucket, f.name));
-  for (let i = 0, n = 0; i < uris.length; i += table.maxUrisPerLoad, n++) {
-    const jobId = `${inf.jobId}_t${n}`;
-    let st = await warehouse.getJob(jobId);
-    st ??= (
-      await warehouse.insertJob({
-        kind: 'load',
-        jobId,
-        table: table.spec,
-        destination: tail,
-        partition,
-        sourceUris: uris.slice(i, i + table.maxUrisPerLoad),
-        writeDisposition: n === 0 ? 'WRITE_TRUNCATE' : 'WRITE_APPEND',
-        labels: { ...labels, tidemark_kind: 'stage' },
-      })
-    ).status;
-    if (st.state !== 'DONE') st = await wait(jobId);
-    if (st.errorResult) {
-      const message = `previous hour's tail did not load: ${st.errorResult.message}`;
-      return { failed: { jobId: inf.jobId, state: 'DONE', kind: 'copy', errorResult: { reason: 'backendError', message }, errors: [{ reason: 'backendError', message }] } };
-    }
-  }
-  const columns = (table.spec.schema ?? []).map((f) => f.name);
-  return { dedupe: { key: DEDUPE.key, order: DEDUPE.order, columns, exclude: tail } };
+export function tailFailure(jobId: string, failed: JobStatus): JobStatus {
+  const e = { reason: 'backendError', message: `tail: ${failed.errorResult?.message}` };
+  return { jobId, state: 'DONE', kind: 'copy', errorResult: e, errors: [e] };
+}
+
+/** The copy's dedupe for a stream table: one row per event_id, none the tail stage holds. */
+export function streamDedupe(table: TableConfig, tail: TableRef): CopyDedupe {
+  return { key: DEDUPE.key, order: DEDUPE.order, columns: (table.spec.schema ?? []).map((f) => f.name), exclude: tail };
 }

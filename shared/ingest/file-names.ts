@@ -52,10 +52,12 @@ export function datetimeFormatProblem(format: string): string | null {
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
-/** The UTC time `ms` written in `format` (assumed valid: see datetimeFormatProblem). */
+/**
+ * The UTC time `ms` written in `format` (valid: see datetimeFormatProblem, which config check
+ * applies). The separators allowed between tokens contain no token letters, so replacing the
+ * tokens in place is exact.
+ */
 export function formatFileDatetime(format: string, ms: number): string {
-  const parts = parseFormat(format);
-  if (typeof parts === 'string') throw new RangeError(`filename datetime format ${JSON.stringify(format)}: ${parts}`);
   const d = new Date(ms);
   const value: Record<Token, string> = {
     YYYY: pad(d.getUTCFullYear(), 4),
@@ -65,7 +67,7 @@ export function formatFileDatetime(format: string, ms: number): string {
     mm: pad(d.getUTCMinutes(), 2),
     ss: pad(d.getUTCSeconds(), 2),
   };
-  return parts.map((p) => ('token' in p ? value[p.token] : p.literal)).join('');
+  return format.replace(/YYYY|MM|DD|hh|mm|ss/g, (t) => value[t as Token]);
 }
 
 /** What names a stream's files. */

@@ -4,7 +4,6 @@
  */
 import { PubSubBus } from '../backends/gcp/pubsub-bus.ts';
 import type { PubSubBusOptions } from '../backends/gcp/pubsub-bus.ts';
-import type { IngestDeps } from '../ingest/handler.ts';
 import type { BackfillDeps } from '../handlers/backfill.ts';
 import type { AuditDeps } from '../core/audit.ts';
 import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../config/resolved.ts';
@@ -138,17 +137,3 @@ export function gcpBus(config: Config, batching?: PubSubBusOptions['batching']):
   return { publish: async (topic, messages, attributes) => (await load()).publish(topic, messages, attributes) };
 }
 
-/**
- * Ingestion publishes many small messages per request: batch up to Pub/Sub's 1,000 messages and
- * 10 MB per publish call, waiting at most 10 ms so a request is answered promptly.
- */
-export const INGEST_BATCHING = { maxMessages: 1000, maxBytes: 9 * 1024 * 1024, maxMilliseconds: 10 };
-
-let ingest: IngestDeps | undefined;
-
-/** What ingestEvents needs, created once per instance: the streams, a batching publisher, a logger. */
-export function gcpIngestDeps(): IngestDeps {
-  const engine = gcpEngine();
-  ingest ??= { streams: engine.config.streams, bus: gcpBus(engine.config, INGEST_BATCHING), clock: systemClock, log: engine.log };
-  return ingest;
-}

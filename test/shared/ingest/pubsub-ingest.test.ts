@@ -11,7 +11,7 @@ import { parseConfig } from '../../../shared/config/load.ts';
 import { describeStreams } from '../../../shared/deploy/streams.ts';
 import { handleIngest } from '../../../shared/ingest/handler.ts';
 import { memoryLogger } from '../../../shared/log.ts';
-import { INGEST_BATCHING } from '../../../shared/runtime/gcp.ts';
+import { INGEST_BATCHING } from '../../../shared/runtime/gcp-ingest.ts';
 import { emulatorSuite, pullUntil, withEmulator } from '../../helpers/pubsub-emulator.ts';
 import { location, streamYaml } from '../../helpers/streams.ts';
 

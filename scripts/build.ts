@@ -5,6 +5,10 @@
  *   index.js              esbuild: CommonJS, minified, node22, everything but functions-framework
  *   lazy/<package>.cjs    a package the project's code loads with import(): its own file, read
  *                         and parsed only when that import() runs (Google's cold-start advice)
+ *   lazy/*.cjs.v8cache    V8's code cache of each lazy file, made at build time by running its
+ *                         top level (build/code-cache.ts), and lazy/_code-cache.cjs, the loader
+ *                         index.js requires lazy files through: bytecode deserialized instead of
+ *                         compiled on the first API call, when the runtime's Node is the build's
  *   *.map                 source maps; not loaded at run time (see "Stack traces" below)
  *   package.json          "type": "commonjs", main index.js, engines node 22, one dependency:
  *                         @google-cloud/functions-framework at the installed version, kept out of

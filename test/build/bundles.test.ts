@@ -520,6 +520,19 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         if (report.lazyPackages.length) t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
       });
 
+      it('carries a code cache for each lazy file that this Node uses (lazy/_code-cache.cjs)', () => {
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] };
+        if (!report.lazyPackages.length) return;
+        const code = `const load = require('./lazy/_code-cache.cjs');
+          for (const f of ${JSON.stringify(report.lazyPackages.map((l) => l.file))}) load(require('node:path').join(process.cwd(), f));
+          console.log(JSON.stringify(Object.fromEntries(load.outcomes)));`;
+        const child = spawnSync(process.execPath, ['-e', code], { cwd: dir(), env: { PATH: process.env.PATH, HOME: work }, encoding: 'utf8' });
+        assert.equal(child.status, 0, child.stderr);
+        const outcomes = JSON.parse(child.stdout) as Record<string, string>;
+        assert.deepEqual(Object.keys(outcomes).sort(), report.lazyPackages.map((l) => l.file.slice('lazy/'.length)).sort());
+        assert.deepEqual(Object.values(outcomes).filter((o) => o !== 'used'), []);
+      });
+
       const tc = CASES[fn.entryPoint];
       if (!tc) {
         it('starts under functions-framework (no event builder for it in this test yet)', async (t) => {

@@ -17,6 +17,9 @@
  *     the file is then compiled as usual. The deployed runtime's Node must be the build's Node
  *     for the cache to be used at all;
  *   - a missing cache file: compiled as usual.
+ * So that the deployed Node is the one that made the cache, the deployed package.json runs
+ * `--refresh` below as its `gcp-build` script: the buildpack runs it on the runtime's Node before
+ * the function starts (the caches from the build stay when that fails).
  * Each lazy file runs as a CommonJS module, once, registered in require.cache under its own path;
  * its require of a sibling lazy file (./google-auth-library.cjs) goes through this loader too, so
  * there is still one copy of it (one GoogleAuth class for Storage and BigQuery).
@@ -108,6 +111,23 @@ module.exports = load;
 module.exports.outcomes = outcomes;
 module.exports.produce = produce;
 
-if (require.main === module && process.argv[2] === '--produce') {
-  process.stdout.write(JSON.stringify(produce(process.argv.slice(3))));
+if (require.main === module) {
+  const [mode, ...files] = process.argv.slice(2);
+  const absolute = files.map((f) => require('node:path').resolve(f));
+  if (mode === '--produce') {
+    // The build (code-cache.ts): any failure fails it.
+    process.stdout.write(JSON.stringify(produce(absolute)));
+  } else if (mode === '--refresh') {
+    // The deploy's buildpack (`gcp-build`), on the runtime's own Node: caches that Node accepts
+    // even when it is not the build's. Never fails the deploy: on any error the build's caches stay.
+    try {
+      const written = produce(absolute);
+      process.stdout.write(`tidemark: code caches made by Node ${process.version}: ${written.map((w) => `${basename(w.file)} ${w.bytes} B`).join(', ')}\n`);
+    } catch (err) {
+      process.stderr.write(`tidemark: code caches not refreshed (${err && err.message}); the build's stay, used only if this Node is the build's\n`);
+    }
+  } else {
+    process.stderr.write('usage: _code-cache.cjs --produce|--refresh FILE...\n');
+    process.exitCode = 2;
+  }
 }

@@ -21,6 +21,15 @@ export function lazyWrapperSource(lazyFile: string): string {
 }
 
 /**
+ * The deployed package.json's `gcp-build` script: Google's Node.js buildpack runs it at deploy,
+ * with the runtime's own Node, which then remakes the caches (V8 takes a cache only from its own
+ * version; the build's Node may be another 22.x). It cannot fail the deploy (see the loader).
+ */
+export function refreshCachesScript(lazyFiles: readonly string[]): string {
+  return ['node', CODE_CACHE_LOADER, '--refresh', ...lazyFiles].join(' ');
+}
+
+/**
  * Copies the loader into `dir` and writes a code cache for each of `lazyFiles` (paths relative to
  * dir) and for the shared files they load. Runs them in a child process of this Node: the cache
  * is only used by the same Node version, so build with the runtime's Node (NODE_MAJOR; the

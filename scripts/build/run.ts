@@ -57,7 +57,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     );
   }
 
-  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion), null, 2) + '\n');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion, lazy.map((l) => l.file)), null, 2) + '\n');
   const config = opts.config ?? (opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined);
   const configFiles = config ? [writeResolvedConfig(config, dir, opts.root)] : [];
 

@@ -91,6 +91,23 @@ describe('code caches of lazy files', () => {
     assert.throws(() => writeCodeCaches(dir, ['lazy/a.cjs']), /writing the code caches of lazy\/a\.cjs failed[\s\S]*top level/);
   });
 
+  it('--refresh (the deploy\'s gcp-build) remakes the caches from paths relative to the function folder', () => {
+    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /code caches made by Node v22[^:]*: a\.cjs \d+ B, b\.cjs \d+ B/);
+    assert.deepEqual(loadInChild(dir).outcomes, { 'a.cjs': 'used', 'b.cjs': 'used' });
+  });
+
+  it('--refresh never fails the deploy: on an error it says so and the build\'s caches stay', () => {
+    writeCodeCaches(dir, ['lazy/a.cjs']);
+    const before = readFileSync(join(dir, 'lazy', 'a.cjs.v8cache'));
+    writeFileSync(join(dir, 'lazy', 'c.cjs'), "throw new Error('top level');\n");
+    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs', 'lazy/c.cjs'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    assert.match(r.stderr, /code caches not refreshed \(top level\); the build's stay/);
+    assert.deepEqual(readFileSync(join(dir, 'lazy', 'a.cjs.v8cache')), before);
+  });
+
   it("index.js's wrapper requires the lazy file through the loader, by its path beside index.js", () => {
     assert.equal(lazyWrapperSource('lazy/x.cjs'), 'module.exports = require("./lazy/_code-cache.cjs")(require("node:path").join(__dirname, "lazy/x.cjs"));');
   });

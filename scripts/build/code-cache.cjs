@@ -37,7 +37,7 @@ const HASH_BYTES = 32;
 // lineOffset -1 keep the file's own line numbers in stack traces.
 const WRAPPER_HEAD = '(function (exports, require, module, __filename, __dirname) {\n';
 
-/** What happened to each file's cache, by base name: used | rejected | stale | missing. */
+/** What happened to each file's cache, by base name: used | rejected | stale | missing | source-maps. */
 const outcomes = new Map();
 /** file -> { module, script } of every file loaded here. */
 const loaded = new Map();
@@ -57,10 +57,19 @@ function cachedDataFor(file, hash) {
   return { outcome: 'used', cachedData: data.subarray(HASH_BYTES) };
 }
 
+/** True while `produce` runs: caches are made whatever the process's options. */
+let producing = false;
+
 /** Runs `file` (absolute) as a CommonJS module once and returns its exports. */
 function load(file) {
   const known = loaded.get(file);
   if (known) return known.module.exports;
+  // Node maps stack traces through source maps only for files its own loader compiled: with
+  // --enable-source-maps (debugging, see scripts/build.ts) the file is required as usual, uncached.
+  if (process.sourceMapsEnabled && !producing) {
+    outcomes.set(basename(file), 'source-maps');
+    return require(file);
+  }
   const bytes = readFileSync(file);
   const hash = createHash('sha256').update(bytes).digest();
   const { outcome, cachedData } = cachedDataFor(file, hash);
@@ -97,6 +106,7 @@ function load(file) {
  * the functions will run on.
  */
 function produce(files) {
+  producing = true;
   for (const file of files) load(file);
   const written = [];
   for (const [file, { script, hash }] of loaded) {

@@ -25,7 +25,7 @@ exports.Shared = Shared;
 `;
 
 /** Loads lazy/a.cjs through the loader in a fresh Node, as index.js does; what it saw, as JSON. */
-function loadInChild(dir: string): { value: string; sameShared: boolean; joined: string; failLine: string; eol: string; outcomes: Record<string, string> } {
+function loadInChild(dir: string, nodeArgs: string[] = []): { value: string; sameShared: boolean; joined: string; failLine: string; eol: string; outcomes: Record<string, string> } {
   const code = `
     const load = require(${JSON.stringify(join(dir, CODE_CACHE_LOADER))});
     const a = load(${JSON.stringify(join(dir, 'lazy', 'a.cjs'))});
@@ -33,7 +33,7 @@ function loadInChild(dir: string): { value: string; sameShared: boolean; joined:
     let failLine = '';
     try { a.fail(); } catch (e) { failLine = e.stack.split('\\n')[1].trim(); }
     a.later().then((eol) => console.log(JSON.stringify({ value: a.value, sameShared: a.Shared === b.Shared && require(${JSON.stringify(join(dir, 'lazy', 'b.cjs'))}) === b, joined: a.joined, failLine, eol, outcomes: Object.fromEntries(load.outcomes) })));`;
-  const child = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8' });
+  const child = spawnSync(process.execPath, [...nodeArgs, '-e', code], { encoding: 'utf8' });
   assert.equal(child.status, 0, child.stderr);
   return JSON.parse(child.stdout);
 }
@@ -84,6 +84,15 @@ describe('code caches of lazy files', () => {
     assert.deepEqual(seen.outcomes, { 'a.cjs': 'rejected', 'b.cjs': 'missing' });
     assert.equal(seen.value, 'a-1');
     assert.ok(seen.sameShared);
+  });
+
+  it('with --enable-source-maps, requires the files as usual so that Node maps their stack traces', () => {
+    writeCodeCaches(dir, ['lazy/a.cjs']);
+    const seen = loadInChild(dir, ['--enable-source-maps']);
+    assert.deepEqual(seen.outcomes, { 'a.cjs': 'source-maps', 'b.cjs': 'source-maps' });
+    assert.equal(seen.value, 'a-1');
+    assert.ok(seen.sameShared);
+    assert.match(seen.failLine, /a\.cjs:8:/);
   });
 
   it('fails the build, naming the files, when a lazy file cannot run its top level', () => {

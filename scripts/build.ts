@@ -35,7 +35,8 @@
  * Stack traces: the platform runs node without --enable-source-maps, so a trace names
  * index.js:line:column. To read original files and lines, either deploy with
  * `--update-env-vars=NODE_OPTIONS=--enable-source-maps` while debugging (start-up cost is within
- * noise here, but the first stack trace printed took ~170 ms longer: the map is parsed then), or
+ * noise here, but the first stack trace printed took ~170 ms longer: the map is parsed then; the
+ * lazy files are then compiled from source, not from their code caches, so that Node maps them), or
  * map a position offline with the .map of the same build:
  *   node -p "new (require('node:module').SourceMap)(JSON.parse(require('node:fs')
  *     .readFileSync('dist/load-on-finalize/index.js.map','utf8'))).findEntry(LINE-1, COL-1)"

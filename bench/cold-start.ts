@@ -22,9 +22,13 @@
  * row's median from the same run, which is tidemark's own start-up cost and, unlike wall time,
  * hardly moves with the machine's load.
  *
- *   npm run bench:cold-start [-- --runs=9] [--config=FILE] [--note=TEXT] [--no-write]
+ * --base=DIR adds a row per API event for the bundles of another tree (DIR: an extracted older
+ * revision whose node_modules links to this one's, built with its own scripts/build.ts), run in
+ * the same rounds, so "before" and "after" share the machine's state.
+ *
+ *   npm run bench:cold-start [-- --runs=9] [--config=FILE] [--base=DIR] [--note=TEXT] [--no-write]
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
@@ -273,7 +277,7 @@ function formatSection(rows: Row[], runs: number, command: string, note: string 
 }
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { runs: { type: 'string' }, config: { type: 'string' }, note: { type: 'string' }, 'no-write': { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { runs: { type: 'string' }, config: { type: 'string' }, base: { type: 'string' }, note: { type: 'string' }, 'no-write': { type: 'boolean' } } });
   const loadBefore = loadavg()[0]!;
   const runs = Math.max(9, Number(values.runs ?? 9));
   const work = mkdtempSync(join(tmpdir(), 'tidemark-bench-'));
@@ -304,6 +308,20 @@ async function main(args: string[]): Promise<void> {
       const bytes = formatBytes(eager) + (total > eager ? ` (+${formatBytes(total - eager)} lazy)` : '');
       for (const [path, event] of EVENTS[fn.entryPoint]!) {
         rows.push({ label: `${fn.entryPoint}, ${path}`, entryPoint: fn.entryPoint, event, bundledDir, unbundledDir, bundled: [], unbundled: [], bytes });
+      }
+    }
+    if (values.base) {
+      const baseRoot = resolve(values.base);
+      const built = spawnSync(process.execPath, [join(baseRoot, 'scripts', 'build.ts'), `--outdir=${join(work, 'base')}`, `--config=${configFile}`, '--quiet'], { cwd: baseRoot, encoding: 'utf8' });
+      if (built.status !== 0) throw new Error(`--base ${baseRoot}: its build failed:\n${built.stderr}`);
+      for (const fn of fns) {
+        const baseDir = join(work, 'base', fn.name);
+        if (!existsSync(baseDir)) continue;
+        linkFramework(baseDir);
+        for (const [path, event] of EVENTS[fn.entryPoint]!) {
+          if (!path.startsWith('API')) continue;
+          rows.push({ label: `base (${values.base}): ${fn.entryPoint}, ${path}`, entryPoint: fn.entryPoint, event, bundledDir: baseDir, unbundledDir: undefined, bundled: [], unbundled: [], bytes: '-' });
+        }
       }
     }
     writeFloor(join(work, 'floor'));

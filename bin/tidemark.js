@@ -2,7 +2,8 @@
 // The `tidemark` command. It runs shared/cli/main.ts without compiling TypeScript at run time:
 //
 // 1. In a clone with esbuild installed, the CLI is bundled into node_modules/.cache/tidemark-cli/
-//    (ESM, one chunk per command module, packages left in node_modules) and that JavaScript is
+//    (ESM, one chunk per command module, the small pure-JS packages bundled in, the others left in
+//    node_modules) and that JavaScript is
 //    run. The bundle is rebuilt (about 70 ms, once) when any source file it was built from has
 //    changed, so edits take effect at the next call. This halves start-up CPU against 2.: Node's
 //    type stripper (WebAssembly) costs about 60 ms per run for the ~40 files `config check` loads.
@@ -24,17 +25,48 @@ module.enableCompileCache?.();
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'shared', 'cli', 'main.ts');
 const cache = join(root, 'node_modules', '.cache', 'tidemark-cli');
+/** This file, relative to root, as the bundle's inputs record it. */
+const self = relative(root, fileURLToPath(import.meta.url)).split('\\').join('/');
 
-/** The bundle's main.mjs if every input it records is unchanged, else undefined. */
+/**
+ * The bundle's main.mjs if every file it records is unchanged, else undefined. It records the
+ * project's own sources and, for the packages bundled in (BUNDLED_PACKAGES), npm's record of the
+ * installed tree, node_modules/.package-lock.json, which every install rewrites: one stat instead
+ * of one per file of zod, yaml and commander.
+ */
 function freshBundle() {
   try {
     const { inputs } = JSON.parse(readFileSync(join(cache, 'inputs.json'), 'utf8'));
+    // A bundle built by an older bin/tidemark.js (which did not record itself) is rebuilt.
+    if (!(self in inputs)) return undefined;
     for (const [file, mtimeMs] of Object.entries(inputs)) if (statSync(join(root, file)).mtimeMs !== mtimeMs) return undefined;
     return join(cache, 'main.mjs');
   } catch {
     return undefined;
   }
 }
+
+/**
+ * Pure-JavaScript packages `--help` and `config check` load, bundled into the CLI's chunks instead
+ * of resolved from node_modules at run time: zod and yaml alone are about 120 ES modules, each
+ * resolved, read and compiled by Node's ESM loader on every call. Everything else (DuckDB, the
+ * Google clients, Pulumi: native code or large, loaded only by the commands that need them) stays
+ * in node_modules.
+ */
+const BUNDLED_PACKAGES = ['commander', 'zod', 'yaml', 'croner', 'picomatch', 'ms'];
+const INSTALLED_TREE = 'node_modules/.package-lock.json';
+
+/** esbuild plugin: every bare import is external except BUNDLED_PACKAGES. */
+const externalPackages = {
+  name: 'tidemark-cli-external-packages',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('node:')) return { path: args.path, external: true };
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      return BUNDLED_PACKAGES.includes(name) ? undefined : { path: args.path, external: true };
+    });
+  },
+};
 
 /** Bundles the CLI into the cache (built aside, then renamed in); undefined without esbuild. */
 async function buildBundle() {
@@ -54,14 +86,23 @@ async function buildBundle() {
     format: 'esm',
     platform: 'node',
     target: 'node22',
-    packages: 'external',
+    plugins: [externalPackages],
+    // The CommonJS packages bundled in (commander, picomatch, ms) require() Node's builtins.
+    banner: { js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);" },
     outdir: tmp,
     outExtension: { '.js': '.mjs' },
     metafile: true,
     logLevel: 'silent',
   });
-  const inputs = {};
-  for (const file of Object.keys(result.metafile.inputs)) inputs[file] = statSync(join(root, file)).mtimeMs;
+  // This file too: it holds the build options.
+  const inputs = { [self]: statSync(join(root, self)).mtimeMs };
+  for (const file of Object.keys(result.metafile.inputs)) if (!file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
+  try {
+    inputs[INSTALLED_TREE] = statSync(join(root, INSTALLED_TREE)).mtimeMs;
+  } catch {
+    // Not installed by npm: the bundled packages' own files are recorded instead.
+    for (const file of Object.keys(result.metafile.inputs)) if (file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
+  }
   writeFileSync(join(tmp, 'inputs.json'), JSON.stringify({ inputs }));
   // Packages stay external: the chunks import them by name, resolved from the cache's node_modules parent.
   mkdirSync(dirname(cache), { recursive: true });

@@ -5,6 +5,10 @@
  *   index.js              esbuild: CommonJS, minified, node22, everything but functions-framework
  *   lazy/<package>.cjs    a package the project's code loads with import(): its own file, read
  *                         and parsed only when that import() runs (Google's cold-start advice)
+ *   lazy/*.cjs.v8cache    V8's code cache of each lazy file, made at build time by running its
+ *                         top level (build/code-cache.ts), and lazy/_code-cache.cjs, the loader
+ *                         index.js requires lazy files through: bytecode deserialized instead of
+ *                         compiled on the first API call, when the runtime's Node is the build's
  *   *.map                 source maps; not loaded at run time (see "Stack traces" below)
  *   package.json          "type": "commonjs", main index.js, engines node 22, one dependency:
  *                         @google-cloud/functions-framework at the installed version, kept out of
@@ -31,7 +35,8 @@
  * Stack traces: the platform runs node without --enable-source-maps, so a trace names
  * index.js:line:column. To read original files and lines, either deploy with
  * `--update-env-vars=NODE_OPTIONS=--enable-source-maps` while debugging (start-up cost is within
- * noise here, but the first stack trace printed took ~170 ms longer: the map is parsed then), or
+ * noise here, but the first stack trace printed took ~170 ms longer: the map is parsed then; the
+ * lazy files are then compiled from source, not from their code caches, so that Node maps them), or
  * map a position offline with the .map of the same build:
  *   node -p "new (require('node:module').SourceMap)(JSON.parse(require('node:fs')
  *     .readFileSync('dist/load-on-finalize/index.js.map','utf8'))).findEntry(LINE-1, COL-1)"

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { BuildOptions, Metafile, Plugin } from 'esbuild';
+import { lazyWrapperSource } from './code-cache.ts';
 import { BuildError, FRAMEWORK, NODE_MAJOR } from './common.ts';
 import type { FunctionEntry } from './discover.ts';
 import { BUILTINS, FORBIDDEN_PACKAGES, forbiddenPackagesExternal } from './policy.ts';
@@ -12,8 +13,8 @@ import { BUILTINS, FORBIDDEN_PACKAGES, forbiddenPackagesExternal } from './polic
 /**
  * The CommonJS wrapper that stands for a lazily loaded package inside index.js: esbuild turns
  * the project's `import('pkg')` into `Promise.resolve().then(() => __toESM(require_wrapper()))`,
- * so the package's own file is read, parsed and run only when that import runs, and the
- * importer sees its named exports exactly as in an unsplit bundle (or in Node).
+ * so the package's own file is read, compiled (from its code cache, code-cache.ts) and run only
+ * when that import runs, and the importer sees its named exports exactly as in an unsplit bundle (or in Node).
  */
 export const LAZY_NAMESPACE = 'tidemark-lazy';
 
@@ -37,10 +38,8 @@ function lazyPackages(found: Map<string, string>): Plugin {
         found.set(args.path, lazyFileName(args.path));
         return { path: args.path, namespace: LAZY_NAMESPACE };
       });
-      b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({
-        contents: `module.exports = require(${JSON.stringify(`./${found.get(args.path)!}`)});`,
-        loader: 'js',
-      }));
+      // Through the code-cache loader (code-cache.ts): the lazy file's compiled code comes from the build.
+      b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({ contents: lazyWrapperSource(found.get(args.path)!), loader: 'js' }));
       b.onResolve({ filter: /^\.\/lazy\//, namespace: LAZY_NAMESPACE }, (args) => ({ path: args.path, external: true }));
     },
   };

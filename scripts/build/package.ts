@@ -10,6 +10,7 @@ import { loadConfig } from '../../shared/config/load.ts';
 import { RESOLVED_CONFIG_FILE, serializeConfig } from '../../shared/config/resolved.ts';
 import type { Config } from '../../shared/config/types.ts';
 import { ConfigError } from '../../shared/core/errors.ts';
+import { refreshCachesScript } from './code-cache.ts';
 import { BuildError, FRAMEWORK, NODE_MAJOR } from './common.ts';
 import type { Env } from './common.ts';
 import type { FunctionEntry } from './discover.ts';
@@ -68,11 +69,12 @@ export function installedFrameworkVersion(root: string): string {
 }
 
 /**
- * The deployed folder's package.json: CommonJS, one exact dependency, and no scripts (the
- * buildpack would run a `build` script). With no lockfile the buildpack runs `npm install`,
- * which resolves that one pinned package.
+ * The deployed folder's package.json: CommonJS, one exact dependency, and no `build` script (the
+ * buildpack would run it). With no lockfile the buildpack runs `npm install`, which resolves that
+ * one pinned package. With lazy files, a `gcp-build` script (run by the buildpack instead of
+ * `build`) remakes their code caches with the runtime's Node (code-cache.ts).
  */
-export function deployPackageJson(fn: FunctionEntry, version: string, frameworkVersion: string): Record<string, unknown> {
+export function deployPackageJson(fn: FunctionEntry, version: string, frameworkVersion: string, lazyFiles: readonly string[] = []): Record<string, unknown> {
   return {
     name: `tidemark-${fn.name}`,
     version,
@@ -81,6 +83,7 @@ export function deployPackageJson(fn: FunctionEntry, version: string, frameworkV
     type: 'commonjs',
     main: 'index.js',
     engines: { node: String(NODE_MAJOR) },
+    ...(lazyFiles.length ? { scripts: { 'gcp-build': refreshCachesScript(lazyFiles) } } : {}),
     dependencies: { [FRAMEWORK]: frameworkVersion },
   };
 }

@@ -9,6 +9,7 @@ import type { Metafile } from 'esbuild';
 import type { Config } from '../../shared/config/types.ts';
 import { BuildError, FRAMEWORK } from './common.ts';
 import { bundleOptions, buildLazyPackages, esbuildFailure, LAZY_NAMESPACE } from './bundle.ts';
+import { CODE_CACHE_LOADER, writeCodeCaches } from './code-cache.ts';
 import { discoverFunctions } from './discover.ts';
 import type { FunctionEntry } from './discover.ts';
 import { deployPackageJson, installedFrameworkVersion, resolveConfigForBuild, writeResolvedConfig } from './package.ts';
@@ -46,6 +47,8 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     for (const p of checkHygiene(l.metafile, l.entry)) problems.push({ ...p, chain: [...via, ...p.chain] });
   }
   if (problems.length) throw new BuildError(describeProblems(fn, problems));
+  // After the policy checks: making the caches runs the lazy files' top levels.
+  const caches = lazy.length ? writeCodeCaches(dir, lazy.map((l) => l.file)) : [];
 
   if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint)) {
     throw new BuildError(
@@ -54,7 +57,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     );
   }
 
-  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion), null, 2) + '\n');
+  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion, lazy.map((l) => l.file)), null, 2) + '\n');
   const config = opts.config ?? (opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined);
   const configFiles = config ? [writeResolvedConfig(config, dir, opts.root)] : [];
 
@@ -88,7 +91,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     inputs: topBy(byInput, 'path', 20),
     packages: topBy(byPackage, 'name', 20),
     lazy: lazySizes,
-    files: [...new Set([...outputs, ...legal.map((f) => f.split(sep).join('/')), 'package.json', ...configFiles])].sort(),
+    files: [...new Set([...outputs, ...legal.map((f) => f.split(sep).join('/')), 'package.json', ...configFiles, ...(lazy.length ? [CODE_CACHE_LOADER] : []), ...caches.map((c) => c.file)])].sort(),
     warnings,
   };
   const report = {
@@ -100,6 +103,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     topInputs: bundle.inputs,
     topPackages: bundle.packages,
     lazyPackages: lazySizes,
+    codeCaches: caches,
     files: bundle.files,
     warnings,
   };

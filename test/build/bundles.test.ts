@@ -500,7 +500,9 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.equal(pkg.type, 'commonjs');
         assert.deepEqual(pkg.engines, { node: '22' });
         assert.deepEqual(pkg.dependencies, { [FRAMEWORK]: installedFrameworkVersion(ROOT) });
-        assert.equal(pkg.scripts, undefined, 'no scripts: the buildpack would run `build`');
+        // No `build` (the buildpack would run it); gcp-build, with lazy files, only remakes their code caches.
+        const lazyFiles = (JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] }).lazyPackages.map((l) => l.file);
+        assert.deepEqual(pkg.scripts, lazyFiles.length ? { 'gcp-build': `node lazy/_code-cache.cjs --refresh ${lazyFiles.join(' ')}` } : undefined);
         assert.equal(pkg.devDependencies, undefined);
         // The config as the CLI resolves it, schema inlined; no YAML or schema files to parse at run time.
         const resolved = readResolvedConfig(join(dir(), RESOLVED_CONFIG_FILE));
@@ -518,6 +520,24 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         t.diagnostic(`index.js ${kib(report.bytes.eager)}, with lazy files ${kib(report.bytes.total)}, maps ${kib(report.bytes.maps)}`);
         t.diagnostic(`largest in index.js: ${report.topPackages.slice(0, 5).map((p) => `${p.name} ${kib(p.bytes)}`).join(', ')}`);
         if (report.lazyPackages.length) t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
+      });
+
+      it('carries a code cache for each lazy file that this Node uses (lazy/_code-cache.cjs), remade by the gcp-build script', () => {
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] };
+        if (!report.lazyPackages.length) return;
+        // As the buildpack would: the package.json's gcp-build, then the caches it made are the ones used.
+        const script = (JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['gcp-build']!;
+        const built = spawnSync('sh', ['-c', script], { cwd: dir(), env: { PATH: process.env.PATH, HOME: work }, encoding: 'utf8' });
+        assert.equal(built.status, 0, built.stderr);
+        assert.equal(built.stderr, '');
+        const code = `const load = require('./lazy/_code-cache.cjs');
+          for (const f of ${JSON.stringify(report.lazyPackages.map((l) => l.file))}) load(require('node:path').join(process.cwd(), f));
+          console.log(JSON.stringify(Object.fromEntries(load.outcomes)));`;
+        const child = spawnSync(process.execPath, ['-e', code], { cwd: dir(), env: { PATH: process.env.PATH, HOME: work }, encoding: 'utf8' });
+        assert.equal(child.status, 0, child.stderr);
+        const outcomes = JSON.parse(child.stdout) as Record<string, string>;
+        assert.deepEqual(Object.keys(outcomes).sort(), report.lazyPackages.map((l) => l.file.slice('lazy/'.length)).sort());
+        assert.deepEqual(Object.values(outcomes).filter((o) => o !== 'used'), []);
       });
 
       const tc = CASES[fn.entryPoint];

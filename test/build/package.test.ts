@@ -62,4 +62,9 @@ describe('deployPackageJson', () => {
       dependencies: { [FRAMEWORK]: '5.0.0' },
     });
   });
+  it("with lazy files, a gcp-build script (the buildpack's, not `build`) remakes their code caches on the runtime's Node", () => {
+    const fn = discoverFunctions(process.cwd()).find((f) => f.name === 'audit-gaps')!;
+    const pkg = deployPackageJson(fn, '1.2.3', '5.0.0', ['lazy/google-cloud-storage.cjs', 'lazy/google-auth-library.cjs']);
+    assert.deepEqual(pkg.scripts, { 'gcp-build': 'node lazy/_code-cache.cjs --refresh lazy/google-cloud-storage.cjs lazy/google-auth-library.cjs' });
+  });
 });

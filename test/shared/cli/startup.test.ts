@@ -86,6 +86,37 @@ describe('tidemark command start-up', () => {
     }
   });
 
+  it('bundles commander, zod and yaml into the CLI, and checks freshness against npm\'s record of node_modules, not each of their files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
+    try {
+      writeFileSync(join(dir, 'tidemark.config.yaml'), EVENTS_YAML);
+      runBin(dir, ['--help']);
+      const r = runBin(dir, ['config', 'check']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(r.loaded.filter((u) => /node_modules\/(commander|zod|yaml|croner|picomatch|ms)\//.test(u)), []);
+      const { inputs } = JSON.parse(readFileSync(join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json'), 'utf8')) as { inputs: Record<string, number> };
+      assert.deepEqual(Object.keys(inputs).filter((f) => f.includes('node_modules')), ['node_modules/.package-lock.json']);
+      assert.ok('bin/tidemark.js' in inputs, 'the build options live in bin/tidemark.js: an edit there rebuilds');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rebuilds a bundle recorded by an older bin/tidemark.js (no record of itself)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
+    try {
+      runBin(dir, ['--help']);
+      const file = join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json');
+      const { inputs } = JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, number> };
+      delete inputs['bin/tidemark.js'];
+      writeFileSync(file, JSON.stringify({ inputs }));
+      assert.equal(runBin(dir, ['--help']).status, 0);
+      assert.ok('bin/tidemark.js' in (JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, number> }).inputs);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   const commands: [string[], string | undefined][] = [
     [['node', 'tidemark'], undefined],
     [['node', 'tidemark', '--help'], undefined],

@@ -97,6 +97,19 @@ describe('isRealTime / isValidTimeZone', () => {
     for (const zone of ['UTC', 'Etc/UTC', 'Asia/Seoul', 'America/New_York']) assert.ok(isValidTimeZone(zone), zone);
     for (const zone of ['Mars/Base', '', '+09:00', 'KST+9', 'Asia/Seou']) assert.equal(isValidTimeZone(zone), false, zone);
   });
+  it('UTC names are valid without asking Intl (whose first formatter loads the zone data), and Intl agrees', () => {
+    const utcNames = ['UTC', 'Etc/UTC', 'Etc/UCT', 'Etc/Universal', 'Etc/Zulu', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT', 'Universal', 'Zulu'];
+    for (const zone of utcNames) assert.doesNotThrow(() => new Intl.DateTimeFormat('en-US', { timeZone: zone }), zone);
+    const real = Intl.DateTimeFormat;
+    Intl.DateTimeFormat = function refused() {
+      throw new Error('Intl.DateTimeFormat called');
+    } as unknown as typeof Intl.DateTimeFormat;
+    try {
+      for (const zone of utcNames) assert.ok(isValidTimeZone(zone), zone);
+    } finally {
+      Intl.DateTimeFormat = real;
+    }
+  });
   it('surveys', () => {
     assert.deepEqual(surveyZone('America/New_York', NOW), { everNonZero: true, notWholeHours: false, offsetsMinutes: [-300, -240] });
     assert.deepEqual(surveyZone('UTC', NOW), { everNonZero: false, notWholeHours: false, offsetsMinutes: [0] });

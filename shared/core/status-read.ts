@@ -10,6 +10,7 @@ import { partitionEnd, partitionStart } from '../routing/partition.ts';
 import type { Router } from '../routing/router.ts';
 import type { BudgetState } from './budget.ts';
 import { budgetObjectName } from './budget.ts';
+import type { Engine } from './engine.ts';
 import { InvalidMessageError } from './errors.ts';
 import { decodeLabelTime } from './fingerprint.ts';
 import { LAST_LOAD_LABEL, WATERMARK_LABEL } from './labels.ts';
@@ -21,15 +22,8 @@ import { computeStatus, localPathTime } from './status.ts';
 import type { TableStatus } from './status.ts';
 import { listChanges, readSnapshot } from './status-store.ts';
 
-/** What the reads need (an Engine has all of it). */
-export interface StatusDeps {
-  config: Config;
-  router: Router;
-  store: ObjectStore;
-  warehouse: Warehouse;
-  clock: Clock;
-  log: Logger;
-}
+/** What the reads need: the engine's ports, without its options and hooks. */
+export type StatusDeps = Pick<Engine, 'config' | 'router' | 'store' | 'warehouse' | 'clock' | 'log'>;
 
 export interface QuarantineRow {
   table: string;

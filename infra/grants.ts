@@ -101,7 +101,9 @@ export function expandGrants(config: Config, deploy: DeploySettings): ExpandedGr
       for (const t of resolveScope(grant.on, config, { function: fn.name, region: fn.region })) {
         add({
           member: `serviceAccount:${fn.serviceAccountEmail}`,
-          role: roleName(grant.role, config.project, deploy.serviceAccountPrefix),
+          // A project's custom role can only be granted inside that project: a dataset in a
+          // table's `target.project` gets that project's copy (program.ts defines it there).
+          role: roleName(grant.role, targetProject(t.target) ?? config.project, deploy.serviceAccountPrefix),
           target: t.target,
           ...(t.condition ? { condition: t.condition } : {}),
           why: grant.why,
@@ -148,6 +150,11 @@ export function callers(config: Pick<Config, 'statusPage' | 'streams'>, role: 's
   if (role === 'status') return [...new Set([...(config.statusPage?.operators ?? []), ...(config.statusPage?.invokers ?? [])])];
   if (role === 'ingest') return [...new Set(config.streams.flatMap((s) => s.invokers ?? []))];
   return [];
+}
+
+/** The project of a dataset or table target outside the config's project. */
+export function targetProject(t: GrantTarget): string | undefined {
+  return t.type === 'dataset' || t.type === 'table' ? t.project : undefined;
 }
 
 /** Identity of a grant: target, role, member and condition. */

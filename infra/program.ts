@@ -19,7 +19,7 @@ import { describeFunctions } from '../shared/deploy/functions.ts';
 import { declareAlerts } from './alerts.ts';
 import { DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
 import type { DeploySettings } from './deploy-config.ts';
-import { PROJECT_NUMBER, datasetKey, expandGrants, foreignProject, lakeBuckets, targetDatasets, targetKey } from './grants.ts';
+import { PROJECT_NUMBER, datasetKey, expandGrants, foreignProject, lakeBuckets, targetDatasets, targetKey, targetProject } from './grants.ts';
 import type { ExpandedGrant } from './grants.ts';
 import { CUSTOM_ROLES, customRoleId } from './roles.ts';
 import { declareStreamSubscriptions, declareStreamTopics, describeStreams } from './streams.ts';
@@ -51,16 +51,24 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
       description: `Runs the tidemark ${fn.role} function (managed by the tidemark Pulumi program)`,
     }, opts);
   }
+  const grants = expandGrants(config, deploy).filter((g) => !g.afterDeploy);
   const roles: Record<string, gcp.projects.IAMCustomRole> = {};
-  for (const r of CUSTOM_ROLES) {
-    roles[`projects/${project}/roles/${customRoleId(deploy.serviceAccountPrefix, r.key)}`] = new gcp.projects.IAMCustomRole(`role-${r.key}`, {
-      project,
-      roleId: customRoleId(deploy.serviceAccountPrefix, r.key),
-      title: r.title,
-      description: r.why,
-      permissions: [...r.permissions],
-      stage: 'GA',
-    }, opts);
+  // Every custom role in the config's project; in a table's `target.project`, those granted
+  // there (a custom role can only be granted in the project that defines it).
+  const roleProjects = [project, ...new Set(grants.map((g) => targetProject(g.target)).filter((p): p is string => p !== undefined))];
+  for (const where of roleProjects) {
+    for (const r of CUSTOM_ROLES) {
+      const full = `projects/${where}/roles/${customRoleId(deploy.serviceAccountPrefix, r.key)}`;
+      if (where !== project && !grants.some((g) => g.role === full)) continue;
+      roles[full] = new gcp.projects.IAMCustomRole(where === project ? `role-${r.key}` : `role-${r.key}@${where}`, {
+        project: where,
+        roleId: customRoleId(deploy.serviceAccountPrefix, r.key),
+        title: r.title,
+        description: r.why,
+        permissions: [...r.permissions],
+        stage: 'GA',
+      }, opts);
+    }
   }
 
   // ---- Pub/Sub ------------------------------------------------------------------------------
@@ -128,7 +136,6 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   }
 
   // ---- state bucket -------------------------------------------------------------------------
-  const grants = expandGrants(config, deploy).filter((g) => !g.afterDeploy);
   const ownsStateBucket = !lakeBuckets(config).includes(config.state.bucket);
   let stateBucket: gcp.storage.Bucket | undefined;
   if (ownsStateBucket) {

@@ -180,7 +180,7 @@ export const SERVICE_AGENT_GRANTS: readonly ServiceAgentGrant[] = [
  * Per stream, the Pub/Sub service agent's grants (describeStream in shared/deploy/streams.ts
  * declares them with the stream's resources; here for the README's table only).
  */
-const STREAM_AGENT_ROWS: readonly { role: string; on: string; why: string }[] = [
+export const STREAM_AGENT_ROWS: readonly { role: string; on: string; why: string }[] = [
   { role: 'roles/storage.objectCreator', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription writes the stream\'s files' },
   { role: 'roles/storage.legacyBucketReader', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription reads the bucket\'s metadata' },
   { role: 'roles/pubsub.publisher', on: 'each `streams[].deadLetterTopic`', why: 'forward messages it cannot write to the dead-letter topic' },

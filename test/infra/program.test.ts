@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandGrants } from '../../infra/grants.ts';
+import { STREAM_AGENT_ROWS } from '../../infra/roles.ts';
 import type { StreamConfig } from '../../shared/config/types.ts';
 import { describeStreams } from '../../shared/deploy/streams.ts';
 import { table, testConfig, testDeploy } from './fixtures.ts';
@@ -237,6 +238,11 @@ describe('the Pulumi program', () => {
       `${SA('ingest')} | roles/pubsub.publisher | topic tidemark-backfill`,
       `${SA('status')} | roles/pubsub.subscriber | subscription tidemark-audit-results-sub`,
     ]);
+  });
+
+  it('the README rows for the streams\' agent grants name the roles describeStreams grants', () => {
+    const [s] = describeStreams(config, { lakeRegion: 'asia-northeast3', ingestAccountEmail: SA('ingest') }).streams;
+    assert.deepEqual(STREAM_AGENT_ROWS.map((r) => r.role), s!.grants.filter((g) => g.member.kind === 'pubsub-service-agent').map((g) => g.role));
   });
 
   it('gives the ingest account exactly the publisher grants describeStreams states', () => {

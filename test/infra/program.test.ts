@@ -344,7 +344,8 @@ describe('the Pulumi program', () => {
     assert.match(counter.filter, /resource\.labels\.service_name=~"\^\(tidemark-loader\|tidemark-backfill\)\$"/);
     const lag = byName('metric-tidemark_freshness_lag_seconds').inputs;
     assert.deepEqual([lag.metricDescriptor.valueType, lag.valueExtractor, lag.metricDescriptor.unit], ['DISTRIBUTION', 'EXTRACT(jsonPayload.freshnessLagSeconds)', 's']);
-    assert.ok(lag.bucketOptions.exponentialBuckets, 'a distribution needs buckets');
+    // Percentiles interpolate inside a bucket: 10%-wide buckets keep a 6 h threshold from firing at 5 h.
+    assert.deepEqual(lag.bucketOptions, { exponentialBuckets: { numFiniteBuckets: 150, growthFactor: 1.1, scale: 1 } });
     const dlq = byName('alert-backfill-dead-letters').inputs;
     assert.deepEqual(dlq.notificationChannels, ['projects/tidemark-test/notificationChannels/7']);
     assert.deepEqual(dlq.conditions[0].conditionThreshold, {
@@ -356,6 +357,21 @@ describe('the Pulumi program', () => {
     });
     assert.equal(byName('alert-table-not-fresh').inputs.conditions[0].conditionThreshold.filter, 'metric.type="logging.googleapis.com/user/tidemark_freshness_lag_seconds" AND resource.type="cloud_run_revision"');
     assert.equal(byName('alert-files-quarantined').inputs.documentation.mimeType, 'text/markdown');
+  });
+
+  it('aligns each policy\'s series as Cloud Monitoring allows for its value type (a distribution has no ALIGN_MAX)', () => {
+    const valueType = new Map(graph.filter((r) => r.type === 'gcp:logging/metric:Metric').map((r) => [`logging.googleapis.com/user/${r.inputs.name}`, r.inputs.metricDescriptor.valueType as string]));
+    const policies = graph.filter((r) => r.type === 'gcp:monitoring/alertPolicy:AlertPolicy');
+    assert.equal(policies.length, 8);
+    for (const p of policies) {
+      const t = p.inputs.conditions[0].conditionThreshold;
+      const metric = /metric\.type="([^"]+)"/.exec(t.filter)![1]!;
+      const aligner = t.aggregations[0].perSeriesAligner as string;
+      // Builtin num_undelivered_messages is an INT64 gauge.
+      const type = valueType.get(metric) ?? 'INT64';
+      if (type === 'DISTRIBUTION') assert.match(aligner, /^ALIGN_(PERCENTILE_\d+|DELTA)$/, `${p.name}: ${aligner} on a distribution`);
+      else assert.match(aligner, /^ALIGN_(MAX|MIN|SUM|MEAN|COUNT|DELTA)$/, `${p.name}: ${aligner} on ${type}`);
+    }
   });
 
   it('without notification channels, declares the metrics and no alert policy', async () => {

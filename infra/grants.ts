@@ -5,8 +5,9 @@
  */
 import type { Config } from '../shared/config/types.ts';
 import { describeFunctions } from '../shared/deploy/functions.ts';
+import { describeStreams } from '../shared/deploy/streams.ts';
 import type { DeploySettings } from './deploy-config.ts';
-import { SERVICE_ACCOUNT_GRANTS, SERVICE_AGENT_GRANTS, isAfterDeploy, roleName } from './roles.ts';
+import { CALLER_GRANTS, SERVICE_ACCOUNT_GRANTS, SERVICE_AGENT_GRANTS, isAfterDeploy, roleName } from './roles.ts';
 import type { GrantScope } from './roles.ts';
 
 /** An IAM condition (CEL), as policies carry it. */
@@ -20,9 +21,11 @@ export interface Condition {
 export type GrantTarget =
   | { type: 'project' }
   | { type: 'bucket'; bucket: string }
-  | { type: 'dataset'; dataset: string }
-  | { type: 'table'; dataset: string; table: string }
+  /** `project` only when the dataset lives outside `config.project` (a table's `target.project`). */
+  | { type: 'dataset'; dataset: string; project?: string }
+  | { type: 'table'; dataset: string; table: string; project?: string }
   | { type: 'topic'; topic: string }
+  | { type: 'subscription'; subscription: string }
   /** The subscription Eventarc creates for the function's topic trigger (after deploy). */
   | { type: 'triggerSubscription'; function: string; region: string }
   /** The function's Cloud Run service (after deploy). */
@@ -48,8 +51,30 @@ export function lakeBuckets(config: Pick<Config, 'lake' | 'tables'>): string[] {
   return [...new Set([config.lake.bucket, ...config.tables.map((t) => t.source.bucket)])];
 }
 
-export function targetDatasets(config: Pick<Config, 'tables'>): string[] {
-  return [...new Set(config.tables.map((t) => t.spec.ref.dataset))];
+/** A dataset tidemark loads into; `project` only when it is not `config.project`. */
+export interface DatasetRef {
+  dataset: string;
+  project?: string;
+}
+
+/** The project a table's dataset lives in, when it is not the config's own. */
+export function foreignProject(config: Pick<Config, 'project'>, ref: { project?: string }): { project?: string } {
+  return ref.project && ref.project !== config.project ? { project: ref.project } : {};
+}
+
+/** Every dataset a table loads into, once per project and dataset (in config order). */
+export function targetDatasets(config: Pick<Config, 'project' | 'tables'>): DatasetRef[] {
+  const out = new Map<string, DatasetRef>();
+  for (const t of config.tables) {
+    const d: DatasetRef = { dataset: t.spec.ref.dataset, ...foreignProject(config, t.spec.ref) };
+    out.set(datasetKey(d), d);
+  }
+  return [...out.values()];
+}
+
+/** `dataset` in the config's project, `project:dataset` elsewhere (keys resources and grants). */
+export function datasetKey(d: DatasetRef): string {
+  return d.project ? `${d.project}:${d.dataset}` : d.dataset;
 }
 
 /** The condition that limits a state-bucket grant to objects under the state prefix. */
@@ -76,13 +101,31 @@ export function expandGrants(config: Config, deploy: DeploySettings): ExpandedGr
       for (const t of resolveScope(grant.on, config, { function: fn.name, region: fn.region })) {
         add({
           member: `serviceAccount:${fn.serviceAccountEmail}`,
-          role: roleName(grant.role, config.project, deploy.serviceAccountPrefix),
+          // A project's custom role can only be granted inside that project: a dataset in a
+          // table's `target.project` gets that project's copy (program.ts defines it there).
+          role: roleName(grant.role, targetProject(t.target) ?? config.project, deploy.serviceAccountPrefix),
           target: t.target,
           ...(t.condition ? { condition: t.condition } : {}),
           why: grant.why,
           afterDeploy: isAfterDeploy(grant.on),
         });
       }
+    }
+  }
+  for (const c of CALLER_GRANTS) {
+    const fn = describeFunctions(config, deploy).find((f) => f.role === c.function)!;
+    for (const m of callers(config, c.function)) {
+      add({ member: m, role: 'roles/run.invoker', target: { type: 'function', function: fn.name, region: fn.region }, why: c.why, afterDeploy: true });
+    }
+  }
+  // Each stream's Pub/Sub service agent grants, as describeStream states them.
+  const ingest = describeFunctions(config, deploy).find((f) => f.role === 'ingest')!;
+  for (const s of describeStreams(config, { lakeRegion: deploy.lakeRegion, ingestAccountEmail: ingest.serviceAccountEmail }).streams) {
+    for (const g of s.grants) {
+      const member = g.member.kind === 'pubsub-service-agent' ? `serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com` : `serviceAccount:${g.member.email}`;
+      const r = g.resource;
+      const target: GrantTarget = r.kind === 'bucket' ? { type: 'bucket', bucket: r.name } : r.kind === 'topic' ? { type: 'topic', topic: r.name } : { type: 'subscription', subscription: r.name };
+      add({ member, role: g.role, target, why: g.why, afterDeploy: false });
     }
   }
   for (const grant of SERVICE_AGENT_GRANTS) {
@@ -102,6 +145,18 @@ export function expandGrants(config: Config, deploy: DeploySettings): ExpandedGr
   return out;
 }
 
+/** The principals the config lists as callers of an HTTP function (CALLER_GRANTS), deduplicated. */
+export function callers(config: Pick<Config, 'statusPage' | 'streams'>, role: 'status' | 'ingest' | string): string[] {
+  if (role === 'status') return [...new Set([...(config.statusPage?.operators ?? []), ...(config.statusPage?.invokers ?? [])])];
+  if (role === 'ingest') return [...new Set(config.streams.flatMap((s) => s.invokers ?? []))];
+  return [];
+}
+
+/** The project of a dataset or table target outside the config's project. */
+export function targetProject(t: GrantTarget): string | undefined {
+  return t.type === 'dataset' || t.type === 'table' ? t.project : undefined;
+}
+
 /** Identity of a grant: target, role, member and condition. */
 export function grantKey(g: Pick<ExpandedGrant, 'target' | 'role' | 'member' | 'condition'>): string {
   return `${targetKey(g.target)}|${g.role}|${g.member}|${g.condition?.expression ?? ''}`;
@@ -114,11 +169,13 @@ export function targetKey(t: GrantTarget): string {
     case 'bucket':
       return `bucket:${t.bucket}`;
     case 'dataset':
-      return `dataset:${t.dataset}`;
+      return `dataset:${datasetKey(t)}`;
     case 'table':
-      return `table:${t.dataset}.${t.table}`;
+      return `table:${datasetKey(t)}.${t.table}`;
     case 'topic':
       return `topic:${t.topic}`;
+    case 'subscription':
+      return `subscription:${t.subscription}`;
     case 'triggerSubscription':
       return `triggerSubscription:${t.region}/${t.function}`;
     case 'function':
@@ -142,14 +199,19 @@ function resolveScope(scope: GrantScope, config: Config, fn: { function: string;
         },
       ];
     case 'targetDatasets':
-      return targetDatasets(config).map((dataset) => ({ target: { type: 'dataset', dataset } }));
+      return targetDatasets(config).map((d) => ({ target: { type: 'dataset', ...d } }));
     case 'targetTables':
       // A table without a schema is created by its first load, after this runs: grant on its dataset.
-      return config.tables.map((t) =>
-        t.spec.schema ? { target: { type: 'table', dataset: t.spec.ref.dataset, table: t.spec.ref.table } } : { target: { type: 'dataset', dataset: t.spec.ref.dataset } },
-      );
+      return config.tables.map((t) => {
+        const where = { dataset: t.spec.ref.dataset, ...foreignProject(config, t.spec.ref) };
+        return t.spec.schema ? { target: { type: 'table', ...where, table: t.spec.ref.table } } : { target: { type: 'dataset', ...where } };
+      });
     case 'topic':
       return [{ target: { type: 'topic', topic: config.topics[scope.topic] } }];
+    case 'pullSubscription':
+      return [{ target: { type: 'subscription', subscription: `${config.topics[scope.topic]}-sub` } }];
+    case 'streamTopics':
+      return config.streams.map((s) => ({ target: { type: 'topic', topic: s.topic } }));
     case 'topicSubscriptions': {
       if (!fn) throw new Error(`no function is triggered by topics.${scope.topic}`);
       return [{ target: { type: 'triggerSubscription', function: fn.function, region: fn.region } }];

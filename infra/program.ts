@@ -1,23 +1,28 @@
 /**
  * The Pulumi program: everything a tidemark deployment needs, declared from the config alone.
  * Topics and subscriptions with their dead-letter and retry policies, the Pub/Sub service agent's
- * grants, the Cloud Scheduler job, datasets and tables, the state bucket, custom roles, one
- * service account per function and its grants (roles.ts, expanded by grants.ts).
+ * grants, the Cloud Scheduler job, datasets and tables (in each table's own project), the state
+ * bucket, custom roles, one service account per function and its grants (roles.ts, expanded by
+ * grants.ts), the realtime streams' topics and Cloud Storage subscriptions (streams.ts), and the
+ * log-based metrics and alert policies (alerts.ts).
  *
  * What only exists after `gcloud functions deploy` (Eventarc's subscription on the backfill
- * topic, each function's Cloud Run service) is not declared here: the cloudbuild after-deploy
- * step applies those rows (after-deploy.ts). Data never goes with `pulumi destroy`: datasets,
+ * topic, each function's Cloud Run service, so every run.invoker grant) is not declared here:
+ * the cloudbuild after-deploy step applies those rows (deploy-commands.ts). Data never goes with `pulumi destroy`: datasets,
  * tables and the state bucket are retained.
  */
 import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { Config } from '../shared/config/types.ts';
+import { describeAlerts } from '../shared/deploy/alerts.ts';
 import { describeFunctions } from '../shared/deploy/functions.ts';
+import { declareAlerts } from './alerts.ts';
 import { DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
 import type { DeploySettings } from './deploy-config.ts';
-import { PROJECT_NUMBER, expandGrants, lakeBuckets, targetDatasets, targetKey } from './grants.ts';
+import { PROJECT_NUMBER, datasetKey, expandGrants, foreignProject, lakeBuckets, targetDatasets, targetKey, targetProject } from './grants.ts';
 import type { ExpandedGrant } from './grants.ts';
 import { CUSTOM_ROLES, customRoleId } from './roles.ts';
+import { declareStreamSubscriptions, declareStreamTopics, describeStreams } from './streams.ts';
 
 /** What the program exports (stack outputs). */
 export interface TidemarkOutputs {
@@ -46,16 +51,24 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
       description: `Runs the tidemark ${fn.role} function (managed by the tidemark Pulumi program)`,
     }, opts);
   }
+  const grants = expandGrants(config, deploy).filter((g) => !g.afterDeploy);
   const roles: Record<string, gcp.projects.IAMCustomRole> = {};
-  for (const r of CUSTOM_ROLES) {
-    roles[`projects/${project}/roles/${customRoleId(deploy.serviceAccountPrefix, r.key)}`] = new gcp.projects.IAMCustomRole(`role-${r.key}`, {
-      project,
-      roleId: customRoleId(deploy.serviceAccountPrefix, r.key),
-      title: r.title,
-      description: r.why,
-      permissions: [...r.permissions],
-      stage: 'GA',
-    }, opts);
+  // Every custom role in the config's project; in a table's `target.project`, those granted
+  // there (a custom role can only be granted in the project that defines it).
+  const roleProjects = [project, ...new Set(grants.map((g) => targetProject(g.target)).filter((p): p is string => p !== undefined))];
+  for (const where of roleProjects) {
+    for (const r of CUSTOM_ROLES) {
+      const full = `projects/${where}/roles/${customRoleId(deploy.serviceAccountPrefix, r.key)}`;
+      if (where !== project && !grants.some((g) => g.role === full)) continue;
+      roles[full] = new gcp.projects.IAMCustomRole(where === project ? `role-${r.key}` : `role-${r.key}@${where}`, {
+        project: where,
+        roleId: customRoleId(deploy.serviceAccountPrefix, r.key),
+        title: r.title,
+        description: r.why,
+        permissions: [...r.permissions],
+        stage: 'GA',
+      }, opts);
+    }
   }
 
   // ---- Pub/Sub ------------------------------------------------------------------------------
@@ -64,8 +77,9 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   for (const [key, name] of Object.entries(topics)) topic[name] = new gcp.pubsub.Topic(`topic-${key}`, { project, name }, opts);
   // Pull subscriptions for people and `tidemark dlq`: a week of retention, never expire (the
   // default deletes a subscription idle for 31 days, and a quiet DLQ must not vanish).
+  const subscription: Record<string, gcp.pubsub.Subscription> = {};
   for (const [key, name] of [['backfillDlq', topics.backfillDlq], ['auditResults', topics.auditResults]] as const) {
-    new gcp.pubsub.Subscription(`sub-${key}`, {
+    subscription[`${name}-sub`] = new gcp.pubsub.Subscription(`sub-${key}`, {
       project,
       name: `${name}-sub`,
       topic: topic[name]!.id,
@@ -93,18 +107,24 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   }, opts);
 
   // ---- BigQuery -----------------------------------------------------------------------------
+  // Each in its table's project (`target.project`), keyed by project and dataset. Resources in the
+  // config's project keep their plain names, so existing stacks see no rename (a renamed,
+  // retained dataset would be re-created over the old one and fail).
   const dataset: Record<string, gcp.bigquery.Dataset> = {};
-  for (const name of targetDatasets(config)) {
-    dataset[name] = new gcp.bigquery.Dataset(`dataset-${name}`, { project, datasetId: name, location: config.location }, keep);
+  for (const d of targetDatasets(config)) {
+    const key = datasetKey(d);
+    dataset[key] = new gcp.bigquery.Dataset(`dataset-${key}`, { project: d.project ?? project, datasetId: d.dataset, location: config.location }, keep);
   }
   const table: Record<string, gcp.bigquery.Table> = {};
   for (const t of config.tables) {
     const { ref, partitioning, schema, labels, description } = t.spec;
     // Without a schema the first load creates the table (autodetect).
     if (!schema) continue;
-    table[`${ref.dataset}.${ref.table}`] = new gcp.bigquery.Table(`table-${ref.dataset}.${ref.table}`, {
-      project,
-      datasetId: dataset[ref.dataset]!.datasetId,
+    const where = { dataset: ref.dataset, ...foreignProject(config, ref) };
+    const key = `${datasetKey(where)}.${ref.table}`;
+    table[key] = new gcp.bigquery.Table(`table-${key}`, {
+      project: where.project ?? project,
+      datasetId: dataset[datasetKey(where)]!.datasetId,
       tableId: ref.table,
       schema: JSON.stringify(schema),
       timePartitioning: { type: partitioning.type, ...(partitioning.field ? { field: partitioning.field } : {}) },
@@ -116,7 +136,6 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   }
 
   // ---- state bucket -------------------------------------------------------------------------
-  const grants = expandGrants(config, deploy).filter((g) => !g.afterDeploy);
   const ownsStateBucket = !lakeBuckets(config).includes(config.state.bucket);
   let stateBucket: gcp.storage.Bucket | undefined;
   if (ownsStateBucket) {
@@ -140,11 +159,29 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
     new gcp.storage.BucketIAMPolicy('state-bucket-policy', { bucket: stateBucket.name, policyData: policy.policyData }, { provider, dependsOn: Object.values(accounts) });
   }
 
+  // ---- streams ------------------------------------------------------------------------------
+  const ingest = functions.find((f) => f.role === 'ingest')!;
+  const streams = describeStreams(config, { lakeRegion: deploy.lakeRegion, ingestAccountEmail: ingest.serviceAccountEmail }).streams;
+  Object.assign(topic, declareStreamTopics(streams, { project, opts }));
+
   // ---- grants -------------------------------------------------------------------------------
+  // Subscriptions come last: a storage subscription needs the agent's grants when it is created.
+  const ctx = (g: ExpandedGrant): GrantContext => ({ project, provider, member: member(g, projectNumber), accounts: Object.values(accounts), roles, topic, subscription, dataset, table });
+  const streamSubscriptions = new Set(streams.flatMap((s) => s.subscriptions.map((sub) => sub.name.slice(sub.name.lastIndexOf('/') + 1))));
+  const declared: pulumi.Resource[] = [];
   for (const g of grants) {
     if (stateBucket && g.target.type === 'bucket' && g.target.bucket === config.state.bucket) continue; // in the policy above
-    declareGrant(g, { project, provider, member: member(g, projectNumber), accounts: Object.values(accounts), roles, topic, dataset, table });
+    if (g.target.type === 'subscription' && streamSubscriptions.has(g.target.subscription)) continue; // below, once it exists
+    declared.push(declareGrant(g, ctx(g)));
   }
+  Object.assign(subscription, declareStreamSubscriptions(streams, { project, opts, topics: topic, grants: declared }));
+  for (const g of grants) {
+    if (g.target.type === 'subscription' && streamSubscriptions.has(g.target.subscription)) declareGrant(g, ctx(g));
+  }
+
+  // ---- alerts -------------------------------------------------------------------------------
+  const service = (role: string) => functions.find((f) => f.role === role)!.name;
+  declareAlerts(describeAlerts(config, { services: { loader: service('loader'), auditor: service('auditor'), backfill: service('backfill') } }), { project, opts });
 
   return {
     serviceAccounts: Object.fromEntries(Object.entries(accounts).map(([role, a]) => [role, a.email])),
@@ -164,12 +201,13 @@ interface GrantContext {
   accounts: gcp.serviceaccount.Account[];
   roles: Record<string, gcp.projects.IAMCustomRole>;
   topic: Record<string, gcp.pubsub.Topic>;
+  subscription: Record<string, gcp.pubsub.Subscription>;
   dataset: Record<string, gcp.bigquery.Dataset>;
   table: Record<string, gcp.bigquery.Table>;
 }
 
 /** One additive IAM member resource; its name says who gets what where. */
-function declareGrant(g: ExpandedGrant, ctx: GrantContext): void {
+function declareGrant(g: ExpandedGrant, ctx: GrantContext): pulumi.Resource {
   const name = `iam ${g.role.split('/').pop()} ${g.member.split(':')[1]!.split('@')[0]} ${targetKey(g.target)}`;
   const customRole = ctx.roles[g.role];
   const opts: pulumi.CustomResourceOptions = { provider: ctx.provider, dependsOn: [...ctx.accounts, ...(customRole ? [customRole] : [])] };
@@ -177,20 +215,17 @@ function declareGrant(g: ExpandedGrant, ctx: GrantContext): void {
   const t = g.target;
   switch (t.type) {
     case 'project':
-      new gcp.projects.IAMMember(name, { project: ctx.project, role: g.role, member: ctx.member, ...condition }, opts);
-      return;
+      return new gcp.projects.IAMMember(name, { project: ctx.project, role: g.role, member: ctx.member, ...condition }, opts);
     case 'bucket':
-      new gcp.storage.BucketIAMMember(name, { bucket: t.bucket, role: g.role, member: ctx.member, ...condition }, opts);
-      return;
+      return new gcp.storage.BucketIAMMember(name, { bucket: t.bucket, role: g.role, member: ctx.member, ...condition }, opts);
     case 'dataset':
-      new gcp.bigquery.DatasetIamMember(name, { project: ctx.project, datasetId: ctx.dataset[t.dataset]!.datasetId, role: g.role, member: ctx.member }, opts);
-      return;
+      return new gcp.bigquery.DatasetIamMember(name, { project: t.project ?? ctx.project, datasetId: ctx.dataset[datasetKey(t)]!.datasetId, role: g.role, member: ctx.member }, opts);
     case 'table':
-      new gcp.bigquery.IamMember(name, { project: ctx.project, datasetId: t.dataset, tableId: ctx.table[`${t.dataset}.${t.table}`]!.tableId, role: g.role, member: ctx.member }, opts);
-      return;
+      return new gcp.bigquery.IamMember(name, { project: t.project ?? ctx.project, datasetId: t.dataset, tableId: ctx.table[`${datasetKey(t)}.${t.table}`]!.tableId, role: g.role, member: ctx.member }, opts);
     case 'topic':
-      new gcp.pubsub.TopicIAMMember(name, { project: ctx.project, topic: ctx.topic[t.topic]!.name, role: g.role, member: ctx.member }, opts);
-      return;
+      return new gcp.pubsub.TopicIAMMember(name, { project: ctx.project, topic: ctx.topic[t.topic]!.name, role: g.role, member: ctx.member }, opts);
+    case 'subscription':
+      return new gcp.pubsub.SubscriptionIAMMember(name, { project: ctx.project, subscription: ctx.subscription[t.subscription]!.name, role: g.role, member: ctx.member }, opts);
     case 'triggerSubscription':
     case 'function':
       throw new Error(`${name} targets what only exists after deploy: the after-deploy step grants it`);

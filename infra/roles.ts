@@ -22,6 +22,10 @@ export type GrantScope =
   /** Every target table; a table the program does not create (no schema) falls back to its dataset. */
   | { kind: 'targetTables' }
   | { kind: 'topic'; topic: keyof TopicsConfig }
+  /** The pull subscription the program declares on a topic (`<topic>-sub`: the dead letters people read). */
+  | { kind: 'pullSubscription'; topic: 'backfillDlq' | 'auditResults' }
+  /** Every stream's topic (`streams[].topic`), and no other topic. */
+  | { kind: 'streamTopics' }
   /** Every subscription attached to the topic (Eventarc's, created at deploy: after-deploy step). */
   | { kind: 'topicSubscriptions'; topic: keyof TopicsConfig }
   /** The Cloud Run service of the function that runs as this account (after-deploy step). */
@@ -91,6 +95,8 @@ const lake: GrantScope = { kind: 'lakeBuckets' };
 const project: GrantScope = { kind: 'project' };
 const datasets: GrantScope = { kind: 'targetDatasets' };
 const own: GrantScope = { kind: 'ownFunction' };
+// Event-triggered functions only: the trigger invokes them as their own account. HTTP functions
+// are invoked by people and producers (CALLER_GRANTS), never by their own account.
 const invoker: RoleGrant = { role: { predefined: 'roles/run.invoker' }, on: own, why: 'its trigger invokes the function; no unauthenticated access' };
 
 /** What every function syncing partitions needs (loader and backfill run the same engine). */
@@ -123,17 +129,39 @@ export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> 
     { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 're-publish a request that waits for job budget' },
     invoker,
   ],
-  // ingestEvents: pubsub.publisher on each stream topic and nothing else. The stream topics are
-  // not fixed topics: describeStreams (shared/deploy/streams.ts, ingestGrants) lists those grants
-  // with the streams' other resources. Its callers get run.invoker, not its own account.
-  ingest: [],
+  // ingestEvents validates records and publishes them: nothing to read, nothing else to write.
+  // The same grants as describeStreams' ingestGrants (shared/deploy/streams.ts; a test keeps
+  // them equal). Its callers get run.invoker (CALLER_GRANTS), not its own account.
+  ingest: [
+    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'streamTopics' }, why: 'publish accepted records to its stream\'s topic; no other topic, no subscription, no bucket (the storage subscription writes the files)' },
+  ],
+  // Read-only but for the backfill topic. Its callers get run.invoker (CALLER_GRANTS).
   status: [
     { role: { predefined: 'roles/storage.objectViewer' }, on: { kind: 'stateBucket' }, why: 'read the audit snapshots, change markers, budgets and partition state the page shows' },
     { role: { predefined: 'roles/bigquery.metadataViewer' }, on: datasets, why: 'read the tables\' load and watermark labels; no data read' },
+    { role: { predefined: 'roles/pubsub.subscriber' }, on: { kind: 'pullSubscription', topic: 'backfillDlq' }, why: 'list the backfill dead letters on the page (pull without ack; the subscription only, not the topic)' },
     { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 'publish the reloads and backfills an operator asks for on the page' },
-    invoker,
   ],
 };
+
+/** Who may call an HTTP function: principals the config lists, granted run.invoker on its service. */
+export interface CallerGrant {
+  /** The HTTP function's role. */
+  function: FunctionRole;
+  /** The config keys listing the principals (README's table). */
+  from: string;
+  why: string;
+}
+
+/**
+ * The callers of the HTTP functions (after deploy: the service exists only then). Never
+ * allUsers: the config refuses it, and a function with no callers listed is callable by nobody
+ * but project owners.
+ */
+export const CALLER_GRANTS: readonly CallerGrant[] = [
+  { function: 'status', from: '`statusPage.operators`, `statusPage.invokers`', why: 'open the status page (operators may also act on it; the page checks who)' },
+  { function: 'ingest', from: '`streams[].invokers`', why: 'POST events to a stream (run.invoker is per service: a producer listed on one stream may post to every stream)' },
+];
 
 export interface ServiceAgentGrant extends RoleGrant {
   /** Which Google service agent: `service-<project number>@<agentDomain>`. */
@@ -146,6 +174,17 @@ export const SERVICE_AGENT_GRANTS: readonly ServiceAgentGrant[] = [
   { agent: 'Pub/Sub', agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfillDlq' }, why: 'forward undeliverable backfill messages to the dead-letter topic' },
   { agent: 'Pub/Sub', agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.subscriber' }, on: { kind: 'topicSubscriptions', topic: 'backfill' }, why: 'acknowledge the messages it dead-letters' },
   { agent: 'Cloud Storage', agentDomain: 'gs-project-accounts.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.publisher' }, on: project, why: 'Cloud Storage triggers (Eventarc direct events) publish through it' },
+];
+
+/**
+ * Per stream, the Pub/Sub service agent's grants (describeStream in shared/deploy/streams.ts
+ * declares them with the stream's resources; here for the README's table only).
+ */
+export const STREAM_AGENT_ROWS: readonly { role: string; on: string; why: string }[] = [
+  { role: 'roles/storage.objectCreator', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription writes the stream\'s files' },
+  { role: 'roles/storage.legacyBucketReader', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription reads the bucket\'s metadata' },
+  { role: 'roles/pubsub.publisher', on: 'each `streams[].deadLetterTopic`', why: 'forward messages it cannot write to the dead-letter topic' },
+  { role: 'roles/pubsub.subscriber', on: 'each `streams[].subscription`', why: 'acknowledge the messages it dead-letters' },
 ];
 
 /** Scopes whose target exists only after `gcloud functions deploy`: the cloudbuild after-deploy step grants them. */
@@ -169,10 +208,12 @@ export function roleName(role: RoleRef, project: string, prefix: string): string
 export function roleTable(prefix = 'tidemark'): string {
   const show = (role: RoleRef) => ('predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`);
   const rows: string[] = ['| Principal | Role | On | Why |', '|---|---|---|---|'];
-  for (const fn of ['loader', 'auditor', 'backfill', 'status'] as const) {
+  for (const fn of ['loader', 'auditor', 'backfill', 'status', 'ingest'] as const) {
     for (const g of SERVICE_ACCOUNT_GRANTS[fn]) rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   }
+  for (const c of CALLER_GRANTS) rows.push(`| ${c.from} | \`roles/run.invoker\` | the \`${prefix}-${c.function}\` Cloud Run service (after deploy) | ${c.why} |`);
   for (const g of SERVICE_AGENT_GRANTS) rows.push(`| ${g.agent} service agent | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
+  for (const g of STREAM_AGENT_ROWS) rows.push(`| Pub/Sub service agent | \`${g.role}\` | ${g.on} | ${g.why} |`);
   rows.push('', '| Custom role | Permissions | Why |', '|---|---|---|');
   for (const r of CUSTOM_ROLES) rows.push(`| \`${customRoleId(prefix, r.key)}\` | ${r.permissions.map((p) => `\`${p}\``).join(', ')} | ${r.why} |`);
   return rows.join('\n');
@@ -194,6 +235,10 @@ function scopeText(scope: GrantScope): string {
       return 'each target table (its dataset while the first load has not created it)';
     case 'topic':
       return `topic \`topics.${scope.topic}\``;
+    case 'pullSubscription':
+      return `subscription \`topics.${scope.topic}\`-sub`;
+    case 'streamTopics':
+      return 'each `streams[].topic`';
     case 'topicSubscriptions':
       return `subscriptions of topic \`topics.${scope.topic}\` (after deploy)`;
     case 'ownFunction':

@@ -130,7 +130,7 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
     topics: { ...cfg.topics },
     streams: streams.map((s) => s.stream),
     ...(cfg.alerts ? { alerts: { notificationChannels: [...cfg.alerts.notificationChannels] } } : {}),
-    ...(cfg.statusPage ? { statusPage: { operators: [...cfg.statusPage.operators] } } : {}),
+    ...(cfg.statusPage ? { statusPage: { operators: [...cfg.statusPage.operators], invokers: [...cfg.statusPage.invokers] } } : {}),
   };
 }
 

@@ -235,6 +235,12 @@ const topics = z.strictObject({
   auditResults: topicName.default(DEFAULTS.topics.auditResults),
 });
 
+/**
+ * A principal that may call a deployed HTTP function (granted roles/run.invoker on its service).
+ * Never allUsers or allAuthenticatedUsers: tidemark's HTTP functions require authentication.
+ */
+const invokerMember = z.string().regex(/^(user|serviceAccount|group):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/, 'must be user:<email>, serviceAccount:<email>, group:<email> or domain:<domain> (never allUsers)');
+
 /** One entry of `streams`; cross-checks against its table live in stream-check.ts. */
 export const streamSchema = z.strictObject({
   name: z.string().regex(STREAM_NAME, 'must be 1-40 lowercase letters, digits, _ or -, starting with a letter'),
@@ -253,6 +259,8 @@ export const streamSchema = z.strictObject({
     })
     .prefault({}),
   unknownFields: z.enum(['reject', 'ignore']).default(DEFAULTS.stream.unknownFields),
+  /** Producers allowed to POST to this stream: granted roles/run.invoker on the ingest service (after deploy). */
+  invokers: z.array(invokerMember).default([]),
   limits: z
     .strictObject({
       maxBodyBytes: positiveInt.max(STREAM_REQUEST_LIMITS.maxBodyBytes, 'must be at most 32 MiB (Cloud Run\'s request limit)').default(DEFAULTS.stream.maxBodyBytes),
@@ -293,6 +301,8 @@ export const configSchema = z.strictObject({
   statusPage: z
     .strictObject({
       operators: z.array(z.string().regex(/^(user|serviceAccount):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/, 'must be user:<email>, serviceAccount:<email> or domain:<domain>')).default([]),
+      /** Who may open the page read-only (run.invoker on its service); operators may always open it. */
+      invokers: z.array(invokerMember).default([]),
     })
     .optional(),
   /** Deployment settings, read by infra/ (not part of Config). */

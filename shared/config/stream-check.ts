@@ -109,6 +109,7 @@ export function resolveStream(raw: RawStream, index: number, tables: TableConfig
       },
       unknownFields: raw.unknownFields,
       limits: { ...raw.limits },
+      invokers: [...raw.invokers],
       schema,
     },
   };

@@ -89,6 +89,8 @@ export interface StreamConfig {
   unknownFields: 'reject' | 'ignore';
   /** Request limits: the (decoded) body and the records in one request. */
   limits: { maxBodyBytes: number; maxRecords: number };
+  /** Producers granted roles/run.invoker on the ingest service (`streams[].invokers`; [] when none). */
+  invokers: string[];
   /** The table's schema, copied here so the ingest function needs nothing else. */
   schema: SchemaField[];
 }
@@ -107,6 +109,9 @@ export interface Config {
   streams: StreamConfig[];
   /** Cloud Monitoring channels the alert policies notify (shared/deploy/alerts.ts). */
   alerts?: { notificationChannels: string[] };
-  /** Callers allowed to act (reload, backfill) on the deployed status page. */
-  statusPage?: { operators: string[] };
+  /**
+   * Callers allowed to act (reload, backfill) on the deployed status page, and who else may open
+   * it read-only. Both are granted roles/run.invoker on the status service (after deploy).
+   */
+  statusPage?: { operators: string[]; invokers: string[] };
 }

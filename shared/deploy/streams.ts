@@ -50,6 +50,8 @@ export interface SubscriptionResource {
   deadLetterPolicy?: { deadLetterTopic: string; maxDeliveryAttempts: number };
   retryPolicy?: { minimumBackoff: string; maximumBackoff: string };
   messageRetentionDuration?: string;
+  /** `ttl: ''`: never expires (the default deletes a subscription idle for 31 days; a quiet stream must keep its). */
+  expirationPolicy: { ttl: string };
   labels: Record<string, string>;
 }
 
@@ -104,10 +106,11 @@ export function describeStream(config: Pick<Config, 'project' | 'tables'>, strea
         deadLetterPolicy: { deadLetterTopic: topicPath(config.project, stream.deadLetterTopic), maxDeliveryAttempts: STREAM_MAX_DELIVERY_ATTEMPTS },
         retryPolicy: { minimumBackoff: '10s', maximumBackoff: '600s' },
         messageRetentionDuration: '604800s',
+        expirationPolicy: { ttl: '' },
         labels,
       },
       // A dead-letter topic without a subscription loses what it receives.
-      { name: `projects/${config.project}/subscriptions/${stream.deadLetterTopic}-sub`, topic: topicPath(config.project, stream.deadLetterTopic), ackDeadlineSeconds: 60, messageRetentionDuration: '604800s', labels },
+      { name: `projects/${config.project}/subscriptions/${stream.deadLetterTopic}-sub`, topic: topicPath(config.project, stream.deadLetterTopic), ackDeadlineSeconds: 60, messageRetentionDuration: '604800s', expirationPolicy: { ttl: '' }, labels },
     ],
     grants: [
       { resource: { kind: 'bucket', name: bucket }, role: 'roles/storage.objectCreator', member: agent, why: 'the storage subscription writes files into the lake bucket' },

@@ -665,9 +665,16 @@ describe('scripts/build.ts checks', () => {
       ['import{http as h,cloudEvent as $e}from"@google-cloud/functions-framework";$e("auditGaps",f)', 'auditGaps', true],
       ['import * as ff from "@google-cloud/functions-framework"; ff.cloudEvent(\'loadOnFinalize\', f)', 'loadOnFinalize', true],
       ['var o=require("@google-cloud/functions-framework");(0,o.cloudEvent)("loadOnFinalize",async t=>{})', 'loadOnFinalize', true],
+      // http(): the HTTP functions (statusPage, ingestEvents) register this way
+      ['import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("statusPage",f)', 'statusPage', true],
+      ['import * as ff from "@google-cloud/functions-framework"; ff.http(\'ingestEvents\', f)', 'ingestEvents', true],
+      ['var o=require("@google-cloud/functions-framework");(0,o.http)("ingestEvents",async(q,s)=>{})', 'ingestEvents', true],
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";R("auditGap",f)', 'auditGaps', false],
-      ['import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("auditGaps",f)', 'auditGaps', false],
+      ['import{http as H}from"@google-cloud/functions-framework";H("statusPages",f)', 'statusPage', false],
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";xR("auditGaps",f)', 'auditGaps', false],
+      ['import{http as H}from"@google-cloud/functions-framework";xH("statusPage",f)', 'statusPage', false],
+      // another module's http, under a local name, is not the framework's
+      ['import{http as H}from"node:http";H("statusPage",f)', 'statusPage', false],
     ];
     for (const [code, name, expected] of cases) assert.equal(registersEntryPoint(code, name), expected, code);
   });

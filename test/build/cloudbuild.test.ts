@@ -24,6 +24,7 @@ import { argsFile, cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cl
 import { afterDeployScript, deployCommands } from '../../infra/deploy-commands.ts';
 import { loadDeploySettings } from '../../infra/deploy-config.ts';
 import { loadConfig } from '../../shared/config/load.ts';
+import type { StreamConfig } from '../../shared/config/types.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
@@ -57,7 +58,7 @@ const AFTER_DEPLOY = afterDeployScript({ ...EXAMPLE, project: 'tidemark-sample' 
  * Runs the after-deploy script with a fake `gcloud` first on PATH that records each invocation
  * (NUL-separated arguments, one file per call) and answers the two lookups the way gcloud would.
  */
-function recordAfterDeploy(env: Record<string, string>): { code: number | null; stderr: string; calls: string[][] } {
+function recordAfterDeploy(env: Record<string, string>, script = AFTER_DEPLOY): { code: number | null; stderr: string; calls: string[][] } {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-after-'));
   try {
     const bin = join(dir, 'bin');
@@ -73,7 +74,7 @@ function recordAfterDeploy(env: Record<string, string>): { code: number | null; 
       ].join('\n'),
     );
     chmodSync(join(bin, 'gcloud'), 0o755);
-    writeFileSync(join(dir, 'after-deploy.sh'), AFTER_DEPLOY);
+    writeFileSync(join(dir, 'after-deploy.sh'), script);
     const run = spawnSync('bash', [join(dir, 'after-deploy.sh')], { env: { PATH: `${bin}${delimiter}${process.env.PATH}`, ...env }, encoding: 'utf8' });
     const callDir = join(dir, 'calls');
     const calls = existsSync(callDir) ? readdirSync(callDir).sort().map((f) => readFileSync(join(callDir, f), 'utf8').split('\0').slice(0, -1)) : [];
@@ -234,6 +235,41 @@ describe('the after-deploy script (what only a deploy creates)', () => {
     assert.deepEqual([grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]], [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber']);
     // The audit trigger does not retry: its subscription is left as Eventarc made it.
     assert.ok(!lines.some((l) => l.includes('functions describe tidemark-auditor')));
+  });
+
+  it('grants run.invoker on the HTTP functions to the callers the config lists, and to nobody when it lists none', () => {
+    // The example lists no callers: the status and ingest services get no invoker at all.
+    assert.ok(!AFTER.calls.some((c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!)));
+    const stream: StreamConfig = {
+      name: 'clicks',
+      table: 'events',
+      topic: 'tidemark-stream-clicks',
+      deadLetterTopic: 'tidemark-stream-clicks-dlq',
+      subscription: 'tidemark-stream-clicks-gcs',
+      files: { prefix: 'streams/clicks/', datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ', suffix: '.ndjson', maxDurationMs: 60_000, maxBytes: 1_000_000, localMaxDurationMs: 2_000 },
+      unknownFields: 'reject',
+      limits: { maxBodyBytes: 1_000_000, maxRecords: 500 },
+      invokers: ['serviceAccount:producer@apps.iam.gserviceaccount.com', 'group:devices@example.com'],
+      schema: [],
+    };
+    const withCallers = {
+      ...EXAMPLE,
+      project: 'tidemark-sample',
+      streams: [stream, { ...stream, name: 'taps', invokers: ['group:devices@example.com'] }],
+      statusPage: { operators: ['user:alice@example.com'], invokers: ['domain:example.com', 'user:alice@example.com'] },
+    };
+    const run = recordAfterDeploy({ PROJECT_NUMBER: '123456789' }, afterDeployScript(withCallers, loadDeploySettings(EXAMPLE_FILE)));
+    assert.equal(run.code, 0, run.stderr);
+    const http = run.calls.filter((c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!));
+    assert.deepEqual(
+      http.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(),
+      [
+        ['tidemark-ingest', 'asia-northeast3', 'group:devices@example.com'],
+        ['tidemark-ingest', 'asia-northeast3', 'serviceAccount:producer@apps.iam.gserviceaccount.com'],
+        ['tidemark-status', 'asia-northeast3', 'domain:example.com'],
+        ['tidemark-status', 'asia-northeast3', 'user:alice@example.com'],
+      ],
+    );
   });
 
   it('stops before changing anything without PROJECT_NUMBER', () => {

@@ -33,7 +33,9 @@ describe('discoverFunctions', () => {
       [
         ['audit-gaps', 'auditGaps', 'functions/audit-gaps/index.ts', 'audit-gaps'],
         ['backfill-partition', 'backfillPartition', 'functions/backfill-partition/index.ts', 'backfill-partition'],
+        ['ingest-events', 'ingestEvents', 'functions/ingest-events/index.ts', 'ingest-events'],
         ['load-on-finalize', 'loadOnFinalize', 'functions/load-on-finalize/index.ts', 'load-on-finalize'],
+        ['status-page', 'statusPage', 'functions/status-page/index.ts', 'status-page'],
       ],
     );
   });

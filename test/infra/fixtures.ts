@@ -1,4 +1,4 @@
-/** A resolved config and deploy settings for infra tests: three tables over two lake buckets. */
+/** A resolved config and deploy settings for infra tests: three tables over two lake buckets (`table` builds more). */
 import type { Config, TableConfig } from '../../shared/config/types.ts';
 import type { TableSpec } from '../../shared/core/ports.ts';
 import { parseDeploySettings } from '../../infra/deploy-config.ts';
@@ -6,7 +6,7 @@ import type { DeploySettings } from '../../infra/deploy-config.ts';
 
 export const PROJECT = 'tidemark-test';
 
-function table(name: string, bucket: string, spec: Omit<TableSpec, 'format' | 'autodetect'>): TableConfig {
+export function table(name: string, bucket: string, spec: Omit<TableSpec, 'format' | 'autodetect'>): TableConfig {
   const full: TableSpec = { format: 'NEWLINE_DELIMITED_JSON', autodetect: false, ...spec };
   return {
     name,

@@ -33,6 +33,12 @@ describe('config streams', () => {
     assert.deepEqual(s.limits, { maxBodyBytes: 1024 * 1024, maxRecords: 1000 });
     assert.equal(s.unknownFields, 'reject');
     assert.equal(s.schema.length, 9);
+    assert.deepEqual(s.invokers, []);
+  });
+
+  it('reads streams[].invokers: the producers granted run.invoker on the ingest service', () => {
+    const [s] = parse(streamYaml('    invokers: ["serviceAccount:app@p.iam.gserviceaccount.com", "group:devices@example.com"]\n')).streams;
+    assert.deepEqual(s!.invokers, ['serviceAccount:app@p.iam.gserviceaccount.com', 'group:devices@example.com']);
   });
 
   it('no streams: []', () => {
@@ -60,6 +66,7 @@ describe('config streams', () => {
     ['a stream name with a slash', streamYaml().replace('  - name: locations\n    table', '  - name: a/b\n    table'), /streams\[0\]\.name/],
     ['unknownFields: drop', streamYaml('    unknownFields: drop\n'), /streams\[0\]\.unknownFields/],
     ['a misspelt key', streamYaml('    maxRecords: 5\n'), /streams\[0\]\.maxRecords: unknown key/],
+    ['allUsers as a producer (ingest is never public)', streamYaml('    invokers: [allUsers]\n'), /streams\[0\]\.invokers\[0\].*never allUsers/],
     ['a topic of tidemark\'s own', streamYaml('    topic: tidemark-backfill\n'), /one of tidemark's own topics/],
     ['a prefix starting with /', streamYaml('    files: { prefix: /streams/locations/ }\n'), /files\.prefix: must not start with/],
   ];

@@ -553,6 +553,25 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(Object.values(outcomes).filter((o) => o !== 'used'), []);
       });
 
+      if (fn.entryPoint === 'statusPage') {
+        it('serves the page and its script from their lazy files, index.js carrying neither', async () => {
+          const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { projectChunks: { module: string }[] };
+          assert.deepEqual(report.projectChunks.map((c) => c.module).filter((m) => m.startsWith('shared/status-page/')).sort(), ['shared/status-page/app-js.ts', 'shared/status-page/index-html.ts']);
+          const f = await RunningFunction.start(dir(), fn.entryPoint, env);
+          try {
+            const page = await fetch(`http://127.0.0.1:${f.port}/`);
+            assert.equal(page.status, 200, f.output());
+            assert.match(await page.text(), /^<!doctype html>/);
+            const app = await fetch(`http://127.0.0.1:${f.port}/app.js`);
+            assert.equal(app.status, 200, f.output());
+            assert.match(app.headers.get('content-type') ?? '', /javascript/);
+            assert.ok((await app.text()).includes('const COLORS'));
+          } finally {
+            await stop(f.child);
+          }
+        });
+      }
+
       const tc = CASES[fn.entryPoint];
       if (!tc) {
         it('starts under functions-framework (no event builder for it in this test yet)', async (t) => {

@@ -7,7 +7,9 @@
  * folder; so `instanceof` and module state are the same on both sides. A dynamic import stays in
  * index.js (esbuild's ordinary lazy evaluation) when splitting it would copy a module: when the
  * module is also imported statically, when it pulls in a package, or when another chunk already
- * holds one of its modules.
+ * holds one of its modules; and all of them stay when index.js with its registry would be no
+ * smaller than without (the registry keeps every export of the modules it publishes).
+ * Lazy project files get no code cache (code-cache.ts): running their top level needs index.js.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';

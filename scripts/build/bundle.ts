@@ -53,7 +53,7 @@ function lazyPackages(found: Map<string, string>): Plugin {
  */
 export const UNREACHABLE_ON_NODE22: readonly string[] = ['web-streams-polyfill'];
 
-const unreachableOnNode22: Plugin = {
+export const unreachableOnNode22: Plugin = {
   name: 'tidemark-unreachable-on-node22',
   setup(b) {
     const filter = new RegExp(`^(${UNREACHABLE_ON_NODE22.join('|')})(/|$)`);

@@ -23,6 +23,8 @@ export interface BundleResult {
   packages: { name: string; bytes: number }[];
   /** Package files loaded by the import() that needs them. */
   lazy: { pkg: string; file: string; bytes: number }[];
+  /** Project modules loaded by the import() that needs them (project-chunks.ts). */
+  chunks: { module: string; file: string; bytes: number }[];
   files: string[];
   warnings: string[];
 }

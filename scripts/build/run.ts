@@ -8,12 +8,13 @@ import * as esbuild from 'esbuild';
 import type { Metafile } from 'esbuild';
 import type { Config } from '../../shared/config/types.ts';
 import { BuildError, FRAMEWORK } from './common.ts';
-import { bundleOptions, buildLazyPackages, esbuildFailure, LAZY_NAMESPACE } from './bundle.ts';
+import { bundleOptions, buildLazyPackages, esbuildFailure, LAZY_NAMESPACE, unreachableOnNode22 } from './bundle.ts';
+import { bundleWithProjectChunks } from './project-chunks.ts';
 import { CODE_CACHE_LOADER, writeCodeCaches } from './code-cache.ts';
 import { discoverFunctions } from './discover.ts';
 import type { FunctionEntry } from './discover.ts';
 import { deployPackageJson, installedFrameworkVersion, resolveConfigForBuild, writeResolvedConfig } from './package.ts';
-import { checkHygiene, describeProblems, importChain, registersEntryPoint } from './policy.ts';
+import { checkHygiene, describeProblems, forbiddenPackagesExternal, importChain, registersEntryPoint } from './policy.ts';
 import { metafilePath, packageOf, topBy } from './report.ts';
 import type { BundleResult } from './report.ts';
 
@@ -32,7 +33,8 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const lazyFound = new Map<string, string>();
-  const result = await esbuild.build(bundleOptions(opts.root, fn, dir, lazyFound)).catch((err: unknown) => esbuildFailure(fn, err));
+  // Project modules loaded with import() go to lazy files of their own where that copies nothing (project-chunks.ts).
+  const { result, chunks } = await bundleWithProjectChunks(opts.root, fn, dir, bundleOptions(opts.root, fn, dir, lazyFound), [forbiddenPackagesExternal, unreachableOnNode22]).catch((err: unknown) => esbuildFailure(fn, err));
   const { metafile } = result;
   // Only the lazy packages whose import() survived tree shaking get a file.
   const kept = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
@@ -45,6 +47,11 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     const importer = Object.entries(metafile.inputs).find(([, i]) => i.imports.some((imp) => imp.path === `${LAZY_NAMESPACE}:${l.pkg}`))?.[0];
     const via = [...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]), `import('${l.pkg}') -> ${l.file}`];
     for (const p of checkHygiene(l.metafile, l.entry)) problems.push({ ...p, chain: [...via, ...p.chain] });
+  }
+  for (const c of chunks) {
+    const importer = Object.entries(metafile.inputs).find(([, i]) => i.imports.some((imp) => imp.path === `tidemark-chunk:${c.module}`))?.[0];
+    const via = [...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]), `import('${c.module}') -> ${c.file}`];
+    for (const p of checkHygiene(c.metafile, c.module)) problems.push({ ...p, chain: [...via, ...p.chain] });
   }
   if (problems.length) throw new BuildError(describeProblems(fn, problems));
   // After the policy checks: making the caches runs the lazy files' top levels.
@@ -77,12 +84,13 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     if (byPackage.has(l.pkg)) warnings.push(`${l.pkg} is imported both statically and with import(): the import() loads a second copy (${l.file}); make every import of it one kind`);
   }
   const lazySizes = lazy.map((l) => ({ pkg: l.pkg, file: l.file, bytes: sizeOf(l.metafile, '.cjs') }));
+  const chunkSizes = chunks.map((c) => ({ module: c.module, file: c.file, bytes: sizeOf(c.metafile, '.cjs') }));
   const bytes = {
     eager,
-    total: eager + lazySizes.reduce((n, l) => n + l.bytes, 0),
-    maps: sizeOf(metafile, '.map') + lazy.reduce((n, l) => n + sizeOf(l.metafile, '.map'), 0),
+    total: eager + [...lazySizes, ...chunkSizes].reduce((n, l) => n + l.bytes, 0),
+    maps: sizeOf(metafile, '.map') + [...lazy, ...chunks].reduce((n, l) => n + sizeOf(l.metafile, '.map'), 0),
   };
-  const outputs = [...Object.keys(metafile.outputs), ...lazy.flatMap((l) => Object.keys(l.metafile.outputs))].map(inDir);
+  const outputs = [...Object.keys(metafile.outputs), ...[...lazy, ...chunks].flatMap((l) => Object.keys(l.metafile.outputs))].map(inDir);
   const legal = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.LEGAL.txt'));
   const bundle: BundleResult = {
     fn,
@@ -91,6 +99,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     inputs: topBy(byInput, 'path', 20),
     packages: topBy(byPackage, 'name', 20),
     lazy: lazySizes,
+    chunks: chunkSizes,
     files: [...new Set([...outputs, ...legal.map((f) => f.split(sep).join('/')), 'package.json', ...configFiles, ...(lazy.length ? [CODE_CACHE_LOADER] : []), ...caches.map((c) => c.file)])].sort(),
     warnings,
   };
@@ -103,6 +112,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     topInputs: bundle.inputs,
     topPackages: bundle.packages,
     lazyPackages: lazySizes,
+    projectChunks: chunkSizes,
     codeCaches: caches,
     files: bundle.files,
     warnings,
@@ -111,7 +121,7 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   // The whole metafile (index.js and the lazy files merged), beside the deployed folder, not in
   // it: for the tests and for esbuild's bundle analyzer.
   const merged: Metafile = { inputs: { ...metafile.inputs }, outputs: { ...metafile.outputs } };
-  for (const l of lazy) Object.assign(merged.inputs, l.metafile.inputs), Object.assign(merged.outputs, l.metafile.outputs);
+  for (const l of [...lazy, ...chunks]) Object.assign(merged.inputs, l.metafile.inputs), Object.assign(merged.outputs, l.metafile.outputs);
   writeFileSync(metafilePath(opts.outdir, fn), JSON.stringify(merged));
   return bundle;
 }

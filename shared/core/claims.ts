@@ -9,14 +9,12 @@ import type { TableConfig } from '../config/types.ts';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
 import type { Engine } from './engine.ts';
-import { bisectBadFiles } from './bisect.ts';
 import type { BisectResult } from './bisect.ts';
 import { blameUris, isNotFound } from './blame.ts';
 import { isTransientError } from './error-rules.ts';
 import { BackendUnavailableError, errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { LAST_LOAD_LABEL, advanceLabelTime } from './labels.ts';
 import type { CopyDedupe, JobSpec, JobStatus, TableRef } from './ports.ts';
-import { streamDedupe, tailFailure, tailStageRef } from './stream-load.ts';
 import { updateState } from './state.ts';
 import { recordChange } from './status-store.ts';
 import type { StatusChange } from './status-store.ts';
@@ -97,6 +95,8 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
   // Stream tables: the copy keeps one row per event and none the previous hour's tail holds.
   let dedupe: CopyDedupe | undefined;
   if (inf.tail) {
+    // Only stream tables have a tail: the dedupe path loads (in the bundles, from a lazy file) only for them.
+    const { streamDedupe, tailFailure } = await import('./stream-load.ts');
     const tail = tailStageRef(stage);
     await warehouse.ensureTable({ ...stageSpec, ref: tail });
     const bad = await loadChunks(tail, inf.tail.map((f) => store.uri(table.source.bucket, f.name)), 't');
@@ -248,6 +248,8 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
     // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
     if (bad.size === 0 && !missing && inf.kind !== 'truncate' && uriToFile.size >= 2) {
       const labels = jobLabels(table, partition, inf.kind, inf.reason);
+      // bisect.ts loads only here (in the bundles, from a lazy file of its own): most loads never fail unnamed.
+      const { bisectBadFiles } = await import('./bisect.ts');
       bisected = await bisectBadFiles(engine, route, partition, inf, uriToFile, { scratch, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS, labels }, log);
       for (const [uri, b] of bisected.blamed) bad.set(uri, b);
     }
@@ -348,6 +350,11 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   }
   await noteChange(engine, route, partition, inf, status, o, log);
   return o;
+}
+
+/** A stream claim's tail staging table: beside the claim's own stage (stream-load.ts loads it). */
+export function tailStageRef(stage: TableRef): TableRef {
+  return { ...stage, table: `${stage.table}_tail` };
 }
 
 /** The staging table beside the target: same project and dataset (a copy must stay in one location). */

@@ -30,11 +30,6 @@ export async function listTail(engine: Engine, route: TableRoute, partition: str
   return tailFiles(stream, listing, start, skip).map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
 }
 
-/** The tail's staging table: beside the claim's own stage. */
-export function tailStageRef(stage: TableRef): TableRef {
-  return { ...stage, table: `${stage.table}_tail` };
-}
-
 /**
  * The claim's status when its tail did not load: transient for P (the tail's files are not P's
  * to blame or quarantine). The previous hour's own load quarantines a bad file, and P's next try

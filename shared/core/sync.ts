@@ -25,7 +25,6 @@ import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
 import { listPartitionObjects, refuseUnloadable } from './listing.ts';
-import { listTail } from './stream-load.ts';
 import type { ObjectStore } from './ports.ts';
 import { isLoaded, loadedFiles, readState, recoverState, updateState, writeState } from './state.ts';
 import { randomId } from './state-files.ts';
@@ -162,7 +161,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     // Stream tables always load through a stage: the copy out of it removes duplicate events.
     const stream = (config.streams ?? []).some((s) => s.table === table.name);
     const kind: Inflight['kind'] = files.length === 0 ? 'truncate' : stream || files.length > table.maxUrisPerLoad ? 'copy' : 'load';
-    const tail = stream && kind === 'copy' ? await listTail(engine, route, req.partition, log) : undefined;
+    const tail = stream && kind === 'copy' ? await (await import('./stream-load.ts')).listTail(engine, route, req.partition, log) : undefined;
     const loadedFingerprint = fingerprintObjects(files);
     const seq = (st.seq ?? 0) + 1;
     // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.

@@ -22,8 +22,6 @@ import { localPathTime } from '../core/status.ts';
 import type { TableStatus } from '../core/status.ts';
 import { callerEmail, mayAct } from './access.ts';
 import type { PageAccess } from './access.ts';
-import { APP_JS } from './app-js.ts';
-import { INDEX_HTML } from './index-html.ts';
 
 export interface StatusPageDeps {
   status: StatusDeps;
@@ -131,8 +129,10 @@ export function createStatusPageHandler(deps: StatusPageDeps): (req: Req, res: S
     const caller = callerEmail(req.headers);
     const canAct = mayAct(deps.access, caller);
     try {
-      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', INDEX_HTML);
-      if (req.method === 'GET' && url.pathname === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', APP_JS);
+      // The page's markup and script load only when asked for: the deployed bundle carries them
+      // in lazy files of their own (scripts/build/project-chunks.ts), not in index.js.
+      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', (await import('./index-html.ts')).INDEX_HTML);
+      if (req.method === 'GET' && url.pathname === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', (await import('./app-js.ts')).APP_JS);
       if (req.method === 'GET' && url.pathname === '/api/status') {
         const tables = url.searchParams.getAll('table');
         const report = await readStatusReport(deps.status, { ...(tables.length ? { tables } : {}), deadLetters: deps.deadLetters });

@@ -522,6 +522,19 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         if (report.lazyPackages.length) t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
       });
 
+      it('keeps one copy of every project module: a lazy project module shares none with index.js', () => {
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { projectChunks: { module: string; file: string }[] };
+        const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
+        const inputsOf = (file: string) => Object.keys(Object.entries(metafile.outputs).find(([out]) => out.endsWith(`/${fn.name}/${file}`))?.[1].inputs ?? {}).filter((i) => !i.includes(':') && i !== '<runtime>');
+        const index = new Set(inputsOf('index.js'));
+        assert.ok(index.size > 0);
+        for (const c of report.projectChunks) {
+          assert.ok(existsSync(join(dir(), c.file)), c.file);
+          assert.ok(!index.has(c.module), `${c.module} is in index.js too`);
+          assert.deepEqual(inputsOf(c.file).filter((i) => index.has(i)), [], `${c.file} copies modules of index.js`);
+        }
+      });
+
       it('carries a code cache for each lazy file that this Node uses (lazy/_code-cache.cjs), remade by the gcp-build script', () => {
         const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] };
         if (!report.lazyPackages.length) return;
@@ -539,6 +552,25 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(Object.keys(outcomes).sort(), report.lazyPackages.map((l) => l.file.slice('lazy/'.length)).sort());
         assert.deepEqual(Object.values(outcomes).filter((o) => o !== 'used'), []);
       });
+
+      if (fn.entryPoint === 'statusPage') {
+        it('serves the page and its script from their lazy files, index.js carrying neither', async () => {
+          const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { projectChunks: { module: string }[] };
+          assert.deepEqual(report.projectChunks.map((c) => c.module).filter((m) => m.startsWith('shared/status-page/')).sort(), ['shared/status-page/app-js.ts', 'shared/status-page/index-html.ts']);
+          const f = await RunningFunction.start(dir(), fn.entryPoint, env);
+          try {
+            const page = await fetch(`http://127.0.0.1:${f.port}/`);
+            assert.equal(page.status, 200, f.output());
+            assert.match(await page.text(), /^<!doctype html>/);
+            const app = await fetch(`http://127.0.0.1:${f.port}/app.js`);
+            assert.equal(app.status, 200, f.output());
+            assert.match(app.headers.get('content-type') ?? '', /javascript/);
+            assert.ok((await app.text()).includes('const COLORS'));
+          } finally {
+            await stop(f.child);
+          }
+        });
+      }
 
       const tc = CASES[fn.entryPoint];
       if (!tc) {

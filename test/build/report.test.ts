@@ -32,6 +32,7 @@ describe('build report', () => {
       inputs: [],
       packages: [{ name: '(project)', bytes: 45 * 1024 }],
       lazy: [{ pkg: '@google-cloud/storage', file: 'lazy/google-cloud-storage.cjs', bytes: 600 * 1024 }],
+      chunks: [],
       files: [],
       warnings: [],
     };

@@ -121,7 +121,10 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   // The whole metafile (index.js and the lazy files merged), beside the deployed folder, not in
   // it: for the tests and for esbuild's bundle analyzer.
   const merged: Metafile = { inputs: { ...metafile.inputs }, outputs: { ...metafile.outputs } };
-  for (const l of [...lazy, ...chunks]) Object.assign(merged.inputs, l.metafile.inputs), Object.assign(merged.outputs, l.metafile.outputs);
+  for (const l of [...lazy, ...chunks]) {
+    Object.assign(merged.inputs, l.metafile.inputs);
+    Object.assign(merged.outputs, l.metafile.outputs);
+  }
   writeFileSync(metafilePath(opts.outdir, fn), JSON.stringify(merged));
   return bundle;
 }

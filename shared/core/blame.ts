@@ -10,7 +10,7 @@ import type { JobErrorItem } from './ports.ts';
 /** Characters that may end a URI quoted in an error message (besides the end of the text). */
 const AFTER = /[\s'"`)\]>,;]/;
 /** Characters that may come just before a URI in an error message. */
-const BEFORE = /[\s'"`(\[<,;:=]/;
+const BEFORE = /[\s'"`([<,;:=]/;
 
 /** True when `message` contains `uri` as a whole token, not as the start of a longer name. */
 export function namesUri(message: string, uri: string): boolean {

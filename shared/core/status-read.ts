@@ -5,9 +5,7 @@
  * Nothing is read per partition, nothing scans table data.
  */
 import type { Config, TableConfig } from '../config/types.ts';
-import type { Logger } from '../log.ts';
 import { partitionEnd, partitionStart } from '../routing/partition.ts';
-import type { Router } from '../routing/router.ts';
 import type { BudgetState } from './budget.ts';
 import { budgetObjectName } from './budget.ts';
 import type { Engine } from './engine.ts';
@@ -15,7 +13,6 @@ import { InvalidMessageError } from './errors.ts';
 import { decodeLabelTime } from './fingerprint.ts';
 import { LAST_LOAD_LABEL, WATERMARK_LABEL } from './labels.ts';
 import { listAll } from './listing.ts';
-import type { Clock, ObjectStore, Warehouse } from './ports.ts';
 import { readState } from './state.ts';
 import type { PartitionState } from './state.ts';
 import { computeStatus, localPathTime } from './status.ts';

@@ -86,6 +86,8 @@ export function streamObjectName(naming: FileNaming, ms: number, uuid: string): 
 export function filePrefixProblem(prefix: string): string | null {
   if (prefix.startsWith('/')) return 'must not start with "/"';
   if (prefix.includes('//')) return 'must not contain "//"';
+  // Control characters are exactly what this refuses.
+  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f#[\]*?]/.test(prefix)) return 'must not contain control characters or # [ ] * ?';
   if (prefix.startsWith('.well-known/acme-challenge/')) return 'is reserved by Cloud Storage';
   return null;
@@ -94,6 +96,7 @@ export function filePrefixProblem(prefix: string): string | null {
 /** Why `suffix` is not a usable filename suffix, or null (Pub/Sub: must not end in "/"). */
 export function fileSuffixProblem(suffix: string): string | null {
   if (suffix.includes('/')) return 'must not contain "/"';
+  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f#[\]*?]/.test(suffix)) return 'must not contain control characters or # [ ] * ?';
   return null;
 }

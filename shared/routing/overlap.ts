@@ -146,7 +146,13 @@ function meet(a: CharClass, b: CharClass): string | null {
 function closure(a: Automaton, from: number): number[] {
   const seen = new Set([from]);
   const stack = [from];
-  while (stack.length) for (const next of a.eps[stack.pop()!]!) if (!seen.has(next)) seen.add(next), stack.push(next);
+  while (stack.length) {
+    for (const next of a.eps[stack.pop()!]!) {
+      if (seen.has(next)) continue;
+      seen.add(next);
+      stack.push(next);
+    }
+  }
   return [...seen];
 }
 

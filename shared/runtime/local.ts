@@ -3,8 +3,7 @@
  * warehouse. Used by `npm start`, the CLI with `--backend local`, and the tests.
  * Deployable function code never imports this module.
  */
-import { join, resolve } from 'node:path';
-import { lakeMetaDir, LocalObjectStore } from '../backends/local/lake-store.ts';
+import { LocalObjectStore } from '../backends/local/lake-store.ts';
 import { DuckDbWarehouse } from '../backends/local/duckdb-warehouse.ts';
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';

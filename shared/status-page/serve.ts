@@ -4,10 +4,10 @@
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Listens on 127.0.0.1:`port` (0: any free port; a busy port falls back to any free one). */
-export async function serveLocally(handler: (req: import('node:http').IncomingMessage, res: ServerResponse) => Promise<void>, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveLocally(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, port: number): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => void handler(req, res));
   const listen = (p: number) =>
     new Promise<void>((resolve, reject) => {

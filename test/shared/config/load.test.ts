@@ -57,7 +57,7 @@ function readFrom(files: Record<string, string>) {
 }
 
 /** The example as a plain object, to edit. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 type Doc = any;
 const example = (): Doc => parse(EXAMPLE);
 

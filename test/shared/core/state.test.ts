@@ -10,7 +10,7 @@ import { PreconditionFailedError } from '../../../shared/core/errors.ts';
 import { fingerprintObjects, jobIdFor } from '../../../shared/core/fingerprint.ts';
 import type { JobSpec, JobStatus, ObjectStore, Warehouse, WriteOptions } from '../../../shared/core/ports.ts';
 import { parseState } from '../../../shared/core/state-codec.ts';
-import { emptyState, readState, stateObjectName, writeState } from '../../../shared/core/state.ts';
+import { emptyState, readState, writeState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { Engine } from '../../../shared/core/sync.ts';
 import { parseConfig } from '../../../shared/config/load.ts';

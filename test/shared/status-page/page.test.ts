@@ -28,9 +28,9 @@ import type { TestEnv } from '../../helpers/local-env.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 
 // These run inside the page (page.evaluate); the project compiles without the DOM library.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+ 
 declare const window: any, document: any;
-type HTMLCanvasElement = any; // eslint-disable-line @typescript-eslint/no-explicit-any
+type HTMLCanvasElement = any;  
 
 const skip = browserMissing() ?? false;
 

@@ -94,7 +94,9 @@ describe('withFileLock', () => {
         let text = '';
         try {
           text = readFileSync(holderFile(lockPath), 'utf8');
-        } catch {}
+        } catch {
+          // not written yet: seen as 'none'
+        }
         if (before !== undefined && before === ino()) seen.push(text ? (JSON.parse(text) as { holder: string }).holder : 'none');
         await new Promise((r) => setImmediate(r));
       }

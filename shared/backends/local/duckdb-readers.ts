@@ -132,11 +132,15 @@ export async function isGzip(path: string): Promise<boolean> {
   }
 }
 
+const GZIP_CHUNK = 1 << 20;
+
 /** DuckDB reads a truncated gzip stream as if it ended there; BigQuery fails it. Check the whole stream. */
 export async function checkGzip(path: string): Promise<void> {
   const sink = new Writable({ write: (_chunk, _enc, done) => done() });
   try {
-    await pipeline(createReadStream(path), createGunzip(), sink);
+    // 1 MiB reads and output chunks: with the defaults (64 KiB in, 16 KiB out) the stream's
+    // per-chunk overhead costs about half as much CPU again as inflating itself.
+    await pipeline(createReadStream(path, { highWaterMark: GZIP_CHUNK }), createGunzip({ chunkSize: GZIP_CHUNK }), sink);
   } catch (err) {
     throw new Error(`corrupt or truncated gzip stream: ${errorMessage(err)}`);
   }

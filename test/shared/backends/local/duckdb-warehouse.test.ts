@@ -360,6 +360,18 @@ describe('DuckDbWarehouse', () => {
       assert.equal(await count(), 0);
     });
 
+    it('fails a truncated gzip NDJSON file of a decorated load into an existing table (the one-inflate fast path)', async () => {
+      const rows = Array.from({ length: 200 }, (_, i) => `{"id":${i},"ts":"2024-03-01T01:00:00Z"}`).join('\n') + '\n';
+      const whole = gzipSync(rows);
+      const good = file('ok.json.gz', whole);
+      const cut = file('cut.json.gz', whole.subarray(0, whole.length - 4)); // only the trailer missing
+      const status = await run({ ...load([good, cut]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      assert.deepEqual(status.errors?.map((e) => e.location), [cut]);
+      assert.match(status.errors![0]!.message, /corrupt or truncated gzip/);
+      assert.equal(await count('lake_us.clicks'), 0);
+      assert.equal((await run({ ...load([good]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' })).outputRows, 200);
+    });
+
     it('fails files with the wrong column count, naming every bad file, and loads nothing', async () => {
       await run(load([file('before.csv', csv(1, 4))]));
       const short = file('short.csv', 'id,v\n1\n');

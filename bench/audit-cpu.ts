@@ -63,7 +63,14 @@ tables:
   const partitions: { partitionId: string; totalRows: number }[] = [];
   let objects = 0;
   // Names are the zone's local hour; routing them back gives the UTC partition (so every zone works).
-  const fmt = new Intl.DateTimeFormat('en-CA', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit' });
+  const fmt = new Intl.DateTimeFormat('en-CA', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+  });
   for (let ms = from; ms < clock.now(); ms += 3_600_000) {
     const p = Object.fromEntries(fmt.formatToParts(new Date(ms)).map((x) => [x.type, x.value]));
     const dir = `clicks/dt=${p.year}-${p.month}-${p.day}/hr=${p.hour}/`;
@@ -81,7 +88,15 @@ tables:
     await writeState(store, config.state, h, {
       ...h.state,
       status: 'loaded',
-      loaded: { sourceFingerprint: fingerprintObjects(listed), loadedFingerprint: '', objects: listed.length, bytes: 3 * listed.length, rows: listed.length, jobId: 'j', at: ms },
+      loaded: {
+        sourceFingerprint: fingerprintObjects(listed),
+        loadedFingerprint: '',
+        objects: listed.length,
+        bytes: 3 * listed.length,
+        rows: listed.length,
+        jobId: 'j',
+        at: ms,
+      },
     });
     partitions.push({ partitionId: id, totalRows: listed.length });
   }
@@ -96,19 +111,46 @@ tables:
     ensureTable: async () => {},
     deleteTable: async () => {},
   };
-  const deps = { config, router, store, warehouse, clock, log: memoryLogger(), options: { pollMs: 1, maxWaitMs: 1, submitGraceMs: 1, maxRounds: 1 }, bus: { publish: async () => [] } };
+  const deps = {
+    config,
+    router,
+    store,
+    warehouse,
+    clock,
+    log: memoryLogger(),
+    options: { pollMs: 1, maxWaitMs: 1, submitGraceMs: 1, maxRounds: 1 },
+    bus: { publish: async () => [] },
+  };
   const before = process.cpuUsage();
   const { audit } = await auditTable(deps, router.table('clicks'), from, clock.now(), deps.log);
   const used = process.cpuUsage(before);
-  const digest = createHash('sha256').update(JSON.stringify(audit.counts)).update(JSON.stringify(audit.findings ?? null)).digest('hex').slice(0, 12);
-  const result: ChildResult = { cpuMs: (used.user + used.system) / 1000, objects, partitions: partitions.length, digest };
+  const digest = createHash('sha256')
+    .update(JSON.stringify(audit.counts))
+    .update(JSON.stringify(audit.findings ?? null))
+    .digest('hex')
+    .slice(0, 12);
+  const result: ChildResult = {
+    cpuMs: (used.user + used.system) / 1000,
+    objects,
+    partitions: partitions.length,
+    digest,
+  };
   process.stdout.write(JSON.stringify({ ...result, ok: audit.counts.ok }) + '\n');
 }
 
 function runChild(root: string, args: { days: number; files: number; zone: string }): ChildResult & { ok: number } {
   const out = spawnSync(
     process.execPath,
-    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', `--root=${root}`, `--days=${args.days}`, `--files=${args.files}`, `--zone=${args.zone}`],
+    [
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--child',
+      `--root=${root}`,
+      `--days=${args.days}`,
+      `--files=${args.files}`,
+      `--zone=${args.zone}`,
+    ],
     { cwd: ROOT, encoding: 'utf8', maxBuffer: 1 << 24 },
   );
   if (out.status !== 0) throw new Error(`child (${root}) failed: ${out.stderr}`);
@@ -122,7 +164,15 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { child: { type: 'boolean' }, root: { type: 'string' }, runs: { type: 'string' }, days: { type: 'string' }, files: { type: 'string' }, zone: { type: 'string' }, base: { type: 'string' } },
+    options: {
+      child: { type: 'boolean' },
+      root: { type: 'string' },
+      runs: { type: 'string' },
+      days: { type: 'string' },
+      files: { type: 'string' },
+      zone: { type: 'string' },
+      base: { type: 'string' },
+    },
   });
   const days = Number(values.days ?? 365);
   const files = Number(values.files ?? 100);
@@ -147,14 +197,16 @@ async function main(): Promise<void> {
       const order: ('base' | 'current')[] = i % 2 === 0 ? ['base', 'current'] : ['current', 'base'];
       for (const which of order) {
         const r = runChild(roots[which], { days, files, zone });
-        if (shape && (r.digest !== shape.digest || r.objects !== shape.objects)) throw new Error(`results differ: ${JSON.stringify(shape)} vs ${which} ${JSON.stringify(r)}`);
+        if (shape && (r.digest !== shape.digest || r.objects !== shape.objects))
+          throw new Error(`results differ: ${JSON.stringify(shape)} vs ${which} ${JSON.stringify(r)}`);
         shape = r;
         cpu[which].push(r.cpuMs);
         process.stderr.write(`run ${i + 1} ${which}: ${(r.cpuMs / 1000).toFixed(2)} s CPU\n`);
       }
     }
     load.push(loadavg()[0]!);
-    const fmt = (xs: number[]) => `${(median(xs) / 1000).toFixed(2)} (${(Math.min(...xs) / 1000).toFixed(2)}-${(Math.max(...xs) / 1000).toFixed(2)})`;
+    const fmt = (xs: number[]) =>
+      `${(median(xs) / 1000).toFixed(2)} (${(Math.min(...xs) / 1000).toFixed(2)}-${(Math.max(...xs) / 1000).toFixed(2)})`;
     console.log(
       [
         `- machine: nproc ${cpus().length} (${cpus()[0]?.model.trim() ?? 'unknown CPU'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; load average ${load.map((l) => l.toFixed(1)).join(' -> ')} (before -> after)`,

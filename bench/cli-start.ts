@@ -34,7 +34,9 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-const { values } = parseArgs({ options: { runs: { type: 'string' }, before: { type: 'string' }, 'no-write': { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { runs: { type: 'string' }, before: { type: 'string' }, 'no-write': { type: 'boolean' } },
+});
 const runs = Math.max(5, Number(values.runs ?? 15));
 const work = mkdtempSync(join(tmpdir(), 'tidemark-cli-bench-'));
 mkdirSync(join(work, 'schemas'));
@@ -50,7 +52,12 @@ const variants: { label: string; cwd: string; args: string[]; ms: number[] }[] =
 if (values.before) {
   const before = resolve(values.before);
   variants.push({ label: 'before: npx tidemark --help', cwd: before, args: ['tidemark', '--help'], ms: [] });
-  variants.push({ label: 'before: npx tidemark config check', cwd: before, args: ['tidemark', '--config', config, 'config', 'check'], ms: [] });
+  variants.push({
+    label: 'before: npx tidemark config check',
+    cwd: before,
+    args: ['tidemark', '--config', config, 'config', 'check'],
+    ms: [],
+  });
 }
 const load = [loadavg()[0]!];
 try {
@@ -78,7 +85,10 @@ const section = [
   '',
   '| command | median ms (min-max) | × floor |',
   '|---|---:|---:|',
-  ...variants.map((v) => `| ${v.label} | ${median(v.ms).toFixed(0)} (${Math.min(...v.ms).toFixed(0)}-${Math.max(...v.ms).toFixed(0)}) | ${(median(v.ms) / floor).toFixed(2)} |`),
+  ...variants.map(
+    (v) =>
+      `| ${v.label} | ${median(v.ms).toFixed(0)} (${Math.min(...v.ms).toFixed(0)}-${Math.max(...v.ms).toFixed(0)}) | ${(median(v.ms) / floor).toFixed(2)} |`,
+  ),
   '',
 ].join('\n');
 process.stdout.write(`\n${section}\n`);

@@ -30,7 +30,17 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import type { Server } from 'node:http';
 import { createServer } from 'node:net';
@@ -40,7 +50,17 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as esbuild from 'esbuild';
-import { buildAll, bundleOptions, resolveConfigForBuild, writeResolvedConfig, deployPackageJson, discoverFunctions, formatBytes, FRAMEWORK, installedFrameworkVersion } from '../scripts/build.ts';
+import {
+  buildAll,
+  bundleOptions,
+  resolveConfigForBuild,
+  writeResolvedConfig,
+  deployPackageJson,
+  discoverFunctions,
+  formatBytes,
+  FRAMEWORK,
+  installedFrameworkVersion,
+} from '../scripts/build.ts';
 import type { FunctionEntry } from '../scripts/build.ts';
 import { freePort, portAnswers } from '../test/helpers/net.ts';
 import { binaryCloudEvent } from '../test/helpers/http-event.ts';
@@ -67,10 +87,19 @@ function benchEvent(type: string, source: string, data: unknown, subject?: strin
 }
 
 function messagePublished(topic: string, payload: unknown): HttpEvent {
-  return benchEvent('google.cloud.pubsub.topic.v1.messagePublished', `//pubsub.googleapis.com/projects/tidemark-bench/topics/${topic}`, {
-    message: { data: Buffer.from(JSON.stringify(payload)).toString('base64'), messageId: '1', publishTime: new Date().toISOString(), attributes: {} },
-    subscription: `projects/tidemark-bench/subscriptions/${topic}-sub`,
-  });
+  return benchEvent(
+    'google.cloud.pubsub.topic.v1.messagePublished',
+    `//pubsub.googleapis.com/projects/tidemark-bench/topics/${topic}`,
+    {
+      message: {
+        data: Buffer.from(JSON.stringify(payload)).toString('base64'),
+        messageId: '1',
+        publishTime: new Date().toISOString(),
+        attributes: {},
+      },
+      subscription: `projects/tidemark-bench/subscriptions/${topic}-sub`,
+    },
+  );
 }
 
 /** The first events per registered function: [path, event]. */
@@ -82,7 +111,14 @@ const EVENTS: Record<string, [string, () => HttpEvent][]> = {
         benchEvent(
           'google.cloud.storage.object.v1.finalized',
           '//storage.googleapis.com/projects/_/buckets/tidemark-bench-lake',
-          { bucket: 'tidemark-bench-lake', name: 'outside/every-route.txt', generation: '1', metageneration: '1', size: '3', contentType: 'text/plain' },
+          {
+            bucket: 'tidemark-bench-lake',
+            name: 'outside/every-route.txt',
+            generation: '1',
+            metageneration: '1',
+            size: '3',
+            contentType: 'text/plain',
+          },
           'objects/outside/every-route.txt',
         ),
     ],
@@ -92,7 +128,14 @@ const EVENTS: Record<string, [string, () => HttpEvent][]> = {
         benchEvent(
           'google.cloud.storage.object.v1.finalized',
           '//storage.googleapis.com/projects/_/buckets/tidemark-bench-lake',
-          { bucket: 'tidemark-bench-lake', name: 'events/dt=2026-11-24/hr=13/part-0.json.gz', generation: '2', metageneration: '1', size: '30', contentType: 'application/gzip' },
+          {
+            bucket: 'tidemark-bench-lake',
+            name: 'events/dt=2026-11-24/hr=13/part-0.json.gz',
+            generation: '2',
+            metageneration: '1',
+            size: '30',
+            contentType: 'application/gzip',
+          },
           'objects/events/dt=2026-11-24/hr=13/part-0.json.gz',
         ),
     ],
@@ -102,8 +145,14 @@ const EVENTS: Record<string, [string, () => HttpEvent][]> = {
     ['API: audit every table', () => messagePublished('tidemark-audit', {})],
   ],
   backfillPartition: [
-    ['no API: unknown table', () => messagePublished('tidemark-backfill', { table: 'no_such_table', partition: '2026112400' })],
-    ['API: backfill a partition', () => messagePublished('tidemark-backfill', { table: 'events', partition: '2026112413', reason: 'missing' })],
+    [
+      'no API: unknown table',
+      () => messagePublished('tidemark-backfill', { table: 'no_such_table', partition: '2026112400' }),
+    ],
+    [
+      'API: backfill a partition',
+      () => messagePublished('tidemark-backfill', { table: 'events', partition: '2026112413', reason: 'missing' }),
+    ],
   ],
 };
 
@@ -115,11 +164,20 @@ function fakeGoogle(): Server {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path.startsWith('/computeMetadata/')) {
         res.setHeader('Metadata-Flavor', 'Google');
-        if (path.endsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 'bench', expires_in: 3600, token_type: 'Bearer' }));
+        if (path.endsWith('/token'))
+          return void res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ access_token: 'bench', expires_in: 3600, token_type: 'Bearer' }));
         if (path.endsWith('/project-id')) return void res.writeHead(200).end('tidemark-bench');
         return void res.writeHead(path.replace(/\/$/, '') === '/computeMetadata/v1/instance' ? 200 : 404).end('');
       }
-      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 403, message: 'bench fake', errors: [{ reason: 'forbidden', message: 'bench fake' }] } }));
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({
+            error: { code: 403, message: 'bench fake', errors: [{ reason: 'forbidden', message: 'bench fake' }] },
+          }),
+        );
     });
   });
 }
@@ -141,7 +199,6 @@ function isolatedEnv(fake: string, dead: string, home: string): NodeJS.ProcessEn
     NO_PROXY: '127.0.0.1,localhost',
   };
 }
-
 
 /** Kills the child's process group and waits for it. */
 async function stop(child: ChildProcess): Promise<void> {
@@ -168,28 +225,39 @@ interface Sample {
  */
 function cpuOf(pid: number): number {
   let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+  for (const tid of readdirSync(`/proc/${pid}/task`))
+    ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
   return ns / 1e6;
 }
 
 /** Spawn -> port answers -> POST -> response, in ms, and the child's CPU. Throws with the child's output on failure. */
-async function coldStart(dir: string, entryPoint: string, makeEvent: () => HttpEvent, env: NodeJS.ProcessEnv): Promise<Sample> {
+async function coldStart(
+  dir: string,
+  entryPoint: string,
+  makeEvent: () => HttpEvent,
+  env: NodeJS.ProcessEnv,
+): Promise<Sample> {
   const port = await freePort();
   const main = join(dir, 'node_modules', FRAMEWORK, 'build/src/main.js');
   const event = makeEvent();
   const started = performance.now();
-  const child = spawn(process.execPath, [main, '--target', entryPoint, '--signature-type', 'cloudevent', '--port', String(port)], {
-    cwd: dir,
-    env: { ...env, PORT: String(port), FUNCTION_TARGET: entryPoint, FUNCTION_SIGNATURE_TYPE: 'cloudevent' },
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [main, '--target', entryPoint, '--signature-type', 'cloudevent', '--port', String(port)],
+    {
+      cwd: dir,
+      env: { ...env, PORT: String(port), FUNCTION_TARGET: entryPoint, FUNCTION_SIGNATURE_TYPE: 'cloudevent' },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let output = '';
   child.stdout!.on('data', (c: Buffer) => (output += c));
   child.stderr!.on('data', (c: Buffer) => (output += c));
   try {
     while (!(await portAnswers(port))) {
-      if (child.exitCode !== null) throw new Error(`${entryPoint} exited ${child.exitCode} before listening:\n${output}`);
+      if (child.exitCode !== null)
+        throw new Error(`${entryPoint} exited ${child.exitCode} before listening:\n${output}`);
       if (performance.now() - started > 30_000) throw new Error(`${entryPoint}: no port after 30 s:\n${output}`);
       await new Promise((ok) => setTimeout(ok, 2));
     }
@@ -215,7 +283,10 @@ function linkFramework(dir: string): void {
 async function buildUnbundled(fn: FunctionEntry, dir: string, configFile: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
   await esbuild.build({ ...bundleOptions(ROOT, fn, dir), packages: 'external', plugins: [] });
-  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, '0.0.0', installedFrameworkVersion(ROOT)), null, 2));
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify(deployPackageJson(fn, '0.0.0', installedFrameworkVersion(ROOT)), null, 2),
+  );
   writeResolvedConfig(resolveConfigForBuild(configFile), dir, ROOT);
   symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
 }
@@ -249,7 +320,14 @@ function spread(xs: number[]): string {
   return `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}-${Math.max(...xs).toFixed(0)})`;
 }
 
-function formatSection(rows: Row[], runs: number, command: string, note: string | undefined, load: number[], now = new Date()): string {
+function formatSection(
+  rows: Row[],
+  runs: number,
+  command: string,
+  note: string | undefined,
+  load: number[],
+  now = new Date(),
+): string {
   const cpu = cpus()[0]?.model.trim() ?? 'unknown CPU';
   const ms = (xs: Sample[]) => xs.map((x) => x.ms);
   const cpuMs = (xs: Sample[]) => xs.map((x) => x.cpuMs);
@@ -277,7 +355,16 @@ function formatSection(rows: Row[], runs: number, command: string, note: string 
 }
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { runs: { type: 'string' }, config: { type: 'string' }, base: { type: 'string' }, note: { type: 'string' }, 'no-write': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      runs: { type: 'string' },
+      config: { type: 'string' },
+      base: { type: 'string' },
+      note: { type: 'string' },
+      'no-write': { type: 'boolean' },
+    },
+  });
   const loadBefore = loadavg()[0]!;
   const runs = Math.max(9, Number(values.runs ?? 9));
   const work = mkdtempSync(join(tmpdir(), 'tidemark-bench-'));
@@ -307,12 +394,25 @@ async function main(args: string[]): Promise<void> {
       const { eager, total } = bundles.find((b) => b.fn.name === fn.name)!.bytes;
       const bytes = formatBytes(eager) + (total > eager ? ` (+${formatBytes(total - eager)} lazy)` : '');
       for (const [path, event] of EVENTS[fn.entryPoint]!) {
-        rows.push({ label: `${fn.entryPoint}, ${path}`, entryPoint: fn.entryPoint, event, bundledDir, unbundledDir, bundled: [], unbundled: [], bytes });
+        rows.push({
+          label: `${fn.entryPoint}, ${path}`,
+          entryPoint: fn.entryPoint,
+          event,
+          bundledDir,
+          unbundledDir,
+          bundled: [],
+          unbundled: [],
+          bytes,
+        });
       }
     }
     if (values.base) {
       const baseRoot = resolve(values.base);
-      const built = spawnSync(process.execPath, [join(baseRoot, 'scripts', 'build.ts'), `--outdir=${join(work, 'base')}`, `--config=${configFile}`, '--quiet'], { cwd: baseRoot, encoding: 'utf8' });
+      const built = spawnSync(
+        process.execPath,
+        [join(baseRoot, 'scripts', 'build.ts'), `--outdir=${join(work, 'base')}`, `--config=${configFile}`, '--quiet'],
+        { cwd: baseRoot, encoding: 'utf8' },
+      );
       if (built.status !== 0) throw new Error(`--base ${baseRoot}: its build failed:\n${built.stderr}`);
       for (const fn of fns) {
         const baseDir = join(work, 'base', fn.name);
@@ -320,15 +420,36 @@ async function main(args: string[]): Promise<void> {
         linkFramework(baseDir);
         for (const [path, event] of EVENTS[fn.entryPoint]!) {
           if (!path.startsWith('API')) continue;
-          rows.push({ label: `base (${values.base}): ${fn.entryPoint}, ${path}`, entryPoint: fn.entryPoint, event, bundledDir: baseDir, unbundledDir: undefined, bundled: [], unbundled: [], bytes: '-' });
+          rows.push({
+            label: `base (${values.base}): ${fn.entryPoint}, ${path}`,
+            entryPoint: fn.entryPoint,
+            event,
+            bundledDir: baseDir,
+            unbundledDir: undefined,
+            bundled: [],
+            unbundled: [],
+            bytes: '-',
+          });
         }
       }
     }
     writeFloor(join(work, 'floor'));
     const floorEvent = () => messagePublished('floor', {});
-    rows.push({ label: '(framework floor: empty function)', entryPoint: 'floor', event: floorEvent, bundledDir: join(work, 'floor'), unbundledDir: undefined, bundled: [], unbundled: [], bytes: '-' });
+    rows.push({
+      label: '(framework floor: empty function)',
+      entryPoint: 'floor',
+      event: floorEvent,
+      bundledDir: join(work, 'floor'),
+      unbundledDir: undefined,
+      bundled: [],
+      unbundled: [],
+      bytes: '-',
+    });
 
-    await Promise.all([new Promise<void>((ok) => dead.listen(0, '127.0.0.1', ok)), new Promise<void>((ok) => fake.listen(0, '127.0.0.1', ok))]);
+    await Promise.all([
+      new Promise<void>((ok) => dead.listen(0, '127.0.0.1', ok)),
+      new Promise<void>((ok) => fake.listen(0, '127.0.0.1', ok)),
+    ]);
     mkdirSync(join(work, 'home'));
     const address = (s: Server | ReturnType<typeof createServer>) => `127.0.0.1:${(s.address() as AddressInfo).port}`;
     const env = isolatedEnv(address(fake), address(dead), join(work, 'home'));
@@ -352,7 +473,10 @@ async function main(args: string[]): Promise<void> {
     if (!values['no-write']) {
       const file = join(ROOT, 'BENCHMARKS.md');
       if (!existsSync(file)) {
-        writeFileSync(file, '# Benchmarks\n\nWritten by `npm run bench:cold-start` (bench/cold-start.ts, which says what is measured and how). Newest last.\n\n');
+        writeFileSync(
+          file,
+          '# Benchmarks\n\nWritten by `npm run bench:cold-start` (bench/cold-start.ts, which says what is measured and how). Newest last.\n\n',
+        );
       }
       appendFileSync(file, section + '\n');
       process.stdout.write(`appended to ${file}\n`);

@@ -50,7 +50,9 @@ async function writeFiles(dir: string, kind: 'parquet' | 'ndjson', count: number
     const select = `SELECT ${f}::BIGINT * ${rows} + i AS id, TIMESTAMPTZ '2024-03-01 00:00:00+00' + to_seconds(i % 86400) AS ts,
       'user-' || (i * 7919 % 100000) AS user_id, (i % 1000) / 7.0 AS amount, ['KR', 'US', 'DE', 'BR'][i % 4 + 1] AS country, i % 3 = 0 AS flag
       FROM range(${rows}) r(i)`;
-    await conn.run(`SET TimeZone = 'UTC'; COPY (${select}) TO '${path}' (FORMAT ${kind === 'parquet' ? 'PARQUET' : "JSON, COMPRESSION 'gzip'"})`);
+    await conn.run(
+      `SET TimeZone = 'UTC'; COPY (${select}) TO '${path}' (FORMAT ${kind === 'parquet' ? 'PARQUET' : "JSON, COMPRESSION 'gzip'"})`,
+    );
     paths.push(path);
   }
   conn.closeSync();
@@ -63,7 +65,10 @@ async function plain(file: string, kind: 'parquet' | 'ndjson', paths: string[]):
   const db = await DuckDBInstance.create(file);
   const conn = await db.connect();
   const list = `[${paths.map((p) => `'${p}'`).join(', ')}]`;
-  const reader = kind === 'parquet' ? `read_parquet(${list})` : `read_json(${list}, format='newline_delimited', columns=${COLUMNS}, compression='gzip')`;
+  const reader =
+    kind === 'parquet'
+      ? `read_parquet(${list})`
+      : `read_json(${list}, format='newline_delimited', columns=${COLUMNS}, compression='gzip')`;
   await conn.run(`SET TimeZone = 'UTC'; CREATE TABLE t (${DDL}); INSERT INTO t SELECT * FROM ${reader}`);
   conn.closeSync();
   db.closeSync();
@@ -77,7 +82,16 @@ async function warehouse(file: string, kind: 'parquet' | 'ndjson', paths: string
   const wh = new DuckDbWarehouse({ file, holder: 'bench' });
   try {
     await wh.ensureTable(spec);
-    const job: JobSpec = { kind: 'load', jobId: `bench_${++jobs}`, table: spec, destination: spec.ref, partition: '20240301', sourceUris: paths, writeDisposition: 'WRITE_TRUNCATE', labels: {} };
+    const job: JobSpec = {
+      kind: 'load',
+      jobId: `bench_${++jobs}`,
+      table: spec,
+      destination: spec.ref,
+      partition: '20240301',
+      sourceUris: paths,
+      writeDisposition: 'WRITE_TRUNCATE',
+      labels: {},
+    };
     await wh.insertJob(job);
     for (;;) {
       const status = await wh.getJob(job.jobId);
@@ -99,11 +113,23 @@ const median = (xs: number[]) => {
 };
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string' }, parquet: { type: 'string' }, ndjson: { type: 'string' }, rows: { type: 'string' }, 'parquet-rows': { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      runs: { type: 'string' },
+      parquet: { type: 'string' },
+      ndjson: { type: 'string' },
+      rows: { type: 'string' },
+      'parquet-rows': { type: 'string' },
+    },
+  });
   const runs = Number(values.runs ?? 5);
   const rows = Number(values.rows ?? 20_000);
   const sets = [
-    { kind: 'parquet' as const, count: Number(values.parquet ?? 100), rows: Number(values['parquet-rows'] ?? rows * 5) },
+    {
+      kind: 'parquet' as const,
+      count: Number(values.parquet ?? 100),
+      rows: Number(values['parquet-rows'] ?? rows * 5),
+    },
     { kind: 'ndjson' as const, count: Number(values.ndjson ?? 200), rows },
   ];
   const top = mkdtempSync(join(tmpdir(), 'tidemark-bench-load-'));
@@ -132,10 +158,13 @@ async function main(): Promise<void> {
           const { ms, cpuMs } = await once(which);
           times[which].push(ms);
           cpu[which].push(cpuMs);
-          process.stderr.write(`${set.kind} run ${i + 1} ${which}: ${Math.round(ms)} ms wall, ${Math.round(cpuMs)} ms CPU\n`);
+          process.stderr.write(
+            `${set.kind} run ${i + 1} ${which}: ${Math.round(ms)} ms wall, ${Math.round(cpuMs)} ms CPU\n`,
+          );
         }
       }
-      const fmt = (xs: number[]) => `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`;
+      const fmt = (xs: number[]) =>
+        `${Math.round(median(xs))} (${Math.round(Math.min(...xs))}-${Math.round(Math.max(...xs))})`;
       const ratio = (m: typeof times) => (median(m.plain) / median(m.warehouse)).toFixed(2);
       lines.push(
         `| ${set.count} ${set.kind === 'parquet' ? 'Parquet' : 'NDJSON.gz'} files x ${set.rows} rows | ${fmt(times.warehouse)} | ${fmt(times.plain)} | ${ratio(times)} | ${fmt(cpu.warehouse)} | ${fmt(cpu.plain)} | ${ratio(cpu)} |`,

@@ -46,17 +46,29 @@ const { values: args } = parseArgs({
 });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quiet = createLogger(() => {});
-const yaml = streamYaml(`    limits: { maxBodyBytes: 33554432, maxRecords: 100000 }\n    files: { localMaxDuration: ${args['max-duration']} }\n`).replace('defaults: { jobBudget: 1000, jobBurst: 1000 }', 'defaults: { jobBudget: 1500, jobBurst: 1500 }');
+const yaml = streamYaml(
+  `    limits: { maxBodyBytes: 33554432, maxRecords: 100000 }\n    files: { localMaxDuration: ${args['max-duration']} }\n`,
+).replace('defaults: { jobBudget: 1000, jobBurst: 1000 }', 'defaults: { jobBudget: 1500, jobBurst: 1500 }');
 const config = parseConfig(yaml, join(tmpdir(), 'tidemark.config.yaml'));
 
 async function throughput(): Promise<void> {
   let published = 0;
-  http('ingestEventsBench', ingestHttpFunction(() => ({ streams: config.streams, bus: { publish: async (_t, m) => ((published += m.length), m.map(() => 'x')) }, clock: { now: Date.now }, log: quiet })));
+  http(
+    'ingestEventsBench',
+    ingestHttpFunction(() => ({
+      streams: config.streams,
+      bus: { publish: async (_t, m) => ((published += m.length), m.map(() => 'x')) },
+      clock: { now: Date.now },
+      log: quiet,
+    })),
+  );
   const server = getTestServer('ingestEventsBench') as Server;
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/streams/locations/events`;
   const batch = Number(args.batch);
-  const body = Array.from({ length: batch }, (_, i) => JSON.stringify(location(i, { event_time: new Date().toISOString() }))).join('\n');
+  const body = Array.from({ length: batch }, (_, i) =>
+    JSON.stringify(location(i, { event_time: new Date().toISOString() })),
+  ).join('\n');
   const post = async () => {
     const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body });
     if (r.status !== 200) throw new Error(`HTTP ${r.status}: ${await r.text()}`);
@@ -67,15 +79,19 @@ async function throughput(): Promise<void> {
     let left = Number(args.requests);
     published = 0;
     const t0 = performance.now();
-    await Promise.all(Array.from({ length: Number(args.concurrency) }, async () => {
-      while (left-- > 0) await post();
-    }));
+    await Promise.all(
+      Array.from({ length: Number(args.concurrency) }, async () => {
+        while (left-- > 0) await post();
+      }),
+    );
     const s = (performance.now() - t0) / 1000;
     if (run >= 0) rates.push(published / s); // run -1 warms up
   }
   server.close();
   server.closeAllConnections();
-  console.log(`(1) accepted by one instance: median ${Math.round(median(rates)).toLocaleString('en-US')} events/s (runs: ${rates.map((r) => Math.round(r)).join(', ')}; ${args.requests} requests x ${batch} records, ${args.concurrency} clients, ${body.length.toLocaleString('en-US')} bytes per request)`);
+  console.log(
+    `(1) accepted by one instance: median ${Math.round(median(rates)).toLocaleString('en-US')} events/s (runs: ${rates.map((r) => Math.round(r)).join(', ')}; ${args.requests} requests x ${batch} records, ${args.concurrency} clients, ${body.length.toLocaleString('en-US')} bytes per request)`,
+  );
 }
 
 async function latency(): Promise<void> {
@@ -86,19 +102,48 @@ async function latency(): Promise<void> {
     const stream = config.streams[0]!;
     const bus = new LocalBus({ log: quiet });
     const sub = new LocalStorageSubscription({
-      bus, topic: stream.topic, store: engine.store, bucket: 'lake', naming: stream.files, maxDurationMs: stream.files.localMaxDurationMs, maxBytes: stream.files.maxBytes, clock: engine.clock, log: quiet,
+      bus,
+      topic: stream.topic,
+      store: engine.store,
+      bucket: 'lake',
+      naming: stream.files,
+      maxDurationMs: stream.files.localMaxDurationMs,
+      maxBytes: stream.files.maxBytes,
+      clock: engine.clock,
+      log: quiet,
       // What the watcher does in npm start: the file's finalize event goes to the loader.
-      afterWrite: (name) => void bus.publish('finalized', [{ specversion: '1.0', id: name, type: OBJECT_FINALIZED, source: '//storage.googleapis.com/projects/_/buckets/lake', data: { bucket: 'lake', name, generation: '1', size: '0' } }]),
+      afterWrite: (name) =>
+        void bus.publish('finalized', [
+          {
+            specversion: '1.0',
+            id: name,
+            type: OBJECT_FINALIZED,
+            source: '//storage.googleapis.com/projects/_/buckets/lake',
+            data: { bucket: 'lake', name, generation: '1', size: '0' },
+          },
+        ]),
     });
-    bus.subscribe('finalized', async (m) => void (await onObjectFinalized(engine, m.json() as never)), { minBackoffMs: 100 });
+    bus.subscribe('finalized', async (m) => void (await onObjectFinalized(engine, m.json() as never)), {
+      minBackoffMs: 100,
+    });
     const times: number[] = [];
     for (let i = 0; i < Number(args.posts); i++) {
       const id = `bench-${Date.now()}-${i}`;
       const t0 = performance.now();
-      const r = await handleIngest({ streams: config.streams, bus, clock: engine.clock, log: quiet }, { method: 'POST', path: '/v1/streams/locations/events', contentType: 'application/x-ndjson', body: Buffer.from(JSON.stringify(location(i, { event_id: id, event_time: new Date().toISOString() }))) });
+      const r = await handleIngest(
+        { streams: config.streams, bus, clock: engine.clock, log: quiet },
+        {
+          method: 'POST',
+          path: '/v1/streams/locations/events',
+          contentType: 'application/x-ndjson',
+          body: Buffer.from(JSON.stringify(location(i, { event_id: id, event_time: new Date().toISOString() }))),
+        },
+      );
       if (r.status !== 200) throw new Error(JSON.stringify(r.body));
       for (;;) {
-        const [row] = await engine.warehouse.query(`SELECT count(*)::INTEGER AS n FROM lake_us.locations WHERE event_id = '${id}'`);
+        const [row] = await engine.warehouse.query(
+          `SELECT count(*)::INTEGER AS n FROM lake_us.locations WHERE event_id = '${id}'`,
+        );
         if (Number(row!.n) === 1) break;
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
@@ -108,7 +153,9 @@ async function latency(): Promise<void> {
     bus.close();
     const m = median(times);
     const wait = ms(args['max-duration'] as ms.StringValue);
-    console.log(`(2) POST -> queryable locally: median ${(m / 1000).toFixed(2)} s with maxDuration ${args['max-duration']} (${((m - wait) / 1000).toFixed(2)} s after the file is cut; posts: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s)`);
+    console.log(
+      `(2) POST -> queryable locally: median ${(m / 1000).toFixed(2)} s with maxDuration ${args['max-duration']} (${((m - wait) / 1000).toFixed(2)} s after the file is cut; posts: ${times.map((t) => (t / 1000).toFixed(2)).join(', ')} s)`,
+    );
   } finally {
     await engine.close();
     rmSync(dir, { recursive: true, force: true });

@@ -59,7 +59,11 @@ async function child(root: string, what: 'sync' | 'list', n: number): Promise<vo
   try {
     const config = parseConfig(YAML, join(dir, 'tidemark.config.yaml'));
     const engine = createLocalEngine(config, {
-      paths: defaultLocalPaths(dir, { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') }),
+      paths: defaultLocalPaths(dir, {
+        lakeDir: join(dir, 'lake'),
+        warehouseFile: join(dir, 'wh.duckdb'),
+        workDir: join(dir, 'work'),
+      }),
       log: createLogger(() => {}),
       engine: { pollMs: 5 },
     });
@@ -68,7 +72,14 @@ async function child(root: string, what: 'sync' | 'list', n: number): Promise<vo
       const perFolder = what === 'sync' ? n : 100;
       for (let i = 0; i < n; i++) {
         const hour = Math.floor(i / perFolder);
-        const folder = join(dir, 'lake', 'lake', 'events', `dt=2026-11-${String(1 + Math.floor(hour / 24)).padStart(2, '0')}`, `hr=${String(hour % 24).padStart(2, '0')}`);
+        const folder = join(
+          dir,
+          'lake',
+          'lake',
+          'events',
+          `dt=2026-11-${String(1 + Math.floor(hour / 24)).padStart(2, '0')}`,
+          `hr=${String(hour % 24).padStart(2, '0')}`,
+        );
         if (i % perFolder === 0) mkdirSync(folder, { recursive: true });
         writeFileSync(join(folder, `part-${String(i).padStart(6, '0')}.csv`), `id,v\n${i},x\n`);
       }
@@ -92,7 +103,12 @@ async function child(root: string, what: 'sync' | 'list', n: number): Promise<vo
         if (objects !== n) throw new Error(`listed ${objects} objects, expected ${n}`);
       }
       const used = process.cpuUsage(before);
-      const result: Measure = { cpuMs: (used.user + used.system) / 1000, wallMs: performance.now() - started, units, rssMiB: process.resourceUsage().maxRSS / 1024 };
+      const result: Measure = {
+        cpuMs: (used.user + used.system) / 1000,
+        wallMs: performance.now() - started,
+        units,
+        rssMiB: process.resourceUsage().maxRSS / 1024,
+      };
       process.stdout.write(JSON.stringify(result) + '\n');
     } finally {
       await engine.close();
@@ -103,11 +119,15 @@ async function child(root: string, what: 'sync' | 'list', n: number): Promise<vo
 }
 
 function runChild(root: string, what: 'sync' | 'list', n: number): Measure {
-  const out = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', `--root=${root}`, `--what=${what}`, `--n=${n}`], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
+  const out = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(import.meta.url), '--child', `--root=${root}`, `--what=${what}`, `--n=${n}`],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    },
+  );
   if (out.status !== 0) throw new Error(`child ${what} ${n} (${root}) failed: ${out.stderr}`);
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as Measure;
 }
@@ -135,13 +155,21 @@ async function main(): Promise<void> {
   if (values.child) return child(values.root ?? ROOT, values.what as 'sync' | 'list', Number(values.n));
   const runs = Number(values.runs ?? 3);
   const sizes = (s: string | undefined, d: string) => (s ?? d).split(',').filter(Boolean).map(Number);
-  const plan = [...sizes(values.sync, '1000,10000').map((n) => ['sync', n] as const), ...sizes(values.list, '1000,10000,100000').map((n) => ['list', n] as const)];
-  const baseSizes = { sync: new Set(sizes(values['base-sync'], '1000')), list: new Set(sizes(values['base-list'], '1000,10000')) };
+  const plan = [
+    ...sizes(values.sync, '1000,10000').map((n) => ['sync', n] as const),
+    ...sizes(values.list, '1000,10000,100000').map((n) => ['list', n] as const),
+  ];
+  const baseSizes = {
+    sync: new Set(sizes(values['base-sync'], '1000')),
+    list: new Set(sizes(values['base-list'], '1000,10000')),
+  };
   let baseRoot: string | undefined;
   let commit = '';
   if (values.base) {
     baseRoot = mkdtempSync(join(tmpdir(), 'tidemark-bench-base-'));
-    execFileSync('tar', ['-x', '-C', baseRoot], { input: execFileSync('git', ['archive', values.base, 'shared'], { cwd: ROOT, maxBuffer: 1 << 28 }) });
+    execFileSync('tar', ['-x', '-C', baseRoot], {
+      input: execFileSync('git', ['archive', values.base, 'shared'], { cwd: ROOT, maxBuffer: 1 << 28 }),
+    });
     symlinkSync(join(ROOT, 'node_modules'), join(baseRoot, 'node_modules'));
     commit = execFileSync('git', ['rev-parse', '--short', values.base], { cwd: ROOT, encoding: 'utf8' }).trim();
   }
@@ -156,7 +184,9 @@ async function main(): Promise<void> {
         for (const [label, root] of i % 2 ? [...roots].reverse() : roots) {
           const m = runChild(root, what, n);
           results.get(label)!.push(m);
-          process.stderr.write(`${what} ${n} ${label} run ${i + 1}: ${Math.round(m.cpuMs)} ms CPU, ${Math.round(m.wallMs)} ms wall\n`);
+          process.stderr.write(
+            `${what} ${n} ${label} run ${i + 1}: ${Math.round(m.cpuMs)} ms CPU, ${Math.round(m.wallMs)} ms wall\n`,
+          );
         }
       }
       for (const [label, ms] of results) {

@@ -34,7 +34,10 @@ import type { LocalEngine } from '../shared/runtime/local.ts';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 // The test suite's table, with a budget no run of this benchmark can exhaust.
-const YAML = EVENTS_YAML.replace('project: test-project', 'project: tidemark-bench').replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 100000, jobBurst: 10000 }');
+const YAML = EVENTS_YAML.replace('project: test-project', 'project: tidemark-bench').replace(
+  'defaults: { jobBudget: 300, jobBurst: 20 }',
+  'defaults: { jobBudget: 100000, jobBurst: 10000 }',
+);
 
 type Variant = 'hint' | 'no-hint';
 
@@ -63,7 +66,13 @@ function finalizeEvent(name: string, generation: string, id: string): CloudEvent
 }
 
 /** Writes `n` one-row files into `partition` (untimed), then delivers their events and times it. */
-async function deliver(engine: LocalEngine, counter: { listings: number }, partition: string, n: number, variant: Variant): Promise<Run> {
+async function deliver(
+  engine: LocalEngine,
+  counter: { listings: number },
+  partition: string,
+  n: number,
+  variant: Variant,
+): Promise<Run> {
   const events: CloudEvent<unknown>[] = [];
   for (let i = 0; i < n; i++) {
     const name = objectName(partition, i);
@@ -82,7 +91,9 @@ async function deliver(engine: LocalEngine, counter: { listings: number }, parti
   }
   const ms = performance.now() - started;
   const listings = counter.listings;
-  const rows = (await engine.warehouse.listPartitions(engine.config.tables[0]!.spec.ref)).find((p) => p.partitionId === partition)?.totalRows;
+  const rows = (await engine.warehouse.listPartitions(engine.config.tables[0]!.spec.ref)).find(
+    (p) => p.partitionId === partition,
+  )?.totalRows;
   if (rows !== n) throw new Error(`partition ${partition} holds ${rows} rows, expected ${n}`);
   return { ms, listings, jobs, fromState };
 }
@@ -93,9 +104,16 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-const range = (xs: number[]) => (Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}-${Math.max(...xs)}`);
+const range = (xs: number[]) =>
+  Math.min(...xs) === Math.max(...xs) ? `${xs[0]}` : `${Math.min(...xs)}-${Math.max(...xs)}`;
 
-function formatSection(runs: Record<Variant, Run[]>, n: number, command: string, load: number[], now = new Date()): string {
+function formatSection(
+  runs: Record<Variant, Run[]>,
+  n: number,
+  command: string,
+  load: number[],
+  now = new Date(),
+): string {
   const eps = (r: Run) => (n * 1000) / r.ms;
   const row = (label: string, rs: Run[]) => {
     const ms = rs.map((r) => r.ms);
@@ -120,14 +138,21 @@ function formatSection(runs: Record<Variant, Run[]>, n: number, command: string,
 }
 
 async function main(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { runs: { type: 'string' }, events: { type: 'string' }, 'no-write': { type: 'boolean' } } });
+  const { values } = parseArgs({
+    args,
+    options: { runs: { type: 'string' }, events: { type: 'string' }, 'no-write': { type: 'boolean' } },
+  });
   const runsPerVariant = Math.max(1, Number(values.runs ?? 9));
   const n = Math.max(2, Number(values.events ?? 300));
   const loadBefore = loadavg()[0]!;
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-sync-'));
   const config = parseConfig(YAML, join(dir, 'tidemark.config.yaml'));
   const engine = createLocalEngine(config, {
-    paths: defaultLocalPaths(dir, { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') }),
+    paths: defaultLocalPaths(dir, {
+      lakeDir: join(dir, 'lake'),
+      warehouseFile: join(dir, 'wh.duckdb'),
+      workDir: join(dir, 'work'),
+    }),
     // Discarded: the bench measures the handler, not the log sink.
     log: createLogger(() => {}),
     engine: { pollMs: 5 },

@@ -26,7 +26,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const entry = join(root, 'shared', 'cli', 'main.ts');
 const cache = join(root, 'node_modules', '.cache', 'tidemark-cli');
 /** This file, relative to root, as the bundle's inputs record it. */
-const self = relative(root, fileURLToPath(import.meta.url)).split('\\').join('/');
+const self = relative(root, fileURLToPath(import.meta.url))
+  .split('\\')
+  .join('/');
 
 /**
  * The bundle's main.mjs if every file it records is unchanged, else undefined. It records the
@@ -39,7 +41,8 @@ function freshBundle() {
     const { inputs } = JSON.parse(readFileSync(join(cache, 'inputs.json'), 'utf8'));
     // A bundle built by an older bin/tidemark.js (which did not record itself) is rebuilt.
     if (!(self in inputs)) return undefined;
-    for (const [file, mtimeMs] of Object.entries(inputs)) if (statSync(join(root, file)).mtimeMs !== mtimeMs) return undefined;
+    for (const [file, mtimeMs] of Object.entries(inputs))
+      if (statSync(join(root, file)).mtimeMs !== mtimeMs) return undefined;
     return join(cache, 'main.mjs');
   } catch {
     return undefined;
@@ -88,7 +91,9 @@ async function buildBundle() {
     target: 'node22',
     plugins: [externalPackages],
     // The CommonJS packages bundled in (commander, picomatch, ms) require() Node's builtins.
-    banner: { js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __tidemarkCreateRequire } from 'node:module'; const require = __tidemarkCreateRequire(import.meta.url);",
+    },
     outdir: tmp,
     outExtension: { '.js': '.mjs' },
     metafile: true,
@@ -96,12 +101,14 @@ async function buildBundle() {
   });
   // This file too: it holds the build options.
   const inputs = { [self]: statSync(join(root, self)).mtimeMs };
-  for (const file of Object.keys(result.metafile.inputs)) if (!file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
+  for (const file of Object.keys(result.metafile.inputs))
+    if (!file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
   try {
     inputs[INSTALLED_TREE] = statSync(join(root, INSTALLED_TREE)).mtimeMs;
   } catch {
     // Not installed by npm: the bundled packages' own files are recorded instead.
-    for (const file of Object.keys(result.metafile.inputs)) if (file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
+    for (const file of Object.keys(result.metafile.inputs))
+      if (file.split('/').includes('node_modules')) inputs[file] = statSync(join(root, file)).mtimeMs;
   }
   writeFileSync(join(tmp, 'inputs.json'), JSON.stringify({ inputs }));
   // Packages stay external: the chunks import them by name, resolved from the cache's node_modules parent.
@@ -118,12 +125,18 @@ async function buildBundle() {
 
 let runCli;
 // TIDEMARK_CLI_NO_BUNDLE=1 runs the sources (2. or 3.), e.g. to debug with their own line numbers.
-const bundle = process.env.TIDEMARK_CLI_NO_BUNDLE ? undefined : (freshBundle() ?? (await buildBundle().catch(() => undefined)));
+const bundle = process.env.TIDEMARK_CLI_NO_BUNDLE
+  ? undefined
+  : (freshBundle() ?? (await buildBundle().catch(() => undefined)));
 if (bundle) {
   ({ runCli } = await import(pathToFileURL(bundle).href));
 } else {
   const strips = process.features.typescript === 'strip' || process.features.typescript === 'transform';
-  if (!strips || relative(root, entry).split(/[\\/]/).includes('node_modules') || root.split(/[\\/]/).includes('node_modules')) {
+  if (
+    !strips ||
+    relative(root, entry).split(/[\\/]/).includes('node_modules') ||
+    root.split(/[\\/]/).includes('node_modules')
+  ) {
     const { register } = await import('tsx/esm/api');
     register();
   }

@@ -9,50 +9,62 @@ import type * as pulumi from '@pulumi/pulumi';
 import type { AlertsDescription, LogMetric } from '../shared/deploy/alerts.ts';
 
 /** Declares the log-based metrics and alert policies. */
-export function declareAlerts(alerts: AlertsDescription, ctx: { project: string; opts: pulumi.CustomResourceOptions }): void {
+export function declareAlerts(
+  alerts: AlertsDescription,
+  ctx: { project: string; opts: pulumi.CustomResourceOptions },
+): void {
   const metrics: Record<string, gcp.logging.Metric> = {};
   for (const m of alerts.metrics) {
     if (m.kind !== 'log') continue;
-    metrics[`logging.googleapis.com/user/${m.name}`] = new gcp.logging.Metric(`metric-${m.name}`, {
-      project: ctx.project,
-      name: m.name,
-      description: m.description,
-      filter: m.filter,
-      metricDescriptor: {
-        metricKind: 'DELTA',
-        valueType: m.metricKind === 'counter' ? 'INT64' : 'DISTRIBUTION',
-        unit: m.unit,
-        labels: Object.keys(m.labels).map((key) => ({ key, valueType: 'STRING' })),
+    metrics[`logging.googleapis.com/user/${m.name}`] = new gcp.logging.Metric(
+      `metric-${m.name}`,
+      {
+        project: ctx.project,
+        name: m.name,
+        description: m.description,
+        filter: m.filter,
+        metricDescriptor: {
+          metricKind: 'DELTA',
+          valueType: m.metricKind === 'counter' ? 'INT64' : 'DISTRIBUTION',
+          unit: m.unit,
+          labels: Object.keys(m.labels).map((key) => ({ key, valueType: 'STRING' })),
+        },
+        labelExtractors: m.labels,
+        ...distribution(m),
       },
-      labelExtractors: m.labels,
-      ...distribution(m),
-    }, ctx.opts);
+      ctx.opts,
+    );
   }
   for (const p of alerts.policies) {
     const builtin = alerts.metrics.find((m) => m.kind === 'builtin' && m.name === p.metric);
     // A log-based metric's series carry the resource of the log entries it counts.
     const filter = builtin ? builtin.filter : `metric.type="${p.metric}" AND resource.type="cloud_run_revision"`;
     const metric = metrics[p.metric];
-    if (!builtin && !metric) throw new Error(`alert policy "${p.name}" watches ${p.metric}, which describeAlerts does not describe`);
-    new gcp.monitoring.AlertPolicy(`alert-${p.name.replace(/^tidemark: /, '').replace(/[^a-z0-9]+/gi, '-')}`, {
-      project: ctx.project,
-      displayName: p.name,
-      combiner: 'OR',
-      conditions: [
-        {
-          displayName: p.name,
-          conditionThreshold: {
-            filter,
-            aggregations: [{ alignmentPeriod: `${p.alignmentSeconds}s`, perSeriesAligner: p.aligner }],
-            comparison: p.comparison,
-            thresholdValue: p.threshold,
-            duration: `${p.durationSeconds}s`,
+    if (!builtin && !metric)
+      throw new Error(`alert policy "${p.name}" watches ${p.metric}, which describeAlerts does not describe`);
+    new gcp.monitoring.AlertPolicy(
+      `alert-${p.name.replace(/^tidemark: /, '').replace(/[^a-z0-9]+/gi, '-')}`,
+      {
+        project: ctx.project,
+        displayName: p.name,
+        combiner: 'OR',
+        conditions: [
+          {
+            displayName: p.name,
+            conditionThreshold: {
+              filter,
+              aggregations: [{ alignmentPeriod: `${p.alignmentSeconds}s`, perSeriesAligner: p.aligner }],
+              comparison: p.comparison,
+              thresholdValue: p.threshold,
+              duration: `${p.durationSeconds}s`,
+            },
           },
-        },
-      ],
-      notificationChannels: p.notificationChannels,
-      documentation: { content: p.documentation, mimeType: 'text/markdown' },
-    }, { ...ctx.opts, dependsOn: metric ? [metric] : [] });
+        ],
+        notificationChannels: p.notificationChannels,
+        documentation: { content: p.documentation, mimeType: 'text/markdown' },
+      },
+      { ...ctx.opts, dependsOn: metric ? [metric] : [] },
+    );
   }
 }
 
@@ -63,5 +75,8 @@ export function declareAlerts(alerts: AlertsDescription, ctx: { project: string;
  */
 function distribution(m: LogMetric): Partial<gcp.logging.MetricArgs> {
   if (m.metricKind !== 'distribution') return {};
-  return { valueExtractor: m.valueExtractor, bucketOptions: { exponentialBuckets: { numFiniteBuckets: 150, growthFactor: 1.1, scale: 1 } } };
+  return {
+    valueExtractor: m.valueExtractor,
+    bucketOptions: { exponentialBuckets: { numFiniteBuckets: 150, growthFactor: 1.1, scale: 1 } },
+  };
 }

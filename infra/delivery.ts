@@ -15,4 +15,9 @@ export const BACKFILL_DELIVERY = { minBackoffSeconds: 60, maxBackoffSeconds: 600
 export const DLQ_RETENTION_SECONDS = 7 * 86_400;
 
 /** The audit schedule retries a failed publish a few times; the next run covers the rest. */
-export const SCHEDULER_RETRY = { retryCount: 3, minBackoffSeconds: 30, maxBackoffSeconds: 300, maxDoublings: 3 } as const;
+export const SCHEDULER_RETRY = {
+  retryCount: 3,
+  minBackoffSeconds: 30,
+  maxBackoffSeconds: 300,
+  maxDoublings: 3,
+} as const;

@@ -25,7 +25,10 @@ const DeploySchema = z.strictObject({
   /** The lake bucket's region: the storage trigger's --trigger-location. */
   lakeRegion: region('lakeRegion').default('asia-northeast3'),
   /** Service accounts and functions are named `<prefix>-loader`, `<prefix>-auditor`, `<prefix>-backfill`. */
-  serviceAccountPrefix: z.string().regex(PREFIX, 'lowercase letters, digits and -, 3-21 characters, starting with a letter').default('tidemark'),
+  serviceAccountPrefix: z
+    .string()
+    .regex(PREFIX, 'lowercase letters, digits and -, 3-21 characters, starting with a letter')
+    .default('tidemark'),
   backfill: z
     .strictObject({
       /** Pub/Sub allows 5-100. */
@@ -72,7 +75,8 @@ export function parseDeploySettings(raw: unknown, file: string, overrides: Deplo
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue) => {
     const base = ['deploy', ...issue.path.map(String)];
-    if (issue.code === 'unrecognized_keys') return issue.keys.map((key) => ({ path: [...base, key].join('.'), message: 'unknown key' }));
+    if (issue.code === 'unrecognized_keys')
+      return issue.keys.map((key) => ({ path: [...base, key].join('.'), message: 'unknown key' }));
     return [{ path: base.join('.'), message: issue.message }];
   });
   throw new ConfigError(file, issues);
@@ -86,6 +90,9 @@ export function loadDeploySettings(configFile: string, overrides: DeployOverride
   } catch (err) {
     throw new ConfigError(configFile, [{ path: '', message: errorMessage(err) }]);
   }
-  const raw = doc !== null && typeof doc === 'object' && !Array.isArray(doc) ? (doc as Record<string, unknown>).deploy : undefined;
+  const raw =
+    doc !== null && typeof doc === 'object' && !Array.isArray(doc)
+      ? (doc as Record<string, unknown>).deploy
+      : undefined;
   return parseDeploySettings(raw, configFile, overrides);
 }

@@ -115,16 +115,33 @@ export function expandGrants(config: Config, deploy: DeploySettings): ExpandedGr
   for (const c of CALLER_GRANTS) {
     const fn = describeFunctions(config, deploy).find((f) => f.role === c.function)!;
     for (const m of callers(config, c.function)) {
-      add({ member: m, role: 'roles/run.invoker', target: { type: 'function', function: fn.name, region: fn.region }, why: c.why, afterDeploy: true });
+      add({
+        member: m,
+        role: 'roles/run.invoker',
+        target: { type: 'function', function: fn.name, region: fn.region },
+        why: c.why,
+        afterDeploy: true,
+      });
     }
   }
   // Each stream's Pub/Sub service agent grants, as describeStream states them.
   const ingest = describeFunctions(config, deploy).find((f) => f.role === 'ingest')!;
-  for (const s of describeStreams(config, { lakeRegion: deploy.lakeRegion, ingestAccountEmail: ingest.serviceAccountEmail }).streams) {
+  for (const s of describeStreams(config, {
+    lakeRegion: deploy.lakeRegion,
+    ingestAccountEmail: ingest.serviceAccountEmail,
+  }).streams) {
     for (const g of s.grants) {
-      const member = g.member.kind === 'pubsub-service-agent' ? `serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com` : `serviceAccount:${g.member.email}`;
+      const member =
+        g.member.kind === 'pubsub-service-agent'
+          ? `serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com`
+          : `serviceAccount:${g.member.email}`;
       const r = g.resource;
-      const target: GrantTarget = r.kind === 'bucket' ? { type: 'bucket', bucket: r.name } : r.kind === 'topic' ? { type: 'topic', topic: r.name } : { type: 'subscription', subscription: r.name };
+      const target: GrantTarget =
+        r.kind === 'bucket'
+          ? { type: 'bucket', bucket: r.name }
+          : r.kind === 'topic'
+            ? { type: 'topic', topic: r.name }
+            : { type: 'subscription', subscription: r.name };
       add({ member, role: g.role, target, why: g.why, afterDeploy: false });
     }
   }
@@ -147,7 +164,8 @@ export function expandGrants(config: Config, deploy: DeploySettings): ExpandedGr
 
 /** The principals the config lists as callers of an HTTP function (CALLER_GRANTS), deduplicated. */
 export function callers(config: Pick<Config, 'statusPage' | 'streams'>, role: 'status' | 'ingest' | string): string[] {
-  if (role === 'status') return [...new Set([...(config.statusPage?.operators ?? []), ...(config.statusPage?.invokers ?? [])])];
+  if (role === 'status')
+    return [...new Set([...(config.statusPage?.operators ?? []), ...(config.statusPage?.invokers ?? [])])];
   if (role === 'ingest') return [...new Set(config.streams.flatMap((s) => s.invokers ?? []))];
   return [];
 }
@@ -183,7 +201,11 @@ export function targetKey(t: GrantTarget): string {
   }
 }
 
-function resolveScope(scope: GrantScope, config: Config, fn: { function: string; region: string } | undefined): { target: GrantTarget; condition?: Condition }[] {
+function resolveScope(
+  scope: GrantScope,
+  config: Config,
+  fn: { function: string; region: string } | undefined,
+): { target: GrantTarget; condition?: Condition }[] {
   switch (scope.kind) {
     case 'project':
       return [{ target: { type: 'project' } }];
@@ -204,7 +226,9 @@ function resolveScope(scope: GrantScope, config: Config, fn: { function: string;
       // A table without a schema is created by its first load, after this runs: grant on its dataset.
       return config.tables.map((t) => {
         const where = { dataset: t.spec.ref.dataset, ...foreignProject(config, t.spec.ref) };
-        return t.spec.schema ? { target: { type: 'table', ...where, table: t.spec.ref.table } } : { target: { type: 'dataset', ...where } };
+        return t.spec.schema
+          ? { target: { type: 'table', ...where, table: t.spec.ref.table } }
+          : { target: { type: 'dataset', ...where } };
       });
     case 'topic':
       return [{ target: { type: 'topic', topic: config.topics[scope.topic] } }];

@@ -10,12 +10,22 @@ import { roleTable } from './roles.ts';
 /** The functions as deployed with the default `deploy:` section. */
 export function functionTable(): string {
   const defaults = parseDeploySettings(undefined, '(defaults)');
-  const rows = ['| Function | Folder / entry point | Trigger | Runs in | Retry | Memory, timeout, max instances (defaults) | Why |', '|---|---|---|---|---|---|---|'];
+  const rows = [
+    '| Function | Folder / entry point | Trigger | Runs in | Retry | Memory, timeout, max instances (defaults) | Why |',
+    '|---|---|---|---|---|---|---|',
+  ];
   for (const r of FUNCTION_TABLE) {
     const s = r.settings(defaults);
-    const trigger = r.trigger.kind === 'storage-finalized' ? 'object finalized in `lake.bucket`' : r.trigger.kind === 'topic' ? `topic \`topics.${r.trigger.topic}\`` : 'HTTP';
+    const trigger =
+      r.trigger.kind === 'storage-finalized'
+        ? 'object finalized in `lake.bucket`'
+        : r.trigger.kind === 'topic'
+          ? `topic \`topics.${r.trigger.topic}\``
+          : 'HTTP';
     const where = r.runsIn === 'lakeRegion' ? '`deploy.lakeRegion`' : '`deploy.region`';
-    rows.push(`| \`<prefix>-${r.role}\` | \`functions/${r.folder}\` / \`${r.entryPoint}\` | ${trigger} | ${where} | ${r.retry ? 'yes' : 'no'} | ${s.memory}, ${s.timeoutSeconds} s, ${s.maxInstances} | ${r.why} |`);
+    rows.push(
+      `| \`<prefix>-${r.role}\` | \`functions/${r.folder}\` / \`${r.entryPoint}\` | ${trigger} | ${where} | ${r.retry ? 'yes' : 'no'} | ${s.memory}, ${s.timeoutSeconds} s, ${s.maxInstances} | ${r.why} |`,
+    );
   }
   return rows.join('\n');
 }

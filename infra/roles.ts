@@ -97,50 +97,122 @@ const datasets: GrantScope = { kind: 'targetDatasets' };
 const own: GrantScope = { kind: 'ownFunction' };
 // Event-triggered functions only: the trigger invokes them as their own account. HTTP functions
 // are invoked by people and producers (CALLER_GRANTS), never by their own account.
-const invoker: RoleGrant = { role: { predefined: 'roles/run.invoker' }, on: own, why: 'its trigger invokes the function; no unauthenticated access' };
+const invoker: RoleGrant = {
+  role: { predefined: 'roles/run.invoker' },
+  on: own,
+  why: 'its trigger invokes the function; no unauthenticated access',
+};
 
 /** What every function syncing partitions needs (loader and backfill run the same engine). */
 const SYNC_GRANTS: readonly RoleGrant[] = [
-  { role: { predefined: 'roles/storage.objectViewer' }, on: lake, why: 'list source objects; load jobs read them as this account' },
-  { role: { predefined: 'roles/storage.objectUser' }, on: { kind: 'statePrefix' }, why: 'read, compare-and-swap and delete partition state and budget objects, only under the state prefix' },
-  { role: { custom: 'syncJobs' }, on: project, why: 'jobs.create, and jobs.get on the other sync function\'s jobs: both only exist at project level' },
-  { role: { custom: 'syncTables' }, on: datasets, why: 'load into target tables and staging tables created beside them' },
+  {
+    role: { predefined: 'roles/storage.objectViewer' },
+    on: lake,
+    why: 'list source objects; load jobs read them as this account',
+  },
+  {
+    role: { predefined: 'roles/storage.objectUser' },
+    on: { kind: 'statePrefix' },
+    why: 'read, compare-and-swap and delete partition state and budget objects, only under the state prefix',
+  },
+  {
+    role: { custom: 'syncJobs' },
+    on: project,
+    why: "jobs.create, and jobs.get on the other sync function's jobs: both only exist at project level",
+  },
+  {
+    role: { custom: 'syncTables' },
+    on: datasets,
+    why: 'load into target tables and staging tables created beside them',
+  },
 ];
 
 /** Each function's service account: exactly these grants, nothing else. */
 export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> = {
   loader: [
     ...SYNC_GRANTS,
-    { role: { predefined: 'roles/eventarc.eventReceiver' }, on: project, why: 'identity of the Cloud Storage trigger (direct events need it; Pub/Sub triggers do not); exists only at project level' },
+    {
+      role: { predefined: 'roles/eventarc.eventReceiver' },
+      on: project,
+      why: 'identity of the Cloud Storage trigger (direct events need it; Pub/Sub triggers do not); exists only at project level',
+    },
     invoker,
   ],
   auditor: [
     { role: { predefined: 'roles/storage.objectViewer' }, on: lake, why: 'list source objects' },
-    { role: { predefined: 'roles/storage.objectViewer' }, on: { kind: 'stateBucket' }, why: 'list partition state summaries (one paged listing per table)' },
-    { role: { custom: 'queryJobs' }, on: project, why: 'run the INFORMATION_SCHEMA.PARTITIONS query; jobs.create exists only at project level' },
-    { role: { predefined: 'roles/bigquery.metadataViewer' }, on: datasets, why: 'INFORMATION_SCHEMA.PARTITIONS needs tables.list and tables.get on the dataset; no data read' },
-    { role: { custom: 'labelPatcher' }, on: { kind: 'targetTables' }, why: 'patch the watermark label on each target table, and nothing else' },
-    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 'publish one backfill request per partition' },
-    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'auditResults' }, why: 'publish the audit summary' },
+    {
+      role: { predefined: 'roles/storage.objectViewer' },
+      on: { kind: 'stateBucket' },
+      why: 'list partition state summaries (one paged listing per table)',
+    },
+    {
+      role: { custom: 'queryJobs' },
+      on: project,
+      why: 'run the INFORMATION_SCHEMA.PARTITIONS query; jobs.create exists only at project level',
+    },
+    {
+      role: { predefined: 'roles/bigquery.metadataViewer' },
+      on: datasets,
+      why: 'INFORMATION_SCHEMA.PARTITIONS needs tables.list and tables.get on the dataset; no data read',
+    },
+    {
+      role: { custom: 'labelPatcher' },
+      on: { kind: 'targetTables' },
+      why: 'patch the watermark label on each target table, and nothing else',
+    },
+    {
+      role: { predefined: 'roles/pubsub.publisher' },
+      on: { kind: 'topic', topic: 'backfill' },
+      why: 'publish one backfill request per partition',
+    },
+    {
+      role: { predefined: 'roles/pubsub.publisher' },
+      on: { kind: 'topic', topic: 'auditResults' },
+      why: 'publish the audit summary',
+    },
     invoker,
   ],
   backfill: [
     ...SYNC_GRANTS,
-    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 're-publish a request that waits for job budget' },
+    {
+      role: { predefined: 'roles/pubsub.publisher' },
+      on: { kind: 'topic', topic: 'backfill' },
+      why: 're-publish a request that waits for job budget',
+    },
     invoker,
   ],
   // ingestEvents validates records and publishes them: nothing to read, nothing else to write.
   // The same grants as describeStreams' ingestGrants (shared/deploy/streams.ts; a test keeps
   // them equal). Its callers get run.invoker (CALLER_GRANTS), not its own account.
   ingest: [
-    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'streamTopics' }, why: 'publish accepted records to its stream\'s topic; no other topic, no subscription, no bucket (the storage subscription writes the files)' },
+    {
+      role: { predefined: 'roles/pubsub.publisher' },
+      on: { kind: 'streamTopics' },
+      why: "publish accepted records to its stream's topic; no other topic, no subscription, no bucket (the storage subscription writes the files)",
+    },
   ],
   // Read-only but for the backfill topic. Its callers get run.invoker (CALLER_GRANTS).
   status: [
-    { role: { predefined: 'roles/storage.objectViewer' }, on: { kind: 'stateBucket' }, why: 'read the audit snapshots, change markers, budgets and partition state the page shows' },
-    { role: { predefined: 'roles/bigquery.metadataViewer' }, on: datasets, why: 'read the tables\' load and watermark labels; no data read' },
-    { role: { predefined: 'roles/pubsub.subscriber' }, on: { kind: 'pullSubscription', topic: 'backfillDlq' }, why: 'list the backfill dead letters on the page (pull without ack; the subscription only, not the topic)' },
-    { role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfill' }, why: 'publish the reloads and backfills an operator asks for on the page' },
+    {
+      role: { predefined: 'roles/storage.objectViewer' },
+      on: { kind: 'stateBucket' },
+      why: 'read the audit snapshots, change markers, budgets and partition state the page shows',
+    },
+    {
+      role: { predefined: 'roles/bigquery.metadataViewer' },
+      on: datasets,
+      why: "read the tables' load and watermark labels; no data read",
+    },
+    {
+      role: { predefined: 'roles/pubsub.subscriber' },
+      on: { kind: 'pullSubscription', topic: 'backfillDlq' },
+      why: 'list the backfill dead letters on the page (pull without ack; the subscription only, not the topic)',
+    },
+    {
+      role: { predefined: 'roles/pubsub.publisher' },
+      on: { kind: 'topic', topic: 'backfill' },
+      why: 'publish the reloads and backfills an operator asks for on the page',
+    },
   ],
 };
 
@@ -159,8 +231,16 @@ export interface CallerGrant {
  * but project owners.
  */
 export const CALLER_GRANTS: readonly CallerGrant[] = [
-  { function: 'status', from: '`statusPage.operators`, `statusPage.invokers`', why: 'open the status page (operators may also act on it; the page checks who)' },
-  { function: 'ingest', from: '`streams[].invokers`', why: 'POST events to a stream (run.invoker is per service: a producer listed on one stream may post to every stream)' },
+  {
+    function: 'status',
+    from: '`statusPage.operators`, `statusPage.invokers`',
+    why: 'open the status page (operators may also act on it; the page checks who)',
+  },
+  {
+    function: 'ingest',
+    from: '`streams[].invokers`',
+    why: 'POST events to a stream (run.invoker is per service: a producer listed on one stream may post to every stream)',
+  },
 ];
 
 export interface ServiceAgentGrant extends RoleGrant {
@@ -171,9 +251,27 @@ export interface ServiceAgentGrant extends RoleGrant {
 
 /** Google-managed service agents that tidemark's event flow depends on. */
 export const SERVICE_AGENT_GRANTS: readonly ServiceAgentGrant[] = [
-  { agent: 'Pub/Sub', agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.publisher' }, on: { kind: 'topic', topic: 'backfillDlq' }, why: 'forward undeliverable backfill messages to the dead-letter topic' },
-  { agent: 'Pub/Sub', agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.subscriber' }, on: { kind: 'topicSubscriptions', topic: 'backfill' }, why: 'acknowledge the messages it dead-letters' },
-  { agent: 'Cloud Storage', agentDomain: 'gs-project-accounts.iam.gserviceaccount.com', role: { predefined: 'roles/pubsub.publisher' }, on: project, why: 'Cloud Storage triggers (Eventarc direct events) publish through it' },
+  {
+    agent: 'Pub/Sub',
+    agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com',
+    role: { predefined: 'roles/pubsub.publisher' },
+    on: { kind: 'topic', topic: 'backfillDlq' },
+    why: 'forward undeliverable backfill messages to the dead-letter topic',
+  },
+  {
+    agent: 'Pub/Sub',
+    agentDomain: 'gcp-sa-pubsub.iam.gserviceaccount.com',
+    role: { predefined: 'roles/pubsub.subscriber' },
+    on: { kind: 'topicSubscriptions', topic: 'backfill' },
+    why: 'acknowledge the messages it dead-letters',
+  },
+  {
+    agent: 'Cloud Storage',
+    agentDomain: 'gs-project-accounts.iam.gserviceaccount.com',
+    role: { predefined: 'roles/pubsub.publisher' },
+    on: project,
+    why: 'Cloud Storage triggers (Eventarc direct events) publish through it',
+  },
 ];
 
 /**
@@ -181,10 +279,26 @@ export const SERVICE_AGENT_GRANTS: readonly ServiceAgentGrant[] = [
  * declares them with the stream's resources; here for the README's table only).
  */
 export const STREAM_AGENT_ROWS: readonly { role: string; on: string; why: string }[] = [
-  { role: 'roles/storage.objectCreator', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription writes the stream\'s files' },
-  { role: 'roles/storage.legacyBucketReader', on: 'each stream table\'s source bucket', why: 'the Cloud Storage subscription reads the bucket\'s metadata' },
-  { role: 'roles/pubsub.publisher', on: 'each `streams[].deadLetterTopic`', why: 'forward messages it cannot write to the dead-letter topic' },
-  { role: 'roles/pubsub.subscriber', on: 'each `streams[].subscription`', why: 'acknowledge the messages it dead-letters' },
+  {
+    role: 'roles/storage.objectCreator',
+    on: "each stream table's source bucket",
+    why: "the Cloud Storage subscription writes the stream's files",
+  },
+  {
+    role: 'roles/storage.legacyBucketReader',
+    on: "each stream table's source bucket",
+    why: "the Cloud Storage subscription reads the bucket's metadata",
+  },
+  {
+    role: 'roles/pubsub.publisher',
+    on: 'each `streams[].deadLetterTopic`',
+    why: 'forward messages it cannot write to the dead-letter topic',
+  },
+  {
+    role: 'roles/pubsub.subscriber',
+    on: 'each `streams[].subscription`',
+    why: 'acknowledge the messages it dead-letters',
+  },
 ];
 
 /** Scopes whose target exists only after `gcloud functions deploy`: the cloudbuild after-deploy step grants them. */
@@ -200,22 +314,30 @@ export function customRoleId(prefix: string, key: string): string {
 /** The role as IAM names it: `roles/x` or `projects/<project>/roles/<prefix>_<key>`. */
 export function roleName(role: RoleRef, project: string, prefix: string): string {
   if ('predefined' in role) return role.predefined;
-  if (!CUSTOM_ROLES.some((r) => r.key === role.custom)) throw new Error(`unknown custom role ${role.custom}: add it to CUSTOM_ROLES in infra/roles.ts`);
+  if (!CUSTOM_ROLES.some((r) => r.key === role.custom))
+    throw new Error(`unknown custom role ${role.custom}: add it to CUSTOM_ROLES in infra/roles.ts`);
   return `projects/${project}/roles/${customRoleId(prefix, role.custom)}`;
 }
 
 /** The role tables as Markdown (README.md and infra/README.md carry them; a test keeps them equal). */
 export function roleTable(prefix = 'tidemark'): string {
-  const show = (role: RoleRef) => ('predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`);
+  const show = (role: RoleRef) =>
+    'predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`;
   const rows: string[] = ['| Principal | Role | On | Why |', '|---|---|---|---|'];
   for (const fn of ['loader', 'auditor', 'backfill', 'status', 'ingest'] as const) {
-    for (const g of SERVICE_ACCOUNT_GRANTS[fn]) rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
+    for (const g of SERVICE_ACCOUNT_GRANTS[fn])
+      rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   }
-  for (const c of CALLER_GRANTS) rows.push(`| ${c.from} | \`roles/run.invoker\` | the \`${prefix}-${c.function}\` Cloud Run service (after deploy) | ${c.why} |`);
-  for (const g of SERVICE_AGENT_GRANTS) rows.push(`| ${g.agent} service agent | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
+  for (const c of CALLER_GRANTS)
+    rows.push(
+      `| ${c.from} | \`roles/run.invoker\` | the \`${prefix}-${c.function}\` Cloud Run service (after deploy) | ${c.why} |`,
+    );
+  for (const g of SERVICE_AGENT_GRANTS)
+    rows.push(`| ${g.agent} service agent | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   for (const g of STREAM_AGENT_ROWS) rows.push(`| Pub/Sub service agent | \`${g.role}\` | ${g.on} | ${g.why} |`);
   rows.push('', '| Custom role | Permissions | Why |', '|---|---|---|');
-  for (const r of CUSTOM_ROLES) rows.push(`| \`${customRoleId(prefix, r.key)}\` | ${r.permissions.map((p) => `\`${p}\``).join(', ')} | ${r.why} |`);
+  for (const r of CUSTOM_ROLES)
+    rows.push(`| \`${customRoleId(prefix, r.key)}\` | ${r.permissions.map((p) => `\`${p}\``).join(', ')} | ${r.why} |`);
   return rows.join('\n');
 }
 

@@ -16,12 +16,19 @@ import type { StreamResources } from '../shared/deploy/streams.ts';
 const shortName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
 /** Declares every stream's topic and dead-letter topic; returns them by name. */
-export function declareStreamTopics(streams: StreamResources[], ctx: { project: string; opts: pulumi.CustomResourceOptions }): Record<string, gcp.pubsub.Topic> {
+export function declareStreamTopics(
+  streams: StreamResources[],
+  ctx: { project: string; opts: pulumi.CustomResourceOptions },
+): Record<string, gcp.pubsub.Topic> {
   const topics: Record<string, gcp.pubsub.Topic> = {};
   for (const s of streams) {
     for (const t of s.topics) {
       const name = shortName(t.name);
-      topics[name] = new gcp.pubsub.Topic(`stream-topic-${name}`, { project: ctx.project, name, messageStoragePolicy: t.messageStoragePolicy, labels: t.labels }, ctx.opts);
+      topics[name] = new gcp.pubsub.Topic(
+        `stream-topic-${name}`,
+        { project: ctx.project, name, messageStoragePolicy: t.messageStoragePolicy, labels: t.labels },
+        ctx.opts,
+      );
     }
   }
   return topics;
@@ -33,38 +40,54 @@ export function declareStreamTopics(streams: StreamResources[], ctx: { project: 
  */
 export function declareStreamSubscriptions(
   streams: StreamResources[],
-  ctx: { project: string; opts: pulumi.CustomResourceOptions; topics: Record<string, gcp.pubsub.Topic>; grants: pulumi.Resource[] },
+  ctx: {
+    project: string;
+    opts: pulumi.CustomResourceOptions;
+    topics: Record<string, gcp.pubsub.Topic>;
+    grants: pulumi.Resource[];
+  },
 ): Record<string, gcp.pubsub.Subscription> {
   const subscriptions: Record<string, gcp.pubsub.Subscription> = {};
   for (const s of streams) {
     for (const sub of s.subscriptions) {
       const name = shortName(sub.name);
       const cs = sub.cloudStorageConfig;
-      subscriptions[name] = new gcp.pubsub.Subscription(`stream-sub-${name}`, {
-        project: ctx.project,
-        name,
-        topic: ctx.topics[shortName(sub.topic)]!.id,
-        ackDeadlineSeconds: sub.ackDeadlineSeconds,
-        ...(cs
-          ? {
-              cloudStorageConfig: {
-                bucket: cs.bucket,
-                filenamePrefix: cs.filenamePrefix,
-                filenameSuffix: cs.filenameSuffix,
-                filenameDatetimeFormat: cs.filenameDatetimeFormat,
-                maxDuration: cs.maxDuration,
-                maxBytes: Number(cs.maxBytes),
-                // TEXT format: the message data, one per line (no Avro, no metadata).
-                textConfig: {},
-              },
-            }
-          : {}),
-        ...(sub.deadLetterPolicy ? { deadLetterPolicy: { deadLetterTopic: ctx.topics[shortName(sub.deadLetterPolicy.deadLetterTopic)]!.id, maxDeliveryAttempts: sub.deadLetterPolicy.maxDeliveryAttempts } } : {}),
-        ...(sub.retryPolicy ? { retryPolicy: sub.retryPolicy } : {}),
-        ...(sub.messageRetentionDuration ? { messageRetentionDuration: sub.messageRetentionDuration } : {}),
-        expirationPolicy: sub.expirationPolicy,
-        labels: sub.labels,
-      }, { ...ctx.opts, dependsOn: ctx.grants });
+      subscriptions[name] = new gcp.pubsub.Subscription(
+        `stream-sub-${name}`,
+        {
+          project: ctx.project,
+          name,
+          topic: ctx.topics[shortName(sub.topic)]!.id,
+          ackDeadlineSeconds: sub.ackDeadlineSeconds,
+          ...(cs
+            ? {
+                cloudStorageConfig: {
+                  bucket: cs.bucket,
+                  filenamePrefix: cs.filenamePrefix,
+                  filenameSuffix: cs.filenameSuffix,
+                  filenameDatetimeFormat: cs.filenameDatetimeFormat,
+                  maxDuration: cs.maxDuration,
+                  maxBytes: Number(cs.maxBytes),
+                  // TEXT format: the message data, one per line (no Avro, no metadata).
+                  textConfig: {},
+                },
+              }
+            : {}),
+          ...(sub.deadLetterPolicy
+            ? {
+                deadLetterPolicy: {
+                  deadLetterTopic: ctx.topics[shortName(sub.deadLetterPolicy.deadLetterTopic)]!.id,
+                  maxDeliveryAttempts: sub.deadLetterPolicy.maxDeliveryAttempts,
+                },
+              }
+            : {}),
+          ...(sub.retryPolicy ? { retryPolicy: sub.retryPolicy } : {}),
+          ...(sub.messageRetentionDuration ? { messageRetentionDuration: sub.messageRetentionDuration } : {}),
+          expirationPolicy: sub.expirationPolicy,
+          labels: sub.labels,
+        },
+        { ...ctx.opts, dependsOn: ctx.grants },
+      );
     }
   }
   return subscriptions;

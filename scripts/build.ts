@@ -65,7 +65,13 @@ export type { FunctionEntry } from './build/discover.ts';
 export { checkHygiene, describeProblems, FORBIDDEN, importChain, registersEntryPoint } from './build/policy.ts';
 export type { HygieneProblem } from './build/policy.ts';
 export { bundleOptions, lazyFileName } from './build/bundle.ts';
-export { deployPackageJson, installedFrameworkVersion, resolveConfigFile, resolveConfigForBuild, writeResolvedConfig } from './build/package.ts';
+export {
+  deployPackageJson,
+  installedFrameworkVersion,
+  resolveConfigFile,
+  resolveConfigForBuild,
+  writeResolvedConfig,
+} from './build/package.ts';
 export type { ConfigChoice } from './build/package.ts';
 export { formatBytes, formatSizeTable, metafilePath, packageOf } from './build/report.ts';
 export type { BundleResult } from './build/report.ts';
@@ -96,14 +102,27 @@ export function parseBuildArgs(args: string[]): CliOptions {
       strict: true,
       allowPositionals: false,
     });
-    return { outdir: values.outdir ?? 'dist', config: values.config, allowNoConfig: values['allow-no-config'] ?? false, quiet: values.quiet ?? false };
+    return {
+      outdir: values.outdir ?? 'dist',
+      config: values.config,
+      allowNoConfig: values['allow-no-config'] ?? false,
+      quiet: values.quiet ?? false,
+    };
   } catch (err) {
-    throw new BuildError(`${(err as Error).message}\nusage: build.ts [--outdir=DIR] [--config=FILE] [--allow-no-config] [--quiet]`);
+    throw new BuildError(
+      `${(err as Error).message}\nusage: build.ts [--outdir=DIR] [--config=FILE] [--allow-no-config] [--quiet]`,
+    );
   }
 }
 
 /** The build as a command: returns the exit code. */
-export async function main(args: string[], env: Env, cwd: string, out = (s: string) => process.stdout.write(s + '\n'), err = (s: string) => process.stderr.write(s + '\n')): Promise<number> {
+export async function main(
+  args: string[],
+  env: Env,
+  cwd: string,
+  out = (s: string) => process.stdout.write(s + '\n'),
+  err = (s: string) => process.stderr.write(s + '\n'),
+): Promise<number> {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
   try {
     const cli = parseBuildArgs(args);
@@ -115,7 +134,10 @@ export async function main(args: string[], env: Env, cwd: string, out = (s: stri
       for (const r of results) for (const w of r.warnings) err(`warning (${r.fn.name}): ${w}`);
       out(formatSizeTable(results));
       const shown = (p: string) => (relative(cwd, p).startsWith('..') ? p : relative(cwd, p) || '.');
-      out(`built ${results.length} function(s) into ${shown(resolve(cwd, cli.outdir))} in ${Math.round(performance.now() - started)} ms` + (choice.file ? ` with config ${shown(choice.file)}` : ''));
+      out(
+        `built ${results.length} function(s) into ${shown(resolve(cwd, cli.outdir))} in ${Math.round(performance.now() - started)} ms` +
+          (choice.file ? ` with config ${shown(choice.file)}` : ''),
+      );
     }
     return 0;
   } catch (e) {
@@ -130,4 +152,3 @@ export async function main(args: string[], env: Env, cwd: string, out = (s: stri
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   process.exitCode = await main(process.argv.slice(2), process.env, process.cwd());
 }
-

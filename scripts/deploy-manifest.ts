@@ -30,7 +30,8 @@ export function writeDeployManifest(opts: ManifestOptions): string[] {
   const written: string[] = [];
   for (const { folder, args } of deployCommands(config, deploy)) {
     const bad = args.find((a) => /[\r\n]/.test(a));
-    if (bad !== undefined) throw new Error(`deploy argument for functions/${folder} contains a line break: ${JSON.stringify(bad)}`);
+    if (bad !== undefined)
+      throw new Error(`deploy argument for functions/${folder} contains a line break: ${JSON.stringify(bad)}`);
     const file = join(opts.out, `${folder}.args`);
     writeFileSync(file, args.join('\n') + '\n');
     written.push(file);
@@ -45,7 +46,11 @@ function main(argv: string[]): number {
   const get = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
   const config = get('config') ?? process.env.TIDEMARK_CONFIG ?? 'tidemark.config.yaml';
   const project = get('project');
-  const files = writeDeployManifest({ config: resolve(config), ...(project ? { project } : {}), out: resolve(get('out') ?? join(ROOT, 'dist', 'deploy')) });
+  const files = writeDeployManifest({
+    config: resolve(config),
+    ...(project ? { project } : {}),
+    out: resolve(get('out') ?? join(ROOT, 'dist', 'deploy')),
+  });
   for (const f of files) process.stdout.write(`wrote ${f}\n`);
   return 0;
 }

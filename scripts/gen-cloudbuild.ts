@@ -93,19 +93,40 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
     npm('build', ['run', 'build', '--', '--config=$_CONFIG'], ['typecheck', 'test']),
     // The deploy commands, from the same config the bundles carry (after build: it rewrites dist/).
     npm('deploy-manifest', ['run', 'deploy:manifest', '--', '--config=$_CONFIG', '--project=$PROJECT_ID'], ['build']),
-    { id: 'infra', name: PULUMI_IMAGE, entrypoint: 'bash', args: ['-c', PULUMI_UP], env: ['PULUMI_CONFIG_PASSPHRASE=', 'PULUMI_SKIP_UPDATE_CHECK=true'], waitFor: ['typecheck', 'test'] },
+    {
+      id: 'infra',
+      name: PULUMI_IMAGE,
+      entrypoint: 'bash',
+      args: ['-c', PULUMI_UP],
+      env: ['PULUMI_CONFIG_PASSPHRASE=', 'PULUMI_SKIP_UPDATE_CHECK=true'],
+      waitFor: ['typecheck', 'test'],
+    },
     ...deploys,
     // What only a deploy creates: run.invoker on each function's service, and the dead-letter
     // policy and service-agent grant on the subscription Eventarc made for the backfill trigger.
-    { id: 'after-deploy', name: GCLOUD_IMAGE, entrypoint: 'bash', args: ['dist/deploy/after-deploy.sh'], env: ['PROJECT_NUMBER=$PROJECT_NUMBER'], waitFor: deploys.map((d) => d.id) },
+    {
+      id: 'after-deploy',
+      name: GCLOUD_IMAGE,
+      entrypoint: 'bash',
+      args: ['dist/deploy/after-deploy.sh'],
+      env: ['PROJECT_NUMBER=$PROJECT_NUMBER'],
+      waitFor: deploys.map((d) => d.id),
+    },
     {
       id: 'live-tests',
       name: NODE_IMAGE,
       entrypoint: 'bash',
-      args: ['-c', 'if [ "$_RUN_LIVE_TESTS" = "true" ]; then npm run test:live; else echo "live tests skipped (_RUN_LIVE_TESTS=$_RUN_LIVE_TESTS)"; fi'],
+      args: [
+        '-c',
+        'if [ "$_RUN_LIVE_TESTS" = "true" ]; then npm run test:live; else echo "live tests skipped (_RUN_LIVE_TESTS=$_RUN_LIVE_TESTS)"; fi',
+      ],
       // test-live/pipeline.test.ts: a scratch dataset in the project, objects under a random
       // prefix of a scratch bucket (not the lake: the deployed loader watches that one).
-      env: ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET', 'TIDEMARK_LIVE_LOCATION=$_BQ_LOCATION'],
+      env: [
+        'TIDEMARK_LIVE_PROJECT=$PROJECT_ID',
+        'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET',
+        'TIDEMARK_LIVE_LOCATION=$_BQ_LOCATION',
+      ],
       waitFor: ['after-deploy'],
     },
   ];

@@ -17,7 +17,9 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const target = join(root, 'bin', 'tidemark.js');
 const global = process.argv.includes('--global');
 const remove = process.argv.includes('--remove');
-const binDir = global ? join(execFileSync('npm', ['prefix', '-g'], { encoding: 'utf8' }).trim(), 'bin') : join(root, 'node_modules', '.bin');
+const binDir = global
+  ? join(execFileSync('npm', ['prefix', '-g'], { encoding: 'utf8' }).trim(), 'bin')
+  : join(root, 'node_modules', '.bin');
 const link = join(binDir, 'tidemark');
 
 const exists = (p) => {

@@ -28,7 +28,9 @@ import { createGcpEngine } from '../shared/runtime/gcp.ts';
 const project = process.env.TIDEMARK_LIVE_PROJECT;
 const bucket = process.env.TIDEMARK_LIVE_BUCKET;
 const location = process.env.TIDEMARK_LIVE_LOCATION || 'US';
-const skip = project ? false : 'TIDEMARK_LIVE_PROJECT is not set; live tests need a project and Application Default Credentials';
+const skip = project
+  ? false
+  : 'TIDEMARK_LIVE_PROJECT is not set; live tests need a project and Application Default Credentials';
 if (skip) process.stderr.write(`live tests skipped: ${skip}\n`);
 
 const run = randomBytes(4).toString('hex');
@@ -40,7 +42,8 @@ const B = partitionIdAt(partitionEnd(A), 'HOUR');
 const auditWindow = { tables: ['events'], fromMs: partitionStart(A), toMs: partitionEnd(B) };
 
 /** `<prefix>/dt=2026-11-24/hr=13/<file>` for partition 2026112413. */
-const objectName = (p: string, file: string) => `${prefix}/dt=${p.slice(0, 4)}-${p.slice(4, 6)}-${p.slice(6, 8)}/hr=${p.slice(8, 10)}/${file}`;
+const objectName = (p: string, file: string) =>
+  `${prefix}/dt=${p.slice(0, 4)}-${p.slice(4, 6)}-${p.slice(6, 8)}/hr=${p.slice(8, 10)}/${file}`;
 /** CSV with a header and `n` rows. */
 const csv = (n: number, tag: string) => 'id,v\n' + Array.from({ length: n }, (_, i) => `${i},${tag}${i}\n`).join('');
 
@@ -78,16 +81,34 @@ describe('live pipeline on Cloud Storage and BigQuery', { skip, timeout: 15 * 60
     const [rows] = await bigquery.query({ query, location });
     return Object.fromEntries(rows.map((r: { p: string; n: number }) => [r.p, Number(r.n)]));
   }
-  const put = (p: string, file: string, rows: number, tag: string) => engine.store.write(lake, objectName(p, file), csv(rows, tag), { contentType: 'text/csv' });
+  const put = (p: string, file: string, rows: number, tag: string) =>
+    engine.store.write(lake, objectName(p, file), csv(rows, tag), { contentType: 'text/csv' });
   const sync = (partition: string, extra: { force?: boolean; reason?: string } = {}) =>
-    syncPartition(engine, { table: 'events', partition, force: !!extra.force, retryFailed: !!extra.force || extra.reason === 'failed', reason: extra.reason ? `backfill-${extra.reason}` : 'live-test' });
+    syncPartition(engine, {
+      table: 'events',
+      partition,
+      force: !!extra.force,
+      retryFailed: !!extra.force || extra.reason === 'failed',
+      reason: extra.reason ? `backfill-${extra.reason}` : 'live-test',
+    });
 
   before(async () => {
-    if (!bucket) throw new Error('TIDEMARK_LIVE_BUCKET must name a scratch bucket in the project when TIDEMARK_LIVE_PROJECT is set');
+    if (!bucket)
+      throw new Error(
+        'TIDEMARK_LIVE_BUCKET must name a scratch bucket in the project when TIDEMARK_LIVE_PROJECT is set',
+      );
     lake = bucket;
     const config = liveConfig(lake);
     engine = createGcpEngine({ K_SERVICE: 'tidemark-live-test' }, config);
-    deps = { ...engine, bus: { publish: async (topic, messages) => (published.push({ topic, messages }), messages.map((_, i) => `live-${published.length}-${i}`)) } };
+    deps = {
+      ...engine,
+      bus: {
+        publish: async (topic, messages) => (
+          published.push({ topic, messages }),
+          messages.map((_, i) => `live-${published.length}-${i}`)
+        ),
+      },
+    };
     await engine.store.listPage(lake, { prefix, maxResults: 1 }).catch((err: Error) => {
       throw new Error(`scratch bucket gs://${lake} is not usable: ${err.message}`);
     });
@@ -101,7 +122,10 @@ describe('live pipeline on Cloud Storage and BigQuery', { skip, timeout: 15 * 60
     await bigquery
       .dataset(dataset)
       .delete({ force: true }) // deleteContents
-      .catch((err: { code?: number; message: string }) => err.code === 404 || problems.push(`dataset ${dataset}: ${err.message}`));
+      .catch(
+        (err: { code?: number; message: string }) =>
+          err.code === 404 || problems.push(`dataset ${dataset}: ${err.message}`),
+      );
     try {
       const names: string[] = [];
       for await (const o of listAll(engine.store, lake, `${prefix}/`)) names.push(o.name);
@@ -128,14 +152,20 @@ describe('live pipeline on Cloud Storage and BigQuery', { skip, timeout: 15 * 60
     await engine.store.remove(lake, objectName(B, 'b1.csv'));
     const report = await runAudit(deps, auditWindow);
     const findings = report.tables[0]!.findings.map((f) => [f.partition, f.class]);
-    assert.deepEqual(findings, [[A, 'stale'], [B, 'stale']]);
+    assert.deepEqual(findings, [
+      [A, 'stale'],
+      [B, 'stale'],
+    ]);
     assert.equal(report.published, 2);
     const backfills = published.find((m) => m.topic === engine.config.topics.backfill)?.messages as BackfillMessage[];
     assert.deepEqual(backfills, [
       { table: 'events', partition: A, force: false, reason: 'stale' },
       { table: 'events', partition: B, force: false, reason: 'stale' },
     ]);
-    assert.ok(published.some((m) => m.topic === engine.config.topics.auditResults), 'the audit report is published');
+    assert.ok(
+      published.some((m) => m.topic === engine.config.topics.auditResults),
+      'the audit report is published',
+    );
   });
 
   it('repairs both partitions by running the backfills through syncPartition', async () => {
@@ -155,7 +185,14 @@ describe('live pipeline on Cloud Storage and BigQuery', { skip, timeout: 15 * 60
     const table = await engine.warehouse.getTableLabels(engine.config.tables[0]!.spec.ref);
     assert.ok(table, 'the table exists');
     const lastLoad = decodeLabelTime(table.labels[LAST_LOAD_LABEL]);
-    assert.ok(lastLoad !== null && lastLoad > Date.now() - 60 * 60_000, `${LAST_LOAD_LABEL} = ${table.labels[LAST_LOAD_LABEL]}`);
-    assert.equal(decodeLabelTime(table.labels[WATERMARK_LABEL]), partitionEnd(B), `${WATERMARK_LABEL} = ${table.labels[WATERMARK_LABEL]}`);
+    assert.ok(
+      lastLoad !== null && lastLoad > Date.now() - 60 * 60_000,
+      `${LAST_LOAD_LABEL} = ${table.labels[LAST_LOAD_LABEL]}`,
+    );
+    assert.equal(
+      decodeLabelTime(table.labels[WATERMARK_LABEL]),
+      partitionEnd(B),
+      `${WATERMARK_LABEL} = ${table.labels[WATERMARK_LABEL]}`,
+    );
   });
 });

@@ -33,14 +33,21 @@ function lazyPackages(found: Map<string, string>): Plugin {
     name: 'tidemark-lazy-packages',
     setup(b) {
       b.onResolve({ filter: /^[^./]/ }, (args) => {
-        if (args.kind !== 'dynamic-import' || args.namespace !== 'file' || args.importer.includes('/node_modules/')) return undefined;
+        if (args.kind !== 'dynamic-import' || args.namespace !== 'file' || args.importer.includes('/node_modules/'))
+          return undefined;
         if (BUILTINS.has(args.path) || args.path === FRAMEWORK || FORBIDDEN_PACKAGES.test(args.path)) return undefined;
         found.set(args.path, lazyFileName(args.path));
         return { path: args.path, namespace: LAZY_NAMESPACE };
       });
       // Through the code-cache loader (code-cache.ts): the lazy file's compiled code comes from the build.
-      b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({ contents: lazyWrapperSource(found.get(args.path)!), loader: 'js' }));
-      b.onResolve({ filter: /^\.\/lazy\//, namespace: LAZY_NAMESPACE }, (args) => ({ path: args.path, external: true }));
+      b.onLoad({ filter: /.*/, namespace: LAZY_NAMESPACE }, (args) => ({
+        contents: lazyWrapperSource(found.get(args.path)!),
+        loader: 'js',
+      }));
+      b.onResolve({ filter: /^\.\/lazy\//, namespace: LAZY_NAMESPACE }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
     },
   };
 }
@@ -71,7 +78,9 @@ export const unreachableOnNode22: Plugin = {
  * property of it is read. @google-cloud/pubsub's index.js re-exports `protos`, 736 KiB of
  * generated protobuf classes that @google-cloud/pubsub-api carries again for the actual calls.
  */
-export const UNUSED_REEXPORTS: readonly { importer: RegExp; path: string }[] = [{ importer: /[\\/]@google-cloud[\\/]pubsub[\\/]build[\\/]src[\\/]index\.js$/, path: '../protos/protos' }];
+export const UNUSED_REEXPORTS: readonly { importer: RegExp; path: string }[] = [
+  { importer: /[\\/]@google-cloud[\\/]pubsub[\\/]build[\\/]src[\\/]index\.js$/, path: '../protos/protos' },
+];
 
 const unusedReexports: Plugin = {
   name: 'tidemark-unused-reexports',
@@ -115,7 +124,12 @@ function commonOptions(root: string): BuildOptions {
  * esbuild options for one function's index.js in `dir`; `lazy` collects the packages the
  * project imports dynamically. The benchmark reuses these for its unbundled baseline.
  */
-export function bundleOptions(root: string, fn: FunctionEntry, dir: string, lazy = new Map<string, string>()): BuildOptions & { metafile: true } {
+export function bundleOptions(
+  root: string,
+  fn: FunctionEntry,
+  dir: string,
+  lazy = new Map<string, string>(),
+): BuildOptions & { metafile: true } {
   return {
     ...commonOptions(root),
     entryPoints: { index: fn.entry },
@@ -142,7 +156,11 @@ function sharedPackagesExternal(except: string): Plugin {
   return {
     name: 'tidemark-shared-packages',
     setup(b) {
-      b.onResolve({ filter }, (args) => (args.path === except ? undefined : { path: `./${lazyFileName(args.path).slice('lazy/'.length)}`, external: true }));
+      b.onResolve({ filter }, (args) =>
+        args.path === except
+          ? undefined
+          : { path: `./${lazyFileName(args.path).slice('lazy/'.length)}`, external: true },
+      );
     },
   };
 }
@@ -151,15 +169,31 @@ function sharedPackagesExternal(except: string): Plugin {
  * Bundles each lazily imported package into its own file beside index.js, and each shared
  * package one of them requires (SHARED_PACKAGES) into one more.
  */
-export async function buildLazyPackages(root: string, dir: string, lazy: Map<string, string>): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
+export async function buildLazyPackages(
+  root: string,
+  dir: string,
+  lazy: Map<string, string>,
+): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
   const one = async (pkg: string, file: string) => {
-    const result = await esbuild.build({ ...commonOptions(root), entryPoints: [pkg], outfile: join(dir, file), plugins: [forbiddenPackagesExternal, unreachableOnNode22, unusedReexports, sharedPackagesExternal(pkg)], metafile: true });
+    const result = await esbuild.build({
+      ...commonOptions(root),
+      entryPoints: [pkg],
+      outfile: join(dir, file),
+      plugins: [forbiddenPackagesExternal, unreachableOnNode22, unusedReexports, sharedPackagesExternal(pkg)],
+      metafile: true,
+    });
     const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
     return { pkg, file, metafile: result.metafile, entry };
   };
   const built = await Promise.all([...lazy].map(([pkg, file]) => one(pkg, file)));
   const needed = SHARED_PACKAGES.filter(
-    (pkg) => !lazy.has(pkg) && built.some((b) => Object.values(b.metafile.inputs).some((i) => i.imports.some((imp) => imp.external && imp.path === `./${lazyFileName(pkg).slice('lazy/'.length)}`))),
+    (pkg) =>
+      !lazy.has(pkg) &&
+      built.some((b) =>
+        Object.values(b.metafile.inputs).some((i) =>
+          i.imports.some((imp) => imp.external && imp.path === `./${lazyFileName(pkg).slice('lazy/'.length)}`),
+        ),
+      ),
   );
   return [...built, ...(await Promise.all(needed.map((pkg) => one(pkg, lazyFileName(pkg)))))];
 }

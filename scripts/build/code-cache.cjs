@@ -88,7 +88,10 @@ function load(file) {
   const dir = dirname(file);
   const nodeRequire = Module.createRequire(file);
   // A sibling lazy file (a shared package) through this loader; anything else (builtins) as usual.
-  const requireHere = Object.assign((id) => (/^\.\/[^/]+\.cjs$/.test(id) ? load(join(dir, id)) : nodeRequire(id)), nodeRequire);
+  const requireHere = Object.assign(
+    (id) => (/^\.\/[^/]+\.cjs$/.test(id) ? load(join(dir, id)) : nodeRequire(id)),
+    nodeRequire,
+  );
   try {
     script.runInThisContext().call(mod.exports, mod.exports, requireHere, mod, file, dir);
   } catch (err) {
@@ -132,9 +135,13 @@ if (require.main === module) {
     // even when it is not the build's. Never fails the deploy: on any error the build's caches stay.
     try {
       const written = produce(absolute);
-      process.stdout.write(`tidemark: code caches made by Node ${process.version}: ${written.map((w) => `${basename(w.file)} ${w.bytes} B`).join(', ')}\n`);
+      process.stdout.write(
+        `tidemark: code caches made by Node ${process.version}: ${written.map((w) => `${basename(w.file)} ${w.bytes} B`).join(', ')}\n`,
+      );
     } catch (err) {
-      process.stderr.write(`tidemark: code caches not refreshed (${err && err.message}); the build's stay, used only if this Node is the build's\n`);
+      process.stderr.write(
+        `tidemark: code caches not refreshed (${err && err.message}); the build's stay, used only if this Node is the build's\n`,
+      );
     }
   } else {
     process.stderr.write('usage: _code-cache.cjs --produce|--refresh FILE...\n');

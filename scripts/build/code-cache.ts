@@ -35,13 +35,31 @@ export function refreshCachesScript(lazyFiles: readonly string[]): string {
  * is only used by the same Node version, so build with the runtime's Node (NODE_MAJOR; the
  * `node` devDependency). Returns the files written, relative to dir.
  */
-export function writeCodeCaches(dir: string, lazyFiles: readonly string[], node = process.execPath): { file: string; bytes: number }[] {
+export function writeCodeCaches(
+  dir: string,
+  lazyFiles: readonly string[],
+  node = process.execPath,
+): { file: string; bytes: number }[] {
   mkdirSync(join(dir, 'lazy'), { recursive: true });
   copyFileSync(LOADER_SOURCE, join(dir, CODE_CACHE_LOADER));
   if (!lazyFiles.length) return [];
   // An empty environment: the files' top levels run, and none of them may reach for credentials or a network.
-  const child = spawnSync(node, [join(dir, CODE_CACHE_LOADER), '--produce', ...lazyFiles.map((f) => join(dir, f))], { cwd: dir, env: {}, encoding: 'utf8', timeout: 60_000 });
-  if (child.status !== 0) throw new BuildError(`${dir}: writing the code caches of ${lazyFiles.join(', ')} failed (exit ${child.status ?? child.signal}):\n${child.stderr}`);
+  const child = spawnSync(node, [join(dir, CODE_CACHE_LOADER), '--produce', ...lazyFiles.map((f) => join(dir, f))], {
+    cwd: dir,
+    env: {},
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  if (child.status !== 0)
+    throw new BuildError(
+      `${dir}: writing the code caches of ${lazyFiles.join(', ')} failed (exit ${child.status ?? child.signal}):\n${child.stderr}`,
+    );
   const written = JSON.parse(child.stdout) as { file: string; bytes: number }[];
-  return written.map((w) => ({ file: `${w.file.slice(dir.length + 1).split('\\').join('/')}.v8cache`, bytes: w.bytes }));
+  return written.map((w) => ({
+    file: `${w.file
+      .slice(dir.length + 1)
+      .split('\\')
+      .join('/')}.v8cache`,
+    bytes: w.bytes,
+  }));
 }

@@ -53,17 +53,24 @@ export function discoverFunctions(root: string, table: readonly FunctionRow[] = 
     }
     const row = table.find((r) => r.folder === folder);
     if (!row) {
-      problems.push(`functions/${folder} has no entry in the function table: add a row to FUNCTION_TABLE in shared/deploy/functions.ts (role, trigger, retry, sizing) so cloudbuild and infra deploy it`);
+      problems.push(
+        `functions/${folder} has no entry in the function table: add a row to FUNCTION_TABLE in shared/deploy/functions.ts (role, trigger, retry, sizing) so cloudbuild and infra deploy it`,
+      );
       continue;
     }
     if (row.entryPoint !== entryPointName(folder)) {
-      problems.push(`functions/${folder}: its row in shared/deploy/functions.ts names entry point "${row.entryPoint}", but the folder's is "${entryPointName(folder)}" (camelCase of the folder)`);
+      problems.push(
+        `functions/${folder}: its row in shared/deploy/functions.ts names entry point "${row.entryPoint}", but the folder's is "${entryPointName(folder)}" (camelCase of the folder)`,
+      );
       continue;
     }
     entries.push({ name: folder, entryPoint: row.entryPoint, entry: `functions/${folder}/index.ts`, row });
   }
   for (const row of table) {
-    if (!folders.includes(row.folder)) problems.push(`shared/deploy/functions.ts has a row for functions/${row.folder}, which has no index.ts: remove the row or add the function`);
+    if (!folders.includes(row.folder))
+      problems.push(
+        `shared/deploy/functions.ts has a row for functions/${row.folder}, which has no index.ts: remove the row or add the function`,
+      );
   }
   if (problems.length) throw new BuildError(problems.join('\n'));
   return entries;

@@ -25,8 +25,17 @@ export interface ConfigChoice {
 }
 
 /** --config, else TIDEMARK_CONFIG, else ./tidemark.config.yaml. A missing file is a BuildError unless allowed. */
-export function resolveConfigFile(opts: { config?: string | undefined; env: Env; cwd: string; allowNoConfig?: boolean }): ConfigChoice {
-  const named = opts.config ? { name: opts.config, from: '--config' as const } : opts.env.TIDEMARK_CONFIG ? { name: opts.env.TIDEMARK_CONFIG, from: 'TIDEMARK_CONFIG' as const } : { name: 'tidemark.config.yaml', from: 'default' as const };
+export function resolveConfigFile(opts: {
+  config?: string | undefined;
+  env: Env;
+  cwd: string;
+  allowNoConfig?: boolean;
+}): ConfigChoice {
+  const named = opts.config
+    ? { name: opts.config, from: '--config' as const }
+    : opts.env.TIDEMARK_CONFIG
+      ? { name: opts.env.TIDEMARK_CONFIG, from: 'TIDEMARK_CONFIG' as const }
+      : { name: 'tidemark.config.yaml', from: 'default' as const };
   const tried = resolve(opts.cwd, named.name);
   if (existsSync(tried) && statSync(tried).isFile()) return { file: tried, from: named.from, tried };
   if (opts.allowNoConfig) return { file: undefined, from: named.from, tried };
@@ -52,14 +61,21 @@ export function resolveConfigForBuild(configFile: string): Config {
 /** Writes the resolved config into a function's folder as tidemark.config.json; returns its name. */
 export function writeResolvedConfig(config: Config, dest: string, root: string): string {
   const source = relative(root, config.file).split(sep).join('/');
-  writeFileSync(join(dest, RESOLVED_CONFIG_FILE), serializeConfig(config, source.startsWith('..') ? config.file : source));
+  writeFileSync(
+    join(dest, RESOLVED_CONFIG_FILE),
+    serializeConfig(config, source.startsWith('..') ? config.file : source),
+  );
   return RESOLVED_CONFIG_FILE;
 }
 
 /** The exact functions-framework version in node_modules: what the deployed package.json pins. */
 export function installedFrameworkVersion(root: string): string {
   // The package's `exports` hides package.json: resolve its main and walk up to the manifest.
-  for (let dir = dirname(createRequire(join(root, 'package.json')).resolve(FRAMEWORK)); dir !== dirname(dir); dir = dirname(dir)) {
+  for (
+    let dir = dirname(createRequire(join(root, 'package.json')).resolve(FRAMEWORK));
+    dir !== dirname(dir);
+    dir = dirname(dir)
+  ) {
     const file = join(dir, 'package.json');
     if (!existsSync(file)) continue;
     const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
@@ -74,7 +90,12 @@ export function installedFrameworkVersion(root: string): string {
  * one pinned package. With lazy files, a `gcp-build` script (run by the buildpack instead of
  * `build`) remakes their code caches with the runtime's Node (code-cache.ts).
  */
-export function deployPackageJson(fn: FunctionEntry, version: string, frameworkVersion: string, lazyFiles: readonly string[] = []): Record<string, unknown> {
+export function deployPackageJson(
+  fn: FunctionEntry,
+  version: string,
+  frameworkVersion: string,
+  lazyFiles: readonly string[] = [],
+): Record<string, unknown> {
   return {
     name: `tidemark-${fn.name}`,
     version,

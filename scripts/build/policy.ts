@@ -20,9 +20,18 @@ export const FORBIDDEN: readonly { pattern: RegExp; why: string }[] = [
   { pattern: /(^|\/)node_modules\/chokidar\/|^chokidar(\/|$)/, why: 'chokidar is the local file watcher' },
   { pattern: /(^|\/)node_modules\/commander\/|^commander(\/|$)/, why: 'commander is the CLI parser' },
   { pattern: /(^|\/)node_modules\/cli-progress\/|^cli-progress(\/|$)/, why: 'cli-progress is for the CLI' },
-  { pattern: /(^|\/)node_modules\/zod\/|^zod(\/|$)/, why: 'zod validates the config at build time; the functions read the resolved tidemark.config.json' },
-  { pattern: /(^|\/)node_modules\/yaml\/|^yaml(\/|$)/, why: 'the YAML is parsed at build time; the functions read the resolved tidemark.config.json' },
-  { pattern: /^shared\/config\/(load|schema|resolve)\.ts$/, why: 'the config loader runs at build time; the functions read the resolved tidemark.config.json' },
+  {
+    pattern: /(^|\/)node_modules\/zod\/|^zod(\/|$)/,
+    why: 'zod validates the config at build time; the functions read the resolved tidemark.config.json',
+  },
+  {
+    pattern: /(^|\/)node_modules\/yaml\/|^yaml(\/|$)/,
+    why: 'the YAML is parsed at build time; the functions read the resolved tidemark.config.json',
+  },
+  {
+    pattern: /^shared\/config\/(load|schema|resolve)\.ts$/,
+    why: 'the config loader runs at build time; the functions read the resolved tidemark.config.json',
+  },
 ];
 
 /** Bare specifiers of forbidden packages: resolved as external so esbuild never opens them (DuckDB ships a native addon). */
@@ -67,7 +76,13 @@ export function checkHygiene(metafile: Metafile, entry: string): HygieneProblem[
   const judge = (node: string, external: boolean): string | undefined => {
     const rule = FORBIDDEN.find((f) => f.pattern.test(node));
     if (rule) return rule.why;
-    if (external && !BUILTINS.has(node) && node !== FRAMEWORK && !node.startsWith(`${FRAMEWORK}/`) && !LAZY_FILE.test(node)) {
+    if (
+      external &&
+      !BUILTINS.has(node) &&
+      node !== FRAMEWORK &&
+      !node.startsWith(`${FRAMEWORK}/`) &&
+      !LAZY_FILE.test(node)
+    ) {
       return `external import: the deployed folder installs only ${FRAMEWORK}`;
     }
     return undefined;
@@ -119,7 +134,13 @@ export function importChain(metafile: Metafile, entry: string, target: string): 
 export function describeProblems(fn: FunctionEntry, problems: HygieneProblem[]): string {
   const shown = 8;
   const lines = problems.slice(0, shown).map((p) => `  ${p.input} (${p.why})\n    ${p.chain.join('\n      -> ')}`);
-  if (problems.length > shown) lines.push(`  ... and ${problems.length - shown} more: ${problems.slice(shown).map((p) => p.input).join(', ')}`);
+  if (problems.length > shown)
+    lines.push(
+      `  ... and ${problems.length - shown} more: ${problems
+        .slice(shown)
+        .map((p) => p.input)
+        .join(', ')}`,
+    );
   return `functions/${fn.name}: the bundle must not contain:\n${lines.join('\n')}`;
 }
 
@@ -135,9 +156,11 @@ export function registersEntryPoint(code: string, entryPoint: string): boolean {
   for (const m of code.matchAll(new RegExp(String.raw`import\s*\{([^}]*)\}\s*${from}`, 'g'))) {
     for (const spec of m[1]!.split(',')) {
       const [imported, local] = spec.trim().split(/\s+as\s+/);
-      if (imported === 'cloudEvent' || imported === 'http') callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
+      if (imported === 'cloudEvent' || imported === 'http')
+        callees.push(String.raw`(?<![\w$.])${esc(local ?? imported)}`);
     }
   }
-  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g'))) callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.(?:cloudEvent|http)`);
+  for (const m of code.matchAll(new RegExp(String.raw`import\s*\*\s*as\s*([\w$]+)\s*${from}`, 'g')))
+    callees.push(String.raw`(?<![\w$.])${esc(m[1]!)}\.(?:cloudEvent|http)`);
   return new RegExp(String.raw`(?:${callees.join('|')})\(\s*(["'\`])${esc(entryPoint)}\1`).test(code);
 }

@@ -38,14 +38,21 @@ export interface ProjectChunk {
 }
 
 const rel = (root: string, file: string) => relative(root, file).split(sep).join('/');
-const isProjectImport = (args: esbuild.OnResolveArgs) => args.kind === 'dynamic-import' && args.namespace === 'file' && !args.importer.includes(`${sep}node_modules${sep}`);
+const isProjectImport = (args: esbuild.OnResolveArgs) =>
+  args.kind === 'dynamic-import' && args.namespace === 'file' && !args.importer.includes(`${sep}node_modules${sep}`);
 
 /**
  * The index.js side: records every project module loaded with import() in `seen`, replaces those
  * in `split` (or all, when `split` is undefined) by a require of their file, and appends to the
  * entry the registry of `host` modules the chunks take from index.js.
  */
-function indexPlugin(root: string, fn: FunctionEntry, split: Set<string> | undefined, seen: Set<string>, host: readonly string[]): Plugin {
+function indexPlugin(
+  root: string,
+  fn: FunctionEntry,
+  split: Set<string> | undefined,
+  seen: Set<string>,
+  host: readonly string[],
+): Plugin {
   return {
     name: 'tidemark-project-chunks',
     setup(b) {
@@ -55,12 +62,20 @@ function indexPlugin(root: string, fn: FunctionEntry, split: Set<string> | undef
         seen.add(module);
         return split && !split.has(module) ? undefined : { path: module, namespace: CHUNK_NAMESPACE };
       });
-      b.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => ({ contents: `module.exports = require(${JSON.stringify(`./${chunkFileName(args.path)}`)});`, loader: 'js' }));
-      b.onResolve({ filter: /^\.\/lazy\//, namespace: CHUNK_NAMESPACE }, (args) => ({ path: args.path, external: true }));
+      b.onLoad({ filter: /.*/, namespace: CHUNK_NAMESPACE }, (args) => ({
+        contents: `module.exports = require(${JSON.stringify(`./${chunkFileName(args.path)}`)});`,
+        loader: 'js',
+      }));
+      b.onResolve({ filter: /^\.\/lazy\//, namespace: CHUNK_NAMESPACE }, (args) => ({
+        path: args.path,
+        external: true,
+      }));
       if (!host.length) return;
       const entry = resolve(root, fn.entry);
       b.onLoad({ filter: new RegExp(`^${entry.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`) }, () => {
-        const imports = host.map((m, i) => `import * as __tidemarkHost${i} from ${JSON.stringify(resolve(root, m))};`).join('\n');
+        const imports = host
+          .map((m, i) => `import * as __tidemarkHost${i} from ${JSON.stringify(resolve(root, m))};`)
+          .join('\n');
         const entries = host.map((m, i) => `${JSON.stringify(m)}: __tidemarkHost${i}`).join(', ');
         const registry = `((globalThis as any)[Symbol.for(${JSON.stringify(REGISTRY_KEY)})] ??= {})[__dirname] = { ${entries} };`;
         return { contents: `${readFileSync(entry, 'utf8')}\n${imports}\n${registry}\n`, loader: 'ts' };
@@ -76,7 +91,12 @@ function hostPlugin(root: string, host: ReadonlySet<string>): Plugin {
     setup(b) {
       b.onResolve({ filter: /.*/ }, async (args) => {
         if (args.kind === 'entry-point' || args.namespace !== 'file' || args.pluginData?.tidemarkHost) return undefined;
-        const r = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { tidemarkHost: true } });
+        const r = await b.resolve(args.path, {
+          kind: args.kind,
+          resolveDir: args.resolveDir,
+          importer: args.importer,
+          pluginData: { tidemarkHost: true },
+        });
         if (r.errors.length || r.external || r.namespace !== 'file') return undefined;
         const module = rel(root, r.path);
         return host.has(module) ? { path: module, namespace: HOST_NAMESPACE } : { path: r.path };
@@ -94,7 +114,11 @@ function hostPlugin(root: string, host: ReadonlySet<string>): Plugin {
 
 /** Inputs of a metafile's outputs that are modules of their own (not a plugin's stand-in or esbuild's runtime). */
 function ownInputs(metafile: Metafile): Set<string> {
-  return new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)).filter((i) => !i.includes(':') && i !== '<runtime>'));
+  return new Set(
+    Object.values(metafile.outputs)
+      .flatMap((o) => Object.keys(o.inputs))
+      .filter((i) => !i.includes(':') && i !== '<runtime>'),
+  );
 }
 
 /**
@@ -102,7 +126,13 @@ function ownInputs(metafile: Metafile): Set<string> {
  * that copies nothing (see the header). `options` are bundleOptions(); `common` the options the
  * chunks share with it (without entry, output or plugins).
  */
-export async function bundleWithProjectChunks(root: string, fn: FunctionEntry, dir: string, options: BuildOptions & { metafile: true }, chunkPlugins: Plugin[]): Promise<{ result: BuildResult<{ metafile: true }>; chunks: ProjectChunk[] }> {
+export async function bundleWithProjectChunks(
+  root: string,
+  fn: FunctionEntry,
+  dir: string,
+  options: BuildOptions & { metafile: true },
+  chunkPlugins: Plugin[],
+): Promise<{ result: BuildResult<{ metafile: true }>; chunks: ProjectChunk[] }> {
   const build = (split: Set<string> | undefined, seen: Set<string>, host: readonly string[] = []) =>
     esbuild.build({ ...options, plugins: [...(options.plugins ?? []), indexPlugin(root, fn, split, seen, host)] });
   const seen = new Set<string>();
@@ -119,10 +149,19 @@ export async function bundleWithProjectChunks(root: string, fn: FunctionEntry, d
       const file = chunkFileName(module);
       const { entryPoints: _e, outdir: _o, ...rest } = options;
       // Not written yet: a candidate may still be dropped.
-      const { metafile, outputFiles } = await esbuild.build({ ...rest, entryPoints: [module], outfile: join(dir, file), write: false, plugins: [...chunkPlugins, hostPlugin(root, index)] });
+      const { metafile, outputFiles } = await esbuild.build({
+        ...rest,
+        entryPoints: [module],
+        outfile: join(dir, file),
+        write: false,
+        plugins: [...chunkPlugins, hostPlugin(root, index)],
+      });
       const own = ownInputs(metafile);
-      const host = Object.keys(metafile.inputs).filter((i) => i.startsWith(`${HOST_NAMESPACE}:`)).map((i) => i.slice(HOST_NAMESPACE.length + 1));
-      const copies = index.has(module) || [...own].some((i) => i.includes('node_modules/') || owned.has(i) || index.has(i));
+      const host = Object.keys(metafile.inputs)
+        .filter((i) => i.startsWith(`${HOST_NAMESPACE}:`))
+        .map((i) => i.slice(HOST_NAMESPACE.length + 1));
+      const copies =
+        index.has(module) || [...own].some((i) => i.includes('node_modules/') || owned.has(i) || index.has(i));
       if (copies) continue;
       for (const i of own) owned.add(i);
       chunks.push({ module, file, metafile, host, outputFiles });
@@ -134,7 +173,8 @@ export async function bundleWithProjectChunks(root: string, fn: FunctionEntry, d
   const host = [...new Set(chunks.flatMap((c) => c.host))].sort();
   // The registry keeps every export of the host modules (no tree shaking through a namespace):
   // when that outweighs what the chunks take out, index.js is smaller without them.
-  const bytes = (r: BuildResult<{ metafile: true }>) => Object.entries(r.metafile.outputs).reduce((n, [out, o]) => n + (out.endsWith('.js') ? o.bytes : 0), 0);
+  const bytes = (r: BuildResult<{ metafile: true }>) =>
+    Object.entries(r.metafile.outputs).reduce((n, [out, o]) => n + (out.endsWith('.js') ? o.bytes : 0), 0);
   const inline = await build(new Set(), new Set());
   const result = await build(split, new Set(), host);
   if (bytes(inline) <= bytes(result)) return { result: await build(new Set(), new Set()), chunks: [] };
@@ -142,7 +182,10 @@ export async function bundleWithProjectChunks(root: string, fn: FunctionEntry, d
   for (const c of chunks) {
     const copied = [...ownInputs(c.metafile)].filter((i) => index.has(i));
     const missing = c.host.filter((h) => !index.has(h));
-    if (copied.length || missing.length) throw new BuildError(`functions/${fn.name}: ${c.file} (import('${c.module}')) ${copied.length ? `copies ${copied.join(', ')} from index.js` : `needs ${missing.join(', ')}, which index.js lacks`}`);
+    if (copied.length || missing.length)
+      throw new BuildError(
+        `functions/${fn.name}: ${c.file} (import('${c.module}')) ${copied.length ? `copies ${copied.join(', ')} from index.js` : `needs ${missing.join(', ')}, which index.js lacks`}`,
+      );
   }
   for (const o of chunks.flatMap((c) => c.outputFiles)) {
     mkdirSync(dirname(o.path), { recursive: true });

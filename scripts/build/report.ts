@@ -43,7 +43,11 @@ export function metafilePath(outdir: string, fn: Pick<FunctionEntry, 'name'>): s
 }
 
 /** The n largest entries, as `{ [key]: name, bytes }`. */
-export function topBy<K extends string>(entries: Map<string, number>, key: K, n: number): ({ [P in K]: string } & { bytes: number })[] {
+export function topBy<K extends string>(
+  entries: Map<string, number>,
+  key: K,
+  n: number,
+): ({ [P in K]: string } & { bytes: number })[] {
   return [...entries]
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
@@ -58,7 +62,15 @@ export function formatBytes(n: number): string {
 /** The size table printed after a build. */
 export function formatSizeTable(results: BundleResult[]): string {
   const rows = [
-    ['function', 'entry point', 'index.js', 'with lazy files', 'maps', 'largest package in index.js', 'loaded by import()'],
+    [
+      'function',
+      'entry point',
+      'index.js',
+      'with lazy files',
+      'maps',
+      'largest package in index.js',
+      'loaded by import()',
+    ],
     ...results.map((r) => [
       r.fn.name,
       r.fn.entryPoint,
@@ -70,5 +82,12 @@ export function formatSizeTable(results: BundleResult[]): string {
     ]),
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => (i >= 2 && i <= 4 ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

@@ -14,7 +14,13 @@ import { CODE_CACHE_LOADER, writeCodeCaches } from './code-cache.ts';
 import { discoverFunctions } from './discover.ts';
 import type { FunctionEntry } from './discover.ts';
 import { deployPackageJson, installedFrameworkVersion, resolveConfigForBuild, writeResolvedConfig } from './package.ts';
-import { checkHygiene, describeProblems, forbiddenPackagesExternal, importChain, registersEntryPoint } from './policy.ts';
+import {
+  checkHygiene,
+  describeProblems,
+  forbiddenPackagesExternal,
+  importChain,
+  registersEntryPoint,
+} from './policy.ts';
 import { metafilePath, packageOf, topBy } from './report.ts';
 import type { BundleResult } from './report.ts';
 
@@ -28,13 +34,24 @@ export interface BuildRunOptions {
 }
 
 /** Builds one function into outdir/<name>/ (the folder is replaced). */
-export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, frameworkVersion: string, version: string): Promise<BundleResult> {
+export async function buildFunction(
+  opts: BuildRunOptions,
+  fn: FunctionEntry,
+  frameworkVersion: string,
+  version: string,
+): Promise<BundleResult> {
   const dir = join(opts.outdir, fn.name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const lazyFound = new Map<string, string>();
   // Project modules loaded with import() go to lazy files of their own where that copies nothing (project-chunks.ts).
-  const { result, chunks } = await bundleWithProjectChunks(opts.root, fn, dir, bundleOptions(opts.root, fn, dir, lazyFound), [forbiddenPackagesExternal, unreachableOnNode22]).catch((err: unknown) => esbuildFailure(fn, err));
+  const { result, chunks } = await bundleWithProjectChunks(
+    opts.root,
+    fn,
+    dir,
+    bundleOptions(opts.root, fn, dir, lazyFound),
+    [forbiddenPackagesExternal, unreachableOnNode22],
+  ).catch((err: unknown) => esbuildFailure(fn, err));
   const { metafile } = result;
   // Only the lazy packages whose import() survived tree shaking get a file.
   const kept = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
@@ -44,18 +61,33 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
   const problems = checkHygiene(metafile, fn.entry);
   for (const l of lazy) {
     // Report a lazy package's problems with the chain through the import() that loads it.
-    const importer = Object.entries(metafile.inputs).find(([, i]) => i.imports.some((imp) => imp.path === `${LAZY_NAMESPACE}:${l.pkg}`))?.[0];
-    const via = [...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]), `import('${l.pkg}') -> ${l.file}`];
+    const importer = Object.entries(metafile.inputs).find(([, i]) =>
+      i.imports.some((imp) => imp.path === `${LAZY_NAMESPACE}:${l.pkg}`),
+    )?.[0];
+    const via = [
+      ...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]),
+      `import('${l.pkg}') -> ${l.file}`,
+    ];
     for (const p of checkHygiene(l.metafile, l.entry)) problems.push({ ...p, chain: [...via, ...p.chain] });
   }
   for (const c of chunks) {
-    const importer = Object.entries(metafile.inputs).find(([, i]) => i.imports.some((imp) => imp.path === `tidemark-chunk:${c.module}`))?.[0];
-    const via = [...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]), `import('${c.module}') -> ${c.file}`];
+    const importer = Object.entries(metafile.inputs).find(([, i]) =>
+      i.imports.some((imp) => imp.path === `tidemark-chunk:${c.module}`),
+    )?.[0];
+    const via = [
+      ...(importer ? (importChain(metafile, fn.entry, importer) ?? [importer]) : [fn.entry]),
+      `import('${c.module}') -> ${c.file}`,
+    ];
     for (const p of checkHygiene(c.metafile, c.module)) problems.push({ ...p, chain: [...via, ...p.chain] });
   }
   if (problems.length) throw new BuildError(describeProblems(fn, problems));
   // After the policy checks: making the caches runs the lazy files' top levels.
-  const caches = lazy.length ? writeCodeCaches(dir, lazy.map((l) => l.file)) : [];
+  const caches = lazy.length
+    ? writeCodeCaches(
+        dir,
+        lazy.map((l) => l.file),
+      )
+    : [];
 
   if (!registersEntryPoint(readFileSync(join(dir, 'index.js'), 'utf8'), fn.entryPoint)) {
     throw new BuildError(
@@ -64,12 +96,25 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     );
   }
 
-  writeFileSync(join(dir, 'package.json'), JSON.stringify(deployPackageJson(fn, version, frameworkVersion, lazy.map((l) => l.file)), null, 2) + '\n');
+  writeFileSync(
+    join(dir, 'package.json'),
+    JSON.stringify(
+      deployPackageJson(
+        fn,
+        version,
+        frameworkVersion,
+        lazy.map((l) => l.file),
+      ),
+      null,
+      2,
+    ) + '\n',
+  );
   const config = opts.config ?? (opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined);
   const configFiles = config ? [writeResolvedConfig(config, dir, opts.root)] : [];
 
   const inDir = (out: string) => relative(dir, resolve(opts.root, out)).split(sep).join('/');
-  const sizeOf = (m: Metafile, ext: string) => Object.entries(m.outputs).reduce((n, [out, o]) => n + (out.endsWith(ext) ? o.bytes : 0), 0);
+  const sizeOf = (m: Metafile, ext: string) =>
+    Object.entries(m.outputs).reduce((n, [out, o]) => n + (out.endsWith(ext) ? o.bytes : 0), 0);
   const eager = sizeOf(metafile, '.js');
   const warnings = (await esbuild.formatMessages(result.warnings, { kind: 'warning' })).map((w) => w.trim());
   const byInput = new Map<string, number>();
@@ -81,7 +126,10 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     }
   }
   for (const l of lazy) {
-    if (byPackage.has(l.pkg)) warnings.push(`${l.pkg} is imported both statically and with import(): the import() loads a second copy (${l.file}); make every import of it one kind`);
+    if (byPackage.has(l.pkg))
+      warnings.push(
+        `${l.pkg} is imported both statically and with import(): the import() loads a second copy (${l.file}); make every import of it one kind`,
+      );
   }
   const lazySizes = lazy.map((l) => ({ pkg: l.pkg, file: l.file, bytes: sizeOf(l.metafile, '.cjs') }));
   const chunkSizes = chunks.map((c) => ({ module: c.module, file: c.file, bytes: sizeOf(c.metafile, '.cjs') }));
@@ -90,7 +138,10 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     total: eager + [...lazySizes, ...chunkSizes].reduce((n, l) => n + l.bytes, 0),
     maps: sizeOf(metafile, '.map') + [...lazy, ...chunks].reduce((n, l) => n + sizeOf(l.metafile, '.map'), 0),
   };
-  const outputs = [...Object.keys(metafile.outputs), ...[...lazy, ...chunks].flatMap((l) => Object.keys(l.metafile.outputs))].map(inDir);
+  const outputs = [
+    ...Object.keys(metafile.outputs),
+    ...[...lazy, ...chunks].flatMap((l) => Object.keys(l.metafile.outputs)),
+  ].map(inDir);
   const legal = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.LEGAL.txt'));
   const bundle: BundleResult = {
     fn,
@@ -100,7 +151,16 @@ export async function buildFunction(opts: BuildRunOptions, fn: FunctionEntry, fr
     packages: topBy(byPackage, 'name', 20),
     lazy: lazySizes,
     chunks: chunkSizes,
-    files: [...new Set([...outputs, ...legal.map((f) => f.split(sep).join('/')), 'package.json', ...configFiles, ...(lazy.length ? [CODE_CACHE_LOADER] : []), ...caches.map((c) => c.file)])].sort(),
+    files: [
+      ...new Set([
+        ...outputs,
+        ...legal.map((f) => f.split(sep).join('/')),
+        'package.json',
+        ...configFiles,
+        ...(lazy.length ? [CODE_CACHE_LOADER] : []),
+        ...caches.map((c) => c.file),
+      ]),
+    ].sort(),
     warnings,
   };
   const report = {
@@ -139,7 +199,9 @@ export async function buildAll(opts: BuildRunOptions): Promise<BundleResult[]> {
   const config = opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined;
   mkdirSync(opts.outdir, { recursive: true });
   // Build them all, then report every failure, not only the first.
-  const settled = await Promise.allSettled(fns.map((fn) => buildFunction({ ...opts, ...(config ? { config } : {}) }, fn, frameworkVersion, version)));
+  const settled = await Promise.allSettled(
+    fns.map((fn) => buildFunction({ ...opts, ...(config ? { config } : {}) }, fn, frameworkVersion, version)),
+  );
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   if (failures.length) {
     const plain = failures.every((f) => f instanceof BuildError);

@@ -18,7 +18,11 @@ export interface AuditDiff {
  * audit, which prints one summary line per table). A partition absent from a later report's
  * findings but inside its window is "filled"; one outside the window is forgotten silently.
  */
-export function diffAudit(prev: AuditMemory | null, report: AuditReport, localTime: (table: string, partition: string) => string = () => ''): AuditDiff {
+export function diffAudit(
+  prev: AuditMemory | null,
+  report: AuditReport,
+  localTime: (table: string, partition: string) => string = () => '',
+): AuditDiff {
   const memory: AuditMemory = new Map();
   const lines: string[] = [];
   const at = (table: string, p: string) => {
@@ -29,14 +33,22 @@ export function diffAudit(prev: AuditMemory | null, report: AuditReport, localTi
     const inWindow = (p: string) => p >= t.window.from && p <= t.window.to;
     for (const f of t.findings) memory.set(`${t.table}$${f.partition}`, f.class);
     if (!prev) {
-      const counts = AUDIT_CLASSES.filter((c) => t.counts[c]).map((c) => `${t.counts[c]} ${c}`).join(', ');
-      lines.push(`audit ${t.table} ${t.window.from}..${t.window.to}: ${counts || 'nothing in the window'}${t.unrouted.count ? `, ${t.unrouted.count} unrouted` : ''}`);
+      const counts = AUDIT_CLASSES.filter((c) => t.counts[c])
+        .map((c) => `${t.counts[c]} ${c}`)
+        .join(', ');
+      lines.push(
+        `audit ${t.table} ${t.window.from}..${t.window.to}: ${counts || 'nothing in the window'}${t.unrouted.count ? `, ${t.unrouted.count} unrouted` : ''}`,
+      );
       continue;
     }
     for (const f of t.findings) {
       const before = prev.get(`${t.table}$${f.partition}`);
       if (before === f.class) continue;
-      lines.push(before ? `changed  ${at(t.table, f.partition)}: ${before} -> ${f.class}${f.detail ? ` (${f.detail})` : ''}` : `new hole ${at(t.table, f.partition)}: ${f.class}${f.detail ? ` (${f.detail})` : ''}`);
+      lines.push(
+        before
+          ? `changed  ${at(t.table, f.partition)}: ${before} -> ${f.class}${f.detail ? ` (${f.detail})` : ''}`
+          : `new hole ${at(t.table, f.partition)}: ${f.class}${f.detail ? ` (${f.detail})` : ''}`,
+      );
     }
     for (const [key, cls] of prev) {
       const [table, p] = key.split('$') as [string, string];
@@ -44,6 +56,9 @@ export function diffAudit(prev: AuditMemory | null, report: AuditReport, localTi
       lines.push(`filled   ${at(table, p)}: was ${cls}, now ok`);
     }
   }
-  if (report.published) lines.push(`${report.published} backfill(s) published${report.deferred ? `, ${report.deferred} left for the next run` : ''}`);
+  if (report.published)
+    lines.push(
+      `${report.published} backfill(s) published${report.deferred ? `, ${report.deferred} left for the next run` : ''}`,
+    );
   return { lines, memory };
 }

@@ -47,7 +47,13 @@ export function configPath(ctx: CliContext): string {
 export function readConfig(ctx: CliContext): Config {
   const file = configPath(ctx);
   if (!existsSync(file)) {
-    throw new ConfigError(file, [{ path: '', message: 'file not found (write tidemark.config.yaml, pass --config, or run `npm start` once to create the demo)' }]);
+    throw new ConfigError(file, [
+      {
+        path: '',
+        message:
+          'file not found (write tidemark.config.yaml, pass --config, or run `npm start` once to create the demo)',
+      },
+    ]);
   }
   return loadConfig({ file, env: ctx.env, cwd: ctx.cwd });
 }
@@ -100,7 +106,12 @@ export function cliLogger(ctx: CliContext): Logger {
 }
 
 /** An engine on the chosen backend. Close it when done (releases the local warehouse). */
-export async function openEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): Promise<Engine & { close(): Promise<void> }> {
+export async function openEngine(
+  ctx: CliContext,
+  config: Config,
+  log: Logger = cliLogger(ctx),
+  holder = 'tidemark CLI',
+): Promise<Engine & { close(): Promise<void> }> {
   if (ctx.options.backend === 'gcp') {
     const { createGcpEngine } = await import('../runtime/gcp.ts');
     return { ...createGcpEngine(ctx.env, config), log, close: async () => {} };
@@ -109,7 +120,12 @@ export async function openEngine(ctx: CliContext, config: Config, log: Logger = 
 }
 
 /** The engine on the embedded backends; runtime/local.ts (DuckDB) is imported only here. */
-export async function openLocalEngine(ctx: CliContext, config: Config, log: Logger = cliLogger(ctx), holder = 'tidemark CLI'): Promise<LocalEngine> {
+export async function openLocalEngine(
+  ctx: CliContext,
+  config: Config,
+  log: Logger = cliLogger(ctx),
+  holder = 'tidemark CLI',
+): Promise<LocalEngine> {
   const { createLocalEngine } = await import('../runtime/local.ts');
   return createLocalEngine(config, { paths: localPaths(ctx), log, holder });
 }

@@ -121,13 +121,18 @@ function seoul(ms: number) {
 }
 
 /** Writes the demo config and lake (days of hourly data up to the start of the current hour). */
-export async function writeDemo(configFile: string, lakeDir: string, opts: { days?: number; endMs?: number } = {}): Promise<DemoLayout> {
+export async function writeDemo(
+  configFile: string,
+  lakeDir: string,
+  opts: { days?: number; endMs?: number } = {},
+): Promise<DemoLayout> {
   const days = opts.days ?? 2;
   const end = Math.floor((opts.endMs ?? Date.now()) / 3_600_000) * 3_600_000;
   const start = end - days * 86_400_000;
   mkdirSync(join(dirname(configFile), 'schemas'), { recursive: true });
   writeFileSync(configFile, DEMO_CONFIG_YAML);
-  for (const [name, fields] of Object.entries(SCHEMAS)) writeFileSync(join(dirname(configFile), 'schemas', name), JSON.stringify(fields, null, 2) + '\n');
+  for (const [name, fields] of Object.entries(SCHEMAS))
+    writeFileSync(join(dirname(configFile), 'schemas', name), JSON.stringify(fields, null, 2) + '\n');
   const bucketDir = join(lakeDir, DEMO_BUCKET);
   const put = (name: string, data: Buffer | string) => {
     const file = join(bucketDir, name);
@@ -141,7 +146,15 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
     const lines: string[] = [];
     for (let i = 0; i < rows; i++) {
       seq++;
-      lines.push(JSON.stringify({ event_id: `e${seq}`, user_id: seq % 97, kind: ['view', 'click', 'buy'][seq % 3], amount: (seq % 50) / 2, ts: new Date(t + i * 60_000).toISOString() }));
+      lines.push(
+        JSON.stringify({
+          event_id: `e${seq}`,
+          user_id: seq % 97,
+          kind: ['view', 'click', 'buy'][seq % 3],
+          amount: (seq % 50) / 2,
+          ts: new Date(t + i * 60_000).toISOString(),
+        }),
+      );
     }
     const name = `events/dt=${s.y}-${s.m}-${s.d}/hr=${s.h}/part-${part}.json.gz`;
     put(name, gzipSync(lines.join('\n') + '\n'));
@@ -165,7 +178,8 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
   for (let t = start - (start % 86_400_000); t < end; t += 86_400_000) {
     const d = new Date(t);
     let csv = 'order_id,customer,total,placed_at\n';
-    for (let i = 0; i < 50; i++) csv += `${t / 1000 + i},customer-${i % 13},${(i * 3.25).toFixed(2)},${new Date(t + i * 1_000_000).toISOString()}\n`;
+    for (let i = 0; i < 50; i++)
+      csv += `${t / 1000 + i},customer-${i % 13},${(i * 3.25).toFixed(2)},${new Date(t + i * 1_000_000).toISOString()}\n`;
     const name = `orders/${d.getUTCFullYear()}/${pad(d.getUTCMonth() + 1)}/${pad(d.getUTCDate())}/orders.csv`;
     put(name, csv);
     objects.orders!.push(name);
@@ -211,5 +225,13 @@ export async function writeDemo(configFile: string, lakeDir: string, opts: { day
  */
 export function removeDemo(configFile: string, paths: LocalPaths): void {
   const { lakeDir, lakeMetaDir, warehouseFile, deadLetterFile } = paths;
-  for (const p of [dirname(configFile), join(lakeDir, DEMO_BUCKET), join(lakeMetaDir, DEMO_BUCKET), warehouseFile, `${warehouseFile}.wal`, deadLetterFile]) rmSync(p, { recursive: true, force: true });
+  for (const p of [
+    dirname(configFile),
+    join(lakeDir, DEMO_BUCKET),
+    join(lakeMetaDir, DEMO_BUCKET),
+    warehouseFile,
+    `${warehouseFile}.wal`,
+    deadLetterFile,
+  ])
+    rmSync(p, { recursive: true, force: true });
 }

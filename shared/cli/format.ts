@@ -8,10 +8,19 @@ export function formatTable(rows: readonly object[], columns?: string[], where =
   if (rows.length === 0) return '(no rows)';
   const recs = rows as Record<string, unknown>[];
   const cols = columns ?? [...new Set(recs.flatMap((r) => Object.keys(r)))];
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const cell = (v: unknown) =>
+    v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
   const widths = cols.map((c) => Math.min(80, Math.max(c.length, ...recs.map((r) => cell(r[c]).length))));
-  const line = (values: string[]) => values.map((v, i) => (v.length > widths[i]! ? clip(v, widths[i]!, where).padEnd(widths[i]!) : v.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(cols), line(widths.map((w) => '-'.repeat(w))), ...recs.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+  const line = (values: string[]) =>
+    values
+      .map((v, i) => (v.length > widths[i]! ? clip(v, widths[i]!, where).padEnd(widths[i]!) : v.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [
+    line(cols),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...recs.map((r) => line(cols.map((c) => cell(r[c])))),
+  ].join('\n');
 }
 
 export function formatBytes(n: number): string {

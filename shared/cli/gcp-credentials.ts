@@ -11,7 +11,8 @@ export class MissingCredentialsError extends TidemarkError {
   readonly permanent = true;
 }
 
-const HOW_TO_FIX = 'run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
+const HOW_TO_FIX =
+  'run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to a service account key file';
 
 /**
  * True when this process may be on Google Cloud (where credentials come from the metadata

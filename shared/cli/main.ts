@@ -17,30 +17,69 @@ type Register = (program: Command, host: CommandHost) => void;
  * match the modules' own descriptions.
  */
 export const COMMAND_MODULES: readonly { commands: Record<string, string>; load: () => Promise<Register> }[] = [
-  { commands: { config: 'inspect the configuration' }, load: async () => (await import('./commands/config.ts')).registerConfigCommands },
-  { commands: { route: 'say which table and partition an object goes to, or why none (exit 0 routed, 1 not)' }, load: async () => (await import('./commands/route.ts')).registerRouteCommand },
-  { commands: { sync: 'sync partitions now through the engine and wait for the result' }, load: async () => (await import('./commands/sync.ts')).registerSyncCommand },
-  { commands: { query: 'run read-only SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"' }, load: async () => (await import('./commands/query.ts')).registerQueryCommand },
   {
-    commands: { quarantine: 'list quarantined source files (rejected by the warehouse, excluded until rewritten or force-reloaded)' },
+    commands: { config: 'inspect the configuration' },
+    load: async () => (await import('./commands/config.ts')).registerConfigCommands,
+  },
+  {
+    commands: { route: 'say which table and partition an object goes to, or why none (exit 0 routed, 1 not)' },
+    load: async () => (await import('./commands/route.ts')).registerRouteCommand,
+  },
+  {
+    commands: { sync: 'sync partitions now through the engine and wait for the result' },
+    load: async () => (await import('./commands/sync.ts')).registerSyncCommand,
+  },
+  {
+    commands: {
+      query: 'run read-only SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"',
+    },
+    load: async () => (await import('./commands/query.ts')).registerQueryCommand,
+  },
+  {
+    commands: {
+      quarantine:
+        'list quarantined source files (rejected by the warehouse, excluded until rewritten or force-reloaded)',
+    },
     load: async () => (await import('./commands/quarantine.ts')).registerQuarantineCommand,
   },
   {
-    commands: { audit: 'compare lake and warehouse now, publish backfills for missing/stale/failed partitions, print the classification' },
+    commands: {
+      audit:
+        'compare lake and warehouse now, publish backfills for missing/stale/failed partitions, print the classification',
+    },
     load: async () => (await import('./commands/audit.ts')).registerAuditCommand,
   },
   {
-    commands: { backfill: 'publish one backfill message per partition in a range', reload: 'force-reload one partition (a backfill message with force: true)' },
+    commands: {
+      backfill: 'publish one backfill message per partition in a range',
+      reload: 'force-reload one partition (a backfill message with force: true)',
+    },
     load: async () => (await import('./commands/backfill.ts')).registerBackfillCommands,
   },
-  { commands: { dlq: "list dead-lettered backfill messages; --replay publishes them again" }, load: async () => (await import('./commands/dlq.ts')).registerDlqCommand },
   {
-    commands: { waive: 'accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it' },
+    commands: { dlq: 'list dead-lettered backfill messages; --replay publishes them again' },
+    load: async () => (await import('./commands/dlq.ts')).registerDlqCommand,
+  },
+  {
+    commands: {
+      waive: 'accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it',
+    },
     load: async () => (await import('./commands/waive.ts')).registerWaiveCommand,
   },
-  { commands: { status: 'every table at a glance: freshness, watermark, partition classes, job budget, quarantine, dead letters' }, load: async () => (await import('./commands/status.ts')).registerStatusCommand },
-  { commands: { infra: 'create or repair the Google Cloud resources tidemark needs (a Pulumi program)' }, load: async () => (await import('./commands/infra.ts')).registerInfraCommands },
-  { commands: { start: 'run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)' }, load: async () => (await import('./commands/start.ts')).registerStartCommand },
+  {
+    commands: {
+      status: 'every table at a glance: freshness, watermark, partition classes, job budget, quarantine, dead letters',
+    },
+    load: async () => (await import('./commands/status.ts')).registerStatusCommand,
+  },
+  {
+    commands: { infra: 'create or repair the Google Cloud resources tidemark needs (a Pulumi program)' },
+    load: async () => (await import('./commands/infra.ts')).registerInfraCommands,
+  },
+  {
+    commands: { start: 'run the suite locally: demo lake, folder watcher, loader (what `npm start` runs)' },
+    load: async () => (await import('./commands/start.ts')).registerStartCommand,
+  },
 ];
 
 /** Global options that take a value (their value is not the command name). */
@@ -85,7 +124,12 @@ export async function buildProgram(
   let code: number = EXIT.ok;
   const program = new Command('tidemark')
     .description('Keeps BigQuery partitions in step with a data lake bucket.')
-    .addOption(new Option('--config <file>', 'config file (default: $TIDEMARK_CONFIG, ./tidemark.config.yaml, or the demo config)'))
+    .addOption(
+      new Option(
+        '--config <file>',
+        'config file (default: $TIDEMARK_CONFIG, ./tidemark.config.yaml, or the demo config)',
+      ),
+    )
     .addOption(new Option('--backend <backend>', 'where to run').choices(['local', 'gcp']).default('local'))
     .addOption(new Option('--lake <dir>', 'local lake folder (one sub-folder per bucket)'))
     .addOption(new Option('--warehouse <file>', 'local DuckDB warehouse file'))
@@ -99,7 +143,13 @@ export async function buildProgram(
       <A extends unknown[]>(action: Action<A>) =>
       async (...args: A) => {
         const options = program.opts<GlobalOptions>();
-        const ctx: CliContext = { options, env, cwd, out: (s) => io.out(s.endsWith('\n') ? s : s + '\n'), err: (s) => io.err(s.endsWith('\n') ? s : s + '\n') };
+        const ctx: CliContext = {
+          options,
+          env,
+          cwd,
+          out: (s) => io.out(s.endsWith('\n') ? s : s + '\n'),
+          err: (s) => io.err(s.endsWith('\n') ? s : s + '\n'),
+        };
         code = await action(ctx, ...args);
       },
   };
@@ -107,7 +157,8 @@ export async function buildProgram(
   program.hook('preAction', async (_root, command) => {
     let top = command;
     while (top.parent && top.parent !== program) top = top.parent;
-    if (program.opts<GlobalOptions>().backend === 'gcp' && !LOCAL_ONLY_COMMANDS.has(top.name())) await checkGcpCredentials(env);
+    if (program.opts<GlobalOptions>().backend === 'gcp' && !LOCAL_ONLY_COMMANDS.has(top.name()))
+      await checkGcpCredentials(env);
   });
   const wanted = commandIn(argv);
   for (const mod of COMMAND_MODULES) {
@@ -118,7 +169,12 @@ export async function buildProgram(
 }
 
 /** Runs the CLI; returns the exit code instead of exiting (tests call this directly). */
-export async function main(argv: string[], env: Env, io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) }, cwd = process.cwd()): Promise<number> {
+export async function main(
+  argv: string[],
+  env: Env,
+  io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) },
+  cwd = process.cwd(),
+): Promise<number> {
   const { program, exitCode } = await buildProgram(env, io, cwd, argv);
   try {
     await program.parseAsync(argv);

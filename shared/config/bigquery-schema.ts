@@ -7,8 +7,26 @@ import { z } from 'zod';
 import type { SchemaField } from '../core/ports.ts';
 
 const TYPES = [
-  'STRING', 'BYTES', 'INTEGER', 'INT64', 'FLOAT', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC', 'BOOLEAN', 'BOOL',
-  'TIMESTAMP', 'DATE', 'TIME', 'DATETIME', 'GEOGRAPHY', 'JSON', 'RECORD', 'STRUCT', 'INTERVAL', 'RANGE',
+  'STRING',
+  'BYTES',
+  'INTEGER',
+  'INT64',
+  'FLOAT',
+  'FLOAT64',
+  'NUMERIC',
+  'BIGNUMERIC',
+  'BOOLEAN',
+  'BOOL',
+  'TIMESTAMP',
+  'DATE',
+  'TIME',
+  'DATETIME',
+  'GEOGRAPHY',
+  'JSON',
+  'RECORD',
+  'STRUCT',
+  'INTERVAL',
+  'RANGE',
 ] as const;
 
 const upper = (v: unknown): unknown => (typeof v === 'string' ? v.toUpperCase() : v);
@@ -24,8 +42,10 @@ const fieldSchema: z.ZodType<SchemaField, unknown> = z.lazy(() =>
     })
     .superRefine((f, ctx) => {
       const nested = f.type === 'RECORD' || f.type === 'STRUCT';
-      if (nested && !f.fields?.length) ctx.addIssue({ code: 'custom', path: ['fields'], message: `a ${f.type} needs fields` });
-      if (!nested && f.fields) ctx.addIssue({ code: 'custom', path: ['fields'], message: `only RECORD/STRUCT fields have fields` });
+      if (nested && !f.fields?.length)
+        ctx.addIssue({ code: 'custom', path: ['fields'], message: `a ${f.type} needs fields` });
+      if (!nested && f.fields)
+        ctx.addIssue({ code: 'custom', path: ['fields'], message: `only RECORD/STRUCT fields have fields` });
       if (f.fields) addDuplicateIssues(f.fields, ctx, ['fields']);
     }),
 );
@@ -35,15 +55,24 @@ function addDuplicateIssues(fields: SchemaField[], ctx: z.RefinementCtx, path: (
   fields.forEach((f, i) => {
     // BigQuery column names are case-insensitive.
     const key = f.name.toLowerCase();
-    if (seen.has(key)) ctx.addIssue({ code: 'custom', path: [...path, i, 'name'], message: `duplicate column ${JSON.stringify(f.name)}` });
+    if (seen.has(key))
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, i, 'name'],
+        message: `duplicate column ${JSON.stringify(f.name)}`,
+      });
     seen.add(key);
   });
 }
 
-const fieldsOf = (v: unknown): unknown => (v !== null && typeof v === 'object' && !Array.isArray(v) && 'fields' in v ? v.fields : v);
+const fieldsOf = (v: unknown): unknown =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) && 'fields' in v ? v.fields : v;
 
 const schemaDocument = z
-  .preprocess(fieldsOf, z.array(fieldSchema, { error: 'expected a JSON array of fields or an object with a "fields" array' }))
+  .preprocess(
+    fieldsOf,
+    z.array(fieldSchema, { error: 'expected a JSON array of fields or an object with a "fields" array' }),
+  )
   .superRefine((fields, ctx) => {
     if (fields.length === 0) ctx.addIssue({ code: 'custom', message: 'the schema has no fields' });
     addDuplicateIssues(fields, ctx, []);
@@ -61,7 +90,10 @@ export function parseSchemaFields(value: unknown): { fields: SchemaField[] } | {
   if (result.success) return { fields: result.data };
   return {
     issues: result.error.issues.map((issue) => ({
-      path: issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, ''),
+      path: issue.path
+        .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+        .join('')
+        .replace(/^\./, ''),
       message: issue.message,
     })),
   };

@@ -55,7 +55,10 @@ function describeTable(config: Config, route: TableRoute, now: number): string[]
       (table.cadence ? `, data expected every ${table.cadence.toLowerCase()}` : ''),
   ];
   const local = localHourAt(now, source.timeZone);
-  const example = matcher.example({ yyyy: pad(local.year, 4), mm: pad(local.month, 2), dd: pad(local.day, 2), hh: '00' }, 'part-00000');
+  const example = matcher.example(
+    { yyyy: pad(local.year, 4), mm: pad(local.month, 2), dd: pad(local.day, 2), hh: '00' },
+    'part-00000',
+  );
   if (example === null) {
     lines.push(`  example     (none for a regex; listing prefix ${JSON.stringify(matcher.literalPrefix)})`);
   } else {

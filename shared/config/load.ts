@@ -26,12 +26,20 @@ export interface LoadConfigOptions {
 
 /** Reads and validates the config file; throws ConfigError. */
 export function loadConfig(options: LoadConfigOptions = {}): Config {
-  const file = resolve(options.cwd ?? process.cwd(), options.file ?? options.env?.TIDEMARK_CONFIG ?? 'tidemark.config.yaml');
+  const file = resolve(
+    options.cwd ?? process.cwd(),
+    options.file ?? options.env?.TIDEMARK_CONFIG ?? 'tidemark.config.yaml',
+  );
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(file, [{ path: '', message: `cannot read the config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    throw new ConfigError(file, [
+      {
+        path: '',
+        message: `cannot read the config file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      },
+    ]);
   }
   return parseConfig(text, file);
 }
@@ -40,7 +48,11 @@ export function loadConfig(options: LoadConfigOptions = {}): Config {
  * Validates config text. `file` names it in messages and anchors relative schema paths;
  * `readFile` reads schema files (default: from disk).
  */
-export function parseConfig(text: string, file: string, readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): Config {
+export function parseConfig(
+  text: string,
+  file: string,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): Config {
   const absolute = resolve(file);
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
@@ -55,7 +67,9 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
   }
   const data: unknown = doc.toJS();
   if (data === null || typeof data !== 'object' || Array.isArray(data)) {
-    throw new ConfigError(absolute, [{ path: '', message: 'expected a mapping with project, location, lake and tables' }]);
+    throw new ConfigError(absolute, [
+      { path: '', message: 'expected a mapping with project, location, lake and tables' },
+    ]);
   }
 
   const issues: Issue[] = [];
@@ -67,7 +81,8 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
     for (const issue of list) {
       const path = [...base, ...issue.path];
       if (issue.code === 'unrecognized_keys') {
-        for (const key of issue.keys) issues.push({ path: formatPath([...path, key]), message: `unknown key${where([...path, key])}` });
+        for (const key of issue.keys)
+          issues.push({ path: formatPath([...path, key]), message: `unknown key${where([...path, key])}` });
       } else {
         issues.push({ path: formatPath(path), message: `${issue.message}${where(path)}` });
       }
@@ -81,7 +96,11 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
   const rawTables = Array.isArray(raw.tables) ? (raw.tables as unknown[]) : [];
   const rawLake = raw.lake as { bucket?: unknown } | undefined;
   const lakeBucket = root.data?.lake.bucket ?? (typeof rawLake?.bucket === 'string' ? rawLake.bucket : '(lake.bucket)');
-  const defaults = root.data?.defaults ?? { jobBudget: DEFAULTS.jobBudget, jobBurst: DEFAULTS.jobBurst, maxUrisPerLoad: DEFAULTS.maxUrisPerLoad };
+  const defaults = root.data?.defaults ?? {
+    jobBudget: DEFAULTS.jobBudget,
+    jobBurst: DEFAULTS.jobBurst,
+    maxUrisPerLoad: DEFAULTS.maxUrisPerLoad,
+  };
   const ctx: ResolveContext = { file: absolute, readFile, now: Date.now() };
 
   const resolved: ResolvedTable[] = [];
@@ -98,18 +117,29 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
   const state = cfg && { bucket: cfg.state.bucket ?? defaultStateBucket(cfg.project), prefix: cfg.state.prefix };
   const stateBucketProblem = cfg && cfg.state.bucket === undefined ? bucketNameProblem(state!.bucket) : null;
   if (stateBucketProblem) {
-    issues.push({ path: 'state.bucket', message: `the default state bucket ${JSON.stringify(state!.bucket)} ${stateBucketProblem}; set state.bucket` });
+    issues.push({
+      path: 'state.bucket',
+      message: `the default state bucket ${JSON.stringify(state!.bucket)} ${stateBucketProblem}; set state.bucket`,
+    });
   }
-  for (const i of checkAcrossTables(resolved, state)) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
+  for (const i of checkAcrossTables(resolved, state))
+    issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
   const streams: { index: number; stream: StreamConfig }[] = [];
   (Array.isArray(raw.streams) ? (raw.streams as unknown[]) : []).forEach((value, index) => {
     const parsed = streamSchema.safeParse(value, required);
     if (!parsed.success) return addZodIssues(parsed.error.issues, ['streams', index]);
-    const result = resolveStream(parsed.data, index, resolved.map((r) => r.table), ctx.now);
+    const result = resolveStream(
+      parsed.data,
+      index,
+      resolved.map((r) => r.table),
+      ctx.now,
+    );
     for (const i of result.issues) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
     if (result.stream) streams.push({ index, stream: result.stream });
   });
-  if (cfg) for (const i of checkAcrossStreams(streams, cfg.topics)) issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
+  if (cfg)
+    for (const i of checkAcrossStreams(streams, cfg.topics))
+      issues.push({ path: i.path, message: `${i.message}${where(parsePath(i.path))}` });
   if (issues.length || !cfg || !state) throw new ConfigError(absolute, issues);
 
   return {
@@ -130,14 +160,22 @@ export function parseConfig(text: string, file: string, readFile: (path: string)
     topics: { ...cfg.topics },
     streams: streams.map((s) => s.stream),
     ...(cfg.alerts ? { alerts: { notificationChannels: [...cfg.alerts.notificationChannels] } } : {}),
-    ...(cfg.statusPage ? { statusPage: { operators: [...cfg.statusPage.operators], invokers: [...cfg.statusPage.invokers] } } : {}),
+    ...(cfg.statusPage
+      ? { statusPage: { operators: [...cfg.statusPage.operators], invokers: [...cfg.statusPage.invokers] } }
+      : {}),
   };
 }
 
 /** `['tables', 0, 'source', 'pattern']` -> `tables[0].source.pattern`. */
 export function formatPath(path: readonly PropertyKey[]): string {
   return path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p)) ? `.${String(p)}` : `[${JSON.stringify(String(p))}]`))
+    .map((p) =>
+      typeof p === 'number'
+        ? `[${p}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/.test(String(p))
+          ? `.${String(p)}`
+          : `[${JSON.stringify(String(p))}]`,
+    )
     .join('')
     .replace(/^\./, '');
 }

@@ -39,7 +39,13 @@ export interface ResolvedTable {
 type Defaults = RawConfig['defaults'];
 
 /** Checks and resolves one table; `resolved` is set only when there were no issues. */
-export function resolveTable(raw: RawTable, index: number, lakeBucket: string, defaults: Defaults, ctx: ResolveContext): { resolved?: ResolvedTable; issues: Issue[] } {
+export function resolveTable(
+  raw: RawTable,
+  index: number,
+  lakeBucket: string,
+  defaults: Defaults,
+  ctx: ResolveContext,
+): { resolved?: ResolvedTable; issues: Issue[] } {
   const at = `tables[${index}]`;
   const issues: Issue[] = [];
   const issue = (path: string, message: string): void => void issues.push({ path: `${at}.${path}`, message });
@@ -51,8 +57,16 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     if (!(err instanceof PatternSyntaxError)) throw err;
     issue(raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', err.message);
   }
-  const tokensOk = matcher ? checkTokens(matcher, raw.partitioning.type, raw.source.regex !== undefined ? 'source.regex' : 'source.pattern', issue) : false;
-  if (matcher?.kind === 'regex') for (const problem of regexGroupProblems(matcher.text, matcher.tokens)) issue('source.regex', problem);
+  const tokensOk = matcher
+    ? checkTokens(
+        matcher,
+        raw.partitioning.type,
+        raw.source.regex !== undefined ? 'source.regex' : 'source.pattern',
+        issue,
+      )
+    : false;
+  if (matcher?.kind === 'regex')
+    for (const problem of regexGroupProblems(matcher.text, matcher.tokens)) issue('source.regex', problem);
 
   const schema = readSchema(raw, ctx, issue);
   const partitioning = resolvePartitioning(raw, schema, issue);
@@ -67,7 +81,11 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
 
   const jobBudget = raw.jobBudget ?? defaults.jobBudget;
   const jobBurst = raw.jobBurst ?? defaults.jobBurst;
-  if (jobBurst > jobBudget) issue(raw.jobBurst !== undefined ? 'jobBurst' : 'jobBudget', `jobBurst (${jobBurst}) is more than jobBudget (${jobBudget})`);
+  if (jobBurst > jobBudget)
+    issue(
+      raw.jobBurst !== undefined ? 'jobBurst' : 'jobBudget',
+      `jobBurst (${jobBurst}) is more than jobBudget (${jobBudget})`,
+    );
 
   if (issues.length || !matcher || !partitioning) return { issues };
   const format = raw.format;
@@ -81,7 +99,11 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
     },
     format,
     spec: {
-      ref: { ...(raw.target.project !== undefined ? { project: raw.target.project } : {}), dataset: raw.target.dataset, table: raw.target.table },
+      ref: {
+        ...(raw.target.project !== undefined ? { project: raw.target.project } : {}),
+        dataset: raw.target.dataset,
+        table: raw.target.table,
+      },
       partitioning,
       format,
       ...(schema ? { schema } : {}),
@@ -99,7 +121,12 @@ export function resolveTable(raw: RawTable, index: number, lakeBucket: string, d
   return { resolved: { index, table, matcher }, issues };
 }
 
-function checkTokens(matcher: SourceMatcher, type: 'HOUR' | 'DAY', path: string, issue: (path: string, message: string) => void): boolean {
+function checkTokens(
+  matcher: SourceMatcher,
+  type: 'HOUR' | 'DAY',
+  path: string,
+  issue: (path: string, message: string) => void,
+): boolean {
   const needed: TokenName[] = type === 'HOUR' ? ['yyyy', 'mm', 'dd', 'hh'] : ['yyyy', 'mm', 'dd'];
   const missing = needed.filter((t) => !matcher.tokens.has(t));
   if (!missing.length) return true;
@@ -109,7 +136,11 @@ function checkTokens(matcher: SourceMatcher, type: 'HOUR' | 'DAY', path: string,
 }
 
 /** The schema's fields (file or inline), undefined with autodetect or when invalid. */
-function readSchema(raw: RawTable, ctx: ResolveContext, issue: (path: string, message: string) => void): SchemaField[] | undefined {
+function readSchema(
+  raw: RawTable,
+  ctx: ResolveContext,
+  issue: (path: string, message: string) => void,
+): SchemaField[] | undefined {
   const auto = raw.autodetect === true;
   if (raw.schema !== undefined && auto) issue('autodetect', 'give either schema or autodetect: true, not both');
   if (raw.schema === undefined) {
@@ -127,7 +158,10 @@ function readSchema(raw: RawTable, ctx: ResolveContext, issue: (path: string, me
   try {
     doc = JSON.parse(ctx.readFile(file));
   } catch (err) {
-    const reason = err instanceof SyntaxError ? `is not JSON: ${err.message}` : `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+    const reason =
+      err instanceof SyntaxError
+        ? `is not JSON: ${err.message}`
+        : `cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
     issue('schema', `${raw.schema} (${file}) ${reason}`);
     return undefined;
   }
@@ -139,7 +173,11 @@ function readSchema(raw: RawTable, ctx: ResolveContext, issue: (path: string, me
 
 const PARTITION_TYPES = ['DATE', 'TIMESTAMP', 'DATETIME'] as const;
 
-function resolvePartitioning(raw: RawTable, schema: SchemaField[] | undefined, issue: (path: string, message: string) => void): Partitioning | undefined {
+function resolvePartitioning(
+  raw: RawTable,
+  schema: SchemaField[] | undefined,
+  issue: (path: string, message: string) => void,
+): Partitioning | undefined {
   const { type, field } = raw.partitioning;
   let fieldType = raw.partitioning.fieldType;
   if (field === undefined) {
@@ -155,11 +193,16 @@ function resolvePartitioning(raw: RawTable, schema: SchemaField[] | undefined, i
     }
     const columnType = PARTITION_TYPES.find((t) => t === column.type);
     if (!columnType) {
-      issue('partitioning.field', `column ${field} is ${column.type}; partition columns are DATE, TIMESTAMP or DATETIME`);
+      issue(
+        'partitioning.field',
+        `column ${field} is ${column.type}; partition columns are DATE, TIMESTAMP or DATETIME`,
+      );
       return undefined;
     }
-    if (column.mode === 'REPEATED') issue('partitioning.field', `column ${field} is REPEATED; a partition column holds one value`);
-    if (fieldType !== undefined && fieldType !== columnType) issue('partitioning.fieldType', `is ${fieldType} but the schema says ${field} is ${columnType}`);
+    if (column.mode === 'REPEATED')
+      issue('partitioning.field', `column ${field} is REPEATED; a partition column holds one value`);
+    if (fieldType !== undefined && fieldType !== columnType)
+      issue('partitioning.fieldType', `is ${fieldType} but the schema says ${field} is ${columnType}`);
     fieldType = columnType;
   } else if (fieldType === undefined) {
     issue('partitioning.fieldType', `with autodetect, say what ${field} is: fieldType: DATE, TIMESTAMP or DATETIME`);
@@ -180,12 +223,19 @@ export function checkAcrossTables(tables: ResolvedTable[], state: StateConfig | 
   for (const t of tables) {
     const at = `tables[${t.index}]`;
     const sameName = names.get(t.table.name);
-    if (sameName) issues.push({ path: `${at}.name`, message: `duplicate table name ${JSON.stringify(t.table.name)} (also tables[${sameName.index}])` });
+    if (sameName)
+      issues.push({
+        path: `${at}.name`,
+        message: `duplicate table name ${JSON.stringify(t.table.name)} (also tables[${sameName.index}])`,
+      });
     else names.set(t.table.name, t);
-    const ref = `${t.table.spec.ref.project ? `${t.table.spec.ref.project}.` : ""}${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
+    const ref = `${t.table.spec.ref.project ? `${t.table.spec.ref.project}.` : ''}${t.table.spec.ref.dataset}.${t.table.spec.ref.table}`;
     const sameTarget = targets.get(ref);
     if (sameTarget) {
-      issues.push({ path: `${at}.target`, message: `tables ${JSON.stringify(sameTarget.table.name)} and ${JSON.stringify(t.table.name)} both load ${ref}` });
+      issues.push({
+        path: `${at}.target`,
+        message: `tables ${JSON.stringify(sameTarget.table.name)} and ${JSON.stringify(t.table.name)} both load ${ref}`,
+      });
     } else targets.set(ref, t);
   }
   tables.forEach((b, j) => {

@@ -41,7 +41,12 @@ export function readResolvedConfig(file: string): Config {
   try {
     text = readFileSync(absolute, 'utf8');
   } catch (err) {
-    throw new ConfigError(absolute, [{ path: '', message: `cannot read the resolved config (npm run build writes it beside index.js): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    throw new ConfigError(absolute, [
+      {
+        path: '',
+        message: `cannot read the resolved config (npm run build writes it beside index.js): ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      },
+    ]);
   }
   return parseResolvedConfig(text, absolute);
 }
@@ -56,12 +61,21 @@ export function parseResolvedConfig(text: string, file: string): Config {
   }
   if (envelope === null || typeof envelope !== 'object' || envelope.format !== RESOLVED_CONFIG_FORMAT) {
     const found = envelope !== null && typeof envelope === 'object' ? JSON.stringify(envelope.format) : typeof envelope;
-    throw new ConfigError(file, [{ path: 'format', message: `expected "${RESOLVED_CONFIG_FORMAT}", found ${found}: rebuild with npm run build` }]);
+    throw new ConfigError(file, [
+      { path: 'format', message: `expected "${RESOLVED_CONFIG_FORMAT}", found ${found}: rebuild with npm run build` },
+    ]);
   }
   const c = envelope.config as Partial<Config> | undefined;
-  const missing = (['project', 'location', 'lake', 'state', 'tables', 'audit', 'topics'] as const).filter((k) => c?.[k] === undefined || c[k] === null);
+  const missing = (['project', 'location', 'lake', 'state', 'tables', 'audit', 'topics'] as const).filter(
+    (k) => c?.[k] === undefined || c[k] === null,
+  );
   if (!c || missing.length || !Array.isArray(c.tables)) {
-    throw new ConfigError(file, [{ path: 'config', message: `incomplete resolved config (missing ${missing.join(', ') || 'tables'}): rebuild with npm run build` }]);
+    throw new ConfigError(file, [
+      {
+        path: 'config',
+        message: `incomplete resolved config (missing ${missing.join(', ') || 'tables'}): rebuild with npm run build`,
+      },
+    ]);
   }
   // Files built before `streams:` existed have none.
   return { ...(c as Omit<Config, 'file'>), streams: c.streams ?? [], file };

@@ -19,8 +19,20 @@ export const DEFAULTS = {
   jobBudget: 300,
   jobBurst: 20,
   maxUrisPerLoad: 10_000,
-  audit: { schedule: '15 * * * *', timeZone: 'Etc/UTC', lookback: '48h', settle: '1h', auditFrom: '30d', maxBackfillsPerAudit: 500 },
-  topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+  audit: {
+    schedule: '15 * * * *',
+    timeZone: 'Etc/UTC',
+    lookback: '48h',
+    settle: '1h',
+    auditFrom: '30d',
+    maxBackfillsPerAudit: 500,
+  },
+  topics: {
+    audit: 'tidemark-audit',
+    backfill: 'tidemark-backfill',
+    backfillDlq: 'tidemark-backfill-dlq',
+    auditResults: 'tidemark-audit-results',
+  },
   stream: {
     datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ',
     suffix: '.ndjson',
@@ -34,7 +46,12 @@ export const DEFAULTS = {
 } as const;
 
 /** Pub/Sub Cloud Storage subscriptions: a file at least every 1-10 minutes, 1 KB to 10 GiB. */
-export const STREAM_FILE_LIMITS = { minDurationMs: 60_000, maxDurationMs: 600_000, minBytes: 1000, maxBytes: 10 * 1024 ** 3 } as const;
+export const STREAM_FILE_LIMITS = {
+  minDurationMs: 60_000,
+  maxDurationMs: 600_000,
+  minBytes: 1000,
+  maxBytes: 10 * 1024 ** 3,
+} as const;
 
 /** Pub/Sub's limit on one message (a record, as one NDJSON line) and Cloud Run's on one request. */
 export const STREAM_REQUEST_LIMITS = { maxBodyBytes: 32 * 1024 * 1024, maxRecords: 100_000 } as const;
@@ -73,11 +90,17 @@ const projectId = checked(projectIdProblem);
 /** Config table name: it goes into labels and job ids. */
 const tableName = z.string().regex(TABLE_NAME, 'must be 1-40 lowercase letters, digits or _, starting with a letter');
 
-const datasetId = checked((id) => datasetIdProblem(id) ?? (id === RESERVED_DATASET ? `dataset ${RESERVED_DATASET} is reserved for tidemark's own metadata` : null));
+const datasetId = checked(
+  (id) =>
+    datasetIdProblem(id) ??
+    (id === RESERVED_DATASET ? `dataset ${RESERVED_DATASET} is reserved for tidemark's own metadata` : null),
+);
 
 const tableId = checked(tableIdProblem);
 
-const columnName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, 'must be a column name: letters, digits or _, not starting with a digit');
+const columnName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,299}$/, 'must be a column name: letters, digits or _, not starting with a digit');
 
 /** Why `name` is not a valid Cloud Storage bucket name, or null. */
 export function bucketNameProblem(name: string): string | null {
@@ -107,16 +130,24 @@ export function statePrefixProblem(prefix: string): string | null {
   const segments = prefix.slice(0, -1).split('/');
   if (segments.some((s) => s === '')) return 'must not contain an empty segment ("//")';
   if (segments.some((s) => s === '.' || s === '..')) return 'must not contain "." or ".." segments';
-  if (!segments.every((s) => /^[A-Za-z0-9_.-]+$/.test(s))) return 'may contain only letters, digits, _, - and . between slashes';
+  if (!segments.every((s) => /^[A-Za-z0-9_.-]+$/.test(s)))
+    return 'may contain only letters, digits, _, - and . between slashes';
   if (prefix.length > 512) return 'must be at most 512 characters';
   return null;
 }
 
-const timeZone = z.string().refine(isValidTimeZone, { error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC` });
+const timeZone = z
+  .string()
+  .refine(isValidTimeZone, {
+    error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC`,
+  });
 
 const topicName = z
   .string()
-  .regex(/^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/, 'must be a Pub/Sub topic id: 3-255 letters, digits or -_.~+%, starting with a letter, not "goog"');
+  .regex(
+    /^(?!goog)[A-Za-z][A-Za-z0-9\-_.~+%]{2,254}$/,
+    'must be a Pub/Sub topic id: 3-255 letters, digits or -_.~+%, starting with a letter, not "goog"',
+  );
 
 // BigQuery labels: keys start with a lowercase letter; both use lowercase letters, digits, _ and -.
 const labelKey = /^[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}$/u;
@@ -127,11 +158,20 @@ const labels = z.record(z.string(), z.string()).superRefine((map, ctx) => {
   if (keys.length > 64) ctx.addIssue({ code: 'custom', message: 'at most 64 labels' });
   for (const key of keys) {
     if (!labelKey.test(key)) {
-      ctx.addIssue({ code: 'custom', path: [key], message: 'label keys are 1-63 lowercase letters, digits, _ or -, starting with a letter' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: 'label keys are 1-63 lowercase letters, digits, _ or -, starting with a letter',
+      });
     } else if (key.startsWith('tidemark')) {
-      ctx.addIssue({ code: 'custom', path: [key], message: 'labels starting with "tidemark" are reserved for tidemark' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [key],
+        message: 'labels starting with "tidemark" are reserved for tidemark',
+      });
     }
-    if (!labelValue.test(map[key]!)) ctx.addIssue({ code: 'custom', path: [key], message: 'label values are 0-63 lowercase letters, digits, _ or -' });
+    if (!labelValue.test(map[key]!))
+      ctx.addIssue({ code: 'custom', path: [key], message: 'label values are 0-63 lowercase letters, digits, _ or -' });
   }
 });
 
@@ -144,13 +184,19 @@ const jobBudget = positiveInt.max(
   `must be at most ${MAX_JOBS_PER_TABLE_PER_DAY} (BigQuery's hard limit on load jobs per table per day, failed ones included)`,
 );
 
-const maxUris = positiveInt.max(MAX_URIS_PER_LOAD_JOB, `must be at most ${MAX_URIS_PER_LOAD_JOB} (BigQuery's limit per load job)`);
+const maxUris = positiveInt.max(
+  MAX_URIS_PER_LOAD_JOB,
+  `must be at most ${MAX_URIS_PER_LOAD_JOB} (BigQuery's limit per load job)`,
+);
 
 /** "48h", "30d", "90 minutes" -> milliseconds (parsed with `ms`). */
 const duration = z.string().transform((text, ctx) => {
   const value = /[a-z]/i.test(text) ? ms(text as ms.StringValue) : undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    ctx.addIssue({ code: 'custom', message: `${JSON.stringify(text)} is not a positive duration like "48h", "30d" or "90m"` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(text)} is not a positive duration like "48h", "30d" or "90m"`,
+    });
     return z.NEVER;
   }
   return value;
@@ -160,13 +206,19 @@ const duration = z.string().transform((text, ctx) => {
 const cron = z.string().superRefine((text, ctx) => {
   const fields = text.trim().split(/\s+/);
   if (fields.length !== 5) {
-    ctx.addIssue({ code: 'custom', message: `cron ${JSON.stringify(text)} has ${fields.length} fields; use 5 (minute hour day month weekday)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `cron ${JSON.stringify(text)} has ${fields.length} fields; use 5 (minute hour day month weekday)`,
+    });
     return;
   }
   try {
     new CronPattern(text);
   } catch (err) {
-    ctx.addIssue({ code: 'custom', message: `cron ${JSON.stringify(text)}: ${(err as Error).message.replace(/^CronPattern: /, '')}` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `cron ${JSON.stringify(text)}: ${(err as Error).message.replace(/^CronPattern: /, '')}`,
+    });
   }
 });
 
@@ -208,7 +260,9 @@ export const tableSchema = z.strictObject({
   labels: labels.optional(),
   source,
   format: z.enum(['CSV', 'NEWLINE_DELIMITED_JSON', 'PARQUET', 'AVRO', 'ORC']),
-  schema: z.union([z.string().min(1), z.array(z.unknown())], { error: 'must be a schema file path or a list of fields' }).optional(),
+  schema: z
+    .union([z.string().min(1), z.array(z.unknown())], { error: 'must be a schema file path or a list of fields' })
+    .optional(),
   autodetect: z.boolean().optional(),
   csv: csv.optional(),
   target: z.strictObject({ project: projectId.optional(), dataset: datasetId, table: tableId }),
@@ -239,7 +293,12 @@ const topics = z.strictObject({
  * A principal that may call a deployed HTTP function (granted roles/run.invoker on its service).
  * Never allUsers or allAuthenticatedUsers: tidemark's HTTP functions require authentication.
  */
-const invokerMember = z.string().regex(/^(user|serviceAccount|group):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/, 'must be user:<email>, serviceAccount:<email>, group:<email> or domain:<domain> (never allUsers)');
+const invokerMember = z
+  .string()
+  .regex(
+    /^(user|serviceAccount|group):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/,
+    'must be user:<email>, serviceAccount:<email>, group:<email> or domain:<domain> (never allUsers)',
+  );
 
 /** One entry of `streams`; cross-checks against its table live in stream-check.ts. */
 export const streamSchema = z.strictObject({
@@ -253,8 +312,17 @@ export const streamSchema = z.strictObject({
       prefix: z.string().optional(),
       datetimeFormat: z.string().min(1).default(DEFAULTS.stream.datetimeFormat),
       suffix: z.string().default(DEFAULTS.stream.suffix),
-      maxDuration: duration.prefault(DEFAULTS.stream.maxDuration).refine((v) => v >= STREAM_FILE_LIMITS.minDurationMs && v <= STREAM_FILE_LIMITS.maxDurationMs, 'must be 1-10 minutes (Pub/Sub Cloud Storage subscriptions)'),
-      maxBytes: z.int({ error: 'must be a whole number' }).min(STREAM_FILE_LIMITS.minBytes, 'must be at least 1000 bytes').max(STREAM_FILE_LIMITS.maxBytes, 'must be at most 10 GiB').default(DEFAULTS.stream.maxBytes),
+      maxDuration: duration
+        .prefault(DEFAULTS.stream.maxDuration)
+        .refine(
+          (v) => v >= STREAM_FILE_LIMITS.minDurationMs && v <= STREAM_FILE_LIMITS.maxDurationMs,
+          'must be 1-10 minutes (Pub/Sub Cloud Storage subscriptions)',
+        ),
+      maxBytes: z
+        .int({ error: 'must be a whole number' })
+        .min(STREAM_FILE_LIMITS.minBytes, 'must be at least 1000 bytes')
+        .max(STREAM_FILE_LIMITS.maxBytes, 'must be at most 10 GiB')
+        .default(DEFAULTS.stream.maxBytes),
       localMaxDuration: duration.prefault(DEFAULTS.stream.localMaxDuration),
     })
     .prefault({}),
@@ -263,7 +331,9 @@ export const streamSchema = z.strictObject({
   invokers: z.array(invokerMember).default([]),
   limits: z
     .strictObject({
-      maxBodyBytes: positiveInt.max(STREAM_REQUEST_LIMITS.maxBodyBytes, 'must be at most 32 MiB (Cloud Run\'s request limit)').default(DEFAULTS.stream.maxBodyBytes),
+      maxBodyBytes: positiveInt
+        .max(STREAM_REQUEST_LIMITS.maxBodyBytes, "must be at most 32 MiB (Cloud Run's request limit)")
+        .default(DEFAULTS.stream.maxBodyBytes),
       maxRecords: positiveInt.max(STREAM_REQUEST_LIMITS.maxRecords).default(DEFAULTS.stream.maxRecords),
     })
     .prefault({}),
@@ -272,7 +342,9 @@ export const streamSchema = z.strictObject({
 /** The whole file. `tables` entries are checked one by one with tableSchema, so one bad table does not hide the others. */
 export const configSchema = z.strictObject({
   project: projectId,
-  location: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be a BigQuery location such as US, EU or asia-northeast3'),
+  location: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{0,62}$/, 'must be a BigQuery location such as US, EU or asia-northeast3'),
   lake: z.strictObject({ bucket: bucketName }),
   state: z
     .strictObject({
@@ -294,13 +366,31 @@ export const configSchema = z.strictObject({
   /** Alert policies notify these Cloud Monitoring channels (shared/deploy/alerts.ts); none: metrics only. */
   alerts: z
     .strictObject({
-      notificationChannels: z.array(z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/, 'must be projects/<project>/notificationChannels/<id>')).min(1, 'name at least one channel'),
+      notificationChannels: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/notificationChannels\/[0-9]+$/,
+              'must be projects/<project>/notificationChannels/<id>',
+            ),
+        )
+        .min(1, 'name at least one channel'),
     })
     .optional(),
   /** Who may run actions (reload, backfill) from the deployed status page; everyone else reads only. */
   statusPage: z
     .strictObject({
-      operators: z.array(z.string().regex(/^(user|serviceAccount):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/, 'must be user:<email>, serviceAccount:<email> or domain:<domain>')).default([]),
+      operators: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^(user|serviceAccount):[^@\s]+@[^@\s]+$|^domain:[a-z0-9.-]+$/,
+              'must be user:<email>, serviceAccount:<email> or domain:<domain>',
+            ),
+        )
+        .default([]),
       /** Who may open the page read-only (run.invoker on its service); operators may always open it. */
       invokers: z.array(invokerMember).default([]),
     })

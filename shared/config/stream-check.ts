@@ -27,7 +27,12 @@ export function sampleInstants(now: number): number[] {
 }
 
 /** Resolves one stream (already shape-checked) against the resolved tables. */
-export function resolveStream(raw: RawStream, index: number, tables: TableConfig[], now: number): { stream?: StreamConfig; issues: Issue[] } {
+export function resolveStream(
+  raw: RawStream,
+  index: number,
+  tables: TableConfig[],
+  now: number,
+): { stream?: StreamConfig; issues: Issue[] } {
   const at = `streams[${index}]`;
   const issues: Issue[] = [];
   const issue = (path: string, message: string) => void issues.push({ path: `${at}.${path}`, message });
@@ -47,11 +52,21 @@ export function resolveStream(raw: RawStream, index: number, tables: TableConfig
   }
   const { partitioning } = table;
   if (partitioning.type !== 'HOUR' || partitioning.field !== undefined) {
-    issue('table', `table ${table.name} must be partitioned by ingestion time, hourly (partitioning: { type: HOUR }): each file's hour is its rows' partition`);
+    issue(
+      'table',
+      `table ${table.name} must be partitioned by ingestion time, hourly (partitioning: { type: HOUR }): each file's hour is its rows' partition`,
+    );
   }
-  if (table.format !== 'NEWLINE_DELIMITED_JSON') issue('table', `table ${table.name} must have format: NEWLINE_DELIMITED_JSON (the subscription writes one JSON record per line), not ${table.format}`);
+  if (table.format !== 'NEWLINE_DELIMITED_JSON')
+    issue(
+      'table',
+      `table ${table.name} must have format: NEWLINE_DELIMITED_JSON (the subscription writes one JSON record per line), not ${table.format}`,
+    );
   if (table.source.timeZone !== 'UTC' && table.source.timeZone !== 'Etc/UTC') {
-    issue('table', `table ${table.name} must read its paths in UTC (source.timeZone: UTC): the subscription names files by UTC time`);
+    issue(
+      'table',
+      `table ${table.name} must read its paths in UTC (source.timeZone: UTC): the subscription names files by UTC time`,
+    );
   }
   const schema = table.spec.schema;
   if (!schema) {
@@ -60,11 +75,20 @@ export function resolveStream(raw: RawStream, index: number, tables: TableConfig
     const column = (name: string) => schema.find((f) => f.name.toLowerCase() === name);
     const eventId = column(EVENT_ID_COLUMN);
     const receivedAt = column(RECEIVED_AT_COLUMN);
-    if (eventId?.type !== 'STRING' || eventId.mode === 'REPEATED') issue('table', `table ${table.name} needs a column ${EVENT_ID_COLUMN} STRING (duplicates are removed by it)`);
-    if (receivedAt?.type !== 'TIMESTAMP' || receivedAt.mode === 'REPEATED') issue('table', `table ${table.name} needs a column ${RECEIVED_AT_COLUMN} TIMESTAMP (set when the event is received)`);
+    if (eventId?.type !== 'STRING' || eventId.mode === 'REPEATED')
+      issue('table', `table ${table.name} needs a column ${EVENT_ID_COLUMN} STRING (duplicates are removed by it)`);
+    if (receivedAt?.type !== 'TIMESTAMP' || receivedAt.mode === 'REPEATED')
+      issue(
+        'table',
+        `table ${table.name} needs a column ${RECEIVED_AT_COLUMN} TIMESTAMP (set when the event is received)`,
+      );
     // The dedupe query names every column: plain identifiers only.
     const odd = schema.filter((f) => !/^[A-Za-z_][A-Za-z0-9_]*$/.test(f.name)).map((f) => JSON.stringify(f.name));
-    if (odd.length) issue('table', `table ${table.name}: stream tables need plain column names (letters, digits, _), not ${odd.join(', ')}`);
+    if (odd.length)
+      issue(
+        'table',
+        `table ${table.name}: stream tables need plain column names (letters, digits, _), not ${odd.join(', ')}`,
+      );
   }
   if (issues.length || !schema) return { issues };
 
@@ -78,7 +102,12 @@ export function resolveStream(raw: RawStream, index: number, tables: TableConfig
     let outcome: string | null;
     try {
       const got = route.partitionOf(name);
-      outcome = got === want ? null : got === null ? 'does not match' : `routes to ${got}, not to ${want} (the hour it was written)`;
+      outcome =
+        got === want
+          ? null
+          : got === null
+            ? 'does not match'
+            : `routes to ${got}, not to ${want} (the hour it was written)`;
     } catch (err) {
       outcome = `cannot route (${(err as Error).message})`;
     }
@@ -129,11 +158,16 @@ export function checkAcrossStreams(streams: { index: number; stream: StreamConfi
       ['subscription', `sub:${stream.subscription}`],
     ] as const) {
       const other = seen.get(key);
-      if (other !== undefined) issues.push({ path: `streams[${index}].${what}`, message: `${key.split(':')[1]} is also used by streams[${other}]` });
+      if (other !== undefined)
+        issues.push({
+          path: `streams[${index}].${what}`,
+          message: `${key.split(':')[1]} is also used by streams[${other}]`,
+        });
       else seen.set(key, index);
     }
     for (const t of [stream.topic, stream.deadLetterTopic]) {
-      if (fixed.has(t)) issues.push({ path: `streams[${index}].topic`, message: `topic ${t} is one of tidemark's own topics` });
+      if (fixed.has(t))
+        issues.push({ path: `streams[${index}].topic`, message: `topic ${t} is one of tidemark's own topics` });
     }
   }
   return issues;

@@ -14,9 +14,19 @@ import type { StateSummary } from './state.ts';
 import type { Waiver } from './waivers.ts';
 
 /** What an audit concludes about one partition. */
-export type AuditClass = 'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan';
+export type AuditClass =
+  'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan';
 
-export const AUDIT_CLASSES: readonly AuditClass[] = ['ok', 'missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'waived', 'orphan'];
+export const AUDIT_CLASSES: readonly AuditClass[] = [
+  'ok',
+  'missing',
+  'stale',
+  'failed',
+  'quarantined',
+  'upstream-missing',
+  'waived',
+  'orphan',
+];
 
 /** Classes the watermark passes: nothing to load there. */
 export const SETTLED_CLASSES: readonly (AuditClass | null)[] = [null, 'ok', 'quarantined', 'waived', 'orphan'];
@@ -41,26 +51,38 @@ export function classifyPartition(input: {
   const whRows = warehouse?.totalRows ?? 0;
   const loadedSomething = !!state && state.status !== 'new' && state.loadedAt !== null;
   if (source.length === 0) {
-    if (loadedSomething && state!.objects > 0) return { class: 'stale', detail: 'source objects deleted since the last load' };
-    if (whRows > 0) return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
+    if (loadedSomething && state!.objects > 0)
+      return { class: 'stale', detail: 'source objects deleted since the last load' };
+    if (whRows > 0)
+      return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
     // Only a partition with nothing anywhere is waived: once data arrives it is audited normally.
     if (waiver) return { class: 'waived', detail: `accepted gap: ${waiver.reason}` };
-    if (expected) return { class: 'upstream-missing', detail: 'the table cadence expects data here and the source has none' };
+    if (expected)
+      return { class: 'upstream-missing', detail: 'the table cadence expects data here and the source has none' };
     return { class: null };
   }
   if (!loadedSomething) {
     if (state?.status === 'failed') return { class: 'failed', detail: 'the only load attempted failed' };
-    return whRows > 0 ? { class: 'stale', detail: 'warehouse rows not loaded by tidemark' } : { class: 'missing', detail: 'never loaded' };
+    return whRows > 0
+      ? { class: 'stale', detail: 'warehouse rows not loaded by tidemark' }
+      : { class: 'missing', detail: 'never loaded' };
   }
   if (state!.status === 'failed') return { class: 'failed', detail: 'the last load failed' };
-  if (state!.sourceFingerprint !== fingerprintObjects(source)) return { class: 'stale', detail: 'source objects added, rewritten or deleted since the last load' };
+  if (state!.sourceFingerprint !== fingerprintObjects(source))
+    return { class: 'stale', detail: 'source objects added, rewritten or deleted since the last load' };
   // Files that hold no rows (a 0-byte file, a header-only CSV) load into no partition at all:
   // BigQuery lists no partition for them, and that is what the last load said it wrote.
-  if (state!.objects > 0 && whRows === 0 && state!.rows === 0) return { class: 'ok', detail: 'the source objects hold no rows' };
+  if (state!.objects > 0 && whRows === 0 && state!.rows === 0)
+    return { class: 'ok', detail: 'the source objects hold no rows' };
   // Drift on the warehouse side: the source listing is unchanged, so only a forced reload helps.
-  if (state!.objects > 0 && whRows === 0) return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
+  if (state!.objects > 0 && whRows === 0)
+    return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
   if (state!.rows !== null && warehouse && state!.objects > 0 && warehouse.totalRows !== state!.rows) {
-    return { class: 'stale', detail: `warehouse holds ${warehouse.totalRows} rows, the last load wrote ${state!.rows}`, force: true };
+    return {
+      class: 'stale',
+      detail: `warehouse holds ${warehouse.totalRows} rows, the last load wrote ${state!.rows}`,
+      force: true,
+    };
   }
   if (state!.quarantined > 0) return { class: 'quarantined', detail: `${state!.quarantined} file(s) quarantined` };
   return { class: 'ok' };

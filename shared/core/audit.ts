@@ -20,7 +20,13 @@ import type { Bus } from './ports.ts';
 import { listStateSummaries } from './state.ts';
 import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
-import { AUDIT_CLASSES, BACKFILL_CLASSES, classifyPartition, partitionDataEnd, SETTLED_CLASSES } from './audit-classes.ts';
+import {
+  AUDIT_CLASSES,
+  BACKFILL_CLASSES,
+  classifyPartition,
+  partitionDataEnd,
+  SETTLED_CLASSES,
+} from './audit-classes.ts';
 import type { AuditClass } from './audit-classes.ts';
 import { unroutedCollector, unroutedReason } from './unrouted.ts';
 import type { UnroutedReport } from './unrouted.ts';
@@ -31,7 +37,13 @@ import { freshnessLagMs, mergeSnapshots } from './status.ts';
 import type { Waiver } from './waivers.ts';
 
 // The classes and the classification rules live in audit-classes.ts; re-exported for callers.
-export { AUDIT_CLASSES, BACKFILL_CLASSES, classifyPartition, partitionDataEnd, SETTLED_CLASSES } from './audit-classes.ts';
+export {
+  AUDIT_CLASSES,
+  BACKFILL_CLASSES,
+  classifyPartition,
+  partitionDataEnd,
+  SETTLED_CLASSES,
+} from './audit-classes.ts';
 export type { AuditClass } from './audit-classes.ts';
 
 /** A backfill request as published to the backfill topic. */
@@ -92,7 +104,10 @@ function emptyCounts(): Record<AuditClass, number> {
 }
 
 /** The window a table is audited over when the request does not say. */
-export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promise<{ fromMs: number; toMs: number; watermark: number | null }> {
+export async function defaultWindow(
+  deps: AuditDeps,
+  table: TableConfig,
+): Promise<{ fromMs: number; toMs: number; watermark: number | null }> {
   const { audit } = deps.config;
   const now = deps.clock.now();
   const watermark = await readLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL);
@@ -101,7 +116,14 @@ export async function defaultWindow(deps: AuditDeps, table: TableConfig): Promis
 }
 
 /** Audits one table over [fromMs, toMs). Does not publish. */
-export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: number, toMs: number, log: Logger, watermark: number | null = null): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null; cells: CellClass[] }> {
+export async function auditTable(
+  deps: AuditDeps,
+  route: TableRoute,
+  fromMs: number,
+  toMs: number,
+  log: Logger,
+  watermark: number | null = null,
+): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null; cells: CellClass[] }> {
   const table = route.table;
   const g = route.granularity;
   const ids = partitionsInRange(fromMs, toMs, g);
@@ -109,10 +131,26 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   const counts = emptyCounts();
   // Exactly the partitions judged: those whose start lies in [fromMs, toMs) (a window starting
   // mid-hour begins with the next hour).
-  const window = ids.length ? { from: ids[0]!, to: ids[ids.length - 1]!, partitions: ids.length } : { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g), partitions: 0 };
+  const window = ids.length
+    ? { from: ids[0]!, to: ids[ids.length - 1]!, partitions: ids.length }
+    : { from: partitionIdAt(fromMs, g), to: partitionIdAt(Math.max(fromMs, toMs - 1), g), partitions: 0 };
   const unrouted = unroutedCollector();
   const unroutedReport = (): UnroutedReport => ({ count: unrouted.count, samples: unrouted.samples });
-  if (ids.length === 0) return { audit: { table: table.name, window, counts, findings: [], watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills: [], goodUntil: null, cells: [] };
+  if (ids.length === 0)
+    return {
+      audit: {
+        table: table.name,
+        window,
+        counts,
+        findings: [],
+        watermark: { before: null, after: null },
+        unrouted: unroutedReport(),
+        calls,
+      },
+      backfills: [],
+      goodUntil: null,
+      cells: [],
+    };
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
   const inWindow = new Set(ids);
@@ -150,8 +188,11 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   }
   // Engine state: one paged listing of the state prefix, metadata only.
   const states = new Map<string, StateSummary>();
-  const stateStore = { listPage: (...a: Parameters<typeof deps.store.listPage>) => (calls.statePages++, deps.store.listPage(...a)) };
-  for (const s of await listStateSummaries(stateStore, deps.config.state, table.name, { from: first, to: `${last}~` })) states.set(s.partition, s);
+  const stateStore = {
+    listPage: (...a: Parameters<typeof deps.store.listPage>) => (calls.statePages++, deps.store.listPage(...a)),
+  };
+  for (const s of await listStateSummaries(stateStore, deps.config.state, table.name, { from: first, to: `${last}~` }))
+    states.set(s.partition, s);
   // Warehouse: one metadata query.
   calls.partitionQueries++;
   const whParts = new Map((await deps.warehouse.listPartitions(table.spec.ref)).map((p) => [p.partitionId, p]));
@@ -159,7 +200,8 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   // visible) and is reported, rather than stopping the audit of every table.
   const waivers = new Map<string, Waiver>();
   try {
-    for (const w of (await readWaivers(deps.store, deps.config.state, table.name)).set.waivers) waivers.set(w.partition, w);
+    for (const w of (await readWaivers(deps.store, deps.config.state, table.name)).set.waivers)
+      waivers.set(w.partition, w);
   } catch (err) {
     if (!(err instanceof CorruptWaiversError)) throw err;
     log.error(`waivers ignored: ${err.message}`, { table: table.name });
@@ -185,15 +227,30 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
   for (const id of ids) {
     const src = source.get(id) ?? [];
     const ended = partitionDataEnd(table, id) <= judgedUntil;
-    const verdict = classifyPartition({ source: src, state: states.get(id), warehouse: whParts.get(id), expected: cadenceApplies && ended && partitionStart(id) >= expectedFrom, waiver: waivers.get(id) });
+    const verdict = classifyPartition({
+      source: src,
+      state: states.get(id),
+      warehouse: whParts.get(id),
+      expected: cadenceApplies && ended && partitionStart(id) >= expectedFrom,
+      waiver: waivers.get(id),
+    });
     const cls = verdict.class;
-    cells.push(cls === null ? 'none' : states.get(id)?.inflightJobId && BACKFILL_CLASSES.includes(cls) ? 'loading' : cls);
+    cells.push(
+      cls === null ? 'none' : states.get(id)?.inflightJobId && BACKFILL_CLASSES.includes(cls) ? 'loading' : cls,
+    );
     if (cls) {
       counts[cls]++;
       if (cls !== 'ok') {
-        findings.push({ partition: id, class: cls, sourceObjects: src.length, warehouseRows: whParts.get(id)?.totalRows ?? null, ...(verdict.detail ? { detail: verdict.detail } : {}) });
+        findings.push({
+          partition: id,
+          class: cls,
+          sourceObjects: src.length,
+          warehouseRows: whParts.get(id)?.totalRows ?? null,
+          ...(verdict.detail ? { detail: verdict.detail } : {}),
+        });
       }
-      if (BACKFILL_CLASSES.includes(cls)) backfills.push({ table: table.name, partition: id, force: !!verdict.force, reason: cls });
+      if (BACKFILL_CLASSES.includes(cls))
+        backfills.push({ table: table.name, partition: id, force: !!verdict.force, reason: cls });
     }
     // The watermark stops at the first hole (orphans are extra data, not holes; waived gaps were
     // accepted) and before the first partition not yet ended: it is judged again next time.
@@ -201,14 +258,31 @@ export async function auditTable(deps: AuditDeps, route: TableRoute, fromMs: num
     if (!holeSeen) goodUntil = Math.min(partitionEnd(id), toMs);
   }
   log.debug('table audited', { table: table.name, partitions: ids.length, calls });
-  return { audit: { table: table.name, window, counts, findings, watermark: { before: null, after: null }, unrouted: unroutedReport(), calls }, backfills, goodUntil, cells };
+  return {
+    audit: {
+      table: table.name,
+      window,
+      counts,
+      findings,
+      watermark: { before: null, after: null },
+      unrouted: unroutedReport(),
+      calls,
+    },
+    backfills,
+    goodUntil,
+    cells,
+  };
 }
 
 /**
  * Runs an audit: classifies every table's window, publishes backfills (oldest first, at most
  * maxBackfillsPerAudit), advances each table's watermark label, and publishes the summary.
  */
-export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts: { dryRun?: boolean } = {}): Promise<AuditReport> {
+export async function runAudit(
+  deps: AuditDeps,
+  request: AuditRequest = {},
+  opts: { dryRun?: boolean } = {},
+): Promise<AuditReport> {
   const { config, log } = deps;
   const names = request.tables?.length ? request.tables : config.tables.map((t) => t.name);
   const routes = names.map((n) => {
@@ -216,7 +290,13 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     if (!r) throw new InvalidMessageError(`audit request names unknown table "${n}"`, { table: n });
     return r;
   });
-  const report: AuditReport = { startedAt: new Date(deps.clock.now()).toISOString(), tables: [], published: 0, deferred: 0, unrouted: 0 };
+  const report: AuditReport = {
+    startedAt: new Date(deps.clock.now()).toISOString(),
+    tables: [],
+    published: 0,
+    deferred: 0,
+    unrouted: 0,
+  };
   const allBackfills: BackfillMessage[] = [];
   const lagSeconds = new Map<string, number | null>();
   for (const route of routes) {
@@ -225,7 +305,14 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     const fromMs = request.fromMs ?? dflt.fromMs;
     const toMs = request.toMs ?? dflt.toMs;
     const readFrom = deps.clock.now();
-    const { audit, backfills, goodUntil, cells } = await auditTable(deps, route, fromMs, toMs, log.child({ table: table.name }), dflt.watermark);
+    const { audit, backfills, goodUntil, cells } = await auditTable(
+      deps,
+      route,
+      fromMs,
+      toMs,
+      log.child({ table: table.name }),
+      dflt.watermark,
+    );
     audit.watermark.before = dflt.watermark === null ? null : new Date(dflt.watermark).toISOString();
     if (!opts.dryRun && goodUntil !== null && (dflt.watermark === null || goodUntil > dflt.watermark)) {
       const after = await advanceLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL, goodUntil, log);
@@ -241,7 +328,9 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
     allBackfills.push(...backfills);
   }
   // Oldest partitions first across tables; the rest wait for the next run.
-  allBackfills.sort((a, b) => partitionStart(a.partition) - partitionStart(b.partition) || a.table.localeCompare(b.table));
+  allBackfills.sort(
+    (a, b) => partitionStart(a.partition) - partitionStart(b.partition) || a.table.localeCompare(b.table),
+  );
   const max = config.audit.maxBackfillsPerAudit;
   const now = allBackfills.slice(0, max);
   report.deferred = allBackfills.length - now.length;
@@ -254,20 +343,33 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
   await deps.bus.publish(config.topics.auditResults, [report], { origin: 'audit' });
   for (const t of report.tables) {
     if (t.unrouted.count) {
-      log.warn(`audit ${t.table}: ${t.unrouted.count} object(s) under its folders match no table and are never loaded (path drift?)`, { table: t.table, unrouted: t.unrouted });
+      log.warn(
+        `audit ${t.table}: ${t.unrouted.count} object(s) under its folders match no table and are never loaded (path drift?)`,
+        { table: t.table, unrouted: t.unrouted },
+      );
     }
-    log.info(`audit ${t.table}: ${AUDIT_CLASSES.filter((c) => t.counts[c]).map((c) => `${t.counts[c]} ${c}`).join(', ') || 'nothing in window'}`, {
-      table: t.table,
-      window: t.window,
-      counts: t.counts,
-      unrouted: t.unrouted.count,
-      watermark: t.watermark.after,
-      // Now minus the end of the newest fully loaded partition (the freshness alert's metric).
-      freshnessLagSeconds: lagSeconds.get(t.table) ?? null,
-      findings: t.findings.slice(0, 50),
-    });
+    log.info(
+      `audit ${t.table}: ${
+        AUDIT_CLASSES.filter((c) => t.counts[c])
+          .map((c) => `${t.counts[c]} ${c}`)
+          .join(', ') || 'nothing in window'
+      }`,
+      {
+        table: t.table,
+        window: t.window,
+        counts: t.counts,
+        unrouted: t.unrouted.count,
+        watermark: t.watermark.after,
+        // Now minus the end of the newest fully loaded partition (the freshness alert's metric).
+        freshnessLagSeconds: lagSeconds.get(t.table) ?? null,
+        findings: t.findings.slice(0, 50),
+      },
+    );
   }
-  log.notice(`audit done: ${report.published} backfill(s) published, ${report.deferred} deferred to the next run`, { published: report.published, deferred: report.deferred });
+  log.notice(`audit done: ${report.published} backfill(s) published, ${report.deferred} deferred to the next run`, {
+    published: report.published,
+    deferred: report.deferred,
+  });
   return report;
 }
 
@@ -276,25 +378,40 @@ export async function runAudit(deps: AuditDeps, request: AuditRequest = {}, opts
  * object), and prunes the change markers it covers. Best effort: a failure here is logged and
  * never fails the audit (the next audit writes it again).
  */
-async function persistStatus(deps: AuditDeps, audit: TableAudit, cells: CellClass[], granularity: 'HOUR' | 'DAY', readFrom: number, log: Logger): Promise<void> {
+async function persistStatus(
+  deps: AuditDeps,
+  audit: TableAudit,
+  cells: CellClass[],
+  granularity: 'HOUR' | 'DAY',
+  readFrom: number,
+  log: Logger,
+): Promise<void> {
   try {
     // Outside this audit's window the previous picture stays (brought up to date with the jobs
     // settled since): a scheduled audit's window is only the last few days.
     const prev = await readSnapshot(deps.store, deps.config.state, audit.table, log);
     const since = prev ? await listChanges(deps.store, deps.config.state, audit.table, prev.readFrom) : [];
-    await writeSnapshot(deps.store, deps.config.state, mergeSnapshots(prev, {
-      version: 1,
-      table: audit.table,
-      readFrom,
-      auditedAt: deps.clock.now(),
-      granularity,
-      window: audit.window,
-      runs: encodeRuns(cells),
-      counts: Object.fromEntries(Object.entries(audit.counts).filter(([, n]) => n > 0)),
-      watermark: audit.watermark.after,
-      unrouted: audit.unrouted,
-      findings: audit.findings.slice(0, MAX_FINDINGS),
-    }, since));
+    await writeSnapshot(
+      deps.store,
+      deps.config.state,
+      mergeSnapshots(
+        prev,
+        {
+          version: 1,
+          table: audit.table,
+          readFrom,
+          auditedAt: deps.clock.now(),
+          granularity,
+          window: audit.window,
+          runs: encodeRuns(cells),
+          counts: Object.fromEntries(Object.entries(audit.counts).filter(([, n]) => n > 0)),
+          watermark: audit.watermark.after,
+          unrouted: audit.unrouted,
+          findings: audit.findings.slice(0, MAX_FINDINGS),
+        },
+        since,
+      ),
+    );
     // Markers a day older than this snapshot are covered by it (the day's margin keeps today's
     // job and byte counts readable).
     await pruneChanges(deps.store, deps.config.state, audit.table, Math.floor(readFrom / 86_400_000) * 86_400_000);

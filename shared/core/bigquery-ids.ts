@@ -35,7 +35,8 @@ export function tableIdProblem(id: unknown): string | null {
 
 /** Why `id` is not a Google Cloud project id, or null. */
 export function projectIdProblem(id: unknown): string | null {
-  if (typeof id !== 'string' || !PROJECT_ID.test(id)) return 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -';
+  if (typeof id !== 'string' || !PROJECT_ID.test(id))
+    return 'must be a project id: 6-30 lowercase letters, digits or -, starting with a letter, not ending with -';
   return null;
 }
 
@@ -44,7 +45,12 @@ export function projectIdProblem(id: unknown): string | null {
  * INFORMATION_SCHEMA parent (`` `p`.`d` ``). Each part is checked first: a checked id holds no
  * backquote or backslash, so quoting cannot be escaped. Throws `fail(reason)`'s error otherwise.
  */
-export function quotedPath(project: string, dataset: string, table: string | null, fail: (reason: string) => Error): string {
+export function quotedPath(
+  project: string,
+  dataset: string,
+  table: string | null,
+  fail: (reason: string) => Error,
+): string {
   const problem =
     (!SQL_PROJECT.test(project) && `project ${JSON.stringify(project)} is not a project id`) ||
     (datasetIdProblem(dataset) && `dataset ${JSON.stringify(dataset)} ${datasetIdProblem(dataset)}`) ||

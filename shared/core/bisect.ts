@@ -61,7 +61,12 @@ export async function bisectBadFiles(
   const table = route.table;
   const result: BisectResult = { blamed: new Map(), unresolved: [], probes: 0, complete: true };
   const maxProbes = maxProbesFor(files.size);
-  await warehouse.ensureTable({ ...table.spec, ref: options.scratch, labels: { tidemark: 'probe' }, expiresAt: options.expiresAt });
+  await warehouse.ensureTable({
+    ...table.spec,
+    ref: options.scratch,
+    labels: { tidemark: 'probe' },
+    expiresAt: options.expiresAt,
+  });
 
   /** Runs (or adopts) the probe of `uris`; a probe that failed transiently is run again under a new id. */
   const probe = async (uris: string[], path: string): Promise<JobStatus> => {
@@ -88,7 +93,8 @@ export async function bisectBadFiles(
       // Past maxWaitMs this hands over (PartitionBusyError); the retry resumes the search.
       if (st.state !== 'DONE') st = await waitForJob(engine, jobId, partition);
       if (!st.errorResult || !isTransientError(st.errorResult)) return st;
-      if (attempt >= 3) throw new BackendUnavailableError(`probe ${jobId} failed transiently: ${st.errorResult.message}`, { jobId });
+      if (attempt >= 3)
+        throw new BackendUnavailableError(`probe ${jobId} failed transiently: ${st.errorResult.message}`, { jobId });
     }
   };
 
@@ -128,6 +134,13 @@ export async function bisectBadFiles(
     if (!(err instanceof ProbeLimitReached)) throw err;
     result.complete = false;
   }
-  log.info('bisected a failed load', { jobId: inf.jobId, files: files.size, probes: result.probes, blamed: result.blamed.size, unresolved: result.unresolved.length, complete: result.complete });
+  log.info('bisected a failed load', {
+    jobId: inf.jobId,
+    files: files.size,
+    probes: result.probes,
+    blamed: result.blamed.size,
+    unresolved: result.unresolved.length,
+    complete: result.complete,
+  });
   return result;
 }

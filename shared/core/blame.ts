@@ -21,7 +21,8 @@ export function namesUri(message: string, uri: string): boolean {
     const next = end + 1 >= message.length ? '' : message[end + 1]!;
     const startsToken = before === '' || BEFORE.test(before);
     // A sentence may end right after the URI ("... in gs://b/o." / "gs://b/o: reason").
-    const endsToken = after === '' || AFTER.test(after) || ((after === '.' || after === ':') && (next === '' || /\s/.test(next)));
+    const endsToken =
+      after === '' || AFTER.test(after) || ((after === '.' || after === ':') && (next === '' || /\s/.test(next)));
     if (startsToken && endsToken) return true;
   }
   return false;

@@ -80,7 +80,11 @@ export function rebuiltBudget(table: Pick<TableConfig, 'jobBudget' | 'jobBurst'>
  * A `refilledAt` in the future (written by an instance whose clock ran ahead) is taken as now:
  * no refill for that interval, and pacing restarts from this clock, so "next job in N s" holds.
  */
-export function refill(prev: BudgetState | null, table: Pick<TableConfig, 'jobBudget' | 'jobBurst'>, now: number): BudgetState {
+export function refill(
+  prev: BudgetState | null,
+  table: Pick<TableConfig, 'jobBudget' | 'jobBurst'>,
+  now: number,
+): BudgetState {
   const burst = Math.max(1, Math.min(table.jobBurst, table.jobBudget));
   if (!prev) return { day: utcDay(now), used: 0, tokens: burst, refilledAt: now };
   const rate = table.jobBudget / DAY_MS; // tokens per ms
@@ -93,21 +97,27 @@ export function refill(prev: BudgetState | null, table: Pick<TableConfig, 'jobBu
 function exhausted(table: BudgetTable, next: BudgetState, t: number): BudgetExhaustedError | null {
   if (next.used >= table.jobBudget) {
     const retryAt = Date.UTC(+next.day.slice(0, 4), +next.day.slice(4, 6) - 1, +next.day.slice(6, 8)) + DAY_MS;
-    return new BudgetExhaustedError(`daily job budget of table ${table.name} is spent (${next.used}/${table.jobBudget} jobs today); work resumes after ${new Date(retryAt).toISOString()}`, {
-      table: table.name,
-      used: next.used,
-      budget: table.jobBudget,
-      retryAfterMs: retryAt - t,
-    });
+    return new BudgetExhaustedError(
+      `daily job budget of table ${table.name} is spent (${next.used}/${table.jobBudget} jobs today); work resumes after ${new Date(retryAt).toISOString()}`,
+      {
+        table: table.name,
+        used: next.used,
+        budget: table.jobBudget,
+        retryAfterMs: retryAt - t,
+      },
+    );
   }
   if (next.tokens < 1) {
     const waitMs = Math.ceil((1 - next.tokens) / (table.jobBudget / DAY_MS));
-    return new BudgetExhaustedError(`job budget of table ${table.name} is paced: next job in ${Math.ceil(waitMs / 1000)} s (${next.used}/${table.jobBudget} jobs today)`, {
-      table: table.name,
-      used: next.used,
-      budget: table.jobBudget,
-      retryAfterMs: waitMs,
-    });
+    return new BudgetExhaustedError(
+      `job budget of table ${table.name} is paced: next job in ${Math.ceil(waitMs / 1000)} s (${next.used}/${table.jobBudget} jobs today)`,
+      {
+        table: table.name,
+        used: next.used,
+        budget: table.jobBudget,
+        retryAfterMs: waitMs,
+      },
+    );
   }
   return null;
 }
@@ -123,14 +133,21 @@ async function readRaw(store: ObjectStore, cfg: StateConfig, table: string): Pro
   const found = await store.read(cfg.bucket, budgetObjectName(cfg, table));
   if (!found) return { state: null, generation: '0' };
   const parsed = parseBudget(found.data.toString('utf8'));
-  return typeof parsed === 'string' ? { state: null, generation: found.generation, corrupt: parsed } : { state: parsed, generation: found.generation };
+  return typeof parsed === 'string'
+    ? { state: null, generation: found.generation, corrupt: parsed }
+    : { state: parsed, generation: found.generation };
 }
 
 /**
  * Throws BudgetExhaustedError if a job could not be taken now (reads only; reserves nothing).
  * A corrupt object does not block here: reserveJob rebuilds it.
  */
-export async function checkBudget(store: ObjectStore, cfg: StateConfig, table: BudgetTable, now: number): Promise<void> {
+export async function checkBudget(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: BudgetTable,
+  now: number,
+): Promise<void> {
   const found = await readRaw(store, cfg, table.name);
   // A corrupt or clock-skewed object does not block here: reserveJob repairs it.
   if (found.corrupt || (found.state && found.state.refilledAt > now)) return;
@@ -145,7 +162,14 @@ export async function checkBudget(store: ObjectStore, cfg: StateConfig, table: B
  * so it is never charged twice. A corrupt object is logged once (by the writer that replaces
  * it) and rebuilt with no tokens; a `refilledAt` in the future is written back as now.
  */
-export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: BudgetTable, clock: Pick<Clock, 'now' | 'sleep'>, log?: Logger, attempts = 20): Promise<BudgetState> {
+export async function reserveJob(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: BudgetTable,
+  clock: Pick<Clock, 'now' | 'sleep'>,
+  log?: Logger,
+  attempts = 20,
+): Promise<BudgetState> {
   const name = budgetObjectName(cfg, table.name);
   for (let attempt = 1; ; attempt++) {
     const found = await readRaw(store, cfg, table.name);
@@ -168,7 +192,11 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Bu
       continue;
     }
     if (found.corrupt) {
-      log?.error(`budget object gs://${cfg.bucket}/${name} is corrupt (${found.corrupt}); rebuilt it with no tokens`, { object: name, table: table.name, reason: found.corrupt });
+      log?.error(`budget object gs://${cfg.bucket}/${name} is corrupt (${found.corrupt}); rebuilt it with no tokens`, {
+        object: name,
+        table: table.name,
+        reason: found.corrupt,
+      });
     }
     if (err) throw err;
     return next;
@@ -176,7 +204,12 @@ export async function reserveJob(store: ObjectStore, cfg: StateConfig, table: Bu
 }
 
 /** The budget as it stands (no reservation); a corrupt object reads as its rebuilt form. */
-export async function readBudget(store: ObjectStore, cfg: StateConfig, table: BudgetTable, now: number): Promise<BudgetState> {
+export async function readBudget(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: BudgetTable,
+  now: number,
+): Promise<BudgetState> {
   const found = await readRaw(store, cfg, table.name);
   return found.corrupt ? rebuiltBudget(table, now) : refill(found.state, table, now);
 }

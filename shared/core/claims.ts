@@ -29,23 +29,55 @@ const STAGE_TABLE_MARGIN_MS = 2 * 60 * 60_000;
 export const keyOf = (o: { name: string; generation: string }) => `${o.name}\u0000${o.generation}`;
 
 export function jobLabels(table: TableConfig, partition: string, kind: string, reason: string): Record<string, string> {
-  const clean = (v: string) => v.toLowerCase().replace(/[^a-z0-9_-]/g, '_').slice(0, 63);
-  return { tidemark: 'v1', tidemark_kind: kind, tidemark_table: clean(table.name), tidemark_partition: partition, tidemark_reason: clean(reason) };
+  const clean = (v: string) =>
+    v
+      .toLowerCase()
+      .replace(/[^a-z0-9_-]/g, '_')
+      .slice(0, 63);
+  return {
+    tidemark: 'v1',
+    tidemark_kind: kind,
+    tidemark_table: clean(table.name),
+    tidemark_partition: partition,
+    tidemark_reason: clean(reason),
+  };
 }
 
 /** Submits the claimed work. Returns how many jobs were created, and a status if already known. */
-export async function runJob(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<{ created: number; status?: JobStatus }> {
+export async function runJob(
+  engine: Engine,
+  route: TableRoute,
+  partition: string,
+  inf: Inflight,
+  log: Logger,
+): Promise<{ created: number; status?: JobStatus }> {
   const { warehouse, store } = engine;
   const table = route.table;
   // The claim id label lets a 409 tell this claim's job from an older job under the same id.
-  const labels = { ...jobLabels(table, partition, inf.kind, inf.reason), ...(inf.claimId ? { tidemark_claim: inf.claimId } : {}) };
+  const labels = {
+    ...jobLabels(table, partition, inf.kind, inf.reason),
+    ...(inf.claimId ? { tidemark_claim: inf.claimId } : {}),
+  };
   const uris = inf.files.map((f) => store.uri(table.source.bucket, f.name));
   if (inf.kind === 'truncate') {
-    const r = adoptOnlyOurs(await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels }), inf, log);
+    const r = adoptOnlyOurs(
+      await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels }),
+      inf,
+      log,
+    );
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
   if (inf.kind === 'load') {
-    const spec: JobSpec = { kind: 'load', jobId: inf.jobId, table: table.spec, destination: table.spec.ref, partition, sourceUris: uris, writeDisposition: 'WRITE_TRUNCATE', labels };
+    const spec: JobSpec = {
+      kind: 'load',
+      jobId: inf.jobId,
+      table: table.spec,
+      destination: table.spec.ref,
+      partition,
+      sourceUris: uris,
+      writeDisposition: 'WRITE_TRUNCATE',
+      labels,
+    };
     const r = adoptOnlyOurs(await warehouse.insertJob(spec), inf, log);
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
@@ -54,12 +86,23 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
   // chunks already submitted are looked up (never submitted again), running ones waited on.
   const stage = stageRef(table.spec.ref, inf.stageTable!);
   // It expires by itself, so no stage table outlives a failed cleanup (or a claim never settled).
-  const stageSpec = { ...table.spec, ref: stage, labels: { tidemark: 'stage' }, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS };
+  const stageSpec = {
+    ...table.spec,
+    ref: stage,
+    labels: { tidemark: 'stage' },
+    expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS,
+  };
   // Chunks already done live in the stage table only: if it is gone (expired), or about to
   // expire, a copy would commit part of the partition. Give up on this claim: list again.
   const resumed = (await warehouse.getJob(`${inf.jobId}_s0`)) !== null;
-  if (engine.clock.now() >= stageSpec.expiresAt - STAGE_TABLE_MARGIN_MS || (resumed && !(await warehouse.getTableLabels(stage)))) {
-    const gone = { reason: 'notFound', message: `Not found: staging table ${stage.dataset}.${stage.table} (expired or about to); the partition is listed again` };
+  if (
+    engine.clock.now() >= stageSpec.expiresAt - STAGE_TABLE_MARGIN_MS ||
+    (resumed && !(await warehouse.getTableLabels(stage)))
+  ) {
+    const gone = {
+      reason: 'notFound',
+      message: `Not found: staging table ${stage.dataset}.${stage.table} (expired or about to); the partition is listed again`,
+    };
     return { created: 0, status: { jobId: inf.jobId, state: 'DONE', kind: 'copy', errorResult: gone, errors: [gone] } };
   }
   await warehouse.ensureTable(stageSpec);
@@ -99,12 +142,25 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
     const { streamDedupe, tailFailure } = await import('./stream-load.ts');
     const tail = tailStageRef(stage);
     await warehouse.ensureTable({ ...stageSpec, ref: tail });
-    const bad = await loadChunks(tail, inf.tail.map((f) => store.uri(table.source.bucket, f.name)), 't');
+    const bad = await loadChunks(
+      tail,
+      inf.tail.map((f) => store.uri(table.source.bucket, f.name)),
+      't',
+    );
     if (bad) return { created: 0, status: tailFailure(inf.jobId, bad) };
     dedupe = streamDedupe(table, tail);
   }
   const r = adoptOnlyOurs(
-    await warehouse.insertJob({ kind: 'copy', jobId: inf.jobId, source: stage, destination: table.spec.ref, partition, writeDisposition: 'WRITE_TRUNCATE', labels, ...(dedupe ? { dedupe } : {}) }),
+    await warehouse.insertJob({
+      kind: 'copy',
+      jobId: inf.jobId,
+      source: stage,
+      destination: table.spec.ref,
+      partition,
+      writeDisposition: 'WRITE_TRUNCATE',
+      labels,
+      ...(dedupe ? { dedupe } : {}),
+    }),
     inf,
     log,
   );
@@ -116,13 +172,20 @@ export async function runJob(engine: Engine, route: TableRoute, partition: strin
  * `tidemark_claim` label). Any other job under the id (a fence, or a job from before the state
  * was lost) is treated as a fence: the id is burned, the claim is cleared and P claimed again.
  */
-function adoptOnlyOurs(r: { status: JobStatus; created: boolean }, inf: Inflight, log: Logger): { status: JobStatus; created: boolean } {
+function adoptOnlyOurs(
+  r: { status: JobStatus; created: boolean },
+  inf: Inflight,
+  log: Logger,
+): { status: JobStatus; created: boolean } {
   if (r.created || r.status.kind === 'noop') return r;
   if (inf.claimId && r.status.labels?.tidemark_claim === inf.claimId) {
     log.info('job id exists already; adopting that job (same claim)', { jobId: inf.jobId });
     return r;
   }
-  log.warn('job id exists already but that job is not this claim\'s; treating the id as burned', { jobId: inf.jobId, labels: r.status.labels ?? {} });
+  log.warn("job id exists already but that job is not this claim's; treating the id as burned", {
+    jobId: inf.jobId,
+    labels: r.status.labels ?? {},
+  });
   return { created: false, status: { ...r.status, kind: 'noop' } };
 }
 
@@ -133,7 +196,10 @@ export async function waitForJob(engine: Engine, jobId: string, partition: strin
     const status = await engine.warehouse.getJob(jobId);
     if (status?.state === 'DONE') return status;
     if (engine.clock.now() >= deadline) {
-      throw new PartitionBusyError(`job ${jobId} for partition ${partition} is still running; a retry will settle it`, { jobId, partition });
+      throw new PartitionBusyError(`job ${jobId} for partition ${partition} is still running; a retry will settle it`, {
+        jobId,
+        partition,
+      });
     }
     await engine.clock.sleep(engine.options.pollMs);
   }
@@ -144,7 +210,13 @@ export async function waitForJob(engine: Engine, jobId: string, partition: strin
  * is not submitted yet; fence any other claim whose job was never submitted (after the grace
  * period); otherwise back off.
  */
-export async function resolveInflight(engine: Engine, route: TableRoute, partition: string, inf: Inflight, log: Logger): Promise<void> {
+export async function resolveInflight(
+  engine: Engine,
+  route: TableRoute,
+  partition: string,
+  inf: Inflight,
+  log: Logger,
+): Promise<void> {
   let status = await engine.warehouse.getJob(inf.jobId);
   if (!status && inf.kind === 'copy') {
     // A staged load whose copy is not submitted yet: resume its chunks (their ids derive from the
@@ -156,17 +228,27 @@ export async function resolveInflight(engine: Engine, route: TableRoute, partiti
     } catch (err) {
       // A claim that can never run must not hold the partition forever: fence it below.
       if (!isPermanent(err)) throw err;
-      log.error('cannot resume the staged load; its claim will be fenced', { jobId: inf.jobId, error: errorMessage(err) });
+      log.error('cannot resume the staged load; its claim will be fenced', {
+        jobId: inf.jobId,
+        error: errorMessage(err),
+      });
     }
   }
   if (!status) {
     const age = engine.clock.now() - inf.startedAt;
     if (age < engine.options.submitGraceMs) {
-      throw new PartitionBusyError(`partition ${route.table.name}$${partition} is claimed by ${inf.owner} (job ${inf.jobId} not submitted yet)`, {
-        jobId: inf.jobId,
-      });
+      throw new PartitionBusyError(
+        `partition ${route.table.name}$${partition} is claimed by ${inf.owner} (job ${inf.jobId} not submitted yet)`,
+        {
+          jobId: inf.jobId,
+        },
+      );
     }
-    const burned = await engine.warehouse.insertJob({ kind: 'noop', jobId: inf.jobId, labels: jobLabels(route.table, partition, 'noop', 'fence') });
+    const burned = await engine.warehouse.insertJob({
+      kind: 'noop',
+      jobId: inf.jobId,
+      labels: jobLabels(route.table, partition, 'noop', 'fence'),
+    });
     if (burned.created) {
       log.warn('fenced a claim whose job never started', { jobId: inf.jobId, owner: inf.owner, ageMs: age });
       // The no-op does nothing: no need to wait for it before clearing the claim.
@@ -176,7 +258,9 @@ export async function resolveInflight(engine: Engine, route: TableRoute, partiti
     status = burned.status;
   }
   if (status.state !== 'DONE') {
-    throw new PartitionBusyError(`partition ${route.table.name}$${partition} has job ${inf.jobId} running`, { jobId: inf.jobId });
+    throw new PartitionBusyError(`partition ${route.table.name}$${partition} has job ${inf.jobId} running`, {
+      jobId: inf.jobId,
+    });
   }
   await checkpointLabel(engine, route, status);
   await settle(engine, route, partition, inf, status, log);
@@ -220,7 +304,14 @@ function sourceUris(engine: Engine, table: TableConfig, files: FileRef[]): Map<s
  * A job that failed transiently (error-rules.ts) has its claim cleared and throws
  * BackendUnavailableError, so the platform retries and a new claim gets a new job id.
  */
-export async function settle(engine: Engine, route: TableRoute, partition: string, inf: Inflight, status: JobStatus, log: Logger): Promise<Settled> {
+export async function settle(
+  engine: Engine,
+  route: TableRoute,
+  partition: string,
+  inf: Inflight,
+  status: JobStatus,
+  log: Logger,
+): Promise<Settled> {
   const { store, config, clock, warehouse } = engine;
   const table = route.table;
   const now = () => clock.now();
@@ -244,13 +335,22 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   const scratch = stageRef(table.spec.ref, `${table.name}__tidemark_probe_${partition}_${inf.jobId.slice(-8)}`);
   if (status.errorResult && !transient) {
     const uriToFile = sourceUris(engine, table, inf.files);
-    for (const [uri, message] of blameUris(errors, uriToFile.keys())) bad.set(uri, { file: uriToFile.get(uri)!, message });
+    for (const [uri, message] of blameUris(errors, uriToFile.keys()))
+      bad.set(uri, { file: uriToFile.get(uri)!, message });
     // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
     if (bad.size === 0 && !missing && inf.kind !== 'truncate' && uriToFile.size >= 2) {
       const labels = jobLabels(table, partition, inf.kind, inf.reason);
       // bisect.ts loads only here (in the bundles, from a lazy file of its own): most loads never fail unnamed.
       const { bisectBadFiles } = await import('./bisect.ts');
-      bisected = await bisectBadFiles(engine, route, partition, inf, uriToFile, { scratch, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS, labels }, log);
+      bisected = await bisectBadFiles(
+        engine,
+        route,
+        partition,
+        inf,
+        uriToFile,
+        { scratch, expiresAt: inf.startedAt + STAGE_TABLE_TTL_MS, labels },
+        log,
+      );
       for (const [uri, b] of bisected.blamed) bad.set(uri, b);
     }
   }
@@ -285,14 +385,30 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
     } else if (missing && bad.size === 0) {
       outcome = { kind: 'retry' };
     } else if (bad.size > 0 && explained) {
-      const entries = [...bad.values()].map(({ file, message }) => ({ name: file.name, generation: file.generation, error: message.slice(0, 2000), jobId: inf.jobId, at: now() }));
+      const entries = [...bad.values()].map(({ file, message }) => ({
+        name: file.name,
+        generation: file.generation,
+        error: message.slice(0, 2000),
+        jobId: inf.jobId,
+        at: now(),
+      }));
       const known = new Set(s.quarantine.map(keyOf));
-      s.quarantine = [...inf.quarantine.filter((q) => !known.has(keyOf(q))), ...s.quarantine, ...entries.filter((q) => !known.has(keyOf(q)))];
+      s.quarantine = [
+        ...inf.quarantine.filter((q) => !known.has(keyOf(q))),
+        ...s.quarantine,
+        ...entries.filter((q) => !known.has(keyOf(q))),
+      ];
       outcome = { kind: 'quarantined', entries };
     } else {
       let message = status.errorResult.message;
       if (bisected) {
-        const found = [...bad.values()].map(({ file, message: m }) => ({ name: file.name, generation: file.generation, error: m.slice(0, 2000), jobId: inf.jobId, at: now() }));
+        const found = [...bad.values()].map(({ file, message: m }) => ({
+          name: file.name,
+          generation: file.generation,
+          error: m.slice(0, 2000),
+          jobId: inf.jobId,
+          at: now(),
+        }));
         const known = new Set(s.quarantine.map(keyOf));
         s.quarantine = [...s.quarantine, ...found.filter((q) => !known.has(keyOf(q)))];
         message += ` (bisection: ${bisected.probes} probe job(s)${bisected.complete ? '' : ', stopped at the probe limit'}; ${found.length} file(s) named and quarantined; failing without naming a file: ${bisected.unresolved.join(', ') || 'none'})`;
@@ -308,26 +424,44 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
   const o = outcome as Settled | { kind: 'transient'; message: string; reason?: string };
   if (inf.stageTable) {
     // The stage table also expires on its own (created with an expiration): a failed cleanup leaks nothing for long.
-    const stages = [stageRef(table.spec.ref, inf.stageTable), ...(inf.tail ? [tailStageRef(stageRef(table.spec.ref, inf.stageTable))] : [])];
+    const stages = [
+      stageRef(table.spec.ref, inf.stageTable),
+      ...(inf.tail ? [tailStageRef(stageRef(table.spec.ref, inf.stageTable))] : []),
+    ];
     for (const ref of stages) {
       await warehouse.deleteTable(ref).catch((err: unknown) => {
-        log.warn('could not delete the staging table; it expires on its own', { jobId: inf.jobId, stageTable: ref.table, error: errorMessage(err) });
+        log.warn('could not delete the staging table; it expires on its own', {
+          jobId: inf.jobId,
+          stageTable: ref.table,
+          error: errorMessage(err),
+        });
       });
     }
   }
   if (bisected) {
     await warehouse.deleteTable(scratch).catch((err: unknown) => {
-      log.warn('could not delete the probe table; it expires on its own', { jobId: inf.jobId, table: scratch.table, error: errorMessage(err) });
+      log.warn('could not delete the probe table; it expires on its own', {
+        jobId: inf.jobId,
+        table: scratch.table,
+        error: errorMessage(err),
+      });
     });
   }
   if (o.kind === 'transient') {
-    log.warn('job failed transiently; claim cleared for a retry', { jobId: inf.jobId, reason: o.reason, error: o.message });
-    throw new BackendUnavailableError(`job ${inf.jobId} for ${table.name}$${partition} failed transiently (${o.reason ?? 'rate limit'}): ${o.message}; a retry claims it afresh`, {
-      table: table.name,
-      partition,
+    log.warn('job failed transiently; claim cleared for a retry', {
       jobId: inf.jobId,
       reason: o.reason,
+      error: o.message,
     });
+    throw new BackendUnavailableError(
+      `job ${inf.jobId} for ${table.name}$${partition} failed transiently (${o.reason ?? 'rate limit'}): ${o.message}; a retry claims it afresh`,
+      {
+        table: table.name,
+        partition,
+        jobId: inf.jobId,
+        reason: o.reason,
+      },
+    );
   }
   if (o.kind === 'success') {
     const bytesRead = status.inputBytes ?? o.state.loaded!.bytes;
@@ -342,7 +476,8 @@ export async function settle(engine: Engine, route: TableRoute, partition: strin
       reason: inf.reason,
     });
   } else if (o.kind === 'quarantined') {
-    for (const q of o.entries) log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error, jobId: q.jobId });
+    for (const q of o.entries)
+      log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error, jobId: q.jobId });
   } else if (o.kind === 'failed') {
     log.error('load failed', { jobId: inf.jobId, error: o.message });
   } else if (o.kind === 'retry') {
@@ -367,7 +502,15 @@ function stageRef(target: TableRef, stageTable: string): TableRef {
  * object). Best effort: the load stands whatever happens here, and the next audit's snapshot
  * shows it anyway.
  */
-async function noteChange(engine: Engine, route: TableRoute, partition: string, inf: Inflight, status: JobStatus, o: Settled, log: Logger): Promise<void> {
+async function noteChange(
+  engine: Engine,
+  route: TableRoute,
+  partition: string,
+  inf: Inflight,
+  status: JobStatus,
+  o: Settled,
+  log: Logger,
+): Promise<void> {
   if (o.kind !== 'success' && o.kind !== 'quarantined' && o.kind !== 'failed') return;
   const loaded = o.kind === 'success' ? o.state.loaded : undefined;
   const change: StatusChange = {
@@ -381,7 +524,13 @@ async function noteChange(engine: Engine, route: TableRoute, partition: string, 
     quarantined: o.kind === 'success' ? inf.quarantine.length : o.kind === 'quarantined' ? o.entries.length : 0,
     jobId: inf.jobId,
     reason: inf.reason,
-    ...(o.kind === 'failed' ? { error: o.message } : o.kind === 'quarantined' ? { error: o.entries[0]?.error ?? '' } : {}),
+    ...(o.kind === 'failed'
+      ? { error: o.message }
+      : o.kind === 'quarantined'
+        ? { error: o.entries[0]?.error ?? '' }
+        : {}),
   };
-  await recordChange(engine.store, engine.config.state, change).catch((err: unknown) => log.warn(`status change not recorded: ${(err as Error).message}`, { jobId: inf.jobId }));
+  await recordChange(engine.store, engine.config.state, change).catch((err: unknown) =>
+    log.warn(`status change not recorded: ${(err as Error).message}`, { jobId: inf.jobId }),
+  );
 }

@@ -8,7 +8,8 @@ import type { Router } from '../routing/router.ts';
 import type { Clock, ObjectStore, Warehouse } from './ports.ts';
 
 /** Points where tests inject crashes. */
-export type SyncStep = 'after-list' | 'after-claim' | 'after-submit' | 'after-complete' | 'after-label' | 'after-settle';
+export type SyncStep =
+  'after-list' | 'after-claim' | 'after-submit' | 'after-complete' | 'after-label' | 'after-settle';
 
 export interface EngineOptions {
   /** How often a running job is polled. */
@@ -37,5 +38,7 @@ export interface Engine {
   clock: Clock;
   log: Logger;
   options: EngineOptions;
-  hooks?: { step?: (step: SyncStep, info: { table: string; partition: string; jobId?: string }) => void | Promise<void> };
+  hooks?: {
+    step?: (step: SyncStep, info: { table: string; partition: string; jobId?: string }) => void | Promise<void>;
+  };
 }

@@ -23,10 +23,10 @@ export class ConfigError extends TidemarkError {
   readonly file: string;
   readonly issues: { path: string; message: string }[];
   constructor(file: string, issues: { path: string; message: string }[]) {
-    super(
-      `invalid config ${file}:\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n'),
-      { file, issues },
-    );
+    super(`invalid config ${file}:\n` + issues.map((i) => `  ${i.path || '(root)'}: ${i.message}`).join('\n'), {
+      file,
+      issues,
+    });
     this.file = file;
     this.issues = issues;
   }

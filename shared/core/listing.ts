@@ -14,7 +14,12 @@ import type { ObjectInfo, ObjectStore } from './ports.ts';
 import type { QuarantineEntry } from './state.ts';
 
 /** Pages through a listing under one prefix. */
-export async function* listAll(store: Pick<ObjectStore, 'listPage'>, bucket: string, prefix: string, range: { startOffset?: string; endOffset?: string } = {}): AsyncGenerator<ObjectInfo> {
+export async function* listAll(
+  store: Pick<ObjectStore, 'listPage'>,
+  bucket: string,
+  prefix: string,
+  range: { startOffset?: string; endOffset?: string } = {},
+): AsyncGenerator<ObjectInfo> {
   let pageToken: string | undefined;
   do {
     const page = await store.listPage(bucket, { prefix, pageToken, ...range });
@@ -24,7 +29,12 @@ export async function* listAll(store: Pick<ObjectStore, 'listPage'>, bucket: str
 }
 
 /** The objects of `partition`, sorted by name. */
-export async function listPartitionObjects(store: ObjectStore, route: TableRoute, partition: string, log?: Logger): Promise<ObjectInfo[]> {
+export async function listPartitionObjects(
+  store: ObjectStore,
+  route: TableRoute,
+  partition: string,
+  log?: Logger,
+): Promise<ObjectInfo[]> {
   const byName = new Map<string, ObjectInfo>();
   for (const prefix of route.prefixesFor(partition)) {
     for await (const obj of listAll(store, route.table.source.bucket, prefix)) {
@@ -45,7 +55,13 @@ export async function listPartitionObjects(store: ObjectStore, route: TableRoute
  * (`unloadableReason`), then the store's own (its `uri` refuses names it cannot address). An
  * entry already in `previous` keeps its time. `jobId` is empty: no job was involved.
  */
-export function refuseUnloadable(store: Pick<ObjectStore, 'uri'>, bucket: string, listing: ObjectInfo[], previous: QuarantineEntry[], now: number): QuarantineEntry[] {
+export function refuseUnloadable(
+  store: Pick<ObjectStore, 'uri'>,
+  bucket: string,
+  listing: ObjectInfo[],
+  previous: QuarantineEntry[],
+  now: number,
+): QuarantineEntry[] {
   const out: QuarantineEntry[] = [];
   for (const o of listing) {
     let reason = unloadableReason(o.name);

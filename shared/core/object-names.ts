@@ -16,9 +16,12 @@ export function unloadableReason(name: string): string | null {
   if (name.includes('*')) {
     return `object name contains "*", which BigQuery reads as a wildcard in a load URI (there is no escape), so loading it would also load other objects; rename the object without "*"`;
   }
-  if (/[\r\n]/.test(name)) return `object name contains a line feed or carriage return, which no load URI can carry; rename the object without it`;
-  if (name.includes('\0')) return `object name contains a NUL character, which no load URI can carry; rename the object without it`;
+  if (/[\r\n]/.test(name))
+    return `object name contains a line feed or carriage return, which no load URI can carry; rename the object without it`;
+  if (name.includes('\0'))
+    return `object name contains a NUL character, which no load URI can carry; rename the object without it`;
   const bytes = Buffer.byteLength(name);
-  if (bytes > MAX_OBJECT_NAME_BYTES) return `object name is ${bytes} bytes, over the ${MAX_OBJECT_NAME_BYTES} a load URI can address; rename the object to a shorter name`;
+  if (bytes > MAX_OBJECT_NAME_BYTES)
+    return `object name is ${bytes} bytes, over the ${MAX_OBJECT_NAME_BYTES} a load URI can address; rename the object to a shorter name`;
   return null;
 }

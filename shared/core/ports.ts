@@ -43,7 +43,10 @@ export interface ObjectStore {
   /** One page of a listing, names in lexicographic order. */
   listPage(bucket: string, options: ListOptions): Promise<ListPage>;
   /** The object's bytes and generation, or null when it does not exist. */
-  read(bucket: string, name: string): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null>;
+  read(
+    bucket: string,
+    name: string,
+  ): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null>;
   /** Writes an object; throws PreconditionFailedError when ifGenerationMatch does not hold. */
   write(bucket: string, name: string, data: Buffer | string, options?: WriteOptions): Promise<{ generation: string }>;
   /** Deletes an object; missing objects are not an error. */
@@ -225,7 +228,12 @@ export interface Bus {
    * Publishes messages that are delivered no earlier than `notBefore` (epoch ms), as first
    * deliveries. Only a bus that can hold a message has it (the local bus); Pub/Sub cannot.
    */
-  publishAt?(topic: string, messages: unknown[], notBefore: number, attributes?: Record<string, string>): Promise<string[]>;
+  publishAt?(
+    topic: string,
+    messages: unknown[],
+    notBefore: number,
+    attributes?: Record<string, string>,
+  ): Promise<string[]>;
 }
 
 export interface Clock {

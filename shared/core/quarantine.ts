@@ -9,7 +9,11 @@ export interface QuarantinedFile extends QuarantineEntry {
   partition: string;
 }
 
-export async function listQuarantine(store: ObjectStore, cfg: StateConfig, tables: string[]): Promise<QuarantinedFile[]> {
+export async function listQuarantine(
+  store: ObjectStore,
+  cfg: StateConfig,
+  tables: string[],
+): Promise<QuarantinedFile[]> {
   const out: QuarantinedFile[] = [];
   for (const table of tables) {
     const summaries = await listStateSummaries(store, cfg, table);

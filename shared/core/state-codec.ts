@@ -34,7 +34,8 @@ function arr<T>(o: Obj, k: string, path: string, item: (v: unknown, p: string) =
 }
 function oneOf<T extends string>(o: Obj, k: string, path: string, allowed: readonly T[]): T {
   const v = str(o, k, path);
-  if (!(allowed as readonly string[]).includes(v)) throw new ShapeError(`${path}${k} is ${JSON.stringify(v)}, not one of ${allowed.join(', ')}`);
+  if (!(allowed as readonly string[]).includes(v))
+    throw new ShapeError(`${path}${k} is ${JSON.stringify(v)}, not one of ${allowed.join(', ')}`);
   return v as T;
 }
 
@@ -95,11 +96,14 @@ function parseInflight(v: unknown): Omit<Inflight, 'files'> & { files?: FileRef[
   const claimId = optStr(o, 'claimId', p);
   if (claimId !== undefined) inf.claimId = claimId;
   if (o.files !== undefined) inf.files = arr(o, 'files', p, parseFileRef);
-  if (inf.files === undefined && inf.claimId === undefined) throw new ShapeError('inflight has neither files nor claimId');
+  if (inf.files === undefined && inf.claimId === undefined)
+    throw new ShapeError('inflight has neither files nor claimId');
   return inf;
 }
 
-export type StoredState = Omit<PartitionState, 'inflight'> & { inflight?: Omit<Inflight, 'files'> & { files?: FileRef[] } };
+export type StoredState = Omit<PartitionState, 'inflight'> & {
+  inflight?: Omit<Inflight, 'files'> & { files?: FileRef[] };
+};
 
 /**
  * Parses a state object's text for partition `table$partition`. Returns the state (inflight
@@ -137,7 +141,11 @@ export function parseState(text: string, table: string, partition: string): Stor
     if (o.lastError !== undefined) {
       const e = obj(o.lastError, 'lastError');
       if (e.jobId !== null) str(e, 'jobId', 'lastError.');
-      s.lastError = { jobId: (e.jobId as string | null) ?? null, message: str(e, 'message', 'lastError.'), at: num(e, 'at', 'lastError.') };
+      s.lastError = {
+        jobId: (e.jobId as string | null) ?? null,
+        message: str(e, 'message', 'lastError.'),
+        at: num(e, 'at', 'lastError.'),
+      };
       const fp = optStr(e, 'sourceFingerprint', 'lastError.');
       if (fp !== undefined) s.lastError.sourceFingerprint = fp;
     }
@@ -149,7 +157,10 @@ export function parseState(text: string, table: string, partition: string): Stor
 }
 
 /** The files of a claim object (see state-files.ts), or a string naming what is wrong. */
-export function parseClaimFiles(text: string, jobId: string): { files: FileRef[]; added: { name: string; generation: string }[] } | string {
+export function parseClaimFiles(
+  text: string,
+  jobId: string,
+): { files: FileRef[]; added: { name: string; generation: string }[] } | string {
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -40,25 +40,54 @@ export function markerName(cfg: StateConfig, table: string, partition: string, e
 }
 
 /** Writes a claim's file list (its name is unique to the claim, so no precondition is needed). */
-export async function writeClaimFiles(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claim: { claimId: string; jobId: string; files: FileRef[]; added: Version[] }): Promise<void> {
+export async function writeClaimFiles(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  claim: { claimId: string; jobId: string; files: FileRef[]; added: Version[] },
+): Promise<void> {
   const body = JSON.stringify({ jobId: claim.jobId, files: claim.files, added: claim.added });
-  await store.write(cfg.bucket, claimObjectName(cfg, table, partition, claim.claimId), body, { contentType: 'application/json' });
+  await store.write(cfg.bucket, claimObjectName(cfg, table, partition, claim.claimId), body, {
+    contentType: 'application/json',
+  });
 }
 
 /** A claim's files; null when the object does not exist; a string naming what is wrong when corrupt. */
-export async function readClaimFiles(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claimId: string, jobId: string): Promise<{ files: FileRef[]; added: Version[] } | null | string> {
+export async function readClaimFiles(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  claimId: string,
+  jobId: string,
+): Promise<{ files: FileRef[]; added: Version[] } | null | string> {
   const found = await store.read(cfg.bucket, claimObjectName(cfg, table, partition, claimId));
   if (!found) return null;
   return parseClaimFiles(found.data.toString('utf8'), jobId);
 }
 
 /** Best effort: a leftover claim object is only garbage. */
-export async function removeClaimFiles(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claimId: string): Promise<void> {
+export async function removeClaimFiles(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  claimId: string,
+): Promise<void> {
   await store.remove(cfg.bucket, claimObjectName(cfg, table, partition, claimId)).catch(() => {});
 }
 
 /** Records that `versions` are in the partition (job `jobId` of `epoch` succeeded). Idempotent. */
-export async function writeMarkers(store: ObjectStore, cfg: StateConfig, table: string, partition: string, epoch: string, versions: readonly Version[], jobId: string): Promise<void> {
+export async function writeMarkers(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  epoch: string,
+  versions: readonly Version[],
+  jobId: string,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < versions.length) {
@@ -70,6 +99,13 @@ export async function writeMarkers(store: ObjectStore, cfg: StateConfig, table: 
 }
 
 /** True when a job of `epoch` loaded exactly this (name, generation). One small read. */
-export async function hasMarker(store: ObjectStore, cfg: StateConfig, table: string, partition: string, epoch: string, v: Version): Promise<boolean> {
+export async function hasMarker(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  epoch: string,
+  v: Version,
+): Promise<boolean> {
   return (await store.read(cfg.bucket, markerName(cfg, table, partition, epoch, v))) !== null;
 }

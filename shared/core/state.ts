@@ -15,7 +15,15 @@ import { casBackoff, casWriteJson, isLostRace } from './cas.ts';
 import { systemClock } from './ports.ts';
 import type { Clock, ObjectStore } from './ports.ts';
 import { parseState } from './state-codec.ts';
-import { claimObjectName, hasMarker, randomId, readClaimFiles, removeClaimFiles, writeClaimFiles, writeMarkers } from './state-files.ts';
+import {
+  claimObjectName,
+  hasMarker,
+  randomId,
+  readClaimFiles,
+  removeClaimFiles,
+  writeClaimFiles,
+  writeMarkers,
+} from './state-files.ts';
 
 /** A source file excluded from loads because the warehouse rejected it. */
 export interface QuarantineEntry {
@@ -133,7 +141,16 @@ export function stateObjectName(cfg: StateConfig, table: string, partition: stri
 
 /** A fresh state, with a new epoch. */
 export function emptyState(table: string, partition: string, now: number): PartitionState {
-  return { version: 2, table, partition, epoch: randomId(), status: 'new', quarantine: [], failures: 0, updatedAt: now };
+  return {
+    version: 2,
+    table,
+    partition,
+    epoch: randomId(),
+    status: 'new',
+    quarantine: [],
+    failures: 0,
+    updatedAt: now,
+  };
 }
 
 /**
@@ -142,12 +159,22 @@ export function emptyState(table: string, partition: string, now: number): Parti
  * back as a fresh state with `corrupt` set and the corrupt object's generation, so the next
  * compare-and-swap replaces it.
  */
-export async function readState(store: ObjectStore, cfg: StateConfig, table: string, partition: string, now: number): Promise<StateHandle> {
+export async function readState(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  now: number,
+): Promise<StateHandle> {
   const name = stateObjectName(cfg, table, partition);
   for (let attempt = 1; ; attempt++) {
     const found = await store.read(cfg.bucket, name);
     if (!found) return { state: emptyState(table, partition, now), generation: '0' };
-    const corrupt = (reason: string): StateHandle => ({ state: emptyState(table, partition, now), generation: found.generation, corrupt: reason });
+    const corrupt = (reason: string): StateHandle => ({
+      state: emptyState(table, partition, now),
+      generation: found.generation,
+      corrupt: reason,
+    });
     const parsed = parseState(found.data.toString('utf8'), table, partition);
     if (typeof parsed === 'string') return corrupt(parsed);
     // A version 1 head has no epoch: it gets one here, stored with its next write.
@@ -163,7 +190,10 @@ export async function readState(store: ObjectStore, cfg: StateConfig, table: str
       return corrupt(`its claim object ${claimName} (job ${inf.jobId}) is missing`);
     }
     if (typeof claim === 'string') return corrupt(`its claim object ${claimName} is corrupt: ${claim}`);
-    return { state: { ...parsed, inflight: { ...inf, files: claim.files, added: claim.added } }, generation: found.generation };
+    return {
+      state: { ...parsed, inflight: { ...inf, files: claim.files, added: claim.added } },
+      generation: found.generation,
+    };
   }
 }
 
@@ -173,7 +203,12 @@ export async function readState(store: ObjectStore, cfg: StateConfig, table: str
  * partition is then treated as never loaded: listed and reloaded, under a new epoch.
  * Returns false when somebody else changed the object first (read it again).
  */
-export async function recoverState(store: ObjectStore, cfg: StateConfig, handle: StateHandle, log: Logger): Promise<boolean> {
+export async function recoverState(
+  store: ObjectStore,
+  cfg: StateConfig,
+  handle: StateHandle,
+  log: Logger,
+): Promise<boolean> {
   const { table, partition } = handle.state;
   try {
     await writeState(store, cfg, { state: handle.state, generation: handle.generation }, handle.state);
@@ -182,7 +217,10 @@ export async function recoverState(store: ObjectStore, cfg: StateConfig, handle:
     throw err;
   }
   const object = `gs://${cfg.bucket}/${stateObjectName(cfg, table, partition)}`;
-  log.error(`state object ${object} is corrupt (${handle.corrupt}); rebuilt it empty: the partition is listed and reloaded`, { object, table, partition, reason: handle.corrupt });
+  log.error(
+    `state object ${object} is corrupt (${handle.corrupt}); rebuilt it empty: the partition is listed and reloaded`,
+    { object, table, partition, reason: handle.corrupt },
+  );
   return true;
 }
 
@@ -190,18 +228,34 @@ export async function recoverState(store: ObjectStore, cfg: StateConfig, handle:
  * Whether a job of this state's epoch loaded exactly `v`: one read of a tiny object, whatever
  * the partition holds. False can be wrong (markers may be missing); true never is.
  */
-export async function isLoaded(store: ObjectStore, cfg: StateConfig, state: PartitionState, v: { name: string; generation: string }): Promise<boolean> {
+export async function isLoaded(
+  store: ObjectStore,
+  cfg: StateConfig,
+  state: PartitionState,
+  v: { name: string; generation: string },
+): Promise<boolean> {
   if (!state.loaded) return false;
   if (state.loaded.files) return state.loaded.files.some((f) => f.name === v.name && f.generation === v.generation);
   return hasMarker(store, cfg, state.table, state.partition, state.epoch, v);
 }
 
 /** The files the last successful load held ([] when unknown: then every file counts as added). */
-export async function loadedFiles(store: ObjectStore, cfg: StateConfig, state: PartitionState): Promise<{ name: string; generation: string }[]> {
+export async function loadedFiles(
+  store: ObjectStore,
+  cfg: StateConfig,
+  state: PartitionState,
+): Promise<{ name: string; generation: string }[]> {
   if (!state.loaded) return [];
   if (state.loaded.files) return state.loaded.files;
   if (!state.loaded.claimId) return [];
-  const claim = await readClaimFiles(store, cfg, state.table, state.partition, state.loaded.claimId, state.loaded.jobId);
+  const claim = await readClaimFiles(
+    store,
+    cfg,
+    state.table,
+    state.partition,
+    state.loaded.claimId,
+    state.loaded.jobId,
+  );
   return claim && typeof claim !== 'string' ? claim.files : [];
 }
 
@@ -214,18 +268,45 @@ export async function loadedFiles(store: ObjectStore, cfg: StateConfig, state: P
  * markers (true from the moment the job succeeded); claim objects the new head no longer names
  * are removed afterwards.
  */
-export async function writeState(store: ObjectStore, cfg: StateConfig, handle: StateHandle, next: PartitionState): Promise<StateHandle> {
+export async function writeState(
+  store: ObjectStore,
+  cfg: StateConfig,
+  handle: StateHandle,
+  next: PartitionState,
+): Promise<StateHandle> {
   const prev = handle.state;
   const { table, partition } = next;
   const epoch = next.epoch || prev.epoch || randomId();
   const inf = next.inflight;
   const newClaim = inf?.claimId && inf.claimId !== prev.inflight?.claimId ? inf : null;
-  if (newClaim) await writeClaimFiles(store, cfg, table, partition, { claimId: newClaim.claimId!, jobId: newClaim.jobId, files: newClaim.files, added: newClaim.added ?? newClaim.files });
-  const settling = prev.inflight && next.loaded && next.loaded.jobId === prev.inflight.jobId && next.loaded.jobId !== prev.loaded?.jobId ? prev.inflight : null;
+  if (newClaim)
+    await writeClaimFiles(store, cfg, table, partition, {
+      claimId: newClaim.claimId!,
+      jobId: newClaim.jobId,
+      files: newClaim.files,
+      added: newClaim.added ?? newClaim.files,
+    });
+  const settling =
+    prev.inflight &&
+    next.loaded &&
+    next.loaded.jobId === prev.inflight.jobId &&
+    next.loaded.jobId !== prev.loaded?.jobId
+      ? prev.inflight
+      : null;
   if (settling && next.status === 'loaded') {
-    await writeMarkers(store, cfg, table, partition, epoch, settling.added ?? next.loaded!.files ?? settling.files, settling.jobId);
+    await writeMarkers(
+      store,
+      cfg,
+      table,
+      partition,
+      epoch,
+      settling.added ?? next.loaded!.files ?? settling.files,
+      settling.jobId,
+    );
   }
-  const loaded = next.loaded && (settling ? { ...next.loaded, ...(settling.claimId ? { claimId: settling.claimId } : {}) } : next.loaded);
+  const loaded =
+    next.loaded &&
+    (settling ? { ...next.loaded, ...(settling.claimId ? { claimId: settling.claimId } : {}) } : next.loaded);
   const stored: PartitionState = { ...next, version: 2, epoch, ...(loaded ? { loaded } : {}) };
   let generation: string;
   try {
@@ -236,7 +317,8 @@ export async function writeState(store: ObjectStore, cfg: StateConfig, handle: S
   } catch (err) {
     // Our claim object is garbage unless the head names it after all (a write that landed but
     // was overwritten before we could recognise it: casWriteJson).
-    if (newClaim && !(await headNames(store, cfg, table, partition, newClaim.claimId!))) await removeClaimFiles(store, cfg, table, partition, newClaim.claimId!);
+    if (newClaim && !(await headNames(store, cfg, table, partition, newClaim.claimId!)))
+      await removeClaimFiles(store, cfg, table, partition, newClaim.claimId!);
     throw err;
   }
   const named = new Set([stored.inflight?.claimId, stored.loaded?.claimId]);
@@ -246,7 +328,13 @@ export async function writeState(store: ObjectStore, cfg: StateConfig, handle: S
   return { state: stored, generation };
 }
 
-async function headNames(store: ObjectStore, cfg: StateConfig, table: string, partition: string, claimId: string): Promise<boolean> {
+async function headNames(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partition: string,
+  claimId: string,
+): Promise<boolean> {
   try {
     const found = await store.read(cfg.bucket, stateObjectName(cfg, table, partition));
     return !!found && found.data.toString('utf8').includes(claimId);
@@ -328,7 +416,11 @@ function summaryMetadata(s: PartitionState): Record<string, string> {
 }
 
 /** Parses the summary of a state object from its listing entry; null when it is not one. */
-export function summaryFromObject(cfg: StateConfig, name: string, metadata: Record<string, string> | undefined): StateSummary | null {
+export function summaryFromObject(
+  cfg: StateConfig,
+  name: string,
+  metadata: Record<string, string> | undefined,
+): StateSummary | null {
   const m = new RegExp(`^${escapeRegExp(cfg.prefix)}state/([^/]+)/([0-9]{8}|[0-9]{10})\\.json$`).exec(name);
   if (!m || !metadata) return null;
   const num = (k: string) => (metadata[k] ? Number(metadata[k]) : 0);
@@ -349,7 +441,12 @@ export function summaryFromObject(cfg: StateConfig, name: string, metadata: Reco
 }
 
 /** Every partition state of a table, from a paged listing (one call per 1,000 partitions). */
-export async function listStateSummaries(store: Pick<ObjectStore, 'listPage'>, cfg: StateConfig, table: string, range?: { from: string; to: string }): Promise<StateSummary[]> {
+export async function listStateSummaries(
+  store: Pick<ObjectStore, 'listPage'>,
+  cfg: StateConfig,
+  table: string,
+  range?: { from: string; to: string },
+): Promise<StateSummary[]> {
   const prefix = `${cfg.prefix}state/${table}/`;
   const out: StateSummary[] = [];
   let pageToken: string | undefined;

@@ -51,7 +51,13 @@ export interface StatusReport {
 export const MAX_QUARANTINE_READS = 20;
 
 function tableInput(t: TableConfig) {
-  return { name: t.name, granularity: t.partitioning.type, timeZone: t.source.timeZone, jobBudget: t.jobBudget, jobBurst: t.jobBurst };
+  return {
+    name: t.name,
+    granularity: t.partitioning.type,
+    timeZone: t.source.timeZone,
+    jobBudget: t.jobBudget,
+    jobBurst: t.jobBurst,
+  };
 }
 
 /** Resolves table names (all when empty); an unknown name is an InvalidMessageError naming it. */
@@ -59,7 +65,10 @@ export function statusTables(config: Config, names?: string[]): TableConfig[] {
   if (!names?.length) return config.tables;
   return names.map((n) => {
     const t = config.tables.find((x) => x.name === n);
-    if (!t) throw new InvalidMessageError(`unknown table "${n}"; tables: ${config.tables.map((x) => x.name).join(', ')}`, { table: n });
+    if (!t)
+      throw new InvalidMessageError(`unknown table "${n}"; tables: ${config.tables.map((x) => x.name).join(', ')}`, {
+        table: n,
+      });
     return t;
   });
 }
@@ -93,14 +102,28 @@ export async function readTableStatus(deps: StatusDeps, table: TableConfig): Pro
 }
 
 /** Every table's status, the quarantined files of (at most 20) quarantined partitions, and the dead letters given. */
-export async function readStatusReport(deps: StatusDeps, opts: { tables?: string[]; deadLetters?: () => Promise<DeadLetter[]> } = {}): Promise<StatusReport> {
+export async function readStatusReport(
+  deps: StatusDeps,
+  opts: { tables?: string[]; deadLetters?: () => Promise<DeadLetter[]> } = {},
+): Promise<StatusReport> {
   const tables: TableStatus[] = [];
   for (const t of statusTables(deps.config, opts.tables)) tables.push(await readTableStatus(deps, t));
   const quarantine: QuarantineRow[] = [];
-  const partitions = tables.flatMap((t) => t.problems.filter((p) => p.class === 'quarantined').map((p) => ({ table: t.table, partition: p.partition })));
+  const partitions = tables.flatMap((t) =>
+    t.problems.filter((p) => p.class === 'quarantined').map((p) => ({ table: t.table, partition: p.partition })),
+  );
   for (const p of partitions.slice(-MAX_QUARANTINE_READS)) {
     const { state } = await readState(deps.store, deps.config.state, p.table, p.partition, deps.clock.now());
-    for (const q of state.quarantine) quarantine.push({ table: p.table, partition: p.partition, object: q.name, generation: q.generation, error: q.error, jobId: q.jobId, at: q.at });
+    for (const q of state.quarantine)
+      quarantine.push({
+        table: p.table,
+        partition: p.partition,
+        object: q.name,
+        generation: q.generation,
+        error: q.error,
+        jobId: q.jobId,
+        at: q.at,
+      });
   }
   const deadLetters = opts.deadLetters ? await opts.deadLetters() : [];
   return { generatedAt: deps.clock.now(), tables, quarantine, deadLetters };
@@ -114,14 +137,24 @@ export interface PartitionDetail {
   timeZone: string;
   source: { objects: { name: string; size: number; generation: string }[]; bytes: number };
   warehouseRows: number | null;
-  state: Pick<PartitionState, 'status' | 'quarantine' | 'lastError' | 'failures'> & { loaded: Omit<NonNullable<PartitionState['loaded']>, 'files'> | null; inflight: { jobId: string; reason: string; startedAt: number } | null };
+  state: Pick<PartitionState, 'status' | 'quarantine' | 'lastError' | 'failures'> & {
+    loaded: Omit<NonNullable<PartitionState['loaded']>, 'files'> | null;
+    inflight: { jobId: string; reason: string; startedAt: number } | null;
+  };
 }
 
-export async function readPartitionDetail(deps: StatusDeps, tableName: string, partition: string): Promise<PartitionDetail> {
+export async function readPartitionDetail(
+  deps: StatusDeps,
+  tableName: string,
+  partition: string,
+): Promise<PartitionDetail> {
   const table = statusTables(deps.config, [tableName])[0]!;
   const route = deps.router.table(table.name)!;
   if (!/^[0-9]{8}([0-9]{2})?$/.test(partition) || (partition.length === 10) !== (route.granularity === 'HOUR')) {
-    throw new InvalidMessageError(`partition "${partition}" is not a ${route.granularity} partition id of table ${table.name}`, { table: table.name, partition });
+    throw new InvalidMessageError(
+      `partition "${partition}" is not a ${route.granularity} partition id of table ${table.name}`,
+      { table: table.name, partition },
+    );
   }
   const objects: PartitionDetail['source']['objects'] = [];
   for (const prefix of route.prefixesForRange(partitionStart(partition), partitionEnd(partition))) {
@@ -151,7 +184,9 @@ export async function readPartitionDetail(deps: StatusDeps, tableName: string, p
       failures: state.failures,
       ...(state.lastError ? { lastError: state.lastError } : {}),
       loaded: state.loaded ? loaded : null,
-      inflight: state.inflight ? { jobId: state.inflight.jobId, reason: state.inflight.reason, startedAt: state.inflight.startedAt } : null,
+      inflight: state.inflight
+        ? { jobId: state.inflight.jobId, reason: state.inflight.reason, startedAt: state.inflight.startedAt }
+        : null,
     },
   };
 }

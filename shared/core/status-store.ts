@@ -41,7 +41,7 @@ const CODE_CLASS = new Map(Object.entries(CELL_CODES).map(([k, v]) => [v, k as C
 /** Run-length encodes classes: `o8000m1o759`. */
 export function encodeRuns(classes: readonly CellClass[]): string {
   let out = '';
-  for (let i = 0; i < classes.length; ) {
+  for (let i = 0; i < classes.length;) {
     let j = i + 1;
     while (j < classes.length && classes[j] === classes[i]) j++;
     out += `${CELL_CODES[classes[i]!]}${j - i}`;
@@ -122,21 +122,32 @@ const MAX_TIME = 9_999_999_999_999;
 const inverted = (ms: number) => String(MAX_TIME - Math.max(0, Math.min(MAX_TIME, Math.floor(ms)))).padStart(13, '0');
 
 /** The marker name of a change; names sort newest first. */
-export function changeObjectName(cfg: StateConfig, c: Pick<StatusChange, 'table' | 'partition' | 'at' | 'jobId'>): string {
+export function changeObjectName(
+  cfg: StateConfig,
+  c: Pick<StatusChange, 'table' | 'partition' | 'at' | 'jobId'>,
+): string {
   return `${changesPrefix(cfg, c.table)}${inverted(c.at)}-${c.partition}-${c.jobId.slice(-12)}.json`;
 }
 
 export async function writeSnapshot(store: ObjectStore, cfg: StateConfig, snap: StatusSnapshot): Promise<void> {
-  await store.write(cfg.bucket, snapshotObjectName(cfg, snap.table), JSON.stringify(snap), { contentType: 'application/json' });
+  await store.write(cfg.bucket, snapshotObjectName(cfg, snap.table), JSON.stringify(snap), {
+    contentType: 'application/json',
+  });
 }
 
 /** The table's last snapshot; null when no audit wrote one or it is unreadable (logged). */
-export async function readSnapshot(store: ObjectStore, cfg: StateConfig, table: string, log?: Logger): Promise<StatusSnapshot | null> {
+export async function readSnapshot(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  log?: Logger,
+): Promise<StatusSnapshot | null> {
   const found = await store.read(cfg.bucket, snapshotObjectName(cfg, table));
   if (!found) return null;
   try {
     const s = JSON.parse(found.data.toString('utf8')) as StatusSnapshot;
-    if (s?.version !== 1 || typeof s.runs !== 'string' || !s.window || typeof s.readFrom !== 'number') throw new Error('not a version-1 status snapshot');
+    if (s?.version !== 1 || typeof s.runs !== 'string' || !s.window || typeof s.readFrom !== 'number')
+      throw new Error('not a version-1 status snapshot');
     decodeRuns(s.runs);
     return s;
   } catch (err) {
@@ -150,7 +161,10 @@ const META = 'tidemark-change';
 /** Records a settled job (one new object; never rewrites another). */
 export async function recordChange(store: ObjectStore, cfg: StateConfig, c: StatusChange): Promise<void> {
   const body = JSON.stringify({ ...c, ...(c.error ? { error: c.error.slice(0, 500) } : {}) });
-  await store.write(cfg.bucket, changeObjectName(cfg, c), body, { contentType: 'application/json', metadata: { [META]: body } });
+  await store.write(cfg.bucket, changeObjectName(cfg, c), body, {
+    contentType: 'application/json',
+    metadata: { [META]: body },
+  });
 }
 
 function parseChange(raw: string | undefined): StatusChange | null {
@@ -164,12 +178,21 @@ function parseChange(raw: string | undefined): StatusChange | null {
 }
 
 /** Changes of a table at or after `sinceMs`, newest first; one listing call per 1,000 changes. */
-export async function listChanges(store: Pick<ObjectStore, 'listPage'>, cfg: StateConfig, table: string, sinceMs: number): Promise<StatusChange[]> {
+export async function listChanges(
+  store: Pick<ObjectStore, 'listPage'>,
+  cfg: StateConfig,
+  table: string,
+  sinceMs: number,
+): Promise<StatusChange[]> {
   const prefix = changesPrefix(cfg, table);
   const out: StatusChange[] = [];
   let pageToken: string | undefined;
   do {
-    const page = await store.listPage(cfg.bucket, { prefix, endOffset: `${prefix}${inverted(sinceMs - 1)}`, ...(pageToken ? { pageToken } : {}) });
+    const page = await store.listPage(cfg.bucket, {
+      prefix,
+      endOffset: `${prefix}${inverted(sinceMs - 1)}`,
+      ...(pageToken ? { pageToken } : {}),
+    });
     for (const o of page.objects) {
       const c = parseChange(o.metadata?.[META]);
       if (c) out.push(c);
@@ -180,9 +203,19 @@ export async function listChanges(store: Pick<ObjectStore, 'listPage'>, cfg: Sta
 }
 
 /** Deletes change markers older than `beforeMs` (covered by a snapshot); at most `max`. */
-export async function pruneChanges(store: ObjectStore, cfg: StateConfig, table: string, beforeMs: number, max = 500): Promise<number> {
+export async function pruneChanges(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  beforeMs: number,
+  max = 500,
+): Promise<number> {
   const prefix = changesPrefix(cfg, table);
-  const page = await store.listPage(cfg.bucket, { prefix, startOffset: `${prefix}${inverted(beforeMs - 1)}`, maxResults: max });
+  const page = await store.listPage(cfg.bucket, {
+    prefix,
+    startOffset: `${prefix}${inverted(beforeMs - 1)}`,
+    maxResults: max,
+  });
   for (const o of page.objects) await store.remove(cfg.bucket, o.name);
   return page.objects.length;
 }

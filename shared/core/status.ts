@@ -93,7 +93,10 @@ export function freshnessLagMs(cells: readonly CellClass[], windowFrom: string, 
 }
 
 /** A snapshot's cells with the changes since its audit laid over them (newest change per partition wins). */
-function overlay(snapshot: StatusSnapshot | null, changes: readonly StatusChange[]): { ids: string[]; cells: CellClass[]; findings: Map<string, SnapshotFinding> } {
+function overlay(
+  snapshot: StatusSnapshot | null,
+  changes: readonly StatusChange[],
+): { ids: string[]; cells: CellClass[]; findings: Map<string, SnapshotFinding> } {
   const cells: CellClass[] = snapshot ? decodeRuns(snapshot.runs) : [];
   // Ids by arithmetic (partitions are whole UTC hours/days): no parse per partition.
   const step = snapshot?.granularity === 'HOUR' ? 3_600_000 : DAY_MS;
@@ -114,7 +117,14 @@ function overlay(snapshot: StatusSnapshot | null, changes: readonly StatusChange
     const cls = changeClass(c);
     cells[i] = cls;
     if (cls === 'ok') findings.delete(c.partition);
-    else findings.set(c.partition, { partition: c.partition, class: cls as AuditClass, sourceObjects: c.objects, warehouseRows: c.rows, detail: c.error ? `${c.outcome}: ${c.error}` : `${c.quarantined} file(s) quarantined` });
+    else
+      findings.set(c.partition, {
+        partition: c.partition,
+        class: cls as AuditClass,
+        sourceObjects: c.objects,
+        warehouseRows: c.rows,
+        detail: c.error ? `${c.outcome}: ${c.error}` : `${c.quarantined} file(s) quarantined`,
+      });
   }
   return { ids, cells, findings };
 }
@@ -128,11 +138,25 @@ export const MAX_SNAPSHOT_CELLS = 2 * 8784;
  * default window is short (watermark minus lookback), so without this the picture would shrink
  * to a few days after every scheduled run. Pure.
  */
-export function mergeSnapshots(prev: StatusSnapshot | null, next: StatusSnapshot, changesSincePrev: readonly StatusChange[], maxCells = MAX_SNAPSHOT_CELLS): StatusSnapshot {
+export function mergeSnapshots(
+  prev: StatusSnapshot | null,
+  next: StatusSnapshot,
+  changesSincePrev: readonly StatusChange[],
+  maxCells = MAX_SNAPSHOT_CELLS,
+): StatusSnapshot {
   if (!prev || prev.granularity !== next.granularity) return next;
   const old = overlay(prev, changesSincePrev);
   // An audit that judged nothing (an empty window) keeps the previous picture, as of now.
-  if (decodeRuns(next.runs).length === 0) return { ...prev, readFrom: next.readFrom, auditedAt: next.auditedAt, runs: encodeRuns(old.cells), findings: [...old.findings.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1)), unrouted: next.unrouted, watermark: next.watermark };
+  if (decodeRuns(next.runs).length === 0)
+    return {
+      ...prev,
+      readFrom: next.readFrom,
+      auditedAt: next.auditedAt,
+      runs: encodeRuns(old.cells),
+      findings: [...old.findings.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1)),
+      unrouted: next.unrouted,
+      watermark: next.watermark,
+    };
   const cur = overlay(next, []);
   const oldAt = new Map(old.ids.map((id, i) => [id, old.cells[i]!]));
   const curAt = new Map(cur.ids.map((id, i) => [id, cur.cells[i]!]));
@@ -142,10 +166,19 @@ export function mergeSnapshots(prev: StatusSnapshot | null, next: StatusSnapshot
   if (ids.length > maxCells) ids = ids.slice(ids.length - maxCells);
   const cells = ids.map((id) => curAt.get(id) ?? oldAt.get(id) ?? 'none');
   const kept = new Set(ids);
-  const findings = [...[...old.findings.values()].filter((f) => kept.has(f.partition) && !curAt.has(f.partition)), ...cur.findings.values()].sort((a, b) => (a.partition < b.partition ? -1 : 1));
+  const findings = [
+    ...[...old.findings.values()].filter((f) => kept.has(f.partition) && !curAt.has(f.partition)),
+    ...cur.findings.values(),
+  ].sort((a, b) => (a.partition < b.partition ? -1 : 1));
   const counts: StatusSnapshot['counts'] = {};
   for (const c of cells) if (c !== 'none' && c !== 'loading') counts[c] = (counts[c] ?? 0) + 1;
-  return { ...next, window: { from: ids[0]!, to: ids[ids.length - 1]! }, runs: encodeRuns(cells), counts, findings: findings.slice(-MAX_FINDINGS) };
+  return {
+    ...next,
+    window: { from: ids[0]!, to: ids[ids.length - 1]! },
+    runs: encodeRuns(cells),
+    counts,
+    findings: findings.slice(-MAX_FINDINGS),
+  };
 }
 
 /** The pure status of one table. */
@@ -168,7 +201,12 @@ export function computeStatus(input: StatusInput): TableStatus {
 
   const b = refill(input.budget, { jobBudget: table.jobBudget, jobBurst: table.jobBurst }, now);
   const perJob = DAY_MS / table.jobBudget;
-  const nextJobAt = b.used >= table.jobBudget ? Math.floor(now / DAY_MS) * DAY_MS + DAY_MS : b.tokens >= 1 ? now : now + Math.ceil((1 - b.tokens) * perJob);
+  const nextJobAt =
+    b.used >= table.jobBudget
+      ? Math.floor(now / DAY_MS) * DAY_MS + DAY_MS
+      : b.tokens >= 1
+        ? now
+        : now + Math.ceil((1 - b.tokens) * perJob);
   const waiting = cells.filter((c) => WAITING.includes(c)).length;
   const drainMs = Math.max(0, Math.ceil((waiting - Math.floor(b.tokens)) * perJob), nextJobAt - now);
   const dayStart = Math.floor(now / DAY_MS) * DAY_MS;
@@ -182,7 +220,11 @@ export function computeStatus(input: StatusInput): TableStatus {
     auditedAt: snapshot?.auditedAt ?? null,
     runs: encodeRuns(cells),
     counts,
-    freshness: { newestOk, lagMs: newestOk ? Math.max(0, now - partitionEnd(newestOk)) : null, lastLoadAt: Number.isFinite(lastLoadAt) ? lastLoadAt : null },
+    freshness: {
+      newestOk,
+      lagMs: newestOk ? Math.max(0, now - partitionEnd(newestOk)) : null,
+      lastLoadAt: Number.isFinite(lastLoadAt) ? lastLoadAt : null,
+    },
     watermark: input.labels.watermark,
     budget: { usedToday: b.used, limit: table.jobBudget, nextJobAt, waiting, drainMs: waiting ? drainMs : 0 },
     bytesReadToday: today.reduce((n, c) => n + (c.outcome === 'loaded' ? c.bytes : 0), 0),

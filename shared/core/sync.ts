@@ -70,20 +70,23 @@ export interface SyncResult {
   newlyQuarantined: QuarantineEntry[];
 }
 
-
 /** Makes partition `req.partition` of `req.table` equal to its source. See the module header. */
 export async function syncPartition(engine: Engine, req: SyncRequest): Promise<SyncResult> {
   const route = engine.router.table(req.table);
   if (!route) throw new InvalidMessageError(`unknown table "${req.table}"`, { table: req.table });
   const idLength = route.granularity === 'HOUR' ? 10 : 8;
   if (!new RegExp(`^[0-9]{${idLength}}$`).test(req.partition)) {
-    throw new InvalidMessageError(`partition "${req.partition}" is not a ${route.granularity} partition id of table ${req.table}`, { table: req.table, partition: req.partition });
+    throw new InvalidMessageError(
+      `partition "${req.partition}" is not a ${route.granularity} partition id of table ${req.table}`,
+      { table: req.table, partition: req.partition },
+    );
   }
   const table = route.table;
   const { store, clock, config } = engine;
   const log = engine.log.child({ table: table.name, partition: req.partition });
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
-  const step = async (s: SyncStep, jobId?: string) => engine.hooks?.step?.(s, { table: table.name, partition: req.partition, jobId });
+  const step = async (s: SyncStep, jobId?: string) =>
+    engine.hooks?.step?.(s, { table: table.name, partition: req.partition, jobId });
 
   let force = !!req.force;
   // A forced request gives quarantined files one more try (once), and reloads even if unchanged.
@@ -113,7 +116,8 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       await checkBudget(store, config.state, table, clock.now());
     }
     // A redelivered forced request (its token already applied by an earlier call) is not forced again.
-    if (jobsSubmitted === 0 && !claimedHere && force && req.forceToken && st.lastForceToken === req.forceToken) force = retryQuarantined = false;
+    if (jobsSubmitted === 0 && !claimedHere && force && req.forceToken && st.lastForceToken === req.forceToken)
+      force = retryQuarantined = false;
 
     const listing = await listPartitionObjects(store, route, req.partition, log);
     await step('after-list');
@@ -122,24 +126,33 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     // Names no load can take are quarantined before any claim (even on a forced retry: renaming fixes them, retrying cannot).
     const refused = refuseUnloadable(store, table.source.bucket, listing, st.quarantine, clock.now());
     const refusedKeys = new Set(refused.map(keyOf));
-    const quarantine = [...refused, ...(retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)) && !refusedKeys.has(keyOf(q))))];
+    const quarantine = [
+      ...refused,
+      ...(retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)) && !refusedKeys.has(keyOf(q)))),
+    ];
     const excluded = new Set(quarantine.map(keyOf));
-    const files: FileRef[] = listing.filter((o) => !excluded.has(keyOf(o))).map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
+    const files: FileRef[] = listing
+      .filter((o) => !excluded.has(keyOf(o)))
+      .map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
     const bytes = files.reduce((n, f) => n + f.size, 0);
 
     if (!force && st.loaded && st.loaded.sourceFingerprint === sourceFingerprint && st.status !== 'failed') {
       return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
     }
     if (!force && st.status === 'failed' && st.lastError?.sourceFingerprint === sourceFingerprint && !req.retryFailed) {
-      throw new LoadFailedError(`last load of ${table.name}$${req.partition} failed and its files have not changed since: ${st.lastError.message}`, {
-        table: table.name,
-        partition: req.partition,
-        jobId: st.lastError.jobId,
-      });
+      throw new LoadFailedError(
+        `last load of ${table.name}$${req.partition} failed and its files have not changed since: ${st.lastError.message}`,
+        {
+          table: table.name,
+          partition: req.partition,
+          jobId: st.lastError.jobId,
+        },
+      );
     }
 
     for (const q of refused) {
-      if (st.quarantine.some((p) => keyOf(p) === keyOf(q)) || newlyQuarantined.some((p) => keyOf(p) === keyOf(q))) continue;
+      if (st.quarantine.some((p) => keyOf(p) === keyOf(q)) || newlyQuarantined.some((p) => keyOf(p) === keyOf(q)))
+        continue;
       newlyQuarantined.push(q);
       log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error });
     }
@@ -151,17 +164,37 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
           ...st,
           status: 'empty',
           quarantine,
-          loaded: { sourceFingerprint, loadedFingerprint: fingerprintObjects([]), objects: 0, bytes: 0, rows: 0, jobId: '', at: clock.now() },
+          loaded: {
+            sourceFingerprint,
+            loadedFingerprint: fingerprintObjects([]),
+            objects: 0,
+            bytes: 0,
+            rows: 0,
+            jobId: '',
+            at: clock.now(),
+          },
         });
         continue;
       }
-      return result(table, req.partition, listing.length ? 'up-to-date' : 'no-source', st, jobsSubmitted, quarantine, newlyQuarantined);
+      return result(
+        table,
+        req.partition,
+        listing.length ? 'up-to-date' : 'no-source',
+        st,
+        jobsSubmitted,
+        quarantine,
+        newlyQuarantined,
+      );
     }
 
     // Stream tables always load through a stage: the copy out of it removes duplicate events.
     const stream = (config.streams ?? []).some((s) => s.table === table.name);
-    const kind: Inflight['kind'] = files.length === 0 ? 'truncate' : stream || files.length > table.maxUrisPerLoad ? 'copy' : 'load';
-    const tail = stream && kind === 'copy' ? await (await import('./stream-load.ts')).listTail(engine, route, req.partition, log) : undefined;
+    const kind: Inflight['kind'] =
+      files.length === 0 ? 'truncate' : stream || files.length > table.maxUrisPerLoad ? 'copy' : 'load';
+    const tail =
+      stream && kind === 'copy'
+        ? await (await import('./stream-load.ts')).listTail(engine, route, req.partition, log)
+        : undefined;
     const loadedFingerprint = fingerprintObjects(files);
     const seq = (st.seq ?? 0) + 1;
     // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.
@@ -199,7 +232,9 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     try {
       await reserveJob(store, config.state, table, clock, log);
     } catch (err) {
-      await releaseClaim(engine, table.name, req.partition, jobId, st.lastForceToken).catch((e) => log.warn('could not release a claim; it is fenced after the grace period', { jobId, error: String(e) }));
+      await releaseClaim(engine, table.name, req.partition, jobId, st.lastForceToken).catch((e) =>
+        log.warn('could not release a claim; it is fenced after the grace period', { jobId, error: String(e) }),
+      );
       throw err;
     }
     await step('after-claim', jobId);
@@ -216,7 +251,15 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     await step('after-settle', jobId);
 
     if (settled.kind === 'success') {
-      return result(table, req.partition, kind === 'truncate' ? 'emptied' : 'loaded', settled.state, jobsSubmitted, settled.state.quarantine, newlyQuarantined);
+      return result(
+        table,
+        req.partition,
+        kind === 'truncate' ? 'emptied' : 'loaded',
+        settled.state,
+        jobsSubmitted,
+        settled.state.quarantine,
+        newlyQuarantined,
+      );
     }
     if (settled.kind === 'quarantined') {
       newlyQuarantined.push(...settled.entries);
@@ -224,14 +267,21 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       continue;
     }
     if (settled.kind === 'failed') {
-      throw new LoadFailedError(`load of ${table.name}$${req.partition} failed (job ${jobId}): ${settled.message}`, { table: table.name, partition: req.partition, jobId });
+      throw new LoadFailedError(`load of ${table.name}$${req.partition} failed (job ${jobId}): ${settled.message}`, {
+        table: table.name,
+        partition: req.partition,
+        jobId,
+      });
     }
     // 'retry' (a file vanished between listing and load) and 'superseded': list again.
   }
-  throw new PartitionBusyError(`partition ${table.name}$${req.partition} did not settle after ${engine.options.maxRounds} rounds; will retry`, {
-    table: table.name,
-    partition: req.partition,
-  });
+  throw new PartitionBusyError(
+    `partition ${table.name}$${req.partition} did not settle after ${engine.options.maxRounds} rounds; will retry`,
+    {
+      table: table.name,
+      partition: req.partition,
+    },
+  );
 }
 
 function result(
@@ -261,7 +311,13 @@ function result(
  * Clears a claim whose job was never submitted (no token for it): nobody waits for its grace
  * period. A forced request's token, recorded with the claim, is put back: the reload did not happen.
  */
-async function releaseClaim(engine: Engine, table: string, partition: string, jobId: string, forceTokenBefore: string | undefined): Promise<void> {
+async function releaseClaim(
+  engine: Engine,
+  table: string,
+  partition: string,
+  jobId: string,
+  forceTokenBefore: string | undefined,
+): Promise<void> {
   await updateState(engine.store, engine.config.state, table, partition, engine.clock, (s) => {
     if (s.inflight?.jobId !== jobId) return null;
     delete s.inflight;
@@ -271,7 +327,12 @@ async function releaseClaim(engine: Engine, table: string, partition: string, jo
   });
 }
 
-async function tryWrite(store: ObjectStore, config: Config, handle: Awaited<ReturnType<typeof readState>>, next: PartitionState) {
+async function tryWrite(
+  store: ObjectStore,
+  config: Config,
+  handle: Awaited<ReturnType<typeof readState>>,
+  next: PartitionState,
+) {
   try {
     return await writeState(store, config.state, handle, next);
   } catch (err) {

@@ -62,7 +62,8 @@ export function parseWaiverSet(text: string, where: string, table: string): Waiv
     const at = `waivers[${i}]`;
     if (typeof w !== 'object' || w === null) return fail(at, 'is not an object');
     const e = w as Record<string, unknown>;
-    if (typeof e.partition !== 'string' || !PARTITION_ID.test(e.partition)) fail(`${at}.partition`, 'is not a partition id (YYYYMMDD or YYYYMMDDHH)');
+    if (typeof e.partition !== 'string' || !PARTITION_ID.test(e.partition))
+      fail(`${at}.partition`, 'is not a partition id (YYYYMMDD or YYYYMMDDHH)');
     if (typeof e.reason !== 'string' || e.reason.trim() === '') fail(`${at}.reason`, 'is not a non-empty string');
     if (typeof e.by !== 'string') fail(`${at}.by`, 'is not a string');
     if (typeof e.at !== 'number' || !Number.isFinite(e.at)) fail(`${at}.at`, 'is not a time (epoch ms)');
@@ -72,23 +73,43 @@ export function parseWaiverSet(text: string, where: string, table: string): Waiv
 }
 
 /** The table's waivers and the generation to compare-and-swap against ('0': no object yet). */
-export async function readWaivers(store: Pick<ObjectStore, 'read'>, cfg: StateConfig, table: string): Promise<{ set: WaiverSet; generation: string }> {
+export async function readWaivers(
+  store: Pick<ObjectStore, 'read'>,
+  cfg: StateConfig,
+  table: string,
+): Promise<{ set: WaiverSet; generation: string }> {
   const name = waiversObjectName(cfg, table);
   const found = await store.read(cfg.bucket, name);
   if (!found) return { set: { version: 1, table, waivers: [] }, generation: '0' };
-  return { set: parseWaiverSet(found.data.toString('utf8'), `gs://${cfg.bucket}/${name}`, table), generation: found.generation };
+  return {
+    set: parseWaiverSet(found.data.toString('utf8'), `gs://${cfg.bucket}/${name}`, table),
+    generation: found.generation,
+  };
 }
 
 /**
  * Applies `change` to the table's waivers with compare-and-swap, re-reading when someone else
  * wrote first. Returns the set as written.
  */
-export async function updateWaivers(store: ObjectStore, cfg: StateConfig, table: string, change: (waivers: Waiver[]) => Waiver[], attempts = 50): Promise<WaiverSet> {
+export async function updateWaivers(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  change: (waivers: Waiver[]) => Waiver[],
+  attempts = 50,
+): Promise<WaiverSet> {
   for (let attempt = 1; ; attempt++) {
     const { set, generation } = await readWaivers(store, cfg, table);
-    const next: WaiverSet = { version: 1, table, waivers: change(structuredClone(set.waivers)).sort((a, b) => a.partition.localeCompare(b.partition)) };
+    const next: WaiverSet = {
+      version: 1,
+      table,
+      waivers: change(structuredClone(set.waivers)).sort((a, b) => a.partition.localeCompare(b.partition)),
+    };
     try {
-      await store.write(cfg.bucket, waiversObjectName(cfg, table), JSON.stringify(next, null, 1), { ifGenerationMatch: generation, contentType: 'application/json' });
+      await store.write(cfg.bucket, waiversObjectName(cfg, table), JSON.stringify(next, null, 1), {
+        ifGenerationMatch: generation,
+        contentType: 'application/json',
+      });
       return next;
     } catch (err) {
       if (!(err instanceof PreconditionFailedError) || attempt >= attempts) throw err;
@@ -97,15 +118,29 @@ export async function updateWaivers(store: ObjectStore, cfg: StateConfig, table:
 }
 
 /** Records `partitions` as accepted gaps (a partition waived again gets the new reason). */
-export async function addWaivers(store: ObjectStore, cfg: StateConfig, table: string, partitions: string[], entry: { reason: string; by: string; at: number }): Promise<WaiverSet> {
+export async function addWaivers(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partitions: string[],
+  entry: { reason: string; by: string; at: number },
+): Promise<WaiverSet> {
   if (entry.reason.trim() === '') throw new RangeError('a waiver needs a reason');
   checkCount(partitions);
   const chosen = new Set(partitions);
-  return updateWaivers(store, cfg, table, (ws) => [...ws.filter((w) => !chosen.has(w.partition)), ...partitions.map((partition) => ({ partition, ...entry }))]);
+  return updateWaivers(store, cfg, table, (ws) => [
+    ...ws.filter((w) => !chosen.has(w.partition)),
+    ...partitions.map((partition) => ({ partition, ...entry })),
+  ]);
 }
 
 /** Removes the waivers of `partitions`; returns how many were removed. */
-export async function revokeWaivers(store: ObjectStore, cfg: StateConfig, table: string, partitions: string[]): Promise<number> {
+export async function revokeWaivers(
+  store: ObjectStore,
+  cfg: StateConfig,
+  table: string,
+  partitions: string[],
+): Promise<number> {
   checkCount(partitions);
   const chosen = new Set(partitions);
   let removed = 0;
@@ -118,5 +153,6 @@ export async function revokeWaivers(store: ObjectStore, cfg: StateConfig, table:
 }
 
 function checkCount(partitions: string[]): void {
-  if (partitions.length > MAX_WAIVER_PARTITIONS) throw new RangeError(`${partitions.length} partitions at once; at most ${MAX_WAIVER_PARTITIONS}`);
+  if (partitions.length > MAX_WAIVER_PARTITIONS)
+    throw new RangeError(`${partitions.length} partitions at once; at most ${MAX_WAIVER_PARTITIONS}`);
 }

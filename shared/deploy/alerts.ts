@@ -72,7 +72,9 @@ const q = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 /** The filter text of a list of conditions (Cloud Logging query language). */
 export function renderFilter(conditions: readonly LogCondition[]): string {
   return conditions
-    .map((c) => (c.op === ':*' ? `${c.field}:*` : c.op === '>=' ? `${c.field}>=${c.value}` : `${c.field}${c.op}${q(c.value)}`))
+    .map((c) =>
+      c.op === ':*' ? `${c.field}:*` : c.op === '>=' ? `${c.field}>=${c.value}` : `${c.field}${c.op}${q(c.value)}`,
+    )
     .join(' AND ');
 }
 
@@ -91,12 +93,18 @@ export interface AlertOptions {
 }
 
 const HOLE_DOCS: Record<string, string> = {
-  missing: 'Partitions have source files but were never loaded. The audit has published backfills; if this stays, check the backfill function\'s errors and `tidemark status` (budget waiting?).',
-  stale: 'Source files changed after the last load (or warehouse rows differ). Backfills were published; if this stays, look for repeated load failures in `tidemark status`.',
-  failed: 'The last load of these partitions failed for a reason no single file explains (schema mismatch, permissions). Read the error in the status page cell, fix the cause, then `tidemark reload`.',
-  quarantined: 'Some files were rejected by BigQuery and excluded. `tidemark quarantine` lists them with the error; replace the file (a new generation loads) or `tidemark reload --partition P` after fixing the schema.',
-  'upstream-missing': 'The table\'s cadence expects data and the source has none: the producer did not write. Ask upstream; if the gap is accepted, `tidemark waive`.',
-  orphan: 'Warehouse partitions with no source objects (tidemark never deletes them). Decide whether the source was deleted by mistake; drop the partition by hand if it should go.',
+  missing:
+    "Partitions have source files but were never loaded. The audit has published backfills; if this stays, check the backfill function's errors and `tidemark status` (budget waiting?).",
+  stale:
+    'Source files changed after the last load (or warehouse rows differ). Backfills were published; if this stays, look for repeated load failures in `tidemark status`.',
+  failed:
+    'The last load of these partitions failed for a reason no single file explains (schema mismatch, permissions). Read the error in the status page cell, fix the cause, then `tidemark reload`.',
+  quarantined:
+    'Some files were rejected by BigQuery and excluded. `tidemark quarantine` lists them with the error; replace the file (a new generation loads) or `tidemark reload --partition P` after fixing the schema.',
+  'upstream-missing':
+    "The table's cadence expects data and the source has none: the producer did not write. Ask upstream; if the gap is accepted, `tidemark waive`.",
+  orphan:
+    'Warehouse partitions with no source objects (tidemark never deletes them). Decide whether the source was deleted by mistake; drop the partition by hand if it should go.',
 };
 
 /** Every metric and (with channels configured) every policy. Pure. */
@@ -105,12 +113,21 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
     { field: 'resource.type', op: '=', value: 'cloud_run_revision' },
     { field: 'resource.labels.service_name', op: '=', value: s },
   ];
-  const engineServices: LogCondition = { field: 'resource.labels.service_name', op: '=~', value: `^(${[opts.services.loader, opts.services.backfill].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$` };
+  const engineServices: LogCondition = {
+    field: 'resource.labels.service_name',
+    op: '=~',
+    value: `^(${[opts.services.loader, opts.services.backfill].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`,
+  };
   const metrics: (LogMetric | BuiltinMetric)[] = [
     logMetric({
       name: 'tidemark_quarantined_files',
       description: 'Source files BigQuery rejected and tidemark quarantined (excluded from loads).',
-      conditions: [{ field: 'resource.type', op: '=', value: 'cloud_run_revision' }, engineServices, { field: 'severity', op: '=', value: 'WARNING' }, { field: 'jsonPayload.message', op: '=', value: 'file quarantined' }],
+      conditions: [
+        { field: 'resource.type', op: '=', value: 'cloud_run_revision' },
+        engineServices,
+        { field: 'severity', op: '=', value: 'WARNING' },
+        { field: 'jsonPayload.message', op: '=', value: 'file quarantined' },
+      ],
       metricKind: 'counter',
       labels: { table: 'EXTRACT(jsonPayload.table)' },
       unit: '1',
@@ -118,7 +135,8 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
     {
       kind: 'builtin',
       name: 'pubsub.googleapis.com/subscription/num_undelivered_messages',
-      description: 'Backfill messages in the dead-letter subscription (Pub/Sub dead-letters without running tidemark code, so no log line exists).',
+      description:
+        'Backfill messages in the dead-letter subscription (Pub/Sub dead-letters without running tidemark code, so no log line exists).',
       filter: `metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages" AND resource.type="pubsub_subscription" AND resource.labels.subscription_id=${q(`${config.topics.backfillDlq}-sub`)}`,
       unit: '1',
     },
@@ -126,7 +144,11 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
       logMetric({
         name: `tidemark_audit_${cls.replace(/-/g, '_')}`,
         description: `Partitions the last audit classified ${cls}, per table.`,
-        conditions: [...service(opts.services.auditor), { field: 'jsonPayload.message', op: '=~', value: '^audit [^ ]+: ' }, { field: `jsonPayload.counts.${cls.includes('-') ? `"${cls}"` : cls}`, op: '>=', value: 0 }],
+        conditions: [
+          ...service(opts.services.auditor),
+          { field: 'jsonPayload.message', op: '=~', value: '^audit [^ ]+: ' },
+          { field: `jsonPayload.counts.${cls.includes('-') ? `"${cls}"` : cls}`, op: '>=', value: 0 },
+        ],
         metricKind: 'distribution',
         valueExtractor: `EXTRACT(jsonPayload.counts.${cls.includes('-') ? `"${cls}"` : cls})`,
         labels: { table: 'EXTRACT(jsonPayload.table)' },
@@ -136,7 +158,11 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
     logMetric({
       name: 'tidemark_freshness_lag_seconds',
       description: 'Per table, at each audit: now minus the end of the newest fully loaded partition.',
-      conditions: [...service(opts.services.auditor), { field: 'jsonPayload.message', op: '=~', value: '^audit [^ ]+: ' }, { field: 'jsonPayload.freshnessLagSeconds', op: '>=', value: 0 }],
+      conditions: [
+        ...service(opts.services.auditor),
+        { field: 'jsonPayload.message', op: '=~', value: '^audit [^ ]+: ' },
+        { field: 'jsonPayload.freshnessLagSeconds', op: '>=', value: 0 },
+      ],
       metricKind: 'distribution',
       valueExtractor: 'EXTRACT(jsonPayload.freshnessLagSeconds)',
       labels: { table: 'EXTRACT(jsonPayload.table)' },
@@ -167,23 +193,22 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
       threshold: 0,
       durationSeconds: 600,
       notificationChannels: channels,
-      documentation: 'Backfill messages failed every delivery attempt. `tidemark dlq --backend gcp` lists them with the partitions; fix the cause (the status page shows each partition\'s last error), then `tidemark dlq --replay`.',
+      documentation:
+        "Backfill messages failed every delivery attempt. `tidemark dlq --backend gcp` lists them with the partitions; fix the cause (the status page shows each partition's last error), then `tidemark dlq --replay`.",
     },
-    ...HOLE_CLASSES.filter((c) => c !== 'quarantined').map(
-      (cls): AlertPolicy => ({
-        name: `tidemark: ${cls} partitions`,
-        metric: `logging.googleapis.com/user/tidemark_audit_${cls.replace(/-/g, '_')}`,
-        // A distribution: Cloud Monitoring refuses ALIGN_MAX on one; p99 is its max in practice.
-        aligner: 'ALIGN_PERCENTILE_99',
-        alignmentSeconds: 3600,
-        comparison: 'COMPARISON_GT',
-        threshold: 0,
-        // A backfill fixes missing/stale within an audit or two; the rest need a person at once.
-        durationSeconds: cls === 'missing' || cls === 'stale' ? 3 * 3600 : 0,
-        notificationChannels: channels,
-        documentation: HOLE_DOCS[cls]!,
-      }),
-    ),
+    ...HOLE_CLASSES.filter((c) => c !== 'quarantined').map((cls): AlertPolicy => ({
+      name: `tidemark: ${cls} partitions`,
+      metric: `logging.googleapis.com/user/tidemark_audit_${cls.replace(/-/g, '_')}`,
+      // A distribution: Cloud Monitoring refuses ALIGN_MAX on one; p99 is its max in practice.
+      aligner: 'ALIGN_PERCENTILE_99',
+      alignmentSeconds: 3600,
+      comparison: 'COMPARISON_GT',
+      threshold: 0,
+      // A backfill fixes missing/stale within an audit or two; the rest need a person at once.
+      durationSeconds: cls === 'missing' || cls === 'stale' ? 3 * 3600 : 0,
+      notificationChannels: channels,
+      documentation: HOLE_DOCS[cls]!,
+    })),
     {
       name: 'tidemark: table not fresh',
       metric: 'logging.googleapis.com/user/tidemark_freshness_lag_seconds',

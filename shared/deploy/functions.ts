@@ -15,9 +15,7 @@ export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'inges
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
-  | { kind: 'storage-finalized' }
-  | { kind: 'topic'; topic: keyof TopicsConfig }
-  | { kind: 'http' };
+  { kind: 'storage-finalized' } | { kind: 'topic'; topic: keyof TopicsConfig } | { kind: 'http' };
 
 /** A row of the table: what is fixed in code for one functions/<folder>. */
 export interface FunctionRow {
@@ -47,7 +45,11 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     trigger: { kind: 'storage-finalized' },
     runsIn: 'lakeRegion',
     retry: true,
-    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.loader.maxInstances }),
+    settings: (d) => ({
+      memory: d.loader.memory,
+      timeoutSeconds: d.loader.timeoutSeconds,
+      maxInstances: d.loader.maxInstances,
+    }),
     why: 'loads each arriving object; a transient failure is redelivered by Eventarc for up to 24 h',
   },
   {
@@ -69,9 +71,17 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     trigger: { kind: 'topic', topic: 'backfill' },
     runsIn: 'region',
     retry: true,
-    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: d.backfill.maxInstances }),
+    settings: (d) => ({
+      memory: d.loader.memory,
+      timeoutSeconds: d.loader.timeoutSeconds,
+      maxInstances: d.backfill.maxInstances,
+    }),
     // A budget wait is re-published before the dead-letter policy's last attempt (handlers/backfill.ts).
-    env: (d) => ({ TIDEMARK_BUDGET_REQUEUE_MS: String(budgetRequeueAfterMs(d.backfill.maxDeliveryAttempts, BACKFILL_DELIVERY.minBackoffSeconds)) }),
+    env: (d) => ({
+      TIDEMARK_BUDGET_REQUEUE_MS: String(
+        budgetRequeueAfterMs(d.backfill.maxDeliveryAttempts, BACKFILL_DELIVERY.minBackoffSeconds),
+      ),
+    }),
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
   },
   {
@@ -121,7 +131,10 @@ export interface FunctionSpec {
 }
 
 /** Resolves the table against a config: what every consumer deploys, names included. */
-export function describeFunctions(config: Pick<Config, 'project' | 'lake' | 'topics'>, deploy: DeploySettings): FunctionSpec[] {
+export function describeFunctions(
+  config: Pick<Config, 'project' | 'lake' | 'topics'>,
+  deploy: DeploySettings,
+): FunctionSpec[] {
   return FUNCTION_TABLE.map((row) => {
     const id = `${deploy.serviceAccountPrefix}-${row.role}`;
     const trigger: FunctionSpec['trigger'] =
@@ -149,6 +162,9 @@ export function describeFunctions(config: Pick<Config, 'project' | 'lake' | 'top
 /** The row for a functions/ folder; throws naming the folder and this file when there is none. */
 export function functionRow(folder: string): FunctionRow {
   const row = FUNCTION_TABLE.find((r) => r.folder === folder);
-  if (!row) throw new Error(`functions/${folder} has no entry in the function table: add a row to FUNCTION_TABLE in shared/deploy/functions.ts`);
+  if (!row)
+    throw new Error(
+      `functions/${folder} has no entry in the function table: add a row to FUNCTION_TABLE in shared/deploy/functions.ts`,
+    );
   return row;
 }

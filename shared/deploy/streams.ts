@@ -76,7 +76,11 @@ const topicPath = (project: string, topic: string) => `projects/${project}/topic
 const LABELS = { tidemark: 'stream' };
 
 /** The resources of one stream. */
-export function describeStream(config: Pick<Config, 'project' | 'tables'>, stream: StreamConfig, opts: Pick<StreamDeployOptions, 'lakeRegion'>): StreamResources {
+export function describeStream(
+  config: Pick<Config, 'project' | 'tables'>,
+  stream: StreamConfig,
+  opts: Pick<StreamDeployOptions, 'lakeRegion'>,
+): StreamResources {
   const table = config.tables.find((t) => t.name === stream.table);
   if (!table) throw new Error(`stream ${stream.name}: no table ${stream.table} (the config check guarantees one)`);
   const bucket = table.source.bucket;
@@ -103,30 +107,68 @@ export function describeStream(config: Pick<Config, 'project' | 'tables'>, strea
           maxDuration: seconds(stream.files.maxDurationMs),
           maxBytes: String(stream.files.maxBytes),
         },
-        deadLetterPolicy: { deadLetterTopic: topicPath(config.project, stream.deadLetterTopic), maxDeliveryAttempts: STREAM_MAX_DELIVERY_ATTEMPTS },
+        deadLetterPolicy: {
+          deadLetterTopic: topicPath(config.project, stream.deadLetterTopic),
+          maxDeliveryAttempts: STREAM_MAX_DELIVERY_ATTEMPTS,
+        },
         retryPolicy: { minimumBackoff: '10s', maximumBackoff: '600s' },
         messageRetentionDuration: '604800s',
         expirationPolicy: { ttl: '' },
         labels,
       },
       // A dead-letter topic without a subscription loses what it receives.
-      { name: `projects/${config.project}/subscriptions/${stream.deadLetterTopic}-sub`, topic: topicPath(config.project, stream.deadLetterTopic), ackDeadlineSeconds: 60, messageRetentionDuration: '604800s', expirationPolicy: { ttl: '' }, labels },
+      {
+        name: `projects/${config.project}/subscriptions/${stream.deadLetterTopic}-sub`,
+        topic: topicPath(config.project, stream.deadLetterTopic),
+        ackDeadlineSeconds: 60,
+        messageRetentionDuration: '604800s',
+        expirationPolicy: { ttl: '' },
+        labels,
+      },
     ],
     grants: [
-      { resource: { kind: 'bucket', name: bucket }, role: 'roles/storage.objectCreator', member: agent, why: 'the storage subscription writes files into the lake bucket' },
-      { resource: { kind: 'bucket', name: bucket }, role: 'roles/storage.legacyBucketReader', member: agent, why: 'the storage subscription reads the bucket metadata' },
-      { resource: { kind: 'topic', name: stream.deadLetterTopic }, role: 'roles/pubsub.publisher', member: agent, why: 'forwarding undeliverable messages to the dead-letter topic' },
-      { resource: { kind: 'subscription', name: stream.subscription }, role: 'roles/pubsub.subscriber', member: agent, why: 'acknowledging messages it dead-letters' },
+      {
+        resource: { kind: 'bucket', name: bucket },
+        role: 'roles/storage.objectCreator',
+        member: agent,
+        why: 'the storage subscription writes files into the lake bucket',
+      },
+      {
+        resource: { kind: 'bucket', name: bucket },
+        role: 'roles/storage.legacyBucketReader',
+        member: agent,
+        why: 'the storage subscription reads the bucket metadata',
+      },
+      {
+        resource: { kind: 'topic', name: stream.deadLetterTopic },
+        role: 'roles/pubsub.publisher',
+        member: agent,
+        why: 'forwarding undeliverable messages to the dead-letter topic',
+      },
+      {
+        resource: { kind: 'subscription', name: stream.subscription },
+        role: 'roles/pubsub.subscriber',
+        member: agent,
+        why: 'acknowledging messages it dead-letters',
+      },
     ],
     expect: { subscription: stream.subscription, state: 'ACTIVE' },
   };
 }
 
 /** Every stream's resources, plus the ingest account's grants: publisher on each stream topic, nothing else. */
-export function describeStreams(config: Pick<Config, 'project' | 'tables' | 'streams'>, opts: StreamDeployOptions): { streams: StreamResources[]; ingestGrants: Grant[] } {
+export function describeStreams(
+  config: Pick<Config, 'project' | 'tables' | 'streams'>,
+  opts: StreamDeployOptions,
+): { streams: StreamResources[]; ingestGrants: Grant[] } {
   const account: Member = { kind: 'service-account', email: opts.ingestAccountEmail };
   return {
     streams: config.streams.map((s) => describeStream(config, s, opts)),
-    ingestGrants: config.streams.map((s) => ({ resource: { kind: 'topic', name: s.topic }, role: 'roles/pubsub.publisher', member: account, why: `ingestEvents publishes accepted records of stream ${s.name}` })),
+    ingestGrants: config.streams.map((s) => ({
+      resource: { kind: 'topic', name: s.topic },
+      role: 'roles/pubsub.publisher',
+      member: account,
+      why: `ingestEvents publishes accepted records of stream ${s.name}`,
+    })),
   };
 }

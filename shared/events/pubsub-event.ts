@@ -26,12 +26,18 @@ export function decodePubSubEvent(event: CloudEvent<unknown>): PubSubMessage {
   const data = eventData(event);
   const message = (data as { message?: Record<string, unknown> } | undefined)?.message;
   if (!message || typeof message !== 'object') {
-    throw new InvalidEventError(`event ${event.id ?? '?'}: data.message is missing`, { eventId: event.id, field: 'data.message' });
+    throw new InvalidEventError(`event ${event.id ?? '?'}: data.message is missing`, {
+      eventId: event.id,
+      field: 'data.message',
+    });
   }
   const messageId = String(message.messageId ?? message.message_id ?? event.id ?? '');
   const raw = message.data;
   if (raw !== undefined && typeof raw !== 'string') {
-    throw new InvalidEventError(`message ${messageId}: data.message.data must be base64 text`, { messageId, field: 'data.message.data' });
+    throw new InvalidEventError(`message ${messageId}: data.message.data must be base64 text`, {
+      messageId,
+      field: 'data.message.data',
+    });
   }
   const attributes: Record<string, string> = {};
   if (message.attributes && typeof message.attributes === 'object') {
@@ -53,6 +59,9 @@ export function messageJson(msg: PubSubMessage): unknown {
   try {
     return JSON.parse(msg.text);
   } catch {
-    throw new InvalidMessageError(`message ${msg.messageId}: payload is not JSON: ${JSON.stringify(msg.text.slice(0, 80))}`, { messageId: msg.messageId });
+    throw new InvalidMessageError(
+      `message ${msg.messageId}: payload is not JSON: ${JSON.stringify(msg.text.slice(0, 80))}`,
+      { messageId: msg.messageId },
+    );
   }
 }

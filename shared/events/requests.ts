@@ -35,7 +35,10 @@ const tableName = text(1, 40, TABLE_NAME, 'must be a table name from the config 
 const BACKFILL: Record<string, { check: Check; required: boolean }> = {
   table: { check: tableName, required: true },
   partition: { check: text(8, 40), required: true },
-  force: { check: (v) => (typeof v === 'boolean' ? undefined : `expected a boolean, got ${describe(v)}`), required: false },
+  force: {
+    check: (v) => (typeof v === 'boolean' ? undefined : `expected a boolean, got ${describe(v)}`),
+    required: false,
+  },
   reason: { check: text(0, 100, /^[A-Za-z0-9 _.:-]*$/, 'letters, digits, space and _.:- only'), required: false },
 };
 
@@ -65,8 +68,12 @@ function describe(v: unknown): string {
  * `__proto__` key is seen), required ones present, each value valid. Every problem is listed,
  * as `message.<field>: <reason>`; returns the payload as a record when there are none.
  */
-function checkFields(payload: unknown, fields: Record<string, { check: Check; required: boolean }>): { data?: Record<string, unknown>; problems: string[] } {
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return { problems: [`message: expected a JSON object, got ${describe(payload)}`] };
+function checkFields(
+  payload: unknown,
+  fields: Record<string, { check: Check; required: boolean }>,
+): { data?: Record<string, unknown>; problems: string[] } {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload))
+    return { problems: [`message: expected a JSON object, got ${describe(payload)}`] };
   const data = payload as Record<string, unknown>;
   const problems: string[] = [];
   for (const key of Object.keys(data)) if (!Object.hasOwn(fields, key)) problems.push(`message.${key}: unknown field`);
@@ -84,15 +91,23 @@ function checkFields(payload: unknown, fields: Record<string, { check: Check; re
 /** Validates a backfill message and normalises its partition to the table's granularity. */
 export function parseBackfillRequest(config: Config, payload: unknown, messageId: string): BackfillRequest {
   const r = checkFields(payload, BACKFILL);
-  if (!r.data) throw new InvalidMessageError(`backfill message ${messageId} is invalid: ${r.problems.join('; ')}`, { messageId });
+  if (!r.data)
+    throw new InvalidMessageError(`backfill message ${messageId} is invalid: ${r.problems.join('; ')}`, { messageId });
   const data = r.data as { table: string; partition: string; force?: boolean; reason?: string };
   const table = config.tables.find((t) => t.name === data.table);
-  if (!table) throw new InvalidMessageError(`backfill message ${messageId}: unknown table "${data.table}"`, { messageId, table: data.table });
+  if (!table)
+    throw new InvalidMessageError(`backfill message ${messageId}: unknown table "${data.table}"`, {
+      messageId,
+      table: data.table,
+    });
   let partition: string;
   try {
     partition = normalizePartition(data.partition, table.partitioning.type);
   } catch (err) {
-    throw new InvalidMessageError(`backfill message ${messageId}: ${err instanceof Error ? err.message : String(err)}`, { messageId, table: table.name });
+    throw new InvalidMessageError(
+      `backfill message ${messageId}: ${err instanceof Error ? err.message : String(err)}`,
+      { messageId, table: table.name },
+    );
   }
   return { table: table.name, partition, force: data.force ?? false, reason: data.reason ?? 'manual' };
 }
@@ -100,10 +115,12 @@ export function parseBackfillRequest(config: Config, payload: unknown, messageId
 /** Validates an audit request ({} = every table, default windows). */
 export function parseAuditRequest(config: Config, payload: unknown, messageId: string): AuditRequest {
   const r = checkFields(payload, AUDIT);
-  if (!r.data) throw new InvalidMessageError(`audit message ${messageId} is invalid: ${r.problems.join('; ')}`, { messageId });
+  if (!r.data)
+    throw new InvalidMessageError(`audit message ${messageId} is invalid: ${r.problems.join('; ')}`, { messageId });
   const data = r.data as { tables?: string[]; from?: string; to?: string };
   for (const t of data.tables ?? []) {
-    if (!config.tables.some((c) => c.name === t)) throw new InvalidMessageError(`audit message ${messageId}: unknown table "${t}"`, { messageId, table: t });
+    if (!config.tables.some((c) => c.name === t))
+      throw new InvalidMessageError(`audit message ${messageId}: unknown table "${t}"`, { messageId, table: t });
   }
   const time = (field: 'from' | 'to', v: string | undefined) => {
     if (v === undefined) return undefined;
@@ -112,11 +129,19 @@ export function parseAuditRequest(config: Config, payload: unknown, messageId: s
       const id = normalizePartition(v, g);
       return field === 'from' ? partitionStart(id) : partitionEnd(id); // `to` is inclusive
     } catch {
-      throw new InvalidMessageError(`audit message ${messageId}: ${field} "${v}" is not a partition id or ISO time`, { messageId, field });
+      throw new InvalidMessageError(`audit message ${messageId}: ${field} "${v}" is not a partition id or ISO time`, {
+        messageId,
+        field,
+      });
     }
   };
   const fromMs = time('from', data.from);
   const toMs = time('to', data.to);
-  if (fromMs !== undefined && toMs !== undefined && toMs < fromMs) throw new InvalidMessageError(`audit message ${messageId}: to is before from`, { messageId });
-  return { ...(data.tables ? { tables: data.tables } : {}), ...(fromMs !== undefined ? { fromMs } : {}), ...(toMs !== undefined ? { toMs } : {}) };
+  if (fromMs !== undefined && toMs !== undefined && toMs < fromMs)
+    throw new InvalidMessageError(`audit message ${messageId}: to is before from`, { messageId });
+  return {
+    ...(data.tables ? { tables: data.tables } : {}),
+    ...(fromMs !== undefined ? { fromMs } : {}),
+    ...(toMs !== undefined ? { toMs } : {}),
+  };
 }

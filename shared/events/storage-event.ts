@@ -22,7 +22,10 @@ export interface FinalizedObject {
 /** Decodes a finalize CloudEvent; throws InvalidEventError (permanent) naming the bad field. */
 export function decodeFinalizedEvent(event: CloudEvent<unknown>): FinalizedObject {
   if (event.type && event.type !== OBJECT_FINALIZED) {
-    throw new InvalidEventError(`event ${event.id ?? '?'}: type is "${event.type}", expected ${OBJECT_FINALIZED}`, { eventId: event.id, field: 'type' });
+    throw new InvalidEventError(`event ${event.id ?? '?'}: type is "${event.type}", expected ${OBJECT_FINALIZED}`, {
+      eventId: event.id,
+      field: 'type',
+    });
   }
   const data = eventData(event);
   if (!data || typeof data !== 'object') {
@@ -32,7 +35,10 @@ export function decodeFinalizedEvent(event: CloudEvent<unknown>): FinalizedObjec
   const field = (key: string) => {
     const v = d[key];
     if (typeof v !== 'string' || v === '') {
-      throw new InvalidEventError(`event ${event.id ?? '?'}: data.${key} must be a non-empty string`, { eventId: event.id, field: `data.${key}` });
+      throw new InvalidEventError(`event ${event.id ?? '?'}: data.${key} must be a non-empty string`, {
+        eventId: event.id,
+        field: `data.${key}`,
+      });
     }
     return v;
   };
@@ -40,12 +46,20 @@ export function decodeFinalizedEvent(event: CloudEvent<unknown>): FinalizedObjec
   const name = field('name');
   const generation = typeof d.generation === 'number' ? String(d.generation) : field('generation');
   if (!/^[0-9]+$/.test(generation)) {
-    throw new InvalidEventError(`event ${event.id ?? '?'}: data.generation "${generation}" is not a number`, { eventId: event.id, field: 'data.generation', object: name });
+    throw new InvalidEventError(`event ${event.id ?? '?'}: data.generation "${generation}" is not a number`, {
+      eventId: event.id,
+      field: 'data.generation',
+      object: name,
+    });
   }
   const rawSize = d.size ?? '0';
   const size = typeof rawSize === 'number' ? rawSize : Number(rawSize);
   if (!Number.isFinite(size) || size < 0) {
-    throw new InvalidEventError(`event ${event.id ?? '?'}: data.size "${String(rawSize)}" is not a size`, { eventId: event.id, field: 'data.size', object: name });
+    throw new InvalidEventError(`event ${event.id ?? '?'}: data.size "${String(rawSize)}" is not a size`, {
+      eventId: event.id,
+      field: 'data.size',
+      object: name,
+    });
   }
   return {
     bucket,

@@ -64,9 +64,19 @@ export function budgetRequeueAfterMs(maxDeliveryAttempts: number, minBackoffSeco
  * is due if the bus can hold messages; otherwise let Pub/Sub retry until the message is older than
  * `requeueAfterMs`, then re-publish it.
  */
-export function planBudgetWait(w: { now: number; publishTime?: string; deliveryAttempt?: number; retryAfterMs?: unknown; requeueAfterMs: number; canSchedule: boolean }): BudgetWait {
+export function planBudgetWait(w: {
+  now: number;
+  publishTime?: string;
+  deliveryAttempt?: number;
+  retryAfterMs?: unknown;
+  requeueAfterMs: number;
+  canSchedule: boolean;
+}): BudgetWait {
   if (w.canSchedule) {
-    const after = typeof w.retryAfterMs === 'number' && Number.isFinite(w.retryAfterMs) && w.retryAfterMs > 0 ? w.retryAfterMs : DEFAULT_BUDGET_RETRY_MS;
+    const after =
+      typeof w.retryAfterMs === 'number' && Number.isFinite(w.retryAfterMs) && w.retryAfterMs > 0
+        ? w.retryAfterMs
+        : DEFAULT_BUDGET_RETRY_MS;
     return { kind: 'schedule', notBefore: w.now + after };
   }
   if (w.deliveryAttempt !== undefined && w.deliveryAttempt >= REQUEUE_AT_ATTEMPT) return { kind: 'requeue' };
@@ -74,11 +84,20 @@ export function planBudgetWait(w: { now: number; publishTime?: string; deliveryA
   return age > w.requeueAfterMs ? { kind: 'requeue' } : { kind: 'retry' };
 }
 
-export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<unknown>): Promise<Acknowledged<BackfillOutcome>> {
+export async function onBackfillMessage(
+  deps: BackfillDeps,
+  event: CloudEvent<unknown>,
+): Promise<Acknowledged<BackfillOutcome>> {
   return settleEvent(deps.log, { eventId: event.id }, async (): Promise<BackfillOutcome> => {
     const msg = decodePubSubEvent(event);
     const req = parseBackfillRequest(deps.config, messageJson(msg), msg.messageId);
-    const fields = { table: req.table, partition: req.partition, messageId: msg.messageId, force: req.force, reason: req.reason };
+    const fields = {
+      table: req.table,
+      partition: req.partition,
+      messageId: msg.messageId,
+      force: req.force,
+      reason: req.reason,
+    };
     try {
       const result = await syncPartition(deps, {
         table: req.table,
@@ -88,7 +107,12 @@ export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<un
         retryFailed: req.force || req.reason === 'failed',
         reason: `backfill-${req.reason}`,
       });
-      deps.log.info(`backfill ${req.table}$${req.partition}: ${result.outcome}`, { ...fields, outcome: result.outcome, jobId: result.jobId, jobsSubmitted: result.jobsSubmitted });
+      deps.log.info(`backfill ${req.table}$${req.partition}: ${result.outcome}`, {
+        ...fields,
+        outcome: result.outcome,
+        jobId: result.jobId,
+        jobsSubmitted: result.jobsSubmitted,
+      });
       return { action: 'synced', result };
     } catch (err) {
       if (!(err instanceof BudgetExhaustedError)) throw err;
@@ -107,11 +131,20 @@ export async function onBackfillMessage(deps: BackfillDeps, event: CloudEvent<un
       if (wait.kind === 'schedule') {
         const notBefore = new Date(wait.notBefore).toISOString();
         await deps.bus.publishAt!(deps.config.topics.backfill, again, wait.notBefore, attributes);
-        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget until ${notBefore}`, { ...fields, budgetWait: true, notBefore, error: err.message });
+        deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget until ${notBefore}`, {
+          ...fields,
+          budgetWait: true,
+          notBefore,
+          error: err.message,
+        });
         return { action: 'requeued', reason: err.message, notBefore };
       }
       await deps.bus.publish(deps.config.topics.backfill, again, attributes);
-      deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, { ...fields, budgetWait: true, error: err.message });
+      deps.log.notice(`backfill ${req.table}$${req.partition} waits for job budget: re-published`, {
+        ...fields,
+        budgetWait: true,
+        error: err.message,
+      });
       return { action: 'requeued', reason: err.message };
     }
   });

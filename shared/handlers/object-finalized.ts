@@ -16,7 +16,10 @@ import type { Acknowledged } from './settle-event.ts';
 export type FinalizedOutcome = { action: 'ignored'; reason: string } | { action: 'synced'; result: SyncResult };
 
 /** Handles one finalize event. Throws only transient errors (the platform retries). */
-export async function onObjectFinalized(engine: Engine, event: CloudEvent<unknown>): Promise<Acknowledged<FinalizedOutcome>> {
+export async function onObjectFinalized(
+  engine: Engine,
+  event: CloudEvent<unknown>,
+): Promise<Acknowledged<FinalizedOutcome>> {
   const log = engine.log;
   return settleEvent(log, { eventId: event.id }, async (): Promise<FinalizedOutcome> => {
     const obj = decodeFinalizedEvent(event);
@@ -28,7 +31,10 @@ export async function onObjectFinalized(engine: Engine, event: CloudEvent<unknow
     const routed = engine.router.route(obj.bucket, obj.name);
     if (routed.kind === 'ignored') {
       if (isDeliberatelyIgnored(state, obj.bucket, obj.name)) return ignored(engine, fields, routed.reason);
-      engine.log.warn(`unrouted object: ${routed.reason}; it is not loaded (a path that drifted from the pattern?)`, { ...fields, reason: routed.reason });
+      engine.log.warn(`unrouted object: ${routed.reason}; it is not loaded (a path that drifted from the pattern?)`, {
+        ...fields,
+        reason: routed.reason,
+      });
       return { action: 'ignored', reason: routed.reason };
     }
     const result = await syncPartition(engine, {

@@ -13,7 +13,12 @@ export async function settleEvent<T>(log: Logger, fields: LogFields, work: () =>
   try {
     return { ok: true, value: await work() };
   } catch (err) {
-    const details = { ...fields, ...(err instanceof TidemarkError ? err.fields : {}), error: errorMessage(err), errorType: err instanceof Error ? err.name : typeof err };
+    const details = {
+      ...fields,
+      ...(err instanceof TidemarkError ? err.fields : {}),
+      error: errorMessage(err),
+      errorType: err instanceof Error ? err.name : typeof err,
+    };
     if (isPermanent(err)) {
       log.error(`acknowledged without retry: ${errorMessage(err)}`, { ...details, retry: false });
       return { ok: false, permanent: true, error: err };

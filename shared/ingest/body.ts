@@ -32,8 +32,17 @@ export class BodyError extends Error {
 export function bodyFormat(contentType: string | undefined): BodyFormat {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   if (type === 'application/json') return 'json';
-  if (type === 'application/x-ndjson' || type === 'application/ndjson' || type === 'application/jsonl' || type === 'application/jsonlines') return 'ndjson';
-  throw new BodyError(415, `unsupported content type ${JSON.stringify(contentType ?? '')}: send application/json (an array of records) or application/x-ndjson (one record per line)`);
+  if (
+    type === 'application/x-ndjson' ||
+    type === 'application/ndjson' ||
+    type === 'application/jsonl' ||
+    type === 'application/jsonlines'
+  )
+    return 'ndjson';
+  throw new BodyError(
+    415,
+    `unsupported content type ${JSON.stringify(contentType ?? '')}: send application/json (an array of records) or application/x-ndjson (one record per line)`,
+  );
 }
 
 /**
@@ -41,24 +50,35 @@ export function bodyFormat(contentType: string | undefined): BodyFormat {
  * platform has already decoded it (functions-framework inflates gzip itself).
  */
 export function decodeBody(bytes: Buffer, encoding: string | undefined, limits: BodyLimits): Buffer {
-  const tooLarge = (what: string) => new BodyError(413, `${what} is larger than the limit of ${limits.maxBodyBytes} bytes (limits.maxBodyBytes); send fewer records per request`);
+  const tooLarge = (what: string) =>
+    new BodyError(
+      413,
+      `${what} is larger than the limit of ${limits.maxBodyBytes} bytes (limits.maxBodyBytes); send fewer records per request`,
+    );
   if (bytes.length > limits.maxBodyBytes) throw tooLarge('the request body');
   const enc = (encoding ?? 'identity').trim().toLowerCase();
   if (enc === 'identity' || enc === '') return bytes;
-  if (enc !== 'gzip' && enc !== 'x-gzip') throw new BodyError(415, `unsupported content encoding ${JSON.stringify(encoding)}: send gzip or nothing`);
+  if (enc !== 'gzip' && enc !== 'x-gzip')
+    throw new BodyError(415, `unsupported content encoding ${JSON.stringify(encoding)}: send gzip or nothing`);
   try {
     // maxOutputLength stops inflating at the limit instead of after the damage.
     return gunzipSync(bytes, { maxOutputLength: limits.maxBodyBytes });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) throw tooLarge('the decompressed body');
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError)
+      throw tooLarge('the decompressed body');
     throw new BodyError(400, `the body is not valid gzip: ${(err as Error).message}`);
   }
 }
 
 /** The records of a decoded body. */
 export function parseRecords(text: Buffer, format: BodyFormat, limits: BodyLimits): BodyItem[] {
-  if (text.length > limits.maxBodyBytes) throw new BodyError(413, `the decompressed body is larger than the limit of ${limits.maxBodyBytes} bytes (limits.maxBodyBytes); send fewer records per request`);
-  const tooMany = (n: number) => new BodyError(413, `${n} records is more than the limit of ${limits.maxRecords} per request (limits.maxRecords)`);
+  if (text.length > limits.maxBodyBytes)
+    throw new BodyError(
+      413,
+      `the decompressed body is larger than the limit of ${limits.maxBodyBytes} bytes (limits.maxBodyBytes); send fewer records per request`,
+    );
+  const tooMany = (n: number) =>
+    new BodyError(413, `${n} records is more than the limit of ${limits.maxRecords} per request (limits.maxRecords)`);
   let source: string;
   try {
     source = new TextDecoder('utf-8', { fatal: true }).decode(text);
@@ -72,7 +92,8 @@ export function parseRecords(text: Buffer, format: BodyFormat, limits: BodyLimit
     } catch (err) {
       throw new BodyError(400, `the body is not JSON: ${(err as Error).message}`);
     }
-    if (!Array.isArray(value)) throw new BodyError(400, 'the body must be a JSON array of records (or send application/x-ndjson)');
+    if (!Array.isArray(value))
+      throw new BodyError(400, 'the body must be a JSON array of records (or send application/x-ndjson)');
     if (value.length > limits.maxRecords) throw tooMany(value.length);
     return value.map((v: unknown) => ({ value: v }));
   }

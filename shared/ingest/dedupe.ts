@@ -40,12 +40,23 @@ export function redeliveryWindowMs(stream: StreamConfig): number {
  * P-1 quarantined: they load nowhere). A name's time text runs from the year down in fixed widths
  * (config check), so comparing that text compares the times: no parsing.
  */
-export function tailFiles<T extends { name: string; generation: string }>(stream: StreamConfig, previousHour: readonly T[], partitionStartMs: number, skip: ReadonlySet<string> = new Set()): T[] {
+export function tailFiles<T extends { name: string; generation: string }>(
+  stream: StreamConfig,
+  previousHour: readonly T[],
+  partitionStartMs: number,
+  skip: ReadonlySet<string> = new Set(),
+): T[] {
   const { prefix, datetimeFormat } = stream.files;
   const from = formatFileDatetime(datetimeFormat, partitionStartMs - redeliveryWindowMs(stream));
   const to = formatFileDatetime(datetimeFormat, partitionStartMs);
   return previousHour.filter((f) => {
     const time = f.name.slice(prefix.length, prefix.length + from.length);
-    return f.name.startsWith(prefix) && f.name[prefix.length + from.length] === '_' && time >= from && time < to && !skip.has(`${f.name}\u0000${f.generation}`);
+    return (
+      f.name.startsWith(prefix) &&
+      f.name[prefix.length + from.length] === '_' &&
+      time >= from &&
+      time < to &&
+      !skip.has(`${f.name}\u0000${f.generation}`)
+    );
   });
 }

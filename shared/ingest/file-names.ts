@@ -18,7 +18,7 @@ type Part = { token: Token } | { literal: string };
 
 function parseFormat(format: string): Part[] | string {
   const parts: Part[] = [];
-  for (let i = 0; i < format.length; ) {
+  for (let i = 0; i < format.length;) {
     const token = TOKENS.find((t) => format.startsWith(t, i));
     if (token) {
       parts.push({ token });
@@ -46,7 +46,8 @@ export function datetimeFormatProblem(format: string): string | null {
   if (missing.length) return `missing ${missing.join(', ')}: the format must contain YYYY, MM, DD, hh, mm and ss`;
   if (tokens.length !== TOKENS.length) return 'each of YYYY, MM, DD, hh, mm, ss may appear once';
   if (tokens.some((t, i) => t !== TOKENS[i])) return 'tokens must run from the year down: YYYY, MM, DD, hh, mm, ss';
-  if (format.startsWith('/') || format.endsWith('/') || format.includes('//')) return 'a "/" may not start or end the format or repeat';
+  if (format.startsWith('/') || format.endsWith('/') || format.includes('//'))
+    return 'a "/" may not start or end the format or repeat';
   return null;
 }
 
@@ -101,7 +102,14 @@ export function fileSuffixProblem(suffix: string): string | null {
   return null;
 }
 
-const TOKEN_GROUP: Record<Token, string> = { YYYY: '(\\d{4})', MM: '(\\d{2})', DD: '(\\d{2})', hh: '(\\d{2})', mm: '(\\d{2})', ss: '(\\d{2})' };
+const TOKEN_GROUP: Record<Token, string> = {
+  YYYY: '(\\d{4})',
+  MM: '(\\d{2})',
+  DD: '(\\d{2})',
+  hh: '(\\d{2})',
+  mm: '(\\d{2})',
+  ss: '(\\d{2})',
+};
 
 /**
  * The UTC time a stream file's name says it was written (the inverse of streamObjectName), or
@@ -112,7 +120,9 @@ export function fileNameTime(naming: FileNaming, name: string): number | null {
   if (typeof parts === 'string' || !name.startsWith(naming.prefix) || !name.endsWith(naming.suffix)) return null;
   const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
   const order: Token[] = [];
-  const source = parts.map((p) => ('token' in p ? (order.push(p.token), TOKEN_GROUP[p.token]) : escape(p.literal))).join('');
+  const source = parts
+    .map((p) => ('token' in p ? (order.push(p.token), TOKEN_GROUP[p.token]) : escape(p.literal)))
+    .join('');
   const m = new RegExp(`^${source}_[^/]+$`).exec(name.slice(naming.prefix.length, name.length - naming.suffix.length));
   if (!m) return null;
   const v = Object.fromEntries(order.map((t, i) => [t, Number(m[i + 1])])) as Record<Token, number>;
@@ -120,4 +130,3 @@ export function fileNameTime(naming: FileNaming, name: string): number | null {
   // Month 13 or hour 24 would roll over: only a time that formats back to the name's text is real.
   return name.startsWith(`${naming.prefix}${formatFileDatetime(naming.datetimeFormat, ms)}_`) ? ms : null;
 }
-

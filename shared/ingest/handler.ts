@@ -53,12 +53,17 @@ export const MAX_REJECTIONS_LISTED = 1000;
 
 const ROUTE = /^\/v1\/streams\/([^/]+)\/events\/?$/;
 
-const fail = (status: number, error: string, extra: Record<string, string> = {}): IngestResponse => ({ status, ...(Object.keys(extra).length ? { headers: extra } : {}), body: { accepted: 0, rejected: [], error } });
+const fail = (status: number, error: string, extra: Record<string, string> = {}): IngestResponse => ({
+  status,
+  ...(Object.keys(extra).length ? { headers: extra } : {}),
+  body: { accepted: 0, rejected: [], error },
+});
 
 /** Handles one request; never throws (a publish failure is a 503). */
 export async function handleIngest(deps: IngestDeps, req: IngestRequest): Promise<IngestResponse> {
   const match = ROUTE.exec(req.path);
-  if (!match) return fail(404, `no such endpoint ${JSON.stringify(req.path.slice(0, 200))}: POST /v1/streams/<stream>/events`);
+  if (!match)
+    return fail(404, `no such endpoint ${JSON.stringify(req.path.slice(0, 200))}: POST /v1/streams/<stream>/events`);
   let name: string;
   try {
     name = decodeURIComponent(match[1]!);
@@ -66,7 +71,11 @@ export async function handleIngest(deps: IngestDeps, req: IngestRequest): Promis
     return fail(404, 'the stream name is not valid URL encoding');
   }
   const stream = deps.streams.find((s) => s.name === name);
-  if (!stream) return fail(404, `unknown stream ${JSON.stringify(name.slice(0, 100))}; streams: ${deps.streams.map((s) => s.name).join(', ') || '(none configured)'}`);
+  if (!stream)
+    return fail(
+      404,
+      `unknown stream ${JSON.stringify(name.slice(0, 100))}; streams: ${deps.streams.map((s) => s.name).join(', ') || '(none configured)'}`,
+    );
   if (req.method !== 'POST') return fail(405, `use POST, not ${req.method}`, { allow: 'POST' });
 
   let items;
@@ -96,14 +105,32 @@ export async function handleIngest(deps: IngestDeps, req: IngestRequest): Promis
   const listed = rejected.slice(0, MAX_REJECTIONS_LISTED);
   const log = deps.log.child({ stream: stream.name, topic: stream.topic });
   if (messages.length === 0) {
-    log.info('ingest request refused: no valid record', { rejected: rejected.length, firstReason: rejected[0]?.reason });
-    return { status: 400, body: { stream: stream.name, accepted: 0, rejected: listed, error: `none of the ${items.length} record(s) is valid` } };
+    log.info('ingest request refused: no valid record', {
+      rejected: rejected.length,
+      firstReason: rejected[0]?.reason,
+    });
+    return {
+      status: 400,
+      body: {
+        stream: stream.name,
+        accepted: 0,
+        rejected: listed,
+        error: `none of the ${items.length} record(s) is valid`,
+      },
+    };
   }
   try {
     await deps.bus.publish(stream.topic, messages, { stream: stream.name });
   } catch (err) {
-    log.error('publishing accepted records failed; the caller is told to retry', { records: messages.length, error: errorMessage(err) });
-    return fail(503, `could not publish to the stream's topic (${errorMessage(err).slice(0, 200)}); retry the request (records that carry an event_id are stored once)`, { 'retry-after': '5' });
+    log.error('publishing accepted records failed; the caller is told to retry', {
+      records: messages.length,
+      error: errorMessage(err),
+    });
+    return fail(
+      503,
+      `could not publish to the stream's topic (${errorMessage(err).slice(0, 200)}); retry the request (records that carry an event_id are stored once)`,
+      { 'retry-after': '5' },
+    );
   }
   log.info('events accepted', { accepted: messages.length, rejected: rejected.length });
   return {

@@ -18,6 +18,9 @@ export function ingestHttpFunction(deps: () => IngestDeps): HttpFunction {
       body: req.rawBody ?? Buffer.alloc(0),
       decoded: true,
     });
-    res.status(r.status).set(r.headers ?? {}).json(r.body);
+    res
+      .status(r.status)
+      .set(r.headers ?? {})
+      .json(r.body);
   };
 }

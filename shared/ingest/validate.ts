@@ -56,34 +56,49 @@ function scalarProblem(type: string, value: unknown): string | null {
       if (typeof value === 'number' && Number.isInteger(value)) n = BigInt(value);
       else if (typeof value === 'string' && /^[+-]?\d{1,19}$/.test(value.trim())) n = BigInt(value.trim());
       if (n === null) return `expected an integer, got ${describe(value)}`;
-      if (typeof value === 'number' && !Number.isSafeInteger(value)) return 'integer beyond 2^53 must be sent as a string to keep its precision';
+      if (typeof value === 'number' && !Number.isSafeInteger(value))
+        return 'integer beyond 2^53 must be sent as a string to keep its precision';
       return n < INT64_MIN || n > INT64_MAX ? 'integer out of the INT64 range' : null;
     }
     case 'FLOAT':
     case 'FLOAT64':
       // 1e400 parses to Infinity, which JSON.stringify would write as null: refuse it here.
-      if (typeof value === 'number') return Number.isFinite(value) ? null : 'number out of the FLOAT64 range (send "Infinity" as a string if meant)';
-      return typeof value === 'string' && (DECIMAL.test(value.trim()) || /^[+-]?(NaN|Infinity|inf)$/i.test(value.trim())) ? null : `expected a number, got ${describe(value)}`;
+      if (typeof value === 'number')
+        return Number.isFinite(value) ? null : 'number out of the FLOAT64 range (send "Infinity" as a string if meant)';
+      return typeof value === 'string' &&
+        (DECIMAL.test(value.trim()) || /^[+-]?(NaN|Infinity|inf)$/i.test(value.trim()))
+        ? null
+        : `expected a number, got ${describe(value)}`;
     case 'NUMERIC':
     case 'BIGNUMERIC':
       if (typeof value === 'number' && Number.isFinite(value)) return null;
-      return typeof value === 'string' && DECIMAL.test(value.trim()) ? null : `expected a decimal number, got ${describe(value)}`;
+      return typeof value === 'string' && DECIMAL.test(value.trim())
+        ? null
+        : `expected a decimal number, got ${describe(value)}`;
     case 'BOOLEAN':
     case 'BOOL':
       return typeof value === 'boolean' ? null : `expected true or false, got ${describe(value)}`;
     case 'BYTES':
       return typeof value === 'string' && BASE64.test(value) ? null : `expected base64 text, got ${describe(value)}`;
     case 'TIMESTAMP':
-      if (typeof value !== 'string' || !TIMESTAMP.test(value.trim())) return `expected a timestamp like "2026-11-24T13:05:09Z", got ${describe(value)}`;
-      return checkDateParts(value.trim()) && checkClock(value.trim().slice(10)) ? null : `not a real time: ${JSON.stringify(value)}`;
+      if (typeof value !== 'string' || !TIMESTAMP.test(value.trim()))
+        return `expected a timestamp like "2026-11-24T13:05:09Z", got ${describe(value)}`;
+      return checkDateParts(value.trim()) && checkClock(value.trim().slice(10))
+        ? null
+        : `not a real time: ${JSON.stringify(value)}`;
     case 'DATE':
-      if (typeof value !== 'string' || !DATE.test(value)) return `expected a date like "2026-11-24", got ${describe(value)}`;
+      if (typeof value !== 'string' || !DATE.test(value))
+        return `expected a date like "2026-11-24", got ${describe(value)}`;
       return checkDateParts(value) ? null : `not a real date: ${JSON.stringify(value)}`;
     case 'DATETIME':
-      if (typeof value !== 'string' || !DATETIME.test(value)) return `expected a datetime like "2026-11-24T13:05:09", got ${describe(value)}`;
-      return checkDateParts(value) && checkClock(value.slice(10)) ? null : `not a real datetime: ${JSON.stringify(value)}`;
+      if (typeof value !== 'string' || !DATETIME.test(value))
+        return `expected a datetime like "2026-11-24T13:05:09", got ${describe(value)}`;
+      return checkDateParts(value) && checkClock(value.slice(10))
+        ? null
+        : `not a real datetime: ${JSON.stringify(value)}`;
     case 'TIME':
-      if (typeof value !== 'string' || !TIME.test(value)) return `expected a time like "13:05:09", got ${describe(value)}`;
+      if (typeof value !== 'string' || !TIME.test(value))
+        return `expected a time like "13:05:09", got ${describe(value)}`;
       return checkClock(value) ? null : `not a real time: ${JSON.stringify(value)}`;
     case 'JSON':
       return null;
@@ -97,12 +112,19 @@ function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (typeof value === 'string')
+    return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
   return `${typeof value} ${String(value)}`;
 }
 
 /** Fields of `value` checked against `fields`; returns the record to keep, or the first problem. */
-function checkObject(fields: SchemaField[], value: Record<string, unknown>, path: string, unknown: UnknownFields, skip: Set<string>): { record: Record<string, unknown> } | { reason: string } {
+function checkObject(
+  fields: SchemaField[],
+  value: Record<string, unknown>,
+  path: string,
+  unknown: UnknownFields,
+  skip: Set<string>,
+): { record: Record<string, unknown> } | { reason: string } {
   const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f]));
   // Built on a null-prototype object: a "__proto__" key from JSON.parse stays a plain key.
   const out: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
@@ -122,12 +144,19 @@ function checkObject(fields: SchemaField[], value: Record<string, unknown>, path
     if (checked.value !== undefined) out[field.name] = checked.value;
   }
   for (const f of fields) {
-    if (f.mode === 'REQUIRED' && !seen.has(f.name.toLowerCase()) && !(path === '' && skip.has(f.name.toLowerCase()))) return { reason: `${path}${f.name}: required` };
+    if (f.mode === 'REQUIRED' && !seen.has(f.name.toLowerCase()) && !(path === '' && skip.has(f.name.toLowerCase())))
+      return { reason: `${path}${f.name}: required` };
   }
   return { record: { ...out } };
 }
 
-function checkField(field: SchemaField, value: unknown, path: string, unknown: UnknownFields, skip: Set<string>): { value: unknown } | { reason: string } {
+function checkField(
+  field: SchemaField,
+  value: unknown,
+  path: string,
+  unknown: UnknownFields,
+  skip: Set<string>,
+): { value: unknown } | { reason: string } {
   if (value === null || value === undefined) {
     if (field.mode === 'REQUIRED') return { reason: `${path}: required, got null` };
     return { value: field.mode === 'REPEATED' ? undefined : null };
@@ -146,7 +175,13 @@ function checkField(field: SchemaField, value: unknown, path: string, unknown: U
   return checkOne(field, value, path, unknown, skip);
 }
 
-function checkOne(field: SchemaField, value: unknown, path: string, unknown: UnknownFields, skip: Set<string>): { value: unknown } | { reason: string } {
+function checkOne(
+  field: SchemaField,
+  value: unknown,
+  path: string,
+  unknown: UnknownFields,
+  skip: Set<string>,
+): { value: unknown } | { reason: string } {
   if (field.type === 'RECORD' || field.type === 'STRUCT') {
     if (!isObject(value)) return { reason: `${path}: expected an object, got ${describe(value)}` };
     const inner = checkObject(field.fields ?? [], value, `${path}.`, unknown, skip);
@@ -167,11 +202,17 @@ export function validateRecord(fields: SchemaField[], value: unknown, unknown: U
   let eventId: string | undefined;
   for (const key of Object.keys(value)) {
     const lower = key.toLowerCase();
-    if (lower === RECEIVED_AT_COLUMN) return { ok: false, reason: `${key}: set by tidemark when the event is received; do not send it` };
+    if (lower === RECEIVED_AT_COLUMN)
+      return { ok: false, reason: `${key}: set by tidemark when the event is received; do not send it` };
     if (lower === EVENT_ID_COLUMN) {
       const id = value[key];
-      if (typeof id !== 'string' || !EVENT_ID.test(id)) return { ok: false, reason: `${key}: must be 1-128 letters, digits or _ . : @ - (or left out, and one is assigned)` };
-      if (eventId !== undefined) return { ok: false, reason: `${key}: given twice (column names are case-insensitive)` };
+      if (typeof id !== 'string' || !EVENT_ID.test(id))
+        return {
+          ok: false,
+          reason: `${key}: must be 1-128 letters, digits or _ . : @ - (or left out, and one is assigned)`,
+        };
+      if (eventId !== undefined)
+        return { ok: false, reason: `${key}: given twice (column names are case-insensitive)` };
       eventId = id;
     }
   }

@@ -79,7 +79,20 @@ export function isValidTimeZone(zone: string): boolean {
 }
 
 /** Zones whose offset is 0 at every instant: answered without Intl. */
-const ALWAYS_UTC = new Set(['UTC', 'Etc/UTC', 'Etc/UCT', 'Etc/Universal', 'Etc/Zulu', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT', 'Universal', 'Zulu']);
+const ALWAYS_UTC = new Set([
+  'UTC',
+  'Etc/UTC',
+  'Etc/UCT',
+  'Etc/Universal',
+  'Etc/Zulu',
+  'Etc/GMT',
+  'Etc/GMT0',
+  'Etc/GMT+0',
+  'Etc/GMT-0',
+  'GMT',
+  'Universal',
+  'Zulu',
+]);
 /** Per zone: UTC hour index -> the zone's offset through that whole hour, or NaN when it changes inside it. */
 const hourOffsets = new Map<string, Map<number, number>>();
 /** Hours kept per zone before the cache starts over (about 11 years; a few MiB at most). */

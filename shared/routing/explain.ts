@@ -37,7 +37,10 @@ export type RouteExplanation =
 export function explainRoute(config: Config, router: Router, bucket: string, name: string): RouteExplanation {
   const { state } = config;
   if (bucket === state.bucket && name.startsWith(state.prefix)) {
-    return { kind: 'ignored', reason: `ignored: state prefix gs://${state.bucket}/${state.prefix} (tidemark's own objects)` };
+    return {
+      kind: 'ignored',
+      reason: `ignored: state prefix gs://${state.bucket}/${state.prefix} (tidemark's own objects)`,
+    };
   }
   const ignored = isIgnoredObjectName(name);
   if (ignored) return { kind: 'ignored', reason: `ignored: ${ignored}` };
@@ -53,7 +56,10 @@ export function explainRoute(config: Config, router: Router, bucket: string, nam
       partition = route.partitionOf(name);
     } catch (err) {
       if (!(err instanceof RouteError)) throw err;
-      verdicts.push({ table: table.name, reason: `matches, but cannot be loaded: ${String(err.fields.reason ?? errorMessage(err))}` });
+      verdicts.push({
+        table: table.name,
+        reason: `matches, but cannot be loaded: ${String(err.fields.reason ?? errorMessage(err))}`,
+      });
       continue;
     }
     const matcher = compileSource(table.source);
@@ -88,11 +94,13 @@ function mismatchOf(matcher: SourceMatcher, name: string): string {
   for (const [i, segment] of segments.entries()) {
     const text = parts[i];
     const at = `segment ${i + 1} (${JSON.stringify(segmentText(segment))})`;
-    if (text === undefined) return `${at}: the name has only ${parts.length} segment${parts.length === 1 ? '' : 's'}, the pattern ${segments.length}`;
+    if (text === undefined)
+      return `${at}: the name has only ${parts.length} segment${parts.length === 1 ? '' : 's'}, the pattern ${segments.length}`;
     const problem = segment.kind === 'parts' ? segmentMismatch(segment, text) : null;
     if (problem) return `${at}: ${problem} in ${JSON.stringify(text)}`;
   }
-  if (parts.length > segments.length) return `the name has ${parts.length} segments, the pattern only ${segments.length}`;
+  if (parts.length > segments.length)
+    return `the name has ${parts.length} segments, the pattern only ${segments.length}`;
   return `does not match pattern ${matcher.text}`;
 }
 
@@ -113,7 +121,11 @@ function partRegex(part: PatternPart, first: boolean): string {
 /** What in a segment fails: the first part that cannot extend a match from the segment's start. */
 function segmentMismatch(segment: Extract<PatternSegment, { kind: 'parts' }>, text: string): string | null {
   const { parts } = segment;
-  const source = (k: number): string => parts.slice(0, k).map((p, i) => partRegex(p, i === 0)).join('');
+  const source = (k: number): string =>
+    parts
+      .slice(0, k)
+      .map((p, i) => partRegex(p, i === 0))
+      .join('');
   if (new RegExp(`^${source(parts.length)}$`).test(text)) return null;
   for (let k = 1; k <= parts.length; k++) {
     if (new RegExp(`^${source(k)}`).test(text)) continue;

@@ -17,7 +17,8 @@ export function isIgnoredObjectName(name: string): string | null {
   if (base.startsWith('.')) return 'hidden file';
   for (const segment of segments.slice(0, -1)) {
     if (segment === '_temporary') return 'temporary folder (_temporary)';
-    if (segment.startsWith('.')) return segment === '.' || segment === '..' ? `relative segment (${segment})` : 'hidden folder';
+    if (segment.startsWith('.'))
+      return segment === '.' || segment === '..' ? `relative segment (${segment})` : 'hidden folder';
   }
   const lower = base.toLowerCase();
   const suffix = TEMP_SUFFIXES.find((s) => lower.endsWith(s));

@@ -225,6 +225,11 @@ export function findNameUnder(source: SourceMatcher, prefix: string): string | n
     const name = intersect(patternAutomaton(source.segments), prefixAutomaton(prefix));
     return name !== null && claimed(name) ? name : null;
   }
-  const tails = ['x', 'x.json', ...samplesOf(source), ...SAMPLE_VALUES.map((v) => `${v.yyyy}/${v.mm}/${v.dd}/${v.hh}/x`)];
+  const tails = [
+    'x',
+    'x.json',
+    ...samplesOf(source),
+    ...SAMPLE_VALUES.map((v) => `${v.yyyy}/${v.mm}/${v.dd}/${v.hh}/x`),
+  ];
   return tails.map((tail) => prefix + tail).find(claimed) ?? null;
 }

@@ -31,7 +31,8 @@ function parseId(id: string): ParsedId {
   if (!m) throw new RangeError(`malformed partition id ${JSON.stringify(id)}: expected YYYYMMDDHH or YYYYMMDD`);
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])];
   const hour = m[4] === undefined ? 0 : Number(m[4]);
-  if (!isRealTime(year, month, day, hour)) throw new RangeError(`malformed partition id ${JSON.stringify(id)}: not a real date/hour`);
+  if (!isRealTime(year, month, day, hour))
+    throw new RangeError(`malformed partition id ${JSON.stringify(id)}: not a real date/hour`);
   return { year, month, day, hour, granularity: m[4] === undefined ? 'DAY' : 'HOUR' };
 }
 
@@ -84,7 +85,10 @@ const ID_FORMS: { re: RegExp; hasHour: boolean; offset: boolean }[] = [
  */
 export function normalizePartition(input: string, g: Granularity): string {
   const fail = (reason: string): never => {
-    throw new InvalidMessageError(`invalid partition ${JSON.stringify(input)}: ${reason}`, { partition: input, reason });
+    throw new InvalidMessageError(`invalid partition ${JSON.stringify(input)}: ${reason}`, {
+      partition: input,
+      reason,
+    });
   };
   if (typeof input !== 'string') fail('not a string');
   const text = input.trim();
@@ -98,7 +102,8 @@ export function normalizePartition(input: string, g: Granularity): string {
   if (m[7] && Number(m[7]) !== 0) fail(`not aligned to a ${g === 'HOUR' ? 'whole hour' : 'UTC day'}`);
   if (form.offset) ms -= offsetMsOf(m[8]!, fail);
   if (!form.hasHour && g === 'HOUR') fail('a day was given for an HOUR-partitioned table; give the hour (YYYYMMDDHH)');
-  if (form.hasHour && !form.offset && g === 'DAY') fail('an hour was given for a DAY-partitioned table; give the day (YYYYMMDD)');
+  if (form.hasHour && !form.offset && g === 'DAY')
+    fail('an hour was given for a DAY-partitioned table; give the day (YYYYMMDD)');
   const step = g === 'HOUR' ? HOUR_MS : DAY_MS;
   if (ms % step !== 0) fail(`not aligned to a ${g === 'HOUR' ? 'whole UTC hour' : 'UTC day'}`);
   const id = partitionIdAt(ms, g);

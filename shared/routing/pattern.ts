@@ -66,7 +66,8 @@ export function tokenText(part: { name: TokenName; unpadded?: boolean }): string
 export type TokenValues = Partial<Record<TokenName, string>>;
 
 /** One piece of a pattern segment. */
-export type PatternPart = { kind: 'literal'; text: string } | { kind: 'token'; name: TokenName; unpadded?: boolean } | { kind: 'star' };
+export type PatternPart =
+  { kind: 'literal'; text: string } | { kind: 'token'; name: TokenName; unpadded?: boolean } | { kind: 'star' };
 
 /** A pattern segment (text between `/`): a `**`, or a run of parts. */
 export type PatternSegment = { kind: 'globstar' } | { kind: 'parts'; parts: PatternPart[] };
@@ -139,7 +140,10 @@ function parseSegment(text: string, offset: number): PatternSegment {
     const at = `at column ${offset + i + 1}`;
     if (ch === '{') {
       const m = /^\{(yyyy|mm|dd|hh|m|d|h)\}/.exec(text.slice(i));
-      if (!m) throw new PatternSyntaxError(`unknown token ${at}: tokens are {yyyy} {mm} {dd} {hh} and unpadded {m} {d} {h}; {a,b} alternatives are not supported`);
+      if (!m)
+        throw new PatternSyntaxError(
+          `unknown token ${at}: tokens are {yyyy} {mm} {dd} {hh} and unpadded {m} {d} {h}; {a,b} alternatives are not supported`,
+        );
       const short = { m: 'mm', d: 'dd', h: 'hh' }[m[1]!] as TokenName | undefined;
       parts.push(short ? { kind: 'token', name: short, unpadded: true } : { kind: 'token', name: m[1] as TokenName });
       i += m[0].length - 1;
@@ -147,13 +151,17 @@ function parseSegment(text: string, offset: number): PatternSegment {
       if (text[i + 1] === '*') throw new PatternSyntaxError(`** ${at} must be a whole path segment (a/**/b)`);
       parts.push({ kind: 'star' });
     } else if ('}?[]\\'.includes(ch)) {
-      throw new PatternSyntaxError(`unsupported character ${JSON.stringify(ch)} ${at}: patterns have only tokens, * and **`);
+      throw new PatternSyntaxError(
+        `unsupported character ${JSON.stringify(ch)} ${at}: patterns have only tokens, * and **`,
+      );
     } else {
       pushLiteral(ch);
     }
   }
   if (parts.filter((p) => p.kind === 'star').length > 2) {
-    throw new PatternSyntaxError(`segment ${JSON.stringify(text)} has more than two *; use at most two per segment (or a regex)`);
+    throw new PatternSyntaxError(
+      `segment ${JSON.stringify(text)} has more than two *; use at most two per segment (or a regex)`,
+    );
   }
   parts.forEach((part, p) => {
     if (part.kind !== 'token' || !part.unpadded) return;

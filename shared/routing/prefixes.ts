@@ -41,7 +41,12 @@ export function partitionSpan(id: string, rule: PathTimeRule, zone: string): Loc
 }
 
 /** The local span of all partitions whose start lies in [fromMs, toMs), or null if there are none. */
-export function localSpanOf(fromMs: number, toMs: number, g: Granularity, spanOf: (id: string) => LocalSpan): LocalSpan | null {
+export function localSpanOf(
+  fromMs: number,
+  toMs: number,
+  g: Granularity,
+  spanOf: (id: string) => LocalSpan,
+): LocalSpan | null {
   const step = g === 'HOUR' ? HOUR_MS : DAY_MS;
   const first = Math.ceil(fromMs / step) * step;
   const last = (Math.ceil(toMs / step) - 1) * step;
@@ -138,9 +143,15 @@ const NAMES_PER_PAGE = 1000;
  * giving at most MAX_PREFIXES; past that many years, the prefix common to the first and last year.
  * `drift` widens each unit's prefix to what a drifted producer would write (see unitPrefixes).
  */
-export function coveringPrefixes(matcher: SourceMatcher, span: LocalSpan, finest: Level, options: { partitionMs?: number; drift?: boolean } = {}): string[] {
+export function coveringPrefixes(
+  matcher: SourceMatcher,
+  span: LocalSpan,
+  finest: Level,
+  options: { partitionMs?: number; drift?: boolean } = {},
+): string[] {
   if (matcher.kind === 'regex') return [matcher.literalPrefix];
-  const prefixesAt = (level: Level, units: number[]): string[] => minimal(units.flatMap((t) => unitPrefixes(matcher, valuesOf(level, t), !!options.drift)));
+  const prefixesAt = (level: Level, units: number[]): string[] =>
+    minimal(units.flatMap((t) => unitPrefixes(matcher, valuesOf(level, t), !!options.drift)));
   const { partitionMs } = options;
   if (partitionMs === undefined) return prefixesAt(finest, unitsOf(finest, span) ?? []);
   let best: { level: Level; units: number[]; calls: number } | undefined;

@@ -14,8 +14,18 @@ const WRONG: Readonly<Record<TokenName, readonly string[]>> = {
   hh: ['', '123', '0001', 'a', '1a', '-1', ' 1', '1 '],
 };
 
-const SHAPE: Readonly<Record<TokenName, string>> = { yyyy: '4 digits', mm: '1 or 2 digits', dd: '1 or 2 digits', hh: '1 or 2 digits' };
-const ADVICE: Readonly<Record<TokenName, string>> = { yyyy: '(?<yyyy>\\d{4})', mm: '(?<mm>\\d{1,2})', dd: '(?<dd>\\d{1,2})', hh: '(?<hh>\\d{1,2})' };
+const SHAPE: Readonly<Record<TokenName, string>> = {
+  yyyy: '4 digits',
+  mm: '1 or 2 digits',
+  dd: '1 or 2 digits',
+  hh: '1 or 2 digits',
+};
+const ADVICE: Readonly<Record<TokenName, string>> = {
+  yyyy: '(?<yyyy>\\d{4})',
+  mm: '(?<mm>\\d{1,2})',
+  dd: '(?<dd>\\d{1,2})',
+  hh: '(?<hh>\\d{1,2})',
+};
 
 /** The body of named group `name` in a regex source (between `(?<name>` and its `)`), or null. */
 export function groupBody(source: string, name: string): string | null {
@@ -49,7 +59,9 @@ export function regexGroupProblems(source: string, tokens: Iterable<TokenName>):
     }
     const caught = WRONG[token].find((text) => re.test(text));
     if (caught !== undefined) {
-      problems.push(`(?<${token}>${body}) can catch ${JSON.stringify(caught)}, but ${token} must be ${SHAPE[token]}; write ${ADVICE[token]}`);
+      problems.push(
+        `(?<${token}>${body}) can catch ${JSON.stringify(caught)}, but ${token} must be ${SHAPE[token]}; write ${ADVICE[token]}`,
+      );
     }
   }
   return problems;

@@ -5,7 +5,14 @@
  */
 import type { Config, TableConfig } from '../config/types.ts';
 import { ConfigError, RouteError } from '../core/errors.ts';
-import { DAY_MS, FIRST_PARTITION_YEAR, HOUR_MS, instantOfLocalHour, isRealTime, LAST_PARTITION_YEAR } from './civil-time.ts';
+import {
+  DAY_MS,
+  FIRST_PARTITION_YEAR,
+  HOUR_MS,
+  instantOfLocalHour,
+  isRealTime,
+  LAST_PARTITION_YEAR,
+} from './civil-time.ts';
 import { isIgnoredObjectName } from './ignored-names.ts';
 import { granularityOf, partitionIdAt } from './partition.ts';
 import type { Granularity } from './partition.ts';
@@ -99,7 +106,8 @@ export function createTableRoute(table: TableConfig): TableRoute {
   const rule = pathTimeRuleOf(table.partitioning, matcher.tokens.has('hh'));
   const zone = table.source.timeZone;
   const spanOf = (id: string) => {
-    if (granularityOf(id) !== granularity) throw new RangeError(`partition ${id} is not a ${granularity} partition of table ${table.name}`);
+    if (granularityOf(id) !== granularity)
+      throw new RangeError(`partition ${id} is not a ${granularity} partition of table ${table.name}`);
     return partitionSpan(id, rule, zone);
   };
   return {
@@ -113,7 +121,12 @@ export function createTableRoute(table: TableConfig): TableRoute {
     prefixesForRange(fromMs, toMs, options = {}) {
       const span = localSpanOf(fromMs, toMs, granularity, (id) => spanOf(id));
       const partitionMs = granularity === 'HOUR' ? HOUR_MS : DAY_MS;
-      return span ? coveringPrefixes(matcher, span, granularity === 'HOUR' ? 'hour' : 'day', { partitionMs, drift: !!options.drift }) : [];
+      return span
+        ? coveringPrefixes(matcher, span, granularity === 'HOUR' ? 'hour' : 'day', {
+            partitionMs,
+            drift: !!options.drift,
+          })
+        : [];
     },
     describe: () => describeRoute(table, matcher, rule),
   };
@@ -149,7 +162,8 @@ function partitionOfName(table: TableConfig, matcher: SourceMatcher, rule: PathT
   };
   if (found.conflict) fail(`{${found.conflict}} appears twice with different values`);
   // The hour is required to convert a time; when present it is checked even if it is not used.
-  const needed: TokenName[] = rule === 'utc-hour' || found.values.hh !== undefined ? ['yyyy', 'mm', 'dd', 'hh'] : ['yyyy', 'mm', 'dd'];
+  const needed: TokenName[] =
+    rule === 'utc-hour' || found.values.hh !== undefined ? ['yyyy', 'mm', 'dd', 'hh'] : ['yyyy', 'mm', 'dd'];
   const n = {} as Record<TokenName, number>;
   for (const token of needed) {
     const text = found.values[token];
@@ -181,7 +195,9 @@ function partitionOfName(table: TableConfig, matcher: SourceMatcher, rule: PathT
 function describeRoute(table: TableConfig, matcher: SourceMatcher, rule: PathTimeRule): string {
   const { partitioning, spec, source } = table;
   const what = matcher.kind === 'regex' ? `regex ${source.regex}` : source.pattern;
-  const column = partitioning.field ? `${partitioning.fieldType ?? 'column'} column ${partitioning.field}` : 'ingestion time';
+  const column = partitioning.field
+    ? `${partitioning.fieldType ?? 'column'} column ${partitioning.field}`
+    : 'ingestion time';
   const id = partitioning.type === 'HOUR' ? 'YYYYMMDDHH' : 'YYYYMMDD';
   const days = rule === 'local-date' ? (source.timeZone === 'UTC' ? 'UTC' : `local (${source.timeZone})`) : 'UTC';
   return (

@@ -43,7 +43,12 @@ export function partitionsAreLocalDates(partitioning: Partitioning): boolean {
  * Why `zone` cannot be used for this table, or null when it can. Offsets are sampled around
  * `nowMs` (a year either side); the router re-checks each instant it converts.
  */
-export function zoneProblem(zone: string, partitioning: Partitioning, hasHourToken: boolean, nowMs: number): string | null {
+export function zoneProblem(
+  zone: string,
+  partitioning: Partitioning,
+  hasHourToken: boolean,
+  nowMs: number,
+): string | null {
   if (partitionsAreLocalDates(partitioning)) return null;
   const survey = surveyZone(zone, nowMs);
   const offsets = survey.offsetsMinutes.map(formatOffset).join(', ');

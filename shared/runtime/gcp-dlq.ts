@@ -12,7 +12,10 @@ export interface DeadLetterRow {
   published: string;
 }
 
-export async function pullDeadLetters(config: Config, opts: { replay: boolean; max?: number }): Promise<{ messages: DeadLetterRow[]; replayed: number }> {
+export async function pullDeadLetters(
+  config: Config,
+  opts: { replay: boolean; max?: number },
+): Promise<{ messages: DeadLetterRow[]; replayed: number }> {
   // Imported here: the status page bundles this file, and gRPC Pub/Sub is most of a bundle.
   const { v1, PubSub } = await import('@google-cloud/pubsub');
   const client = new v1.SubscriberClient();
@@ -23,7 +26,9 @@ export async function pullDeadLetters(config: Config, opts: { replay: boolean; m
     messageId: m.message?.messageId ?? '',
     data: Buffer.from(m.message?.data ?? '').toString('utf8'),
     attempts: m.deliveryAttempt ?? null,
-    published: m.message?.publishTime?.seconds ? new Date(Number(m.message.publishTime.seconds) * 1000).toISOString() : '',
+    published: m.message?.publishTime?.seconds
+      ? new Date(Number(m.message.publishTime.seconds) * 1000).toISOString()
+      : '',
   }));
   const ackIds = received.map((m) => m.ackId!).filter(Boolean);
   if (!ackIds.length) return { messages, replayed: 0 };
@@ -33,7 +38,10 @@ export async function pullDeadLetters(config: Config, opts: { replay: boolean; m
   }
   const topic = new PubSub({ projectId: config.project }).topic(config.topics.backfill);
   for (const m of received) {
-    await topic.publishMessage({ data: Buffer.from(m.message?.data ?? ''), attributes: { ...(m.message?.attributes ?? {}), replayOf: m.message?.messageId ?? '' } });
+    await topic.publishMessage({
+      data: Buffer.from(m.message?.data ?? ''),
+      attributes: { ...(m.message?.attributes ?? {}), replayOf: m.message?.messageId ?? '' },
+    });
   }
   await client.acknowledge({ subscription, ackIds });
   return { messages, replayed: received.length };

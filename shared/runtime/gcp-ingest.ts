@@ -18,6 +18,11 @@ let ingest: IngestDeps | undefined;
 /** The ingest function's dependencies, created on first use and reused across invocations. */
 export function gcpIngestDeps(): IngestDeps {
   const engine = gcpEngine();
-  ingest ??= { streams: engine.config.streams ?? [], bus: gcpBus(engine.config, INGEST_BATCHING), clock: systemClock, log: engine.log };
+  ingest ??= {
+    streams: engine.config.streams ?? [],
+    bus: gcpBus(engine.config, INGEST_BATCHING),
+    clock: systemClock,
+    log: engine.log,
+  };
   return ingest;
 }

@@ -34,7 +34,15 @@ export function loadRuntimeConfig(env: Env): Config {
 function lazyPort<T extends object>(load: () => Promise<T>, sync: Partial<T> = {}): T {
   let loaded: Promise<T> | undefined;
   return new Proxy(sync as T, {
-    get: (target, key) => (key in target ? Reflect.get(target, key) : async (...args: unknown[]) => Reflect.apply(Reflect.get(await (loaded ??= load()), key) as (...a: unknown[]) => unknown, await loaded, args)),
+    get: (target, key) =>
+      key in target
+        ? Reflect.get(target, key)
+        : async (...args: unknown[]) =>
+            Reflect.apply(
+              Reflect.get(await (loaded ??= load()), key) as (...a: unknown[]) => unknown,
+              await loaded,
+              args,
+            ),
   });
 }
 
@@ -56,10 +64,14 @@ export function gcpClients(config: Config): GcpClients {
   let bigquery: Promise<BigQuery> | undefined;
   const clients: GcpClients = {
     auth: () =>
-      (auth ??= import('google-auth-library').then(({ GoogleAuth }) => new GoogleAuth({ projectId: config.project, scopes: ['https://www.googleapis.com/auth/cloud-platform'] }))),
+      (auth ??= import('google-auth-library').then(
+        ({ GoogleAuth }) =>
+          new GoogleAuth({ projectId: config.project, scopes: ['https://www.googleapis.com/auth/cloud-platform'] }),
+      )),
     storage: () =>
       (storage ??= Promise.all([import('@google-cloud/storage'), clients.auth()]).then(
-        ([{ Storage }, authClient]) => new Storage({ projectId: config.project, authClient, retryOptions: { autoRetry: false } }),
+        ([{ Storage }, authClient]) =>
+          new Storage({ projectId: config.project, authClient, retryOptions: { autoRetry: false } }),
       )),
     bigquery: () =>
       (bigquery ??= Promise.all([import('@google-cloud/bigquery'), clients.auth()]).then(
@@ -81,13 +93,19 @@ export function createGcpEngine(env: Env, config: Config = loadRuntimeConfig(env
   const clients = gcpClients(config);
   const store = lazyPort<ObjectStore>(
     async () => {
-      const [storage, { GcsObjectStore }] = await Promise.all([clients.storage(), import('../backends/gcp/storage-store.ts')]);
+      const [storage, { GcsObjectStore }] = await Promise.all([
+        clients.storage(),
+        import('../backends/gcp/storage-store.ts'),
+      ]);
       return new GcsObjectStore({ storage });
     },
     { uri: (bucket: string, name: string) => `gs://${bucket}/${name}` },
   );
   const warehouse = lazyPort<Warehouse>(async () => {
-    const [bigquery, { BigQueryWarehouse }] = await Promise.all([clients.bigquery(), import('../backends/gcp/bigquery-warehouse.ts')]);
+    const [bigquery, { BigQueryWarehouse }] = await Promise.all([
+      clients.bigquery(),
+      import('../backends/gcp/bigquery-warehouse.ts'),
+    ]);
     return new BigQueryWarehouse({ bigquery, project: config.project, location: config.location });
   });
   return {
@@ -96,7 +114,11 @@ export function createGcpEngine(env: Env, config: Config = loadRuntimeConfig(env
     store,
     warehouse,
     clock: systemClock,
-    log: createLogger(undefined, { service: env.K_SERVICE ?? 'tidemark' }, env.TIDEMARK_LOG_LEVEL === 'debug' ? 'DEBUG' : 'INFO'),
+    log: createLogger(
+      undefined,
+      { service: env.K_SERVICE ?? 'tidemark' },
+      env.TIDEMARK_LOG_LEVEL === 'debug' ? 'DEBUG' : 'INFO',
+    ),
     options: defaultEngineOptions,
   };
 }
@@ -133,7 +155,9 @@ export function gcpBackfillDeps(): BackfillDeps {
 export function gcpBus(config: Config, batching?: PubSubBusOptions['batching']): Bus {
   let bus: Promise<PubSubBus> | undefined;
   const load = () =>
-    (bus ??= import('@google-cloud/pubsub').then(({ PubSub }) => new PubSubBus({ pubsub: new PubSub({ projectId: config.project }), ...(batching ? { batching } : {}) })));
+    (bus ??= import('@google-cloud/pubsub').then(
+      ({ PubSub }) =>
+        new PubSubBus({ pubsub: new PubSub({ projectId: config.project }), ...(batching ? { batching } : {}) }),
+    ));
   return { publish: async (topic, messages, attributes) => (await load()).publish(topic, messages, attributes) };
 }
-

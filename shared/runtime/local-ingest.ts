@@ -44,7 +44,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer | null> {
 }
 
 /** Starts the endpoint and the storage subscriptions. `port` 0 picks a free one. */
-export async function startLocalIngest(engine: LocalEngine, bus: LocalBus, options: { port: number; host?: string } = { port: 0 }): Promise<LocalIngest> {
+export async function startLocalIngest(
+  engine: LocalEngine,
+  bus: LocalBus,
+  options: { port: number; host?: string } = { port: 0 },
+): Promise<LocalIngest> {
   const config: Config = engine.config;
   const subscriptions = config.streams.map((stream) => {
     const table = config.tables.find((t) => t.name === stream.table)!;
@@ -70,9 +74,26 @@ export async function startLocalIngest(engine: LocalEngine, bus: LocalBus, optio
     };
     readBody(req, limit)
       .then(async (body) => {
-        if (body === null) return send({ status: 413, headers: { connection: 'close' }, body: { accepted: 0, rejected: [], error: `the request body is larger than ${limit} bytes (limits.maxBodyBytes)` } });
+        if (body === null)
+          return send({
+            status: 413,
+            headers: { connection: 'close' },
+            body: {
+              accepted: 0,
+              rejected: [],
+              error: `the request body is larger than ${limit} bytes (limits.maxBodyBytes)`,
+            },
+          });
         const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-        send(await handleIngest(deps, { method: req.method ?? 'GET', path, contentType: req.headers['content-type'], contentEncoding: req.headers['content-encoding'], body }));
+        send(
+          await handleIngest(deps, {
+            method: req.method ?? 'GET',
+            path,
+            contentType: req.headers['content-type'],
+            contentEncoding: req.headers['content-encoding'],
+            body,
+          }),
+        );
       })
       .catch((err: unknown) => send({ status: 500, body: { accepted: 0, rejected: [], error: errorMessage(err) } }));
   });

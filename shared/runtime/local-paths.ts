@@ -28,7 +28,10 @@ export interface LocalPaths {
 }
 
 /** Defaults under `.tidemark/` in `cwd`; the lake's own files always live inside the lake. */
-export function defaultLocalPaths(cwd: string, overrides: Partial<Pick<LocalPaths, 'workDir' | 'lakeDir' | 'warehouseFile'>> = {}): LocalPaths {
+export function defaultLocalPaths(
+  cwd: string,
+  overrides: Partial<Pick<LocalPaths, 'workDir' | 'lakeDir' | 'warehouseFile'>> = {},
+): LocalPaths {
   const workDir = resolve(cwd, overrides.workDir ?? '.tidemark');
   const lakeDir = resolve(cwd, overrides.lakeDir ?? join(workDir, 'lake'));
   const meta = lakeMetaDir(lakeDir);

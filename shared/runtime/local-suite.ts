@@ -26,7 +26,12 @@ export function toPubSubCloudEvent(msg: BusMessage, topic: string) {
     source: `//pubsub.googleapis.com/projects/local/topics/${topic}`,
     time: msg.publishTime,
     data: {
-      message: { data: msg.data.toString('base64'), messageId: msg.id, publishTime: msg.publishTime, attributes: msg.attributes },
+      message: {
+        data: msg.data.toString('base64'),
+        messageId: msg.id,
+        publishTime: msg.publishTime,
+        attributes: msg.attributes,
+      },
       subscription: `projects/local/subscriptions/${topic}-local`,
     },
   };
@@ -56,7 +61,11 @@ export interface LocalSuiteOptions {
 
 export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = {}): LocalSuite {
   const { topics } = engine.config;
-  const bus = new LocalBus({ ...(opts.deadLetterFile ? { deadLetterFile: opts.deadLetterFile } : {}), ...(opts.clock ? { clock: opts.clock } : {}), log: engine.log });
+  const bus = new LocalBus({
+    ...(opts.deadLetterFile ? { deadLetterFile: opts.deadLetterFile } : {}),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+    log: engine.log,
+  });
   const deps: AuditDeps = { ...engine, bus };
   bus.subscribe(
     topics.backfill,
@@ -69,10 +78,20 @@ export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = 
         throw error;
       }
     },
-    { deadLetterTopic: topics.backfillDlq, maxDeliveryAttempts: opts.maxDeliveryAttempts ?? 10, minBackoffMs: opts.minBackoffMs ?? 500, maxBackoffMs: opts.maxBackoffMs ?? 30_000, concurrency: 2 },
+    {
+      deadLetterTopic: topics.backfillDlq,
+      maxDeliveryAttempts: opts.maxDeliveryAttempts ?? 10,
+      minBackoffMs: opts.minBackoffMs ?? 500,
+      maxBackoffMs: opts.maxBackoffMs ?? 30_000,
+      concurrency: 2,
+    },
   );
   if (opts.subscribeAudit) {
-    bus.subscribe(topics.audit, async (msg) => void (await onAuditMessage(deps, toPubSubCloudEvent(msg, topics.audit) as never)), { maxDeliveryAttempts: 1, concurrency: 1 });
+    bus.subscribe(
+      topics.audit,
+      async (msg) => void (await onAuditMessage(deps, toPubSubCloudEvent(msg, topics.audit) as never)),
+      { maxDeliveryAttempts: 1, concurrency: 1 },
+    );
   }
   return { bus, deps, drain: () => bus.drain(), close: () => bus.close() };
 }
@@ -83,7 +102,12 @@ export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = 
  * (planBudgetWait), so it never reaches the dead-letter list. Other errors are thrown (retried).
  * Returns 'handled' or 'waiting'.
  */
-export async function deliverFinalizeEvent(engine: Engine, bus: LocalBus, topic: string, event: unknown): Promise<'handled' | 'waiting'> {
+export async function deliverFinalizeEvent(
+  engine: Engine,
+  bus: LocalBus,
+  topic: string,
+  event: unknown,
+): Promise<'handled' | 'waiting'> {
   try {
     await onObjectFinalized(engine, event as never);
     return 'handled';

@@ -17,9 +17,13 @@ export function gcpStatusPageHandler(): ReturnType<typeof createStatusPageHandle
     log: deps.log,
     // Peeks only: the messages are handed back (ack deadline 0) and stay for `tidemark dlq`.
     // gRPC Pub/Sub is most of a bundle: imported on the first read of the page only.
-    deadLetters: async () => (await (await import('../runtime/gcp-dlq.ts')).pullDeadLetters(config, { replay: false, max: 100 })).messages.map((m) => ({ id: m.messageId, data: m.data, attempts: m.attempts, published: m.published })),
+    deadLetters: async () =>
+      (await (await import('../runtime/gcp-dlq.ts')).pullDeadLetters(config, { replay: false, max: 100 })).messages.map(
+        (m) => ({ id: m.messageId, data: m.data, attempts: m.attempts, published: m.published }),
+      ),
     publishBackfills: async (messages) => {
-      for (let i = 0; i < messages.length; i += 500) await deps.bus.publish(config.topics.backfill, messages.slice(i, i + 500), { origin: 'status-page' });
+      for (let i = 0; i < messages.length; i += 500)
+        await deps.bus.publish(config.topics.backfill, messages.slice(i, i + 500), { origin: 'status-page' });
     },
     access: { mode: 'deployed', operators: config.statusPage?.operators ?? [] },
   });

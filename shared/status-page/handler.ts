@@ -49,7 +49,8 @@ type Req = IncomingMessage & { body?: unknown };
 const MAX_BODY = 16_384;
 
 async function jsonBody(req: Req): Promise<Record<string, unknown>> {
-  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? '')) throw new HttpError(415, 'actions take a JSON body (Content-Type: application/json)');
+  if (!/^application\/json\b/i.test(req.headers['content-type'] ?? ''))
+    throw new HttpError(415, 'actions take a JSON body (Content-Type: application/json)');
   let body = req.body;
   if (body === undefined || Buffer.isBuffer(body) || typeof body === 'string') {
     let text = typeof body === 'string' ? body : Buffer.isBuffer(body) ? body.toString('utf8') : '';
@@ -65,7 +66,8 @@ async function jsonBody(req: Req): Promise<Record<string, unknown>> {
       throw new HttpError(400, 'the body is not JSON');
     }
   }
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw new HttpError(400, 'the body must be a JSON object');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw new HttpError(400, 'the body must be a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -82,11 +84,15 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.setHeader('Content-Type', type);
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('X-Content-Type-Options', 'nosniff');
-  res.setHeader('Content-Security-Policy', "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:");
+  res.setHeader(
+    'Content-Security-Policy',
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:",
+  );
   res.end(body);
 }
 
-const sendJson = (res: ServerResponse, status: number, value: unknown) => send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
+const sendJson = (res: ServerResponse, status: number, value: unknown) =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value));
 
 async function backfill(deps: StatusPageDeps, body: Record<string, unknown>) {
   const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
@@ -110,15 +116,28 @@ async function backfill(deps: StatusPageDeps, body: Record<string, unknown>) {
   } catch (err) {
     throw new InvalidMessageError((err as Error).message, { table: tableName });
   }
-  if (ids.length > MAX_PAGE_BACKFILL) throw new InvalidMessageError(`${ids.length} partitions: the page backfills at most ${MAX_PAGE_BACKFILL} at once (use \`tidemark backfill\`)`, { table: tableName });
+  if (ids.length > MAX_PAGE_BACKFILL)
+    throw new InvalidMessageError(
+      `${ids.length} partitions: the page backfills at most ${MAX_PAGE_BACKFILL} at once (use \`tidemark backfill\`)`,
+      { table: tableName },
+    );
   const force = partition ? body.force !== false : body.force === true;
   const reason = partition && force ? 'reload' : force ? 'manual-force' : 'manual';
   const messages: BackfillMessage[] = ids.map((p) => ({ table: table.name, partition: p, force, reason }));
   const current = (await readStatusReport(deps.status, { tables: [table.name] })).tables[0]!;
-  const preview = messages.map((m) => ({ ...m, localTime: localPathTime(m.partition, table.source.timeZone), class: classOf(current, m.partition) }));
+  const preview = messages.map((m) => ({
+    ...m,
+    localTime: localPathTime(m.partition, table.source.timeZone),
+    class: classOf(current, m.partition),
+  }));
   if (body.dryRun !== false) return { dryRun: true, topic: deps.status.config.topics.backfill, messages: preview };
   await deps.publishBackfills(messages);
-  deps.log.notice(`status page: ${messages.length} backfill message(s) published`, { table: table.name, partitions: messages.length, force, reason });
+  deps.log.notice(`status page: ${messages.length} backfill message(s) published`, {
+    table: table.name,
+    partitions: messages.length,
+    force,
+    reason,
+  });
   return { dryRun: false, topic: deps.status.config.topics.backfill, published: messages.length, messages: preview };
 }
 
@@ -131,19 +150,36 @@ export function createStatusPageHandler(deps: StatusPageDeps): (req: Req, res: S
     try {
       // The page's markup and script load only when asked for: the deployed bundle carries them
       // in lazy files of their own (scripts/build/project-chunks.ts), not in index.js.
-      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html')) return send(res, 200, 'text/html; charset=utf-8', (await import('./index-html.ts')).INDEX_HTML);
-      if (req.method === 'GET' && url.pathname === '/app.js') return send(res, 200, 'text/javascript; charset=utf-8', (await import('./app-js.ts')).APP_JS);
+      if (req.method === 'GET' && (url.pathname === '/' || url.pathname === '/index.html'))
+        return send(res, 200, 'text/html; charset=utf-8', (await import('./index-html.ts')).INDEX_HTML);
+      if (req.method === 'GET' && url.pathname === '/app.js')
+        return send(res, 200, 'text/javascript; charset=utf-8', (await import('./app-js.ts')).APP_JS);
       if (req.method === 'GET' && url.pathname === '/api/status') {
         const tables = url.searchParams.getAll('table');
-        const report = await readStatusReport(deps.status, { ...(tables.length ? { tables } : {}), deadLetters: deps.deadLetters });
+        const report = await readStatusReport(deps.status, {
+          ...(tables.length ? { tables } : {}),
+          deadLetters: deps.deadLetters,
+        });
         return sendJson(res, 200, { ...report, caller, canAct, mode: deps.access.mode });
       }
       if (req.method === 'GET' && url.pathname === '/api/partition') {
-        return sendJson(res, 200, await readPartitionDetail(deps.status, url.searchParams.get('table') ?? '', url.searchParams.get('partition') ?? ''));
+        return sendJson(
+          res,
+          200,
+          await readPartitionDetail(
+            deps.status,
+            url.searchParams.get('table') ?? '',
+            url.searchParams.get('partition') ?? '',
+          ),
+        );
       }
       if (req.method === 'POST' && url.pathname === '/api/backfill') {
         const body = await jsonBody(req);
-        if (!canAct) throw new HttpError(403, `${caller ?? 'an unidentified caller'} may read but not act: operators are listed in statusPage.operators`);
+        if (!canAct)
+          throw new HttpError(
+            403,
+            `${caller ?? 'an unidentified caller'} may read but not act: operators are listed in statusPage.operators`,
+          );
         return sendJson(res, 200, await backfill(deps, body));
       }
       throw new HttpError(404, `no such page: ${req.method} ${url.pathname}`);

@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 /** Listens on 127.0.0.1:`port` (0: any free port; a busy port falls back to any free one). */
-export async function serveLocally(handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>, port: number): Promise<{ url: string; close(): Promise<void> }> {
+export async function serveLocally(
+  handler: (req: IncomingMessage, res: ServerResponse) => Promise<void>,
+  port: number,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => void handler(req, res));
   const listen = (p: number) =>
     new Promise<void>((resolve, reject) => {
@@ -26,9 +29,10 @@ export async function serveLocally(handler: (req: IncomingMessage, res: ServerRe
   const { port: bound } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${bound}/`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -17,7 +17,13 @@ describe('bundle options', () => {
   it('bundles for the platform: node 22, minified, source maps, functions-framework external, the function as index', () => {
     const fn = discoverFunctions(process.cwd())[0]!;
     const o = bundleOptions('/root', fn, '/out/x');
-    assert.deepEqual([o.platform, o.target, o.bundle, o.minify, o.sourcemap, o.external, o.entryPoints, o.outdir], ['node', 'node22', true, true, 'linked', [FRAMEWORK], { index: fn.entry }, '/out/x']);
-    assert.deepEqual(o.plugins?.map((p) => p.name), ['tidemark-forbidden-packages', 'tidemark-unreachable-on-node22', 'tidemark-lazy-packages']);
+    assert.deepEqual(
+      [o.platform, o.target, o.bundle, o.minify, o.sourcemap, o.external, o.entryPoints, o.outdir],
+      ['node', 'node22', true, true, 'linked', [FRAMEWORK], { index: fn.entry }, '/out/x'],
+    );
+    assert.deepEqual(
+      o.plugins?.map((p) => p.name),
+      ['tidemark-forbidden-packages', 'tidemark-unreachable-on-node22', 'tidemark-lazy-packages'],
+    );
   });
 });

@@ -81,7 +81,14 @@ tables:
     target: { dataset: lake_us, table: events }
     partitioning: { type: HOUR }
 `;
-const SCHEMA = JSON.stringify([{ name: 'id', type: 'STRING' }, { name: 'ts', type: 'TIMESTAMP' }], null, 2);
+const SCHEMA = JSON.stringify(
+  [
+    { name: 'id', type: 'STRING' },
+    { name: 'ts', type: 'TIMESTAMP' },
+  ],
+  null,
+  2,
+);
 
 /** What must never be inside a deployed bundle: metafile inputs (paths from the project root). */
 const FORBIDDEN_INPUTS: [RegExp, string][] = [
@@ -105,17 +112,40 @@ function binaryEvent(type: string, source: string, data: unknown, subject?: stri
 
 let seq = 0;
 function storageFinalized(name: string): HttpEvent {
-  const data = { bucket: LAKE, name, generation: '1732453200000001', metageneration: '1', size: '42', contentType: 'application/gzip', timeCreated: new Date().toISOString(), updated: new Date().toISOString() };
-  return binaryEvent('google.cloud.storage.object.v1.finalized', `//storage.googleapis.com/projects/_/buckets/${LAKE}`, data, `objects/${name}`);
+  const data = {
+    bucket: LAKE,
+    name,
+    generation: '1732453200000001',
+    metageneration: '1',
+    size: '42',
+    contentType: 'application/gzip',
+    timeCreated: new Date().toISOString(),
+    updated: new Date().toISOString(),
+  };
+  return binaryEvent(
+    'google.cloud.storage.object.v1.finalized',
+    `//storage.googleapis.com/projects/_/buckets/${LAKE}`,
+    data,
+    `objects/${name}`,
+  );
 }
 
 function messagePublished(topic: string, payload: unknown): HttpEvent {
   const messageId = String(Date.now() + ++seq);
   const data = {
-    message: { data: Buffer.from(JSON.stringify(payload)).toString('base64'), messageId, publishTime: new Date().toISOString(), attributes: {} },
+    message: {
+      data: Buffer.from(JSON.stringify(payload)).toString('base64'),
+      messageId,
+      publishTime: new Date().toISOString(),
+      attributes: {},
+    },
     subscription: `projects/${PROJECT}/subscriptions/eventarc-${topic}-sub`,
   };
-  return binaryEvent('google.cloud.pubsub.topic.v1.messagePublished', `//pubsub.googleapis.com/projects/${PROJECT}/topics/${topic}`, data);
+  return binaryEvent(
+    'google.cloud.pubsub.topic.v1.messagePublished',
+    `//pubsub.googleapis.com/projects/${PROJECT}/topics/${topic}`,
+    data,
+  );
 }
 
 interface LogLine {
@@ -179,13 +209,23 @@ const CASES: Record<string, FunctionCase> = {
         assert.deepEqual(stdout, []);
       },
     },
-    callsApi: { what: 'an object of table events', event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz') },
+    callsApi: {
+      what: 'an object of table events',
+      event: () => storageFinalized('events/dt=2026-11-24/hr=13/part-0001.json.gz'),
+    },
   },
-  auditGaps: pubsubCase('tidemark-audit', { what: 'asking to audit an unknown table', payload: { tables: ['no_such_table'] } }, { what: 'an audit of every table', payload: {} }),
+  auditGaps: pubsubCase(
+    'tidemark-audit',
+    { what: 'asking to audit an unknown table', payload: { tables: ['no_such_table'] } },
+    { what: 'an audit of every table', payload: {} },
+  ),
   backfillPartition: pubsubCase(
     'tidemark-backfill',
     { what: 'naming an unknown table', payload: { table: 'no_such_table', partition: '2026112413' } },
-    { what: 'a backfill of events$2026112413', payload: { table: 'events', partition: '2026112413', reason: 'missing' } },
+    {
+      what: 'a backfill of events$2026112413',
+      payload: { table: 'events', partition: '2026112413', reason: 'missing' },
+    },
   ),
 };
 
@@ -204,8 +244,13 @@ function permanentlyRejected(stderr: LogLine[], eventId: string): void {
 function checkApiCalls(made: Recorded[], output: () => string): void {
   assert.ok(made.length > 0, `expected a Storage or BigQuery call at the fake:\n${output()}`);
   for (const r of made) {
-    assert.match(r.path, /^\/(b\/|upload\/|projects\/)/, `a Storage (/b/...) or BigQuery (/projects/...) path: ${r.method} ${r.path}`);
-    if (r.path.startsWith('/projects/')) assert.equal(r.authorization, `Bearer ${FAKE_TOKEN}`, 'BigQuery authenticated through the fake metadata server');
+    assert.match(
+      r.path,
+      /^\/(b\/|upload\/|projects\/)/,
+      `a Storage (/b/...) or BigQuery (/projects/...) path: ${r.method} ${r.path}`,
+    );
+    if (r.path.startsWith('/projects/'))
+      assert.equal(r.authorization, `Bearer ${FAKE_TOKEN}`, 'BigQuery authenticated through the fake metadata server');
   }
 }
 
@@ -228,13 +273,21 @@ class FakeGoogle {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;
       if (path.startsWith('/computeMetadata/')) {
         res.setHeader('Metadata-Flavor', 'Google');
-        if (path.endsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: FAKE_TOKEN, expires_in: 3600, token_type: 'Bearer' }));
+        if (path.endsWith('/token'))
+          return void res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ access_token: FAKE_TOKEN, expires_in: 3600, token_type: 'Bearer' }));
         if (path.endsWith('/project-id')) return void res.writeHead(200, { 'content-type': 'text/plain' }).end(PROJECT);
-        if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1/instance/') return void res.writeHead(200, { 'content-type': 'text/plain' }).end('');
+        if (path === '/computeMetadata/v1/instance' || path === '/computeMetadata/v1/instance/')
+          return void res.writeHead(200, { 'content-type': 'text/plain' }).end('');
         return void res.writeHead(404).end();
       }
       this.requests.push({ method: req.method ?? 'GET', path, authorization: req.headers.authorization });
-      const error = { code: 403, message: 'denied by the bundle test fake', errors: [{ reason: 'forbidden', message: 'denied by the bundle test fake' }] };
+      const error = {
+        code: 403,
+        message: 'denied by the bundle test fake',
+        errors: [{ reason: 'forbidden', message: 'denied by the bundle test fake' }],
+      };
       res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error }));
     });
   });
@@ -289,7 +342,11 @@ async function stop(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((ok, fail) => {
     const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -300,7 +357,6 @@ function run(cmd: string, args: string[], cwd: string): Promise<{ code: number |
     child.on('close', (code) => ok({ code, stdout, stderr }));
   });
 }
-
 
 /** A bundle served by functions-framework; its output split into lines as it arrives. */
 class RunningFunction {
@@ -319,17 +375,29 @@ class RunningFunction {
   static async start(dir: string, entryPoint: string, env: NodeJS.ProcessEnv): Promise<RunningFunction> {
     const port = await freePort();
     const main = join(dir, 'node_modules', FRAMEWORK, 'build', 'src', 'main.js');
-    const child = spawn(process.execPath, [main, '--source', dir, '--target', entryPoint, '--signature-type', 'cloudevent', '--port', String(port)], {
-      cwd: dir,
-      env: { ...env, PORT: String(port), K_SERVICE: entryPoint, K_REVISION: `${entryPoint}-00001`, FUNCTION_TARGET: entryPoint, FUNCTION_SIGNATURE_TYPE: 'cloudevent' },
-      detached: true, // its own process group, killed as one
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [main, '--source', dir, '--target', entryPoint, '--signature-type', 'cloudevent', '--port', String(port)],
+      {
+        cwd: dir,
+        env: {
+          ...env,
+          PORT: String(port),
+          K_SERVICE: entryPoint,
+          K_REVISION: `${entryPoint}-00001`,
+          FUNCTION_TARGET: entryPoint,
+          FUNCTION_SIGNATURE_TYPE: 'cloudevent',
+        },
+        detached: true, // its own process group, killed as one
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     children.add(child);
     const running = new RunningFunction(child, port);
     const deadline = Date.now() + 20_000;
     while (!(await portAnswers(port))) {
-      if (child.exitCode !== null) throw new Error(`${entryPoint} exited with ${child.exitCode} before listening:\n${running.output()}`);
+      if (child.exitCode !== null)
+        throw new Error(`${entryPoint} exited with ${child.exitCode} before listening:\n${running.output()}`);
       if (Date.now() > deadline) throw new Error(`${entryPoint} did not listen within 20 s:\n${running.output()}`);
       await new Promise((ok) => setTimeout(ok, 10));
     }
@@ -351,11 +419,17 @@ class RunningFunction {
   }
 
   /** Waits (bounded) until the lines since `mark` satisfy `done`; fails naming `what` and the output. */
-  async waitFor(what: string, mark: [number, number], done: (out: Output) => boolean, timeoutMs: number): Promise<Output> {
+  async waitFor(
+    what: string,
+    mark: [number, number],
+    done: (out: Output) => boolean,
+    timeoutMs: number,
+  ): Promise<Output> {
     for (const deadline = Date.now() + timeoutMs; ; await sleep(20)) {
       const out = this.since(mark);
       if (done(out)) return out;
-      if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`the function exited while waiting for ${what}:\n${this.output()}`);
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`the function exited while waiting for ${what}:\n${this.output()}`);
       if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms:\n${this.output()}`);
     }
   }
@@ -363,11 +437,16 @@ class RunningFunction {
   /** Posts the event; returns the status and the JSON log lines the function wrote meanwhile. */
   async post(event: HttpEvent): Promise<{ status: number; body: string } & Output> {
     const mark = this.mark();
-    const res = await fetch(`http://127.0.0.1:${this.port}/`, { method: 'POST', headers: event.headers, body: event.body, signal: AbortSignal.timeout(30_000) });
+    const res = await fetch(`http://127.0.0.1:${this.port}/`, {
+      method: 'POST',
+      headers: event.headers,
+      body: event.body,
+      signal: AbortSignal.timeout(30_000),
+    });
     const body = await res.text();
     // The log line is written before the response, but the pipe may deliver it after: wait for it.
     const lines = () => this.since(mark).stdout.length + this.since(mark).stderr.length;
-    for (const deadline = Date.now() + 3_000; lines() === 0 && Date.now() < deadline; ) await sleep(10);
+    for (const deadline = Date.now() + 3_000; lines() === 0 && Date.now() < deadline;) await sleep(10);
     await sleep(50); // and for any line after it
     return { status: res.status, body, ...this.since(mark) };
   }
@@ -409,7 +488,10 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
   const pubsub = async (): Promise<PubSub> => (pubsubClient ??= emulatorClient(await emulator()));
 
   before(async () => {
-    if (!PUSH.skip) emulatorStart = startPubSubEmulator({ projectId: PROJECT }).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    if (!PUSH.skip)
+      emulatorStart = startPubSubEmulator({ projectId: PROJECT }).catch((err: unknown) =>
+        err instanceof Error ? err : new Error(String(err)),
+      );
     work = mkdtempSync(join(tmpdir(), 'tidemark-bundles-'));
     dist = join(work, 'dist');
     configFile = join(work, 'config', 'tidemark.config.yaml');
@@ -458,22 +540,33 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     for (const line of buildOutput.trimEnd().split('\n')) t.diagnostic(line);
   });
 
-  it("publishes through a bundle's own Pub/Sub file (protos re-export left out, shared google-auth-library)", PUSH, async () => {
-    const fn = FUNCTIONS.find((f) => existsSync(join(dist, f.name, 'lazy', 'google-cloud-pubsub.cjs')));
-    assert.ok(fn, 'a function with lazy/google-cloud-pubsub.cjs');
-    const em = await emulator();
-    const topic = `bundle-publish-${Date.now()}`;
-    const [created] = await (await pubsub()).createTopic(topic);
-    await created.createSubscription(`${topic}-sub`);
-    const file = join(dist, fn.name, 'lazy', 'google-cloud-pubsub.cjs');
-    const code = `const { PubSub } = require(${JSON.stringify(file)});
+  it(
+    "publishes through a bundle's own Pub/Sub file (protos re-export left out, shared google-auth-library)",
+    PUSH,
+    async () => {
+      const fn = FUNCTIONS.find((f) => existsSync(join(dist, f.name, 'lazy', 'google-cloud-pubsub.cjs')));
+      assert.ok(fn, 'a function with lazy/google-cloud-pubsub.cjs');
+      const em = await emulator();
+      const topic = `bundle-publish-${Date.now()}`;
+      const [created] = await (await pubsub()).createTopic(topic);
+      await created.createSubscription(`${topic}-sub`);
+      const file = join(dist, fn.name, 'lazy', 'google-cloud-pubsub.cjs');
+      const code = `const { PubSub } = require(${JSON.stringify(file)});
       new PubSub({ projectId: ${JSON.stringify(PROJECT)} }).topic(${JSON.stringify(topic)}).publishMessage({ json: { hello: 'bundle' } })
         .then((id) => { console.log(id); process.exit(0); }, (e) => { console.error(e); process.exit(1); });`;
-    const child = spawnSync(process.execPath, ['-e', code], { env: { PATH: process.env.PATH, HOME: work, PUBSUB_EMULATOR_HOST: em.host }, encoding: 'utf8', timeout: 60_000 });
-    assert.equal(child.status, 0, child.stderr);
-    const pulled = await pullUntil(em, `${topic}-sub`, { count: 1 });
-    assert.deepEqual(pulled.map((m) => m.text), ['{"hello":"bundle"}']);
-  });
+      const child = spawnSync(process.execPath, ['-e', code], {
+        env: { PATH: process.env.PATH, HOME: work, PUBSUB_EMULATOR_HOST: em.host },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      assert.equal(child.status, 0, child.stderr);
+      const pulled = await pullUntil(em, `${topic}-sub`, { count: 1 });
+      assert.deepEqual(
+        pulled.map((m) => m.text),
+        ['{"hello":"bundle"}'],
+      );
+    },
+  );
 
   for (const fn of FUNCTIONS) {
     describe(`${fn.name} (${fn.entryPoint})`, () => {
@@ -483,14 +576,25 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
         const inputs = Object.keys(metafile.inputs);
         assert.ok(inputs.includes(fn.entry), `the metafile has ${fn.entry}`);
-        const found = inputs.flatMap((input) => FORBIDDEN_INPUTS.filter(([re]) => re.test(input)).map(([, what]) => `${what}: ${input}`));
+        const found = inputs.flatMap((input) =>
+          FORBIDDEN_INPUTS.filter(([re]) => re.test(input)).map(([, what]) => `${what}: ${input}`),
+        );
         assert.deepEqual(found, []);
         // Externals of the modules that made it into an output (tree shaking may drop an importer).
         const emitted = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
-        const externals = Object.entries(metafile.inputs).flatMap(([input, i]) => (emitted.has(input) ? i.imports.filter((imp) => imp.external).map((imp) => imp.path) : []));
+        const externals = Object.entries(metafile.inputs).flatMap(([input, i]) =>
+          emitted.has(input) ? i.imports.filter((imp) => imp.external).map((imp) => imp.path) : [],
+        );
         // `<runtime>` is esbuild's own helper module; ./lazy/*.cjs are the bundle's own lazily loaded files,
         // and ./*.cjs a shared package a lazy file requires from beside it (lazy/google-auth-library.cjs).
-        const unexpected = [...new Set(externals)].filter((p) => !BUILTINS.has(p) && p !== FRAMEWORK && p !== '<runtime>' && !(/^\.\/lazy\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), p))) && !(/^\.\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), 'lazy', p))));
+        const unexpected = [...new Set(externals)].filter(
+          (p) =>
+            !BUILTINS.has(p) &&
+            p !== FRAMEWORK &&
+            p !== '<runtime>' &&
+            !(/^\.\/lazy\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), p))) &&
+            !(/^\.\/[^/]+\.cjs$/.test(p) && existsSync(join(dir(), 'lazy', p))),
+        );
         assert.deepEqual(unexpected, [], 'at run time a bundle may import only node builtins and functions-framework');
       });
 
@@ -501,8 +605,13 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.deepEqual(pkg.engines, { node: '22' });
         assert.deepEqual(pkg.dependencies, { [FRAMEWORK]: installedFrameworkVersion(ROOT) });
         // No `build` (the buildpack would run it); gcp-build, with lazy files, only remakes their code caches.
-        const lazyFiles = (JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] }).lazyPackages.map((l) => l.file);
-        assert.deepEqual(pkg.scripts, lazyFiles.length ? { 'gcp-build': `node lazy/_code-cache.cjs --refresh ${lazyFiles.join(' ')}` } : undefined);
+        const lazyFiles = (
+          JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] }
+        ).lazyPackages.map((l) => l.file);
+        assert.deepEqual(
+          pkg.scripts,
+          lazyFiles.length ? { 'gcp-build': `node lazy/_code-cache.cjs --refresh ${lazyFiles.join(' ')}` } : undefined,
+        );
         assert.equal(pkg.devDependencies, undefined);
         // The config as the CLI resolves it, schema inlined; no YAML or schema files to parse at run time.
         const resolved = readResolvedConfig(join(dir(), RESOLVED_CONFIG_FILE));
@@ -511,52 +620,103 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
         assert.ok(!existsSync(join(dir(), 'tidemark.config.yaml')) && !existsSync(join(dir(), 'schemas')));
         assert.match(readFileSync(join(dir(), 'index.js'), 'utf8'), /\n\/\/# sourceMappingURL=index\.js\.map\n?$/);
         assert.ok(existsSync(join(dir(), 'index.js.map')));
-        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { bytes: { eager: number; total: number; maps: number }; topInputs: unknown[]; topPackages: { name: string; bytes: number }[]; lazyPackages: { pkg: string; file: string; bytes: number }[] };
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as {
+          bytes: { eager: number; total: number; maps: number };
+          topInputs: unknown[];
+          topPackages: { name: string; bytes: number }[];
+          lazyPackages: { pkg: string; file: string; bytes: number }[];
+        };
         assert.ok(report.bytes.eager > 0 && report.bytes.total >= report.bytes.eager);
-        assert.ok(report.bytes.eager <= 100 * 1024, `index.js is ${report.bytes.eager} bytes, more than 100 KiB: every cold start reads and parses it`);
+        assert.ok(
+          report.bytes.eager <= 100 * 1024,
+          `index.js is ${report.bytes.eager} bytes, more than 100 KiB: every cold start reads and parses it`,
+        );
         assert.ok(report.topInputs.length > 0 && report.topInputs.length <= 20);
         const kib = (n: number) => `${(n / 1024).toFixed(0)} KiB`;
         for (const l of report.lazyPackages) assert.ok(existsSync(join(dir(), l.file)), `lazy file ${l.file}`);
-        t.diagnostic(`index.js ${kib(report.bytes.eager)}, with lazy files ${kib(report.bytes.total)}, maps ${kib(report.bytes.maps)}`);
-        t.diagnostic(`largest in index.js: ${report.topPackages.slice(0, 5).map((p) => `${p.name} ${kib(p.bytes)}`).join(', ')}`);
-        if (report.lazyPackages.length) t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
+        t.diagnostic(
+          `index.js ${kib(report.bytes.eager)}, with lazy files ${kib(report.bytes.total)}, maps ${kib(report.bytes.maps)}`,
+        );
+        t.diagnostic(
+          `largest in index.js: ${report.topPackages
+            .slice(0, 5)
+            .map((p) => `${p.name} ${kib(p.bytes)}`)
+            .join(', ')}`,
+        );
+        if (report.lazyPackages.length)
+          t.diagnostic(`loaded by import(): ${report.lazyPackages.map((l) => `${l.pkg} ${kib(l.bytes)}`).join(', ')}`);
       });
 
       it('keeps one copy of every project module: a lazy project module shares none with index.js', () => {
-        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { projectChunks: { module: string; file: string }[] };
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as {
+          projectChunks: { module: string; file: string }[];
+        };
         const metafile = JSON.parse(readFileSync(metafilePath(dist, fn), 'utf8')) as Metafile;
-        const inputsOf = (file: string) => Object.keys(Object.entries(metafile.outputs).find(([out]) => out.endsWith(`/${fn.name}/${file}`))?.[1].inputs ?? {}).filter((i) => !i.includes(':') && i !== '<runtime>');
+        const inputsOf = (file: string) =>
+          Object.keys(
+            Object.entries(metafile.outputs).find(([out]) => out.endsWith(`/${fn.name}/${file}`))?.[1].inputs ?? {},
+          ).filter((i) => !i.includes(':') && i !== '<runtime>');
         const index = new Set(inputsOf('index.js'));
         assert.ok(index.size > 0);
         for (const c of report.projectChunks) {
           assert.ok(existsSync(join(dir(), c.file)), c.file);
           assert.ok(!index.has(c.module), `${c.module} is in index.js too`);
-          assert.deepEqual(inputsOf(c.file).filter((i) => index.has(i)), [], `${c.file} copies modules of index.js`);
+          assert.deepEqual(
+            inputsOf(c.file).filter((i) => index.has(i)),
+            [],
+            `${c.file} copies modules of index.js`,
+          );
         }
       });
 
       it('carries a code cache for each lazy file that this Node uses (lazy/_code-cache.cjs), remade by the gcp-build script', () => {
-        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { lazyPackages: { file: string }[] };
+        const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as {
+          lazyPackages: { file: string }[];
+        };
         if (!report.lazyPackages.length) return;
         // As the buildpack would: the package.json's gcp-build, then the caches it made are the ones used.
-        const script = (JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts['gcp-build']!;
-        const built = spawnSync('sh', ['-c', script], { cwd: dir(), env: { PATH: process.env.PATH, HOME: work }, encoding: 'utf8' });
+        const script = (
+          JSON.parse(readFileSync(join(dir(), 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+        ).scripts['gcp-build']!;
+        const built = spawnSync('sh', ['-c', script], {
+          cwd: dir(),
+          env: { PATH: process.env.PATH, HOME: work },
+          encoding: 'utf8',
+        });
         assert.equal(built.status, 0, built.stderr);
         assert.equal(built.stderr, '');
         const code = `const load = require('./lazy/_code-cache.cjs');
           for (const f of ${JSON.stringify(report.lazyPackages.map((l) => l.file))}) load(require('node:path').join(process.cwd(), f));
           console.log(JSON.stringify(Object.fromEntries(load.outcomes)));`;
-        const child = spawnSync(process.execPath, ['-e', code], { cwd: dir(), env: { PATH: process.env.PATH, HOME: work }, encoding: 'utf8' });
+        const child = spawnSync(process.execPath, ['-e', code], {
+          cwd: dir(),
+          env: { PATH: process.env.PATH, HOME: work },
+          encoding: 'utf8',
+        });
         assert.equal(child.status, 0, child.stderr);
         const outcomes = JSON.parse(child.stdout) as Record<string, string>;
-        assert.deepEqual(Object.keys(outcomes).sort(), report.lazyPackages.map((l) => l.file.slice('lazy/'.length)).sort());
-        assert.deepEqual(Object.values(outcomes).filter((o) => o !== 'used'), []);
+        assert.deepEqual(
+          Object.keys(outcomes).sort(),
+          report.lazyPackages.map((l) => l.file.slice('lazy/'.length)).sort(),
+        );
+        assert.deepEqual(
+          Object.values(outcomes).filter((o) => o !== 'used'),
+          [],
+        );
       });
 
       if (fn.entryPoint === 'statusPage') {
         it('serves the page and its script from their lazy files, index.js carrying neither', async () => {
-          const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as { projectChunks: { module: string }[] };
-          assert.deepEqual(report.projectChunks.map((c) => c.module).filter((m) => m.startsWith('shared/status-page/')).sort(), ['shared/status-page/app-js.ts', 'shared/status-page/index-html.ts']);
+          const report = JSON.parse(readFileSync(join(dir(), 'bundle-report.json'), 'utf8')) as {
+            projectChunks: { module: string }[];
+          };
+          assert.deepEqual(
+            report.projectChunks
+              .map((c) => c.module)
+              .filter((m) => m.startsWith('shared/status-page/'))
+              .sort(),
+            ['shared/status-page/app-js.ts', 'shared/status-page/index-html.ts'],
+          );
           const f = await RunningFunction.start(dir(), fn.entryPoint, env);
           try {
             const page = await fetch(`http://127.0.0.1:${f.port}/`);
@@ -609,49 +769,73 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
 
       const push = tc.pushed;
       if (!push) return;
-      it(`handles pushes from the Pub/Sub emulator on ${push.topic}: acknowledges a message ${push.acked.what} once, and sends ${push.callsApi.what} to the local fakes, refused so it comes again`, { skip: PUSH.skip }, async (t) => {
-        const emu = await emulator();
-        const client = await pubsub();
-        const f = await RunningFunction.start(dir(), fn.entryPoint, { ...env, PUBSUB_EMULATOR_HOST: emu.host });
-        // Stands in for the one `gcloud functions deploy --trigger-topic` makes; the full path
-        // is how functions-framework learns the topic for the CloudEvent's source.
-        const subscription = client.subscription(`eventarc-${push.topic}-sub`);
-        try {
-          const [topic] = await client.createTopic(push.topic);
-          const pushEndpoint = `http://127.0.0.1:${f.port}/projects/${PROJECT}/topics/${push.topic}`;
-          await topic.createSubscription(subscription.name, { pushConfig: { pushEndpoint }, ackDeadlineSeconds: 30, retryPolicy: RETRY_POLICY });
+      it(
+        `handles pushes from the Pub/Sub emulator on ${push.topic}: acknowledges a message ${push.acked.what} once, and sends ${push.callsApi.what} to the local fakes, refused so it comes again`,
+        { skip: PUSH.skip },
+        async (t) => {
+          const emu = await emulator();
+          const client = await pubsub();
+          const f = await RunningFunction.start(dir(), fn.entryPoint, { ...env, PUBSUB_EMULATOR_HOST: emu.host });
+          // Stands in for the one `gcloud functions deploy --trigger-topic` makes; the full path
+          // is how functions-framework learns the topic for the CloudEvent's source.
+          const subscription = client.subscription(`eventarc-${push.topic}-sub`);
+          try {
+            const [topic] = await client.createTopic(push.topic);
+            const pushEndpoint = `http://127.0.0.1:${f.port}/projects/${PROJECT}/topics/${push.topic}`;
+            await topic.createSubscription(subscription.name, {
+              pushConfig: { pushEndpoint },
+              ackDeadlineSeconds: 30,
+              retryPolicy: RETRY_POLICY,
+            });
 
-          // Acknowledged: one ERROR line, no API call, and no redelivery (a refused push would be back within about 1 s).
-          const seen = fake.requests.length;
-          let mark = f.mark();
-          const ackedId = await topic.publishMessage({ json: push.acked.payload });
-          await f.waitFor(`log line for pushed message ${ackedId}`, mark, (out) => linesOf(out, ackedId).length > 0, 15_000);
-          await sleep(NO_REDELIVERY_MS);
-          const acked = f.since(mark);
-          permanentlyRejected(acked.stderr, ackedId);
-          assert.deepEqual(acked.stdout, []);
-          assert.equal(fake.requests.length, seen, 'the acknowledged path calls no API');
+            // Acknowledged: one ERROR line, no API call, and no redelivery (a refused push would be back within about 1 s).
+            const seen = fake.requests.length;
+            let mark = f.mark();
+            const ackedId = await topic.publishMessage({ json: push.acked.payload });
+            await f.waitFor(
+              `log line for pushed message ${ackedId}`,
+              mark,
+              (out) => linesOf(out, ackedId).length > 0,
+              15_000,
+            );
+            await sleep(NO_REDELIVERY_MS);
+            const acked = f.since(mark);
+            permanentlyRejected(acked.stderr, ackedId);
+            assert.deepEqual(acked.stdout, []);
+            assert.equal(fake.requests.length, seen, 'the acknowledged path calls no API');
 
-          // Calls the fakes, whose 403 it takes as transient: answered 5xx, so the emulator delivers it again.
-          mark = f.mark();
-          const first = Date.now();
-          const callsId = await topic.publishMessage({ json: push.callsApi.payload });
-          const retried = (out: Output) => linesOf(out, callsId).filter((l) => l.severity === 'WARNING' && l.retry === true);
-          await f.waitFor(`first delivery of message ${callsId}`, mark, (out) => retried(out).length >= 1, 15_000);
-          const firstSeen = Date.now();
-          const out = await f.waitFor(`redelivery of message ${callsId}`, mark, (o) => retried(o).length >= 2, 15_000);
-          const againAfter = Date.now() - firstSeen;
-          assert.match(retried(out)[0]!.message, /^will be retried: /);
-          assert.ok(againAfter < NO_REDELIVERY_MS, `a refused push came back after ${againAfter} ms: the ${NO_REDELIVERY_MS} ms watch for a redelivery above is too short`);
-          const made = fake.requests.slice(seen);
-          checkApiCalls(made, () => f.output());
-          assert.deepEqual(tripwire.attempts, [], 'nothing tried to leave 127.0.0.1');
-          t.diagnostic(`pushed: first delivery ${firstSeen - first} ms after publishing, delivered again ${againAfter} ms later; API calls ${[...new Set(made.map((r) => `${r.method} ${r.path}`))].join(', ')}`);
-        } finally {
-          await subscription.delete().catch(() => {}); // no more pushes to a stopped bundle
-          await stop(f.child);
-        }
-      });
+            // Calls the fakes, whose 403 it takes as transient: answered 5xx, so the emulator delivers it again.
+            mark = f.mark();
+            const first = Date.now();
+            const callsId = await topic.publishMessage({ json: push.callsApi.payload });
+            const retried = (out: Output) =>
+              linesOf(out, callsId).filter((l) => l.severity === 'WARNING' && l.retry === true);
+            await f.waitFor(`first delivery of message ${callsId}`, mark, (out) => retried(out).length >= 1, 15_000);
+            const firstSeen = Date.now();
+            const out = await f.waitFor(
+              `redelivery of message ${callsId}`,
+              mark,
+              (o) => retried(o).length >= 2,
+              15_000,
+            );
+            const againAfter = Date.now() - firstSeen;
+            assert.match(retried(out)[0]!.message, /^will be retried: /);
+            assert.ok(
+              againAfter < NO_REDELIVERY_MS,
+              `a refused push came back after ${againAfter} ms: the ${NO_REDELIVERY_MS} ms watch for a redelivery above is too short`,
+            );
+            const made = fake.requests.slice(seen);
+            checkApiCalls(made, () => f.output());
+            assert.deepEqual(tripwire.attempts, [], 'nothing tried to leave 127.0.0.1');
+            t.diagnostic(
+              `pushed: first delivery ${firstSeen - first} ms after publishing, delivered again ${againAfter} ms later; API calls ${[...new Set(made.map((r) => `${r.method} ${r.path}`))].join(', ')}`,
+            );
+          } finally {
+            await subscription.delete().catch(() => {}); // no more pushes to a stopped bundle
+            await stop(f.child);
+          }
+        },
+      );
     });
   }
 
@@ -665,9 +849,13 @@ describe('deployable bundles (npm run build)', { timeout: 180_000 }, () => {
     const f = await RunningFunction.start(join(dist, fn.name), fn.entryPoint, leaky);
     try {
       const pending = f.post(CASES.loadOnFinalize!.callsApi.event()).catch(() => undefined);
-      for (const deadline = Date.now() + 15_000; tripwire.attempts.length === before && Date.now() < deadline; ) await new Promise((ok) => setTimeout(ok, 20));
+      for (const deadline = Date.now() + 15_000; tripwire.attempts.length === before && Date.now() < deadline;)
+        await new Promise((ok) => setTimeout(ok, 20));
       const caught = tripwire.attempts.slice(before);
-      assert.ok(caught.some((a) => /^CONNECT storage\.googleapis\.com:443$/.test(a)), `the tripwire saw ${JSON.stringify(caught)}\n${f.output()}`);
+      assert.ok(
+        caught.some((a) => /^CONNECT storage\.googleapis\.com:443$/.test(a)),
+        `the tripwire saw ${JSON.stringify(caught)}\n${f.output()}`,
+      );
       t.diagnostic(`caught: ${caught[0]}`);
       void pending;
     } finally {
@@ -694,13 +882,33 @@ describe('scripts/build.ts checks', () => {
   it('finds the registration in minified ESM, namespace imports and CommonJS, and nothing else', () => {
     const cases: [string, string, boolean][] = [
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";R("auditGaps",async e=>{})', 'auditGaps', true],
-      ['import{http as h,cloudEvent as $e}from"@google-cloud/functions-framework";$e("auditGaps",f)', 'auditGaps', true],
-      ['import * as ff from "@google-cloud/functions-framework"; ff.cloudEvent(\'loadOnFinalize\', f)', 'loadOnFinalize', true],
-      ['var o=require("@google-cloud/functions-framework");(0,o.cloudEvent)("loadOnFinalize",async t=>{})', 'loadOnFinalize', true],
+      [
+        'import{http as h,cloudEvent as $e}from"@google-cloud/functions-framework";$e("auditGaps",f)',
+        'auditGaps',
+        true,
+      ],
+      [
+        'import * as ff from "@google-cloud/functions-framework"; ff.cloudEvent(\'loadOnFinalize\', f)',
+        'loadOnFinalize',
+        true,
+      ],
+      [
+        'var o=require("@google-cloud/functions-framework");(0,o.cloudEvent)("loadOnFinalize",async t=>{})',
+        'loadOnFinalize',
+        true,
+      ],
       // http(): the HTTP functions (statusPage, ingestEvents) register this way
-      ['import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("statusPage",f)', 'statusPage', true],
+      [
+        'import{cloudEvent as R,http as H}from"@google-cloud/functions-framework";H("statusPage",f)',
+        'statusPage',
+        true,
+      ],
       ['import * as ff from "@google-cloud/functions-framework"; ff.http(\'ingestEvents\', f)', 'ingestEvents', true],
-      ['var o=require("@google-cloud/functions-framework");(0,o.http)("ingestEvents",async(q,s)=>{})', 'ingestEvents', true],
+      [
+        'var o=require("@google-cloud/functions-framework");(0,o.http)("ingestEvents",async(q,s)=>{})',
+        'ingestEvents',
+        true,
+      ],
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";R("auditGap",f)', 'auditGaps', false],
       ['import{http as H}from"@google-cloud/functions-framework";H("statusPages",f)', 'statusPage', false],
       ['import{cloudEvent as R}from"@google-cloud/functions-framework";xR("auditGaps",f)', 'auditGaps', false],
@@ -712,11 +920,21 @@ describe('scripts/build.ts checks', () => {
   });
 
   it('fails naming the import chain of every forbidden input, and unexpected externals', () => {
-    const input = (...imports: { path: string; external?: boolean }[]) => ({ bytes: 1, imports: imports.map((i) => ({ kind: 'import-statement' as const, ...i })) });
+    const input = (...imports: { path: string; external?: boolean }[]) => ({
+      bytes: 1,
+      imports: imports.map((i) => ({ kind: 'import-statement' as const, ...i })),
+    });
     const metafile = {
       inputs: {
-        'functions/x/index.ts': input({ path: 'shared/runtime/gcp.ts' }, { path: '@google-cloud/functions-framework', external: true }),
-        'shared/runtime/gcp.ts': input({ path: 'shared/cli/context.ts' }, { path: 'node:fs', external: true }, { path: 'left-pad', external: true }),
+        'functions/x/index.ts': input(
+          { path: 'shared/runtime/gcp.ts' },
+          { path: '@google-cloud/functions-framework', external: true },
+        ),
+        'shared/runtime/gcp.ts': input(
+          { path: 'shared/cli/context.ts' },
+          { path: 'node:fs', external: true },
+          { path: 'left-pad', external: true },
+        ),
         'shared/cli/context.ts': input({ path: 'shared/backends/local/duckdb-warehouse.ts' }),
         'shared/backends/local/duckdb-warehouse.ts': input({ path: '@duckdb/node-api', external: true }),
       },
@@ -724,8 +942,19 @@ describe('scripts/build.ts checks', () => {
     } as unknown as Metafile;
     const problems = checkHygiene(metafile, 'functions/x/index.ts');
     const byInput = Object.fromEntries(problems.map((p) => [p.input, p.chain]));
-    assert.deepEqual(Object.keys(byInput).sort(), ['@duckdb/node-api', 'left-pad', 'shared/backends/local/duckdb-warehouse.ts', 'shared/cli/context.ts']);
-    assert.deepEqual(byInput['@duckdb/node-api'], ['functions/x/index.ts', 'shared/runtime/gcp.ts', 'shared/cli/context.ts', 'shared/backends/local/duckdb-warehouse.ts', '@duckdb/node-api']);
+    assert.deepEqual(Object.keys(byInput).sort(), [
+      '@duckdb/node-api',
+      'left-pad',
+      'shared/backends/local/duckdb-warehouse.ts',
+      'shared/cli/context.ts',
+    ]);
+    assert.deepEqual(byInput['@duckdb/node-api'], [
+      'functions/x/index.ts',
+      'shared/runtime/gcp.ts',
+      'shared/cli/context.ts',
+      'shared/backends/local/duckdb-warehouse.ts',
+      '@duckdb/node-api',
+    ]);
     assert.deepEqual(byInput['left-pad'], ['functions/x/index.ts', 'shared/runtime/gcp.ts', 'left-pad']);
   });
 
@@ -734,21 +963,33 @@ describe('scripts/build.ts checks', () => {
     try {
       writeFileSync(join(dir, 'a.yaml'), 'x');
       writeFileSync(join(dir, 'tidemark.config.yaml'), 'x');
-      const pick = (config: string | undefined, env: Record<string, string>, allowNoConfig = false) => resolveConfigFile({ config, env, cwd: dir, allowNoConfig });
+      const pick = (config: string | undefined, env: Record<string, string>, allowNoConfig = false) =>
+        resolveConfigFile({ config, env, cwd: dir, allowNoConfig });
       assert.equal(pick('a.yaml', { TIDEMARK_CONFIG: 'missing.yaml' }).file, join(dir, 'a.yaml'));
       assert.equal(pick(undefined, { TIDEMARK_CONFIG: 'a.yaml' }).from, 'TIDEMARK_CONFIG');
       assert.equal(pick(undefined, {}).file, join(dir, 'tidemark.config.yaml'));
-      assert.throws(() => pick('missing.yaml', {}), (e: unknown) => e instanceof BuildError && /missing\.yaml \(from --config\) does not exist/.test(e.message));
+      assert.throws(
+        () => pick('missing.yaml', {}),
+        (e: unknown) => e instanceof BuildError && /missing\.yaml \(from --config\) does not exist/.test(e.message),
+      );
       assert.equal(pick('missing.yaml', {}, true).file, undefined);
       rmSync(join(dir, 'tidemark.config.yaml'));
-      assert.throws(() => pick(undefined, {}), (e: unknown) => e instanceof BuildError && /--allow-no-config/.test(e.message));
+      assert.throws(
+        () => pick(undefined, {}),
+        (e: unknown) => e instanceof BuildError && /--allow-no-config/.test(e.message),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
   it('parses its arguments strictly', () => {
-    assert.deepEqual(parseBuildArgs(['--outdir=/tmp/x', '--config', 'c.yaml']), { outdir: '/tmp/x', config: 'c.yaml', allowNoConfig: false, quiet: false });
+    assert.deepEqual(parseBuildArgs(['--outdir=/tmp/x', '--config', 'c.yaml']), {
+      outdir: '/tmp/x',
+      config: 'c.yaml',
+      allowNoConfig: false,
+      quiet: false,
+    });
     assert.deepEqual(parseBuildArgs([]), { outdir: 'dist', config: undefined, allowNoConfig: false, quiet: false });
     assert.throws(() => parseBuildArgs(['--out=x']), BuildError);
   });

@@ -13,7 +13,16 @@
 import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -58,7 +67,10 @@ const AFTER_DEPLOY = afterDeployScript({ ...EXAMPLE, project: 'tidemark-sample' 
  * Runs the after-deploy script with a fake `gcloud` first on PATH that records each invocation
  * (NUL-separated arguments, one file per call) and answers the two lookups the way gcloud would.
  */
-function recordAfterDeploy(env: Record<string, string>, script = AFTER_DEPLOY): { code: number | null; stderr: string; calls: string[][] } {
+function recordAfterDeploy(
+  env: Record<string, string>,
+  script = AFTER_DEPLOY,
+): { code: number | null; stderr: string; calls: string[][] } {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-after-'));
   try {
     const bin = join(dir, 'bin');
@@ -75,9 +87,16 @@ function recordAfterDeploy(env: Record<string, string>, script = AFTER_DEPLOY): 
     );
     chmodSync(join(bin, 'gcloud'), 0o755);
     writeFileSync(join(dir, 'after-deploy.sh'), script);
-    const run = spawnSync('bash', [join(dir, 'after-deploy.sh')], { env: { PATH: `${bin}${delimiter}${process.env.PATH}`, ...env }, encoding: 'utf8' });
+    const run = spawnSync('bash', [join(dir, 'after-deploy.sh')], {
+      env: { PATH: `${bin}${delimiter}${process.env.PATH}`, ...env },
+      encoding: 'utf8',
+    });
     const callDir = join(dir, 'calls');
-    const calls = existsSync(callDir) ? readdirSync(callDir).sort().map((f) => readFileSync(join(callDir, f), 'utf8').split('\0').slice(0, -1)) : [];
+    const calls = existsSync(callDir)
+      ? readdirSync(callDir)
+          .sort()
+          .map((f) => readFileSync(join(callDir, f), 'utf8').split('\0').slice(0, -1))
+      : [];
     return { code: run.status, stderr: run.stderr, calls };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -94,16 +113,33 @@ function flag(args: string[], name: string): string[] {
 const TRIGGERS: Record<string, { region: string; trigger: string[]; retry: boolean }> = {
   loadOnFinalize: {
     region: 'asia-northeast3',
-    trigger: ['--trigger-event-filters=type=google.cloud.storage.object.v1.finalized', '--trigger-event-filters=bucket=lake-seoul', '--trigger-location=asia-northeast3'],
+    trigger: [
+      '--trigger-event-filters=type=google.cloud.storage.object.v1.finalized',
+      '--trigger-event-filters=bucket=lake-seoul',
+      '--trigger-location=asia-northeast3',
+    ],
     retry: true,
   },
   auditGaps: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
   backfillPartition: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
 };
-const TRIGGER_FLAGS = ['--trigger-event-filters', '--trigger-location', '--trigger-topic', '--trigger-http', '--trigger-bucket', '--trigger-resource', '--trigger-event'];
+const TRIGGER_FLAGS = [
+  '--trigger-event-filters',
+  '--trigger-location',
+  '--trigger-topic',
+  '--trigger-http',
+  '--trigger-bucket',
+  '--trigger-resource',
+  '--trigger-event',
+];
 
 /** Cloud Build's built-in substitutions this file may use. */
-const BUILTINS: Record<string, string> = { PROJECT_ID: 'tidemark-sample', BUILD_ID: 'b-1', PROJECT_NUMBER: '123456789', LOCATION: 'global' };
+const BUILTINS: Record<string, string> = {
+  PROJECT_ID: 'tidemark-sample',
+  BUILD_ID: 'b-1',
+  PROJECT_NUMBER: '123456789',
+  LOCATION: 'global',
+};
 
 /** Every `$NAME` / `${NAME}` Cloud Build substitutes (`$$` is a literal `$` for the shell). */
 function references(text: string): string[] {
@@ -116,13 +152,33 @@ describe('cloudbuild.yaml', () => {
   });
 
   it('names nothing the config names: no topic, account, region or bucket is written into it', () => {
-    for (const word of ['tidemark-audit', 'tidemark-backfill', 'tidemark-loader', 'iam.gserviceaccount.com', 'asia-northeast3', 'lake-seoul', '--trigger-topic', '--max-instances']) {
+    for (const word of [
+      'tidemark-audit',
+      'tidemark-backfill',
+      'tidemark-loader',
+      'iam.gserviceaccount.com',
+      'asia-northeast3',
+      'lake-seoul',
+      '--trigger-topic',
+      '--max-instances',
+    ]) {
       assert.ok(!TEXT.includes(word), `cloudbuild.yaml contains ${word}: it belongs in the deploy manifest`);
     }
   });
 
   it('a function folder without a row in the function table fails generation, naming the folder and the table', () => {
-    assert.throws(() => renderCloudbuild([...FUNCTIONS, { name: 'new-thing', entryPoint: 'newThing', entry: 'functions/new-thing/index.ts' } as unknown as (typeof FUNCTIONS)[number]]), /functions\/new-thing has no entry in the function table: add a row to FUNCTION_TABLE in shared\/deploy\/functions\.ts/);
+    assert.throws(
+      () =>
+        renderCloudbuild([
+          ...FUNCTIONS,
+          {
+            name: 'new-thing',
+            entryPoint: 'newThing',
+            entry: 'functions/new-thing/index.ts',
+          } as unknown as (typeof FUNCTIONS)[number],
+        ]),
+      /functions\/new-thing has no entry in the function table: add a row to FUNCTION_TABLE in shared\/deploy\/functions\.ts/,
+    );
   });
 
   it('has exactly one deploy step per function folder, each running the gcloud arguments the manifest wrote for it', () => {
@@ -134,7 +190,11 @@ describe('cloudbuild.yaml', () => {
       assert.equal(steps[0]!.name, 'gcr.io/google.com/cloudsdktool/cloud-sdk');
       assert.deepEqual(steps[0]!.args, ['-c', `mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"`]);
     }
-    assert.deepEqual(COMMANDS.map((c) => c.folder).sort(), FUNCTIONS.map((f) => f.name).sort(), 'one command per folder');
+    assert.deepEqual(
+      COMMANDS.map((c) => c.folder).sort(),
+      FUNCTIONS.map((f) => f.name).sort(),
+      'one command per folder',
+    );
   });
 
   for (const fn of FUNCTIONS) {
@@ -147,18 +207,28 @@ describe('cloudbuild.yaml', () => {
       assert.deepEqual(flag(args, '--project'), ['tidemark-sample']);
       assert.ok(args.includes('--gen2'));
       assert.ok(args.includes('--no-allow-unauthenticated'));
-      assert.ok(!args.some((a) => a === '--allow-unauthenticated' || a.startsWith('--allow-unauthenticated=')), 'never public');
+      assert.ok(
+        !args.some((a) => a === '--allow-unauthenticated' || a.startsWith('--allow-unauthenticated=')),
+        'never public',
+      );
       for (const f of ['--memory', '--timeout', '--max-instances']) assert.equal(flag(args, f).length, 1, f);
       const env = flag(args, '--set-env-vars');
       assert.equal(env.length, 1);
-      assert.ok(env[0]!.split(',').includes('TIDEMARK_CONFIG=tidemark.config.yaml'), 'the config the bundle carries beside index.js');
+      assert.ok(
+        env[0]!.split(',').includes('TIDEMARK_CONFIG=tidemark.config.yaml'),
+        'the config the bundle carries beside index.js',
+      );
 
       const [account] = flag(args, '--service-account');
       assert.match(account ?? '', /^tidemark-[a-z]+@tidemark-sample\.iam\.gserviceaccount\.com$/);
       const others = COMMANDS.filter((c) => c.folder !== fn.name).flatMap((c) => flag(c.args, '--service-account'));
       assert.ok(!others.includes(account!), `${account} is used by another function`);
       // Event functions are invoked by their own account; an HTTP function by its callers.
-      assert.deepEqual(flag(args, '--trigger-service-account'), args.includes('--trigger-http') ? [] : [account], 'its own account invokes it');
+      assert.deepEqual(
+        flag(args, '--trigger-service-account'),
+        args.includes('--trigger-http') ? [] : [account],
+        'its own account invokes it',
+      );
 
       const expected = TRIGGERS[fn.entryPoint];
       if (!expected) return; // a new function: the basics above, and gcloud's parse below
@@ -173,39 +243,76 @@ describe('cloudbuild.yaml', () => {
     const byId = new Map(BUILD.steps.map((s) => [s.id, s]));
     assert.equal(byId.size, BUILD.steps.length, 'step ids are unique');
     const deployIds = DEPLOY_STEPS.map((s) => s.id);
-    for (const s of DEPLOY_STEPS) assert.deepEqual([...(s.waitFor ?? [])].sort(), ['build', 'deploy-manifest', 'infra'], `${s.id} waits for build, manifest and infra`);
+    for (const s of DEPLOY_STEPS)
+      assert.deepEqual(
+        [...(s.waitFor ?? [])].sort(),
+        ['build', 'deploy-manifest', 'infra'],
+        `${s.id} waits for build, manifest and infra`,
+      );
     assert.deepEqual(byId.get('build')?.args, ['run', 'build', '--', '--config=$_CONFIG']);
-    assert.deepEqual(byId.get('deploy-manifest')?.args, ['run', 'deploy:manifest', '--', '--config=$_CONFIG', '--project=$PROJECT_ID']);
-    assert.deepEqual(byId.get('deploy-manifest')?.waitFor, ['build'], 'build rewrites dist/: the manifest comes after it');
+    assert.deepEqual(byId.get('deploy-manifest')?.args, [
+      'run',
+      'deploy:manifest',
+      '--',
+      '--config=$_CONFIG',
+      '--project=$PROJECT_ID',
+    ]);
+    assert.deepEqual(
+      byId.get('deploy-manifest')?.waitFor,
+      ['build'],
+      'build rewrites dist/: the manifest comes after it',
+    );
     const infra = byId.get('infra')!;
     assert.match(infra.name, /^pulumi\/pulumi-nodejs:/);
     assert.deepEqual([...(infra.waitFor ?? [])].sort(), ['test', 'typecheck']);
     const script = infra.args!.join(' ');
     assert.match(script, /pulumi login "\$_PULUMI_BACKEND"/);
-    assert.match(script, /pulumi up --yes .*--cwd infra .*tidemark:config=\$_CONFIG/, 'pulumi reads the same config as the build');
+    assert.match(
+      script,
+      /pulumi up --yes .*--cwd infra .*tidemark:config=\$_CONFIG/,
+      'pulumi reads the same config as the build',
+    );
     assert.deepEqual([...(byId.get('after-deploy')?.waitFor ?? [])].sort(), [...deployIds].sort());
     assert.deepEqual(byId.get('after-deploy')?.args, ['dist/deploy/after-deploy.sh']);
     assert.ok(byId.get('after-deploy')?.env?.includes('PROJECT_NUMBER=$PROJECT_NUMBER'));
-    for (const id of ['install', 'typecheck', 'test', 'build']) assert.equal(byId.get(id)?.name, 'node:22', `${id} runs on node:22`);
+    for (const id of ['install', 'typecheck', 'test', 'build'])
+      assert.equal(byId.get(id)?.name, 'node:22', `${id} runs on node:22`);
     const live = byId.get('live-tests');
     assert.deepEqual(live?.waitFor, ['after-deploy']);
     assert.match(live?.args?.join(' ') ?? '', /if \[ "\$_RUN_LIVE_TESTS" = "true" \]; then npm run test:live;/);
     // The live suite skips unless these are set: a step without them would test nothing.
-    for (const v of ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET']) assert.ok(live?.env?.includes(v), `live-tests sets ${v}`);
+    for (const v of ['TIDEMARK_LIVE_PROJECT=$PROJECT_ID', 'TIDEMARK_LIVE_BUCKET=$_LIVE_BUCKET'])
+      assert.ok(live?.env?.includes(v), `live-tests sets ${v}`);
     assert.equal(BUILD.options.logging, 'CLOUD_LOGGING_ONLY');
   });
 
   it('has a default for every substitution it uses, and uses every one it defines', () => {
     const used = new Set(references(TEXT.replace(/^#.*$/gm, '')));
-    for (const name of ['_CONFIG', '_PULUMI_BACKEND', '_PULUMI_STACK', '_BQ_LOCATION', '_RUN_LIVE_TESTS', '_LIVE_BUCKET']) {
-      assert.ok(typeof BUILD.substitutions[name] === 'string' && BUILD.substitutions[name] !== '', `${name} has a default`);
+    for (const name of [
+      '_CONFIG',
+      '_PULUMI_BACKEND',
+      '_PULUMI_STACK',
+      '_BQ_LOCATION',
+      '_RUN_LIVE_TESTS',
+      '_LIVE_BUCKET',
+    ]) {
+      assert.ok(
+        typeof BUILD.substitutions[name] === 'string' && BUILD.substitutions[name] !== '',
+        `${name} has a default`,
+      );
     }
     assert.equal(BUILD.substitutions._CONFIG, 'tidemark.config.yaml');
     assert.match(BUILD.substitutions._PULUMI_BACKEND!, /^gs:\/\//);
     assert.equal(BUILD.substitutions._RUN_LIVE_TESTS, 'false');
-    for (const name of used) assert.ok(name in BUILTINS || name in BUILD.substitutions, `$${name} is neither built in nor defined`);
+    for (const name of used)
+      assert.ok(name in BUILTINS || name in BUILD.substitutions, `$${name} is neither built in nor defined`);
     for (const name of Object.keys(BUILD.substitutions)) assert.ok(used.has(name), `${name} is defined but never used`);
-    if (Object.values(BUILD.substitutions).some((v) => references(v).length)) assert.equal(BUILD.options.dynamicSubstitutions, true, 'defaults that refer to other variables need dynamicSubstitutions');
+    if (Object.values(BUILD.substitutions).some((v) => references(v).length))
+      assert.equal(
+        BUILD.options.dynamicSubstitutions,
+        true,
+        'defaults that refer to other variables need dynamicSubstitutions',
+      );
   });
 });
 
@@ -215,38 +322,74 @@ describe('the after-deploy script (what only a deploy creates)', () => {
     assert.equal(AFTER.code, 0, AFTER.stderr);
     const lines = AFTER.calls.map((c) => c.join(' '));
     const invokers = AFTER.calls.filter((c) => c[1] === 'add-invoker-policy-binding');
-    assert.deepEqual(
-      invokers.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(),
+    assert.deepEqual(invokers.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(), [
       [
-        ['tidemark-auditor', 'asia-northeast3', 'serviceAccount:tidemark-auditor@tidemark-sample.iam.gserviceaccount.com'],
-        ['tidemark-backfill', 'asia-northeast3', 'serviceAccount:tidemark-backfill@tidemark-sample.iam.gserviceaccount.com'],
-        ['tidemark-loader', 'asia-northeast3', 'serviceAccount:tidemark-loader@tidemark-sample.iam.gserviceaccount.com'],
+        'tidemark-auditor',
+        'asia-northeast3',
+        'serviceAccount:tidemark-auditor@tidemark-sample.iam.gserviceaccount.com',
       ],
+      [
+        'tidemark-backfill',
+        'asia-northeast3',
+        'serviceAccount:tidemark-backfill@tidemark-sample.iam.gserviceaccount.com',
+      ],
+      ['tidemark-loader', 'asia-northeast3', 'serviceAccount:tidemark-loader@tidemark-sample.iam.gserviceaccount.com'],
+    ]);
+    assert.ok(
+      lines.includes(
+        'functions describe tidemark-backfill --gen2 --project=tidemark-sample --region=asia-northeast3 --format=value(eventTrigger.trigger)',
+      ),
+      lines.join('\n'),
     );
-    assert.ok(lines.includes('functions describe tidemark-backfill --gen2 --project=tidemark-sample --region=asia-northeast3 --format=value(eventTrigger.trigger)'), lines.join('\n'));
-    assert.ok(lines.includes('eventarc triggers describe projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123 --format=value(transport.pubsub.subscription)'));
+    assert.ok(
+      lines.includes(
+        'eventarc triggers describe projects/tidemark-sample/locations/asia-northeast3/triggers/backfill-123 --format=value(transport.pubsub.subscription)',
+      ),
+    );
     const update = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions update')!;
     assert.equal(update[3], SUB);
     assert.deepEqual(
-      [flag(update, '--dead-letter-topic'), flag(update, '--max-delivery-attempts'), flag(update, '--min-retry-delay'), flag(update, '--max-retry-delay')],
-      [['projects/tidemark-sample/topics/tidemark-backfill-dlq'], ['10'], [`${BACKFILL_DELIVERY.minBackoffSeconds}s`], ['600s']],
+      [
+        flag(update, '--dead-letter-topic'),
+        flag(update, '--max-delivery-attempts'),
+        flag(update, '--min-retry-delay'),
+        flag(update, '--max-retry-delay'),
+      ],
+      [
+        ['projects/tidemark-sample/topics/tidemark-backfill-dlq'],
+        ['10'],
+        [`${BACKFILL_DELIVERY.minBackoffSeconds}s`],
+        ['600s'],
+      ],
     );
     const grant = AFTER.calls.find((c) => c.slice(0, 3).join(' ') === 'pubsub subscriptions add-iam-policy-binding')!;
-    assert.deepEqual([grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]], [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber']);
+    assert.deepEqual(
+      [grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]],
+      [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber'],
+    );
     // The audit trigger does not retry: its subscription is left as Eventarc made it.
     assert.ok(!lines.some((l) => l.includes('functions describe tidemark-auditor')));
   });
 
   it('grants run.invoker on the HTTP functions to the callers the config lists, and to nobody when it lists none', () => {
     // The example lists no callers: the status and ingest services get no invoker at all.
-    assert.ok(!AFTER.calls.some((c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!)));
+    assert.ok(
+      !AFTER.calls.some((c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!)),
+    );
     const stream: StreamConfig = {
       name: 'clicks',
       table: 'events',
       topic: 'tidemark-stream-clicks',
       deadLetterTopic: 'tidemark-stream-clicks-dlq',
       subscription: 'tidemark-stream-clicks-gcs',
-      files: { prefix: 'streams/clicks/', datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ', suffix: '.ndjson', maxDurationMs: 60_000, maxBytes: 1_000_000, localMaxDurationMs: 2_000 },
+      files: {
+        prefix: 'streams/clicks/',
+        datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ',
+        suffix: '.ndjson',
+        maxDurationMs: 60_000,
+        maxBytes: 1_000_000,
+        localMaxDurationMs: 2_000,
+      },
       unknownFields: 'reject',
       limits: { maxBodyBytes: 1_000_000, maxRecords: 500 },
       invokers: ['serviceAccount:producer@apps.iam.gserviceaccount.com', 'group:devices@example.com'],
@@ -258,18 +401,20 @@ describe('the after-deploy script (what only a deploy creates)', () => {
       streams: [stream, { ...stream, name: 'taps', invokers: ['group:devices@example.com'] }],
       statusPage: { operators: ['user:alice@example.com'], invokers: ['domain:example.com', 'user:alice@example.com'] },
     };
-    const run = recordAfterDeploy({ PROJECT_NUMBER: '123456789' }, afterDeployScript(withCallers, loadDeploySettings(EXAMPLE_FILE)));
-    assert.equal(run.code, 0, run.stderr);
-    const http = run.calls.filter((c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!));
-    assert.deepEqual(
-      http.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(),
-      [
-        ['tidemark-ingest', 'asia-northeast3', 'group:devices@example.com'],
-        ['tidemark-ingest', 'asia-northeast3', 'serviceAccount:producer@apps.iam.gserviceaccount.com'],
-        ['tidemark-status', 'asia-northeast3', 'domain:example.com'],
-        ['tidemark-status', 'asia-northeast3', 'user:alice@example.com'],
-      ],
+    const run = recordAfterDeploy(
+      { PROJECT_NUMBER: '123456789' },
+      afterDeployScript(withCallers, loadDeploySettings(EXAMPLE_FILE)),
     );
+    assert.equal(run.code, 0, run.stderr);
+    const http = run.calls.filter(
+      (c) => c[1] === 'add-invoker-policy-binding' && /tidemark-(status|ingest)$/.test(c[2]!),
+    );
+    assert.deepEqual(http.map((c) => [c[2], flag(c, '--region')[0], flag(c, '--member')[0]]).sort(), [
+      ['tidemark-ingest', 'asia-northeast3', 'group:devices@example.com'],
+      ['tidemark-ingest', 'asia-northeast3', 'serviceAccount:producer@apps.iam.gserviceaccount.com'],
+      ['tidemark-status', 'asia-northeast3', 'domain:example.com'],
+      ['tidemark-status', 'asia-northeast3', 'user:alice@example.com'],
+    ]);
   });
 
   it('stops before changing anything without PROJECT_NUMBER', () => {
@@ -295,9 +440,11 @@ interface Outcome {
 }
 
 /** A flag gcloud rejected while parsing. */
-const PARSE_ERROR = /unrecognized arguments|ERROR: \(gcloud\.[\w.-]+\) argument |Invalid choice|expected one argument|At most one of|Bad syntax for dict arg|must be specified/;
+const PARSE_ERROR =
+  /unrecognized arguments|ERROR: \(gcloud\.[\w.-]+\) argument |Invalid choice|expected one argument|At most one of|Bad syntax for dict arg|must be specified/;
 /** Parsing passed; the command stopped where it first needs an account. */
-const NEEDS_CREDENTIALS = /You do not currently have an active account selected|does not have any valid credentials|gcloud auth login/;
+const NEEDS_CREDENTIALS =
+  /You do not currently have an active account selected|does not have any valid credentials|gcloud auth login/;
 
 function classify(o: Outcome): 'parsed' | 'rejected' | 'unclear' {
   if (o.code === 2 || PARSE_ERROR.test(o.stderr)) return 'rejected';
@@ -357,17 +504,34 @@ describe('gcloud accepts every deploy and after-deploy command the manifest writ
     }
     const configDir = mkdtempSync(join(tmpdir(), 'tidemark-gcloud-'));
     try {
-      const commands = [...COMMANDS.map((c) => ({ id: c.folder, args: c.args })), ...AFTER.calls.map((args, i) => ({ id: `after-deploy #${i + 1} (${args.slice(0, 3).join(' ')})`, args }))];
+      const commands = [
+        ...COMMANDS.map((c) => ({ id: c.folder, args: c.args })),
+        ...AFTER.calls.map((args, i) => ({ id: `after-deploy #${i + 1} (${args.slice(0, 3).join(' ')})`, args })),
+      ];
       assert.ok(AFTER.calls.length >= 6, 'the after-deploy calls were recorded');
       // Copies broken on purpose: if these are not told apart from the real ones, the check is blind.
       const first = commands[0]!.args;
       const broken = [
-        { why: 'an unknown flag', args: [...first, '--no-such-flag'], expect: /unrecognized arguments: --no-such-flag/ },
-        { why: 'a malformed duration', args: first.map((a) => (a.startsWith('--timeout=') ? '--timeout=soon' : a)), expect: /argument --timeout/ },
-        { why: 'two kinds of trigger', args: [...first, '--trigger-http'], expect: /At most one of|argument --trigger/ },
+        {
+          why: 'an unknown flag',
+          args: [...first, '--no-such-flag'],
+          expect: /unrecognized arguments: --no-such-flag/,
+        },
+        {
+          why: 'a malformed duration',
+          args: first.map((a) => (a.startsWith('--timeout=') ? '--timeout=soon' : a)),
+          expect: /argument --timeout/,
+        },
+        {
+          why: 'two kinds of trigger',
+          args: [...first, '--trigger-http'],
+          expect: /At most one of|argument --trigger/,
+        },
       ];
       // Two at a time: a dozen gcloud start-ups at once on a shared machine can outlast the kill timer.
-      const outcomes = await inPairs([...commands.map((c) => c.args), ...broken.map((b) => b.args)], (args) => gcloud(bin, args, configDir));
+      const outcomes = await inPairs([...commands.map((c) => c.args), ...broken.map((b) => b.args)], (args) =>
+        gcloud(bin, args, configDir),
+      );
       const real = outcomes.slice(0, commands.length);
       const wrong = outcomes.slice(commands.length);
       commands.forEach((c, i) => {

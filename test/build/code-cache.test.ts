@@ -25,7 +25,17 @@ exports.Shared = Shared;
 `;
 
 /** Loads lazy/a.cjs through the loader in a fresh Node, as index.js does; what it saw, as JSON. */
-function loadInChild(dir: string, nodeArgs: string[] = []): { value: string; sameShared: boolean; joined: string; failLine: string; eol: string; outcomes: Record<string, string> } {
+function loadInChild(
+  dir: string,
+  nodeArgs: string[] = [],
+): {
+  value: string;
+  sameShared: boolean;
+  joined: string;
+  failLine: string;
+  eol: string;
+  outcomes: Record<string, string>;
+} {
   const code = `
     const load = require(${JSON.stringify(join(dir, CODE_CACHE_LOADER))});
     const a = load(${JSON.stringify(join(dir, 'lazy', 'a.cjs'))});
@@ -79,7 +89,10 @@ describe('code caches of lazy files', () => {
     rmSync(join(dir, 'lazy', 'b.cjs.v8cache'));
     // The right source hash, then bytes that are not V8's: as from another Node version.
     const cache = readFileSync(join(dir, 'lazy', 'a.cjs.v8cache'));
-    writeFileSync(join(dir, 'lazy', 'a.cjs.v8cache'), Buffer.concat([cache.subarray(0, 32), Buffer.alloc(cache.length - 32, 7)]));
+    writeFileSync(
+      join(dir, 'lazy', 'a.cjs.v8cache'),
+      Buffer.concat([cache.subarray(0, 32), Buffer.alloc(cache.length - 32, 7)]),
+    );
     const seen = loadInChild(dir);
     assert.deepEqual(seen.outcomes, { 'a.cjs': 'rejected', 'b.cjs': 'missing' });
     assert.equal(seen.value, 'a-1');
@@ -97,27 +110,39 @@ describe('code caches of lazy files', () => {
 
   it('fails the build, naming the files, when a lazy file cannot run its top level', () => {
     writeFileSync(join(dir, 'lazy', 'a.cjs'), "throw new Error('top level');\n");
-    assert.throws(() => writeCodeCaches(dir, ['lazy/a.cjs']), /writing the code caches of lazy\/a\.cjs failed[\s\S]*top level/);
+    assert.throws(
+      () => writeCodeCaches(dir, ['lazy/a.cjs']),
+      /writing the code caches of lazy\/a\.cjs failed[\s\S]*top level/,
+    );
   });
 
-  it('--refresh (the deploy\'s gcp-build) remakes the caches from paths relative to the function folder', () => {
-    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs'], { cwd: dir, encoding: 'utf8' });
+  it("--refresh (the deploy's gcp-build) remakes the caches from paths relative to the function folder", () => {
+    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /code caches made by Node v22[^:]*: a\.cjs \d+ B, b\.cjs \d+ B/);
     assert.deepEqual(loadInChild(dir).outcomes, { 'a.cjs': 'used', 'b.cjs': 'used' });
   });
 
-  it('--refresh never fails the deploy: on an error it says so and the build\'s caches stay', () => {
+  it("--refresh never fails the deploy: on an error it says so and the build's caches stay", () => {
     writeCodeCaches(dir, ['lazy/a.cjs']);
     const before = readFileSync(join(dir, 'lazy', 'a.cjs.v8cache'));
     writeFileSync(join(dir, 'lazy', 'c.cjs'), "throw new Error('top level');\n");
-    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs', 'lazy/c.cjs'], { cwd: dir, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CODE_CACHE_LOADER, '--refresh', 'lazy/a.cjs', 'lazy/c.cjs'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0);
     assert.match(r.stderr, /code caches not refreshed \(top level\); the build's stay/);
     assert.deepEqual(readFileSync(join(dir, 'lazy', 'a.cjs.v8cache')), before);
   });
 
   it("index.js's wrapper requires the lazy file through the loader, by its path beside index.js", () => {
-    assert.equal(lazyWrapperSource('lazy/x.cjs'), 'module.exports = require("./lazy/_code-cache.cjs")(require("node:path").join(__dirname, "lazy/x.cjs"));');
+    assert.equal(
+      lazyWrapperSource('lazy/x.cjs'),
+      'module.exports = require("./lazy/_code-cache.cjs")(require("node:path").join(__dirname, "lazy/x.cjs"));',
+    );
   });
 });

@@ -30,24 +30,37 @@ function config(edit: (text: string) => string): string {
 
 /** The arguments bash hands gcloud, as the deploy step reads them. */
 function bashArgs(file: string): string[] {
-  const run = spawnSync('bash', ['-c', `mapfile -t args < "$1" && printf '%s\\0' "\${args[@]}"`, 'bash', file], { encoding: 'utf8' });
+  const run = spawnSync('bash', ['-c', `mapfile -t args < "$1" && printf '%s\\0' "\${args[@]}"`, 'bash', file], {
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   return run.stdout.split('\0').slice(0, -1);
 }
 
 describe('the deploy manifest', () => {
-  it('writes each function\'s gcloud arguments, read back by bash exactly, and the after-deploy script, for the config given', () => {
-    const file = config((t) => `${t}\ntopics: { backfill: team-backfill, audit: team-audit }\n`.replace('lakeRegion: asia-northeast3', 'lakeRegion: asia-northeast3\n  serviceAccountPrefix: team'));
+  it("writes each function's gcloud arguments, read back by bash exactly, and the after-deploy script, for the config given", () => {
+    const file = config((t) =>
+      `${t}\ntopics: { backfill: team-backfill, audit: team-audit }\n`.replace(
+        'lakeRegion: asia-northeast3',
+        'lakeRegion: asia-northeast3\n  serviceAccountPrefix: team',
+      ),
+    );
     const out = join(dir, 'out1');
     const written = writeDeployManifest({ config: file, project: 'p-123', out });
     const cfg = { ...loadConfig({ file }), project: 'p-123' };
     const deploy = loadDeploySettings(file);
     const commands = deployCommands(cfg, deploy);
-    assert.deepEqual(written.sort(), [...commands.map((c) => join(out, `${c.folder}.args`)), join(out, 'after-deploy.sh')].sort());
+    assert.deepEqual(
+      written.sort(),
+      [...commands.map((c) => join(out, `${c.folder}.args`)), join(out, 'after-deploy.sh')].sort(),
+    );
     for (const c of commands) assert.deepEqual(bashArgs(join(out, `${c.folder}.args`)), c.args);
     const backfill = bashArgs(join(out, 'backfill-partition.args'));
     assert.ok(backfill.includes('--trigger-topic=team-backfill'));
-    assert.ok(backfill.includes('team-backfill') && backfill.includes('--service-account=team-backfill@p-123.iam.gserviceaccount.com'));
+    assert.ok(
+      backfill.includes('team-backfill') &&
+        backfill.includes('--service-account=team-backfill@p-123.iam.gserviceaccount.com'),
+    );
     assert.equal(readFileSync(join(out, 'after-deploy.sh'), 'utf8'), afterDeployScript(cfg, deploy));
     assert.ok(statSync(join(out, 'after-deploy.sh')).mode & 0o100, 'executable');
   });

@@ -45,10 +45,22 @@ describe('discoverFunctions', () => {
       'a folder without a row',
       ['load-on-finalize', 'new-thing'],
       [row('load-on-finalize', 'loadOnFinalize')],
-      [/^functions\/new-thing has no entry in the function table: add a row to FUNCTION_TABLE in shared\/deploy\/functions\.ts/],
+      [
+        /^functions\/new-thing has no entry in the function table: add a row to FUNCTION_TABLE in shared\/deploy\/functions\.ts/,
+      ],
     ],
-    ['a row without a folder', ['a-b'], [row('a-b', 'aB'), row('gone', 'gone')], [/shared\/deploy\/functions\.ts has a row for functions\/gone, which has no index\.ts/]],
-    ['a row naming another entry point', ['a-b'], [row('a-b', 'ab')], [/functions\/a-b: its row .* names entry point "ab", but the folder's is "aB"/]],
+    [
+      'a row without a folder',
+      ['a-b'],
+      [row('a-b', 'aB'), row('gone', 'gone')],
+      [/shared\/deploy\/functions\.ts has a row for functions\/gone, which has no index\.ts/],
+    ],
+    [
+      'a row naming another entry point',
+      ['a-b'],
+      [row('a-b', 'ab')],
+      [/functions\/a-b: its row .* names entry point "ab", but the folder's is "aB"/],
+    ],
     ['a folder that is not kebab-case', ['Bad_Name'], [], [/functions\/Bad_Name: folder names are kebab-case/]],
     ['all of them at once', ['x-y', 'z'], [row('x-y', 'xy')], [/functions\/x-y: its row/, /functions\/z has no entry/]],
   ];
@@ -58,7 +70,8 @@ describe('discoverFunctions', () => {
       try {
         assert.throws(
           () => discoverFunctions(root, table),
-          (err: unknown) => err instanceof BuildError && messages.every((m) => err.message.split('\n').some((line) => m.test(line))),
+          (err: unknown) =>
+            err instanceof BuildError && messages.every((m) => err.message.split('\n').some((line) => m.test(line))),
         );
       } finally {
         rmSync(root, { recursive: true, force: true });

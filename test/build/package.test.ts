@@ -41,7 +41,10 @@ describe('the config a bundle carries', () => {
         checkMessage = err.message;
       }
       assert.match(checkMessage, /project/);
-      assert.throws(() => resolveConfigForBuild(file), (err: unknown) => err instanceof BuildError && err.message.startsWith(checkMessage));
+      assert.throws(
+        () => resolveConfigForBuild(file),
+        (err: unknown) => err instanceof BuildError && err.message.startsWith(checkMessage),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -64,7 +67,12 @@ describe('deployPackageJson', () => {
   });
   it("with lazy files, a gcp-build script (the buildpack's, not `build`) remakes their code caches on the runtime's Node", () => {
     const fn = discoverFunctions(process.cwd()).find((f) => f.name === 'audit-gaps')!;
-    const pkg = deployPackageJson(fn, '1.2.3', '5.0.0', ['lazy/google-cloud-storage.cjs', 'lazy/google-auth-library.cjs']);
-    assert.deepEqual(pkg.scripts, { 'gcp-build': 'node lazy/_code-cache.cjs --refresh lazy/google-cloud-storage.cjs lazy/google-auth-library.cjs' });
+    const pkg = deployPackageJson(fn, '1.2.3', '5.0.0', [
+      'lazy/google-cloud-storage.cjs',
+      'lazy/google-auth-library.cjs',
+    ]);
+    assert.deepEqual(pkg.scripts, {
+      'gcp-build': 'node lazy/_code-cache.cjs --refresh lazy/google-cloud-storage.cjs lazy/google-auth-library.cjs',
+    });
   });
 });

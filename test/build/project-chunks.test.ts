@@ -51,8 +51,16 @@ describe('project chunks', () => {
       writeFileSync(join(root, file), text);
     }
     dir = join(root, 'dist', 'demo');
-    const fn = { name: 'demo', entryPoint: 'demo', entry: 'functions/demo/index.ts', row: {} } as unknown as FunctionEntry;
-    ({ chunks } = await bundleWithProjectChunks(root, fn, dir, bundleOptions(root, fn, dir), [forbiddenPackagesExternal, unreachableOnNode22]));
+    const fn = {
+      name: 'demo',
+      entryPoint: 'demo',
+      entry: 'functions/demo/index.ts',
+      row: {},
+    } as unknown as FunctionEntry;
+    ({ chunks } = await bundleWithProjectChunks(root, fn, dir, bundleOptions(root, fn, dir), [
+      forbiddenPackagesExternal,
+      unreachableOnNode22,
+    ]));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
@@ -69,13 +77,20 @@ describe('project chunks', () => {
     const index = readFileSync(join(dir, 'index.js'), 'utf8');
     assert.ok(!chunks.some((c) => c.module === 'lib/also-static.ts'));
     // a.ts and b.ts both need helper.ts: one of them stays in index.js, so helper.ts has one copy.
-    const helperCopies = [index, ...chunks.map((c) => readFileSync(join(dir, c.file), 'utf8'))].filter((t) => t.includes('HELPER-MARKER')).length;
+    const helperCopies = [index, ...chunks.map((c) => readFileSync(join(dir, c.file), 'utf8'))].filter((t) =>
+      t.includes('HELPER-MARKER'),
+    ).length;
     assert.equal(helperCopies, 1);
-    for (const c of chunks) assert.ok(!Object.keys(c.metafile.inputs).includes('lib/errors.ts'), `${c.file} takes errors.ts from index.js`);
+    for (const c of chunks)
+      assert.ok(!Object.keys(c.metafile.inputs).includes('lib/errors.ts'), `${c.file} takes errors.ts from index.js`);
   });
 
   it('runs with one copy of every module: the chunk throws the class index.js catches, and shares its module state', () => {
-    const run = spawnSync(process.execPath, ['-e', `require(${JSON.stringify(join(dir, 'index.js'))}).run().then((r) => console.log(JSON.stringify(r)))`], { encoding: 'utf8' });
+    const run = spawnSync(
+      process.execPath,
+      ['-e', `require(${JSON.stringify(join(dir, 'index.js'))}).run().then((r) => console.log(JSON.stringify(r)))`],
+      { encoding: 'utf8' },
+    );
     assert.equal(run.status, 0, run.stderr);
     const r = JSON.parse(run.stdout) as Record<string, unknown>;
     assert.deepEqual(r, { sameClass: true, created: 2, big: 4012, s: true, a: 'A:2014', b: 'B:2014' });

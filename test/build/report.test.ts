@@ -20,7 +20,21 @@ describe('build report', () => {
   });
 
   it('keeps the largest n entries, largest first', () => {
-    assert.deepEqual(topBy(new Map([['a', 1], ['b', 3], ['c', 2]]), 'name', 2), [{ name: 'b', bytes: 3 }, { name: 'c', bytes: 2 }]);
+    assert.deepEqual(
+      topBy(
+        new Map([
+          ['a', 1],
+          ['b', 3],
+          ['c', 2],
+        ]),
+        'name',
+        2,
+      ),
+      [
+        { name: 'b', bytes: 3 },
+        { name: 'c', bytes: 2 },
+      ],
+    );
   });
 
   it('prints one row per function with index.js, lazy and map sizes', () => {
@@ -38,6 +52,9 @@ describe('build report', () => {
     };
     const [head, row] = formatSizeTable([result]).split('\n');
     assert.match(head!, /^function\s+entry point\s+index\.js\s+with lazy files\s+maps/);
-    assert.match(row!, /^load-on-finalize\s+loadOnFinalize\s+70\.0 KiB\s+2\.00 MiB\s+1\.0 KiB\s+\(project\) 45\.0 KiB\s+@google-cloud\/storage 600\.0 KiB$/);
+    assert.match(
+      row!,
+      /^load-on-finalize\s+loadOnFinalize\s+70\.0 KiB\s+2\.00 MiB\s+1\.0 KiB\s+\(project\) 45\.0 KiB\s+@google-cloud\/storage 600\.0 KiB$/,
+    );
   });
 });

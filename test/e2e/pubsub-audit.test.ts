@@ -19,7 +19,14 @@ import { onAuditMessage } from '../../shared/handlers/audit.ts';
 import type { Acknowledged } from '../../shared/handlers/settle-event.ts';
 import { createTestEnv, csvRows } from '../helpers/local-env.ts';
 import type { TestEnv } from '../helpers/local-env.ts';
-import { emulatorSuite, gcloudForEmulator, pullOnce, pullUntil, servePushEndpoint, withEmulator } from '../helpers/pubsub-emulator.ts';
+import {
+  emulatorSuite,
+  gcloudForEmulator,
+  pullOnce,
+  pullUntil,
+  servePushEndpoint,
+  withEmulator,
+} from '../helpers/pubsub-emulator.ts';
 import type { GcloudCli, PushEndpoint } from '../helpers/pubsub-emulator.ts';
 
 const AUDIT = 'tidemark-audit';
@@ -45,7 +52,8 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
 
   before(async () => {
     env = await createTestEnv();
-    for (const [hh, n] of Object.entries(FILES)) await env.put(`events/dt=2026-11-24/hr=${hh}/part-0001.csv`, csvRows(Number(hh) * 100, n));
+    for (const [hh, n] of Object.entries(FILES))
+      await env.put(`events/dt=2026-11-24/hr=${hh}/part-0001.csv`, csvRows(Number(hh) * 100, n));
     const pubsub = emu.pubsub();
     project = emu.emulator.projectId;
     const deps = { ...env.engine, bus: new PubSubBus({ pubsub }) };
@@ -62,7 +70,10 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
     const [results] = await pubsub.createTopic(RESULTS);
     await results.createSubscription(RESULTS_SUB);
     const [audit] = await pubsub.createTopic(AUDIT);
-    await audit.createSubscription(AUDIT_PUSH, { pushConfig: { pushEndpoint: auditFn.url(AUDIT) }, ackDeadlineSeconds: 60 });
+    await audit.createSubscription(AUDIT_PUSH, {
+      pushConfig: { pushEndpoint: auditFn.url(AUDIT) },
+      ackDeadlineSeconds: 60,
+    });
   });
 
   after(async () => {
@@ -72,7 +83,14 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
   });
 
   it('an audit request published with gcloud yields one backfill per never-loaded partition of its window, and a summary', async () => {
-    const published = await gcloud!.run(['pubsub', 'topics', 'publish', AUDIT, '--message={"tables":["events"],"from":"2026112410","to":"2026112412"}', `--project=${project}`]);
+    const published = await gcloud!.run([
+      'pubsub',
+      'topics',
+      'publish',
+      AUDIT,
+      '--message={"tables":["events"],"from":"2026112410","to":"2026112412"}',
+      `--project=${project}`,
+    ]);
     assert.equal(published.code, 0, published.stderr);
     const messageId = /messageIds:\s*-\s*'([^']+)'/.exec(published.stdout)?.[1];
     assert.ok(messageId, `gcloud printed the message id: ${published.stdout}`);
@@ -86,16 +104,30 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
 
     assert.deepEqual(
       backfills.map((m) => JSON.parse(m.text)).sort((a, b) => a.partition.localeCompare(b.partition)),
-      ['2026112410', '2026112411', '2026112412'].map((partition) => ({ table: 'events', partition, force: false, reason: 'missing' })),
+      ['2026112410', '2026112411', '2026112412'].map((partition) => ({
+        table: 'events',
+        partition,
+        force: false,
+        reason: 'missing',
+      })),
     );
-    assert.ok(backfills.every((m) => m.attributes.origin === 'audit'), JSON.stringify(backfills.map((m) => m.attributes)));
+    assert.ok(
+      backfills.every((m) => m.attributes.origin === 'audit'),
+      JSON.stringify(backfills.map((m) => m.attributes)),
+    );
 
     const report = JSON.parse(summary!.text) as AuditReport;
     assert.equal(summary!.attributes.origin, 'audit');
     assert.equal(report.published, 3);
     assert.equal(report.deferred, 0);
     assert.deepEqual(
-      report.tables.map((t) => ({ table: t.table, window: t.window, missing: t.counts.missing, ok: t.counts.ok, findings: t.findings.map((f) => [f.partition, f.class, f.sourceObjects]) })),
+      report.tables.map((t) => ({
+        table: t.table,
+        window: t.window,
+        missing: t.counts.missing,
+        ok: t.counts.ok,
+        findings: t.findings.map((f) => [f.partition, f.class, f.sourceObjects]),
+      })),
       [
         {
           table: 'events',
@@ -112,7 +144,8 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
     );
 
     // The summary is published before the handler returns: its answer may still be on the way.
-    for (const deadline = Date.now() + 5_000; auditFn!.deliveries.length === 0 && Date.now() < deadline; ) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (const deadline = Date.now() + 5_000; auditFn!.deliveries.length === 0 && Date.now() < deadline;)
+      await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(
       auditFn!.deliveries.map((d) => [d.messageId, d.status]),
       [[messageId, 204]],

@@ -26,7 +26,14 @@ import type { BackfillDeps, BackfillOutcome } from '../../shared/handlers/backfi
 import type { Acknowledged } from '../../shared/handlers/settle-event.ts';
 import { createTestEnv, csvRows, EVENTS_YAML } from '../helpers/local-env.ts';
 import type { TestEnv } from '../helpers/local-env.ts';
-import { emulatorSuite, gcloudForEmulator, pullOnce, pullUntil, servePushEndpoint, withEmulator } from '../helpers/pubsub-emulator.ts';
+import {
+  emulatorSuite,
+  gcloudForEmulator,
+  pullOnce,
+  pullUntil,
+  servePushEndpoint,
+  withEmulator,
+} from '../helpers/pubsub-emulator.ts';
 import type { GcloudCli, PushEndpoint } from '../helpers/pubsub-emulator.ts';
 
 const README = resolve(dirname(fileURLToPath(import.meta.url)), '../../README.md');
@@ -75,7 +82,9 @@ function hour(ms: number): { id: string; dir: string } {
 
 /** The forced-reload command of the README's "By hand" section, exactly as a reader copies it. */
 function readmeReloadCommand(): { command: string; message: { table: string; partition: string; force: boolean } } {
-  const match = /^gcloud pubsub topics publish tidemark-backfill \\\n\s*--message='([^']*)'$/m.exec(readFileSync(README, 'utf8'));
+  const match = /^gcloud pubsub topics publish tidemark-backfill \\\n\s*--message='([^']*)'$/m.exec(
+    readFileSync(README, 'utf8'),
+  );
   assert.ok(match, 'README.md has the forced-reload command');
   return { command: match[0], message: JSON.parse(match[1]!) };
 }
@@ -99,15 +108,18 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
   const crashOnce = new Set<string>();
 
   const rowsIn = (partition: string) => env.count(`strftime(_PARTITIONTIME, '%Y%m%d%H') = '${partition}'`);
-  const answered = (endpoint: PushEndpoint, messageId: string) => endpoint.deliveries.filter((d) => d.messageId === messageId);
-  const acknowledged = (messageId: string) => answered(backfillFn!, messageId).some((d) => d.status >= 200 && d.status < 300);
+  const answered = (endpoint: PushEndpoint, messageId: string) =>
+    endpoint.deliveries.filter((d) => d.messageId === messageId);
+  const acknowledged = (messageId: string) =>
+    answered(backfillFn!, messageId).some((d) => d.status >= 200 && d.status < 300);
 
   before(async () => {
     env = await createTestEnv({
       yaml: YAML,
       hooks: {
         step: (step, info) => {
-          if (step === 'after-complete' && crashOnce.delete(info.partition)) throw transientError(`instance lost after the load job of ${info.partition} finished`);
+          if (step === 'after-complete' && crashOnce.delete(info.partition))
+            throw transientError(`instance lost after the load job of ${info.partition} finished`);
         },
       },
     });
@@ -123,7 +135,12 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     budgetEnv = await createTestEnv({ yaml: BUDGET_YAML });
     // As deployed: re-published once older than the subscription's backoff lets it get before its last attempt.
     // Real time here: a message's age is judged against its publish time, which the emulator stamps.
-    const budgetDeps: BackfillDeps = { ...budgetEnv.engine, clock: systemClock, bus: new PubSubBus({ pubsub }), requeueAfterMs: budgetRequeueAfterMs(MAX_DELIVERY_ATTEMPTS, BUDGET_MIN_BACKOFF_S) };
+    const budgetDeps: BackfillDeps = {
+      ...budgetEnv.engine,
+      clock: systemClock,
+      bus: new PubSubBus({ pubsub }),
+      requeueAfterMs: budgetRequeueAfterMs(MAX_DELIVERY_ATTEMPTS, BUDGET_MIN_BACKOFF_S),
+    };
     cloudEvent('budgetE2E', async (event: CloudEvent<unknown>) => {
       const outcome = await onBackfillMessage(budgetDeps, event);
       budgetOutcomes.set(event.id, [...(budgetOutcomes.get(event.id) ?? []), outcome]);
@@ -139,20 +156,33 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
 
     const [dlq] = await pubsub.createTopic(DLQ);
     await dlq.createSubscription(DLQ_SUB);
-    const delivery = { ackDeadlineSeconds: 60, deadLetterPolicy: { deadLetterTopic: dlq.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS }, retryPolicy: RETRY_POLICY };
+    const delivery = {
+      ackDeadlineSeconds: 60,
+      deadLetterPolicy: { deadLetterTopic: dlq.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS },
+      retryPolicy: RETRY_POLICY,
+    };
     const [backfill] = await pubsub.createTopic(BACKFILL);
-    await backfill.createSubscription(BACKFILL_PUSH, { pushConfig: { pushEndpoint: backfillFn.url(BACKFILL) }, ...delivery });
+    await backfill.createSubscription(BACKFILL_PUSH, {
+      pushConfig: { pushEndpoint: backfillFn.url(BACKFILL) },
+      ...delivery,
+    });
     const [budget] = await pubsub.createTopic(BUDGET);
     await budget.createSubscription(BUDGET_PUSH, {
       pushConfig: { pushEndpoint: budgetFn.url(BUDGET) },
       ...delivery,
-      retryPolicy: { minimumBackoff: { seconds: BUDGET_MIN_BACKOFF_S }, maximumBackoff: { seconds: BUDGET_MIN_BACKOFF_S } },
+      retryPolicy: {
+        minimumBackoff: { seconds: BUDGET_MIN_BACKOFF_S },
+        maximumBackoff: { seconds: BUDGET_MIN_BACKOFF_S },
+      },
     });
     const [poison] = await pubsub.createTopic(POISON);
     await poison.createSubscription(POISON_PUSH, { pushConfig: { pushEndpoint: poisonFn.url(POISON) }, ...delivery });
 
     const [meta] = await pubsub.subscription(BACKFILL_PUSH).getMetadata();
-    assert.deepEqual(meta.deadLetterPolicy, { deadLetterTopic: `projects/${project}/topics/${DLQ}`, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS });
+    assert.deepEqual(meta.deadLetterPolicy, {
+      deadLetterTopic: `projects/${project}/topics/${DLQ}`,
+      maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS,
+    });
     assert.equal(Number(meta.retryPolicy?.minimumBackoff?.seconds), 0);
   });
 
@@ -170,7 +200,10 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     assert.deepEqual(message, { table: 'events', partition: '2026112413', force: true });
     const P = message.partition;
     await env.put('events/dt=2026-11-24/hr=13/part-0001.csv', csvRows(1, 7));
-    assert.equal((await syncPartition(env.engine, { table: 'events', partition: P, reason: 'object-finalized' })).outcome, 'loaded');
+    assert.equal(
+      (await syncPartition(env.engine, { table: 'events', partition: P, reason: 'object-finalized' })).outcome,
+      'loaded',
+    );
     assert.equal(await rowsIn(P), 7);
     await env.engine.warehouse.deletePartition(REF, P); // `bq rm 'lake_us.events$2026112413'`
     assert.equal(await rowsIn(P), 0);
@@ -190,7 +223,10 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     );
     assert.equal((await env.engine.warehouse.getJobSpec(jobs[0]!.jobId))?.labels.tidemark_reason, 'backfill-manual');
     const [outcome] = outcomes.get(messageId) ?? [];
-    assert.ok(outcome?.ok && outcome.value.action === 'synced' && outcome.value.result.outcome === 'loaded', JSON.stringify(outcome));
+    assert.ok(
+      outcome?.ok && outcome.value.action === 'synced' && outcome.value.result.outcome === 'loaded',
+      JSON.stringify(outcome),
+    );
   });
 
   it('fans out 50 backfills published twice, 10 of them failing once after their load: one load per partition, exact rows', async () => {
@@ -227,7 +263,10 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
 
     const jobs = (await env.engine.warehouse.jobHistory()).slice(jobsBefore);
     assert.deepEqual(jobs.map((j) => j.partition).sort(), partitions, 'one job per partition');
-    assert.ok(jobs.every((j) => j.kind === 'load' && j.state === 'DONE' && j.error === null), JSON.stringify(jobs.filter((j) => j.error)));
+    assert.ok(
+      jobs.every((j) => j.kind === 'load' && j.state === 'DONE' && j.error === null),
+      JSON.stringify(jobs.filter((j) => j.error)),
+    );
 
     // The failures were real redeliveries: the same message id refused (5xx), then acknowledged.
     for (const p of crashed) {
@@ -240,25 +279,49 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
       assert.ok(redelivered, `a message for ${p} failed once and was delivered again`);
     }
     const results = ids.flatMap((id) => outcomes.get(id) ?? []);
-    assert.ok(results.every((r) => r.ok && r.value.action === 'synced'), 'no message was acknowledged as invalid');
+    assert.ok(
+      results.every((r) => r.ok && r.value.action === 'synced'),
+      'no message was acknowledged as invalid',
+    );
   });
 
   it('a message waiting for job budget is re-published before its last delivery, never dead-lettered (5-attempt policy)', async () => {
     await budgetEnv.put('events/dt=2026-11-24/hr=01/a.csv', csvRows(1, 2));
     await budgetEnv.put('events/dt=2026-11-24/hr=02/a.csv', csvRows(10, 3));
     // The day's one job goes to hour 01; hour 02 then waits for a token that never comes.
-    assert.equal((await syncPartition({ ...budgetEnv.engine, clock: systemClock }, { table: 'events', partition: '2026112401', reason: 'test' })).outcome, 'loaded');
-    const [messageId = ''] = await deps.bus.publish(BUDGET, [{ table: 'events', partition: '2026112402', force: false, reason: 'missing' }], { origin: 'test' });
+    assert.equal(
+      (
+        await syncPartition(
+          { ...budgetEnv.engine, clock: systemClock },
+          { table: 'events', partition: '2026112401', reason: 'test' },
+        )
+      ).outcome,
+      'loaded',
+    );
+    const [messageId = ''] = await deps.bus.publish(
+      BUDGET,
+      [{ table: 'events', partition: '2026112402', force: false, reason: 'missing' }],
+      { origin: 'test' },
+    );
 
-    await waitUntil(`message ${messageId} re-published for budget`, () => (budgetOutcomes.get(messageId) ?? []).some((o) => o.ok && o.value.action === 'requeued'), 60_000);
+    await waitUntil(
+      `message ${messageId} re-published for budget`,
+      () => (budgetOutcomes.get(messageId) ?? []).some((o) => o.ok && o.value.action === 'requeued'),
+      60_000,
+    );
     const statuses = answered(budgetFn!, messageId).map((d) => d.status);
     // Thrown back while young (Pub/Sub's backoff is the wait), then acknowledged and published anew
     // before the 5th delivery the dead-letter policy would take.
     assert.ok(statuses.length >= 2 && statuses.length < MAX_DELIVERY_ATTEMPTS, JSON.stringify(statuses));
-    assert.deepEqual(statuses.slice(0, -1).map((s) => s >= 500), statuses.slice(0, -1).map(() => true));
+    assert.deepEqual(
+      statuses.slice(0, -1).map((s) => s >= 500),
+      statuses.slice(0, -1).map(() => true),
+    );
     assert.ok(statuses.at(-1)! < 300, JSON.stringify(statuses));
     // The re-published copy is a new message with a fresh attempt count, and nothing was dead-lettered.
-    await waitUntil('the re-published copy delivered', () => budgetFn!.deliveries.some((d) => d.messageId !== messageId));
+    await waitUntil('the re-published copy delivered', () =>
+      budgetFn!.deliveries.some((d) => d.messageId !== messageId),
+    );
     const dead = await pullOnce(emu.emulator, DLQ_SUB);
     assert.ok(!dead.some((d) => d.text.includes('2026112402')), `dead-lettered: ${JSON.stringify(dead)}`);
   });
@@ -275,7 +338,10 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     assert.equal(dead[0]!.attributes.CloudPubSubDeadLetterSourceDeliveryCount, String(MAX_DELIVERY_ATTEMPTS));
     const calls = answered(poisonFn!, messageId);
     assert.ok(calls.length >= MAX_DELIVERY_ATTEMPTS, `the failing endpoint was called ${calls.length} times`);
-    assert.ok(calls.every((c) => c.status === 500), JSON.stringify(calls));
+    assert.ok(
+      calls.every((c) => c.status === 500),
+      JSON.stringify(calls),
+    );
   });
 
   it('acknowledges a message that is not JSON (2xx, delivered once) and never dead-letters it', async () => {

@@ -10,7 +10,10 @@ const file = fileURLToPath(new URL('../../examples/tidemark.config.yaml', import
 
 it('examples/tidemark.config.yaml is valid and routes Seoul hours to UTC partitions', () => {
   const config = loadConfig({ file, env: {} });
-  assert.deepEqual(config.tables.map((t) => t.name), ['events', 'orders']);
+  assert.deepEqual(
+    config.tables.map((t) => t.name),
+    ['events', 'orders'],
+  );
   const router = createRouter(config);
   const r = router.route('lake-seoul', 'events/dt=2026-11-25/hr=00/part-0.json.gz');
   assert.equal(r.kind === 'routed' && r.partition, '2026112415');

@@ -19,14 +19,25 @@ export function browserMissing(): string | null {
 }
 
 /** A headless chromium with a fresh profile; close() removes the profile. */
-export async function openBrowser(viewport = { width: 1100, height: 760 }): Promise<{ context: BrowserContext; close(): Promise<void> }> {
+export async function openBrowser(
+  viewport = { width: 1100, height: 760 },
+): Promise<{ context: BrowserContext; close(): Promise<void> }> {
   const { chromium } = await import('playwright-core');
   const profile = mkdtempSync(join(tmpdir(), 'tidemark-chromium-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   return {
     context,

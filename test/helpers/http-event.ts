@@ -9,7 +9,13 @@ export interface HttpEvent {
 let seq = 0;
 
 /** `idPrefix` names who sent it (a test, a benchmark); ids are unique within the process. */
-export function binaryCloudEvent(type: string, source: string, data: unknown, subject?: string, idPrefix = 'test'): HttpEvent {
+export function binaryCloudEvent(
+  type: string,
+  source: string,
+  data: unknown,
+  subject?: string,
+  idPrefix = 'test',
+): HttpEvent {
   const id = `${idPrefix}-${++seq}`;
   return {
     id,

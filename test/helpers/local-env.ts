@@ -48,13 +48,24 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function createTestEnv(opts: { yaml?: string; engine?: LocalEngineOptions['engine']; hooks?: LocalEngineOptions['hooks']; jobDelayMs?: LocalEngineOptions['jobDelayMs'] } = {}): Promise<TestEnv> {
+export async function createTestEnv(
+  opts: {
+    yaml?: string;
+    engine?: LocalEngineOptions['engine'];
+    hooks?: LocalEngineOptions['hooks'];
+    jobDelayMs?: LocalEngineOptions['jobDelayMs'];
+  } = {},
+): Promise<TestEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-test-'));
   const config = parseConfig(opts.yaml ?? EVENTS_YAML, join(dir, 'tidemark.config.yaml'));
   const clock = new ManualClock();
   const log = memoryLogger();
   const engine = createLocalEngine(config, {
-    paths: defaultLocalPaths(dir, { lakeDir: join(dir, 'lake'), warehouseFile: join(dir, 'wh.duckdb'), workDir: join(dir, 'work') }),
+    paths: defaultLocalPaths(dir, {
+      lakeDir: join(dir, 'lake'),
+      warehouseFile: join(dir, 'wh.duckdb'),
+      workDir: join(dir, 'work'),
+    }),
     clock,
     log,
     engine: { pollMs: 5, submitGraceMs: 60_000, ...opts.engine },
@@ -70,7 +81,8 @@ export async function createTestEnv(opts: { yaml?: string; engine?: LocalEngineO
     log,
     engine,
     generations,
-    event: (name, bucket = 'lake') => storageEvent({ name, bucket, generation: generations.get(`${bucket}/${name}`) ?? '1' }),
+    event: (name, bucket = 'lake') =>
+      storageEvent({ name, bucket, generation: generations.get(`${bucket}/${name}`) ?? '1' }),
     async put(name, content, bucket = 'lake') {
       const r = await engine.store.write(bucket, name, content);
       generations.set(`${bucket}/${name}`, r.generation);
@@ -97,7 +109,10 @@ export function csvRows(from: number, n: number, tag = 'x'): string {
 }
 
 /** A finalize CloudEvent as Eventarc delivers it (sizes and generations as strings). */
-export function storageEvent(data: { name: string; bucket?: string; generation?: string; size?: number }, id = `evt-${Math.random().toString(36).slice(2)}`) {
+export function storageEvent(
+  data: { name: string; bucket?: string; generation?: string; size?: number },
+  id = `evt-${Math.random().toString(36).slice(2)}`,
+) {
   return {
     specversion: '1.0',
     id,

@@ -26,7 +26,7 @@ export class MemoryObjectStore implements ObjectStore {
   private names(b: string): string[] {
     let s = this.sorted.get(b);
     if (!s) {
-      s = [...this.bucket(b).keys()].sort((x, y) => (Buffer.compare(Buffer.from(x), Buffer.from(y))));
+      s = [...this.bucket(b).keys()].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)));
       this.sorted.set(b, s);
     }
     return s;
@@ -51,9 +51,16 @@ export class MemoryObjectStore implements ObjectStore {
       if (o.prefix && !n.startsWith(o.prefix)) break;
       if (o.endOffset && n >= o.endOffset) break;
       const e = this.bucket(bucket).get(n)!;
-      objects.push({ bucket, name: n, generation: e.generation, size: e.data.length, ...(e.metadata ? { metadata: e.metadata } : {}) });
+      objects.push({
+        bucket,
+        name: n,
+        generation: e.generation,
+        size: e.data.length,
+        ...(e.metadata ? { metadata: e.metadata } : {}),
+      });
     }
-    const more = i < names.length && (!o.prefix || names[i]!.startsWith(o.prefix)) && (!o.endOffset || names[i]! < o.endOffset);
+    const more =
+      i < names.length && (!o.prefix || names[i]!.startsWith(o.prefix)) && (!o.endOffset || names[i]! < o.endOffset);
     return { objects, ...(more && objects.length ? { nextPageToken: objects[objects.length - 1]!.name } : {}) };
   }
 
@@ -68,7 +75,9 @@ export class MemoryObjectStore implements ObjectStore {
     const b = this.bucket(bucket);
     const cur = b.get(name);
     if (o.ifGenerationMatch !== undefined && (cur?.generation ?? '0') !== o.ifGenerationMatch) {
-      throw new PreconditionFailedError(`gs://${bucket}/${name}: generation is ${cur?.generation ?? '0'}, expected ${o.ifGenerationMatch}`);
+      throw new PreconditionFailedError(
+        `gs://${bucket}/${name}: generation is ${cur?.generation ?? '0'}, expected ${o.ifGenerationMatch}`,
+      );
     }
     const generation = String(++this.gen);
     if (!cur) this.sorted.delete(bucket);

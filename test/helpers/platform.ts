@@ -26,7 +26,13 @@ export async function deliverUntilQuiet<T>(
   clock: ManualClock,
   items: T[],
   handle: (item: T) => Promise<unknown>,
-  opts: { concurrency?: number; minBackoffMs?: number; maxBackoffMs?: number; maxAttempts?: number; spacingMs?: number } = {},
+  opts: {
+    concurrency?: number;
+    minBackoffMs?: number;
+    maxBackoffMs?: number;
+    maxAttempts?: number;
+    spacingMs?: number;
+  } = {},
 ): Promise<PlatformStats> {
   const min = opts.minBackoffMs ?? 10_000;
   const max = opts.maxBackoffMs ?? 600_000;
@@ -51,10 +57,15 @@ export async function deliverUntilQuiet<T>(
             stats.acknowledgedErrors.push(err);
             return;
           }
-          if (d.attempt >= maxAttempts) throw new Error(`still failing after ${d.attempt} attempts: ${String(err)}`, { cause: err });
+          if (d.attempt >= maxAttempts)
+            throw new Error(`still failing after ${d.attempt} attempts: ${String(err)}`, { cause: err });
           stats.retries++;
           const backoff = Math.min(max, min * 2 ** Math.min(d.attempt - 1, 20));
-          queue.push({ item: d.item, dueAt: clock.now() + backoff * (0.5 + Math.random() / 2), attempt: d.attempt + 1 });
+          queue.push({
+            item: d.item,
+            dueAt: clock.now() + backoff * (0.5 + Math.random() / 2),
+            attempt: d.attempt + 1,
+          });
         }
       }),
     );
@@ -66,7 +77,7 @@ export async function deliverUntilQuiet<T>(
 export function shuffled<T>(items: readonly T[], seed = 42): T[] {
   const out = [...items];
   let s = seed >>> 0;
-  const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rand = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(rand() * (i + 1));
     [out[i], out[j]] = [out[j]!, out[i]!];

@@ -41,11 +41,17 @@ const STOP_TIMEOUT_MS = 1_000;
 
 /** Whether `gcloud`, its Pub/Sub emulator component and `java` are installed (fast: no `gcloud components list`). */
 export function emulatorAvailable(): { ok: boolean; why?: string } {
-  const info = spawnSync('gcloud', ['info', '--format=value(installation.sdk_root)'], { encoding: 'utf8', timeout: 20_000, env: gcloudEnv() });
-  if (info.error || info.status !== 0) return { ok: false, why: `gcloud is not on PATH or failed (${info.error?.message ?? info.stderr.trim()})` };
+  const info = spawnSync('gcloud', ['info', '--format=value(installation.sdk_root)'], {
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: gcloudEnv(),
+  });
+  if (info.error || info.status !== 0)
+    return { ok: false, why: `gcloud is not on PATH or failed (${info.error?.message ?? info.stderr.trim()})` };
   const root = info.stdout.trim();
   const lib = join(root, 'platform', 'pubsub-emulator', 'lib');
-  if (!existsSync(lib) || !readdirSync(lib).some((f) => f.endsWith('.jar'))) return { ok: false, why: `no Pub/Sub emulator jar under ${lib}` };
+  if (!existsSync(lib) || !readdirSync(lib).some((f) => f.endsWith('.jar')))
+    return { ok: false, why: `no Pub/Sub emulator jar under ${lib}` };
   const java = spawnSync('java', ['-version'], { encoding: 'utf8', timeout: 10_000 });
   if (java.error || java.status !== 0) return { ok: false, why: 'java is not on PATH' };
   return { ok: true };
@@ -59,11 +65,15 @@ export async function startPubSubEmulator(options: { projectId?: string } = {}):
   const dataDir = join(dir, 'data');
   mkdirSync(dataDir);
   const host = `127.0.0.1:${port}`;
-  const child = spawn('gcloud', ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}`, `--data-dir=${dataDir}`, '--quiet'], {
-    detached: true, // its own process group: the Java child dies with it
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: gcloudEnv(join(dir, 'gcloud-config')),
-  });
+  const child = spawn(
+    'gcloud',
+    ['beta', 'emulators', 'pubsub', 'start', `--host-port=${host}`, `--data-dir=${dataDir}`, '--quiet'],
+    {
+      detached: true, // its own process group: the Java child dies with it
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: gcloudEnv(join(dir, 'gcloud-config')),
+    },
+  );
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString('utf8')).slice(-8_000);
@@ -128,7 +138,12 @@ export function withEmulator(options: { projectId?: string } = {}): EmulatorHand
 export function emulatorClient(emulator: PubSubEmulator): PubSub {
   // An auth client with no credentials: the emulator needs none, and without one the library
   // probes the GCE metadata server.
-  return new PubSub({ projectId: emulator.projectId, apiEndpoint: emulator.host, emulatorMode: true, authClient: new OAuth2Client() });
+  return new PubSub({
+    projectId: emulator.projectId,
+    apiEndpoint: emulator.host,
+    emulatorMode: true,
+    authClient: new OAuth2Client(),
+  });
 }
 
 /**
@@ -137,7 +152,11 @@ export function emulatorClient(emulator: PubSubEmulator): PubSub {
  * otherwise. `check` and `warn` are replaceable for the helper's own tests.
  */
 export function emulatorSuite(
-  options: { env?: Record<string, string | undefined>; check?: () => { ok: boolean; why?: string }; warn?: (text: string) => void } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    check?: () => { ok: boolean; why?: string };
+    warn?: (text: string) => void;
+  } = {},
 ): { skip?: string } {
   const { env = process.env, check = emulatorAvailable, warn = (text) => void process.stderr.write(text) } = options;
   const available = check();
@@ -172,7 +191,8 @@ async function waitUntilReady(host: string, exited: Promise<number | null>, outp
   let gone: number | null | undefined;
   void exited.then((code) => (gone = code));
   while (Date.now() < deadline) {
-    if (gone !== undefined) throw new Error(`the Pub/Sub emulator exited (code ${gone}) before answering:\n${output()}`);
+    if (gone !== undefined)
+      throw new Error(`the Pub/Sub emulator exited (code ${gone}) before answering:\n${output()}`);
     try {
       const response = await fetch(`http://${host}/`, { signal: AbortSignal.timeout(1_000) });
       if (response.ok) return;
@@ -227,21 +247,42 @@ export interface PulledMessage {
 export async function pullOnce(emulator: PubSubEmulator, subscription: string, max = 100): Promise<PulledMessage[]> {
   const base = `http://${emulator.host}/v1/projects/${emulator.projectId}/subscriptions/${subscription}`;
   const post = async (verb: string, body: unknown) => {
-    const response = await fetch(`${base}:${verb}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(10_000) });
+    const response = await fetch(`${base}:${verb}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
     if (!response.ok) throw new Error(`${verb} on ${subscription}: HTTP ${response.status} ${await response.text()}`);
-    return response.json() as Promise<{ receivedMessages?: { ackId: string; message: { messageId: string; data?: string; attributes?: Record<string, string> } }[] }>;
+    return response.json() as Promise<{
+      receivedMessages?: {
+        ackId: string;
+        message: { messageId: string; data?: string; attributes?: Record<string, string> };
+      }[];
+    }>;
   };
   const { receivedMessages = [] } = await post('pull', { maxMessages: max, returnImmediately: true });
   if (receivedMessages.length) await post('acknowledge', { ackIds: receivedMessages.map((m) => m.ackId) });
-  return receivedMessages.map(({ message }) => ({ messageId: message.messageId, text: Buffer.from(message.data ?? '', 'base64').toString('utf8'), attributes: message.attributes ?? {} }));
+  return receivedMessages.map(({ message }) => ({
+    messageId: message.messageId,
+    text: Buffer.from(message.data ?? '', 'base64').toString('utf8'),
+    attributes: message.attributes ?? {},
+  }));
 }
 
 /** Pulls until at least `count` messages arrived; fails after `timeoutMs` naming what did arrive. */
-export async function pullUntil(emulator: PubSubEmulator, subscription: string, options: { count?: number; timeoutMs?: number } = {}): Promise<PulledMessage[]> {
+export async function pullUntil(
+  emulator: PubSubEmulator,
+  subscription: string,
+  options: { count?: number; timeoutMs?: number } = {},
+): Promise<PulledMessage[]> {
   const { count = 1, timeoutMs = 20_000 } = options;
   const pulled: PulledMessage[] = [];
-  for (const deadline = Date.now() + timeoutMs; pulled.length < count; ) {
-    if (Date.now() > deadline) throw new Error(`${pulled.length}/${count} message(s) on ${subscription} after ${timeoutMs} ms: ${JSON.stringify(pulled)}`);
+  for (const deadline = Date.now() + timeoutMs; pulled.length < count;) {
+    if (Date.now() > deadline)
+      throw new Error(
+        `${pulled.length}/${count} message(s) on ${subscription} after ${timeoutMs} ms: ${JSON.stringify(pulled)}`,
+      );
     const batch = await pullOnce(emulator, subscription);
     pulled.push(...batch);
     if (!batch.length) await new Promise((resolve) => setTimeout(resolve, 200));
@@ -283,11 +324,18 @@ export async function gcloudForEmulator(emulator: PubSubEmulator): Promise<Gclou
       child.once('close', (code) => resolve({ code, stdout, stderr }));
     });
   const run = (args: string[]) => exec('gcloud', args);
-  for (const [property, value] of [['auth/disable_credentials', 'true'], ['api_endpoint_overrides/pubsub', `http://${emulator.host}/`]] as const) {
+  for (const [property, value] of [
+    ['auth/disable_credentials', 'true'],
+    ['api_endpoint_overrides/pubsub', `http://${emulator.host}/`],
+  ] as const) {
     const r = await run(['config', 'set', property, value]);
     if (r.code !== 0) throw new Error(`gcloud config set ${property} failed (${r.code}): ${r.stderr}`);
   }
-  return { run, shell: (command) => exec('sh', ['-c', command]), dispose: () => rmSync(configDir, { recursive: true, force: true }) };
+  return {
+    run,
+    shell: (command) => exec('sh', ['-c', command]),
+    dispose: () => rmSync(configDir, { recursive: true, force: true }),
+  };
 }
 
 export interface PushEndpoint {
@@ -309,7 +357,10 @@ export async function servePushEndpoint(functionName: string, projectId: string)
     res.once('finish', () => {
       let messageId = '?';
       try {
-        messageId = String((JSON.parse(req.rawBody?.toString('utf8') ?? '{}') as { message?: { messageId?: string } }).message?.messageId ?? '?');
+        messageId = String(
+          (JSON.parse(req.rawBody?.toString('utf8') ?? '{}') as { message?: { messageId?: string } }).message
+            ?.messageId ?? '?',
+        );
       } catch {
         // not a push body
       }

@@ -38,5 +38,12 @@ ${streamExtra}`;
 
 /** A valid location record. */
 export function location(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { device_id: `dev-${i % 50}`, lat: 37.5 + (i % 100) / 1000, lon: 127 + (i % 100) / 1000, accuracy: 5, event_time: '2026-11-24T12:00:00Z', ...extra };
+  return {
+    device_id: `dev-${i % 50}`,
+    lat: 37.5 + (i % 100) / 1000,
+    lon: 127 + (i % 100) / 1000,
+    accuracy: 5,
+    event_time: '2026-11-24T12:00:00Z',
+    ...extra,
+  };
 }

@@ -27,7 +27,11 @@ function configFile(deploy = 'deploy:\n  region: europe-west1\n'): string {
 }
 
 /** Runs one CLI invocation of the infra commands, the way main.ts hosts them. */
-async function runCli(argv: string[], deps: Partial<InfraDeps>, env: Record<string, string> = {}): Promise<{ code: number; out: string[]; err: string[] }> {
+async function runCli(
+  argv: string[],
+  deps: Partial<InfraDeps>,
+  env: Record<string, string> = {},
+): Promise<{ code: number; out: string[]; err: string[] }> {
   const out: string[] = [];
   const err: string[] = [];
   let code = 0;
@@ -36,7 +40,13 @@ async function runCli(argv: string[], deps: Partial<InfraDeps>, env: Record<stri
     run:
       (action) =>
       async (...args) => {
-        const ctx: CliContext = { options: { backend: 'gcp' }, env, cwd: '/', out: (s) => out.push(s), err: (s) => err.push(s) };
+        const ctx: CliContext = {
+          options: { backend: 'gcp' },
+          env,
+          cwd: '/',
+          out: (s) => out.push(s),
+          err: (s) => err.push(s),
+        };
         code = await action(ctx, ...args);
       },
   };
@@ -119,31 +129,76 @@ describe('tidemark infra without the Pulumi CLI', () => {
 });
 
 describe('tidemark infra through the Automation API', () => {
-  it('plan: selects or creates the stack on infra/, passes the config, backend and flags, previews, prints Pulumi\'s lines', async () => {
+  it("plan: selects or creates the stack on infra/, passes the config, backend and flags, previews, prints Pulumi's lines", async () => {
     const file = configFile();
     const { calls, automation } = stubAutomation();
-    const res = await runCli(['infra', 'plan', '--stack', 'staging', '--project', 'other', '--region', 'europe-west1', '--pulumi-backend', 'gs://p-pulumi-state'], {
-      readConfig: () => ({ ...testConfig(), file }),
-      findPulumi: () => '/usr/bin/pulumi',
-      loadAutomation: async () => automation,
-    });
+    const res = await runCli(
+      [
+        'infra',
+        'plan',
+        '--stack',
+        'staging',
+        '--project',
+        'other',
+        '--region',
+        'europe-west1',
+        '--pulumi-backend',
+        'gs://p-pulumi-state',
+      ],
+      {
+        readConfig: () => ({ ...testConfig(), file }),
+        findPulumi: () => '/usr/bin/pulumi',
+        loadAutomation: async () => automation,
+      },
+    );
     assert.equal(res.code, 0);
     assert.deepEqual(calls, [
-      ['createOrSelectStack', { stackName: 'staging', workDir: INFRA_DIR }, { envVars: { PULUMI_BACKEND_URL: 'gs://p-pulumi-state' } }],
-      ['setAllConfig', { 'tidemark:config': { value: file }, 'tidemark:project': { value: 'other' }, 'tidemark:region': { value: 'europe-west1' } }],
+      [
+        'createOrSelectStack',
+        { stackName: 'staging', workDir: INFRA_DIR },
+        { envVars: { PULUMI_BACKEND_URL: 'gs://p-pulumi-state' } },
+      ],
+      [
+        'setAllConfig',
+        {
+          'tidemark:config': { value: file },
+          'tidemark:project': { value: 'other' },
+          'tidemark:region': { value: 'europe-west1' },
+        },
+      ],
       ['preview'],
     ]);
-    assert.deepEqual(res.out, ['Previewing update (prod):', '  + gcp:pubsub:Topic topic-audit create', 'Resources: 1 to create']);
+    assert.deepEqual(res.out, [
+      'Previewing update (prod):',
+      '  + gcp:pubsub:Topic topic-audit create',
+      'Resources: 1 to create',
+    ]);
   });
 
-  it('apply: runs up (not preview), backend from PULUMI_BACKEND_URL; --json prints the change summary and sends Pulumi\'s lines to stderr', async () => {
+  it("apply: runs up (not preview), backend from PULUMI_BACKEND_URL; --json prints the change summary and sends Pulumi's lines to stderr", async () => {
     const file = configFile();
     const { calls, automation } = stubAutomation();
-    const res = await runCli(['infra', 'apply', '--json'], { readConfig: () => ({ ...testConfig(), file }), findPulumi: () => '/usr/bin/pulumi', loadAutomation: async () => automation }, { PULUMI_BACKEND_URL: 'gs://x' });
+    const res = await runCli(
+      ['infra', 'apply', '--json'],
+      {
+        readConfig: () => ({ ...testConfig(), file }),
+        findPulumi: () => '/usr/bin/pulumi',
+        loadAutomation: async () => automation,
+      },
+      { PULUMI_BACKEND_URL: 'gs://x' },
+    );
     assert.equal(res.code, 0);
-    assert.deepEqual(calls.map((c) => c[0]), ['createOrSelectStack', 'setAllConfig', 'up']);
+    assert.deepEqual(
+      calls.map((c) => c[0]),
+      ['createOrSelectStack', 'setAllConfig', 'up'],
+    );
     assert.deepEqual((calls[0]![2] as { envVars: unknown }).envVars, { PULUMI_BACKEND_URL: 'gs://x' });
-    assert.deepEqual(JSON.parse(res.out.join('\n')), { project: 'tidemark-test', stack: 'prod', mode: 'apply', changes: { create: 1 } });
+    assert.deepEqual(JSON.parse(res.out.join('\n')), {
+      project: 'tidemark-test',
+      stack: 'prod',
+      mode: 'apply',
+      changes: { create: 1 },
+    });
     assert.deepEqual(res.err, ['Updating (prod):', 'Resources: 1 created']);
   });
 
@@ -151,7 +206,11 @@ describe('tidemark infra through the Automation API', () => {
     const file = configFile('deploy:\n  region: Mars\n');
     const { calls, automation } = stubAutomation();
     await assert.rejects(
-      runCli(['infra', 'plan'], { readConfig: () => ({ ...testConfig(), file }), findPulumi: () => '/usr/bin/pulumi', loadAutomation: async () => automation }),
+      runCli(['infra', 'plan'], {
+        readConfig: () => ({ ...testConfig(), file }),
+        findPulumi: () => '/usr/bin/pulumi',
+        loadAutomation: async () => automation,
+      }),
       (err: unknown) => err instanceof ConfigError && /deploy\.region/.test(err.message),
     );
     assert.equal(calls.length, 0);

@@ -17,25 +17,74 @@ const DEFAULTS = {
 };
 
 describe('parseDeploySettings', () => {
-  const valid: { name: string; raw: unknown; overrides?: Parameters<typeof parseDeploySettings>[2]; want: unknown }[] = [
-    { name: 'no deploy section', raw: undefined, want: DEFAULTS },
-    { name: 'an empty section', raw: null, want: DEFAULTS },
-    { name: 'a nested value, others defaulted', raw: { loader: { memory: '1Gi' } }, want: { ...DEFAULTS, loader: { ...DEFAULTS.loader, memory: '1Gi' } } },
-    { name: '--region over the file', raw: { region: 'us-central1' }, overrides: { region: 'europe-west1' }, want: { ...DEFAULTS, region: 'europe-west1' } },
-    { name: 'an undefined override leaves the file value', raw: { region: 'us-central1' }, overrides: { region: undefined }, want: { ...DEFAULTS, region: 'us-central1' } },
-  ];
+  const valid: { name: string; raw: unknown; overrides?: Parameters<typeof parseDeploySettings>[2]; want: unknown }[] =
+    [
+      { name: 'no deploy section', raw: undefined, want: DEFAULTS },
+      { name: 'an empty section', raw: null, want: DEFAULTS },
+      {
+        name: 'a nested value, others defaulted',
+        raw: { loader: { memory: '1Gi' } },
+        want: { ...DEFAULTS, loader: { ...DEFAULTS.loader, memory: '1Gi' } },
+      },
+      {
+        name: '--region over the file',
+        raw: { region: 'us-central1' },
+        overrides: { region: 'europe-west1' },
+        want: { ...DEFAULTS, region: 'europe-west1' },
+      },
+      {
+        name: 'an undefined override leaves the file value',
+        raw: { region: 'us-central1' },
+        overrides: { region: undefined },
+        want: { ...DEFAULTS, region: 'us-central1' },
+      },
+    ];
   for (const { name, raw, overrides, want } of valid) {
     it(`accepts ${name}`, () => assert.deepEqual(parseDeploySettings(raw, 'cfg.yaml', overrides), want));
   }
 
-  const invalid: { name: string; raw: unknown; overrides?: Parameters<typeof parseDeploySettings>[2]; issues: { path: string; message: RegExp }[] }[] = [
-    { name: 'an unknown top-level key', raw: { regoin: 'x' }, issues: [{ path: 'deploy.regoin', message: /unknown key/ }] },
-    { name: 'an unknown nested key', raw: { loader: { memroy: '1Gi' } }, issues: [{ path: 'deploy.loader.memroy', message: /unknown key/ }] },
-    { name: 'too few delivery attempts', raw: { backfill: { maxDeliveryAttempts: 3 } }, issues: [{ path: 'deploy.backfill.maxDeliveryAttempts', message: />=\s*5/ }] },
-    { name: 'a timeout over 540 s', raw: { auditor: { timeoutSeconds: 900 } }, issues: [{ path: 'deploy.auditor.timeoutSeconds', message: /<=\s*540/ }] },
-    { name: 'a memory size without unit', raw: { loader: { memory: '512' } }, issues: [{ path: 'deploy.loader.memory', message: /512Mi or 1Gi/ }] },
-    { name: 'a bad --region', raw: {}, overrides: { region: 'Seoul' }, issues: [{ path: 'deploy.region', message: /Cloud region/ }] },
-    { name: 'a prefix too long for service account ids', raw: { serviceAccountPrefix: 'a-very-long-prefix-for-ids' }, issues: [{ path: 'deploy.serviceAccountPrefix', message: /3-21 characters/ }] },
+  const invalid: {
+    name: string;
+    raw: unknown;
+    overrides?: Parameters<typeof parseDeploySettings>[2];
+    issues: { path: string; message: RegExp }[];
+  }[] = [
+    {
+      name: 'an unknown top-level key',
+      raw: { regoin: 'x' },
+      issues: [{ path: 'deploy.regoin', message: /unknown key/ }],
+    },
+    {
+      name: 'an unknown nested key',
+      raw: { loader: { memroy: '1Gi' } },
+      issues: [{ path: 'deploy.loader.memroy', message: /unknown key/ }],
+    },
+    {
+      name: 'too few delivery attempts',
+      raw: { backfill: { maxDeliveryAttempts: 3 } },
+      issues: [{ path: 'deploy.backfill.maxDeliveryAttempts', message: />=\s*5/ }],
+    },
+    {
+      name: 'a timeout over 540 s',
+      raw: { auditor: { timeoutSeconds: 900 } },
+      issues: [{ path: 'deploy.auditor.timeoutSeconds', message: /<=\s*540/ }],
+    },
+    {
+      name: 'a memory size without unit',
+      raw: { loader: { memory: '512' } },
+      issues: [{ path: 'deploy.loader.memory', message: /512Mi or 1Gi/ }],
+    },
+    {
+      name: 'a bad --region',
+      raw: {},
+      overrides: { region: 'Seoul' },
+      issues: [{ path: 'deploy.region', message: /Cloud region/ }],
+    },
+    {
+      name: 'a prefix too long for service account ids',
+      raw: { serviceAccountPrefix: 'a-very-long-prefix-for-ids' },
+      issues: [{ path: 'deploy.serviceAccountPrefix', message: /3-21 characters/ }],
+    },
     { name: 'a list', raw: ['region'], issues: [{ path: 'deploy', message: /mapping/ }] },
   ];
   for (const { name, raw, overrides, issues } of invalid) {
@@ -45,7 +94,10 @@ describe('parseDeploySettings', () => {
         (err: unknown) => {
           assert.ok(err instanceof ConfigError);
           assert.equal(err.file, 'cfg.yaml');
-          assert.deepEqual(err.issues.map((i) => i.path), issues.map((i) => i.path));
+          assert.deepEqual(
+            err.issues.map((i) => i.path),
+            issues.map((i) => i.path),
+          );
           err.issues.forEach((issue, n) => assert.match(issue.message, issues[n]!.message));
           return true;
         },
@@ -60,13 +112,23 @@ describe('loadDeploySettings', () => {
 
   it('reads deploy: from the raw YAML and ignores the rest of the file', () => {
     const file = join(dir, 'tidemark.config.yaml');
-    writeFileSync(file, 'project: p\nlocation: US\ntables: []\ndeploy:\n  region: us-east1\n  backfill: { maxInstances: 3 }\n');
-    assert.deepEqual(loadDeploySettings(file, { region: 'us-west1' }), { ...DEFAULTS, region: 'us-west1', backfill: { ...DEFAULTS.backfill, maxInstances: 3 } });
+    writeFileSync(
+      file,
+      'project: p\nlocation: US\ntables: []\ndeploy:\n  region: us-east1\n  backfill: { maxInstances: 3 }\n',
+    );
+    assert.deepEqual(loadDeploySettings(file, { region: 'us-west1' }), {
+      ...DEFAULTS,
+      region: 'us-west1',
+      backfill: { ...DEFAULTS.backfill, maxInstances: 3 },
+    });
   });
 
   it('reports YAML that does not parse as a ConfigError on the file', () => {
     const file = join(dir, 'broken.yaml');
     writeFileSync(file, 'deploy: [unclosed\n');
-    assert.throws(() => loadDeploySettings(file), (err: unknown) => err instanceof ConfigError && err.file === file);
+    assert.throws(
+      () => loadDeploySettings(file),
+      (err: unknown) => err instanceof ConfigError && err.file === file,
+    );
   });
 });

@@ -47,8 +47,20 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
         partitioning: { type: 'DAY', field: 'session_date', fieldType: 'DATE' },
       }),
     ],
-    audit: { schedule: '*/5 * * * *', timeZone: 'Asia/Seoul', lookbackMs: 72 * 3_600_000, settleMs: 600_000, auditFromMs: 3 * 86_400_000, maxBackfillsPerAudit: 500 },
-    topics: { audit: 'tidemark-audit', backfill: 'tidemark-backfill', backfillDlq: 'tidemark-backfill-dlq', auditResults: 'tidemark-audit-results' },
+    audit: {
+      schedule: '*/5 * * * *',
+      timeZone: 'Asia/Seoul',
+      lookbackMs: 72 * 3_600_000,
+      settleMs: 600_000,
+      auditFromMs: 3 * 86_400_000,
+      maxBackfillsPerAudit: 500,
+    },
+    topics: {
+      audit: 'tidemark-audit',
+      backfill: 'tidemark-backfill',
+      backfillDlq: 'tidemark-backfill-dlq',
+      auditResults: 'tidemark-audit-results',
+    },
     streams: [],
     ...overrides,
   };

@@ -29,14 +29,18 @@ export async function graphOf(declare: () => unknown): Promise<GraphResource[]> 
         resources.push({ type: args.type, name: args.name, inputs: args.inputs });
         // Echo the inputs as state, with the ids and computed fields the program reads.
         const state: Record<string, unknown> = { ...args.inputs };
-        if (args.type === 'gcp:serviceaccount/account:Account') state.email = `${args.inputs.accountId}@${args.inputs.project}.iam.gserviceaccount.com`;
-        if (args.type === 'gcp:pubsub/topic:Topic') return { id: `projects/${args.inputs.project}/topics/${args.inputs.name}`, state };
+        if (args.type === 'gcp:serviceaccount/account:Account')
+          state.email = `${args.inputs.accountId}@${args.inputs.project}.iam.gserviceaccount.com`;
+        if (args.type === 'gcp:pubsub/topic:Topic')
+          return { id: `projects/${args.inputs.project}/topics/${args.inputs.name}`, state };
         return { id: `${args.name}-id`, state };
       },
       call(args) {
-        if (args.token === 'gcp:organizations/getProject:getProject') return { number: PROJECT_NUMBER, projectId: args.inputs.projectId };
+        if (args.token === 'gcp:organizations/getProject:getProject')
+          return { number: PROJECT_NUMBER, projectId: args.inputs.projectId };
         // Echo the policy bindings so a test can read the bucket policy's bindings back.
-        if (args.token === 'gcp:organizations/getIAMPolicy:getIAMPolicy') return { policyData: JSON.stringify({ bindings: args.inputs.bindings }) };
+        if (args.token === 'gcp:organizations/getIAMPolicy:getIAMPolicy')
+          return { policyData: JSON.stringify({ bindings: args.inputs.bindings }) };
         throw new Error(`unexpected call ${args.token}`);
       },
     },

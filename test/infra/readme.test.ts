@@ -15,7 +15,8 @@ describe('README tables', () => {
   for (const [file, tables] of Object.entries(FILES)) {
     it(`${file} carries the generated ${tables.join(' and ')} table(s), current (npm run gen:readme-tables)`, () => {
       const text = readFileSync(new URL(`../../${file}`, import.meta.url), 'utf8');
-      for (const name of tables) assert.ok(text.includes(`<!-- tidemark:${name} -->`), `${file} has the ${name} markers`);
+      for (const name of tables)
+        assert.ok(text.includes(`<!-- tidemark:${name} -->`), `${file} has the ${name} markers`);
       assert.equal(text, fillTables(text, file), `${file} is stale: run npm run gen:readme-tables`);
     });
   }
@@ -24,13 +25,18 @@ describe('README tables', () => {
     const iam = roleTable('<prefix>');
     const grants = Object.values(SERVICE_ACCOUNT_GRANTS).flat().length;
     assert.equal(iam.split('\n').filter((l) => l.startsWith('| `<prefix>-')).length, grants);
-    for (const r of CUSTOM_ROLES) assert.ok(iam.includes(`| \`<prefix>_${r.key}\` | ${r.permissions.map((p) => `\`${p}\``).join(', ')} |`), r.key);
+    for (const r of CUSTOM_ROLES)
+      assert.ok(iam.includes(`| \`<prefix>_${r.key}\` | ${r.permissions.map((p) => `\`${p}\``).join(', ')} |`), r.key);
     assert.doesNotMatch(iam, /resourceViewer|dataEditor/);
     const fns = functionTable();
-    for (const r of FUNCTION_TABLE) assert.ok(fns.includes(`\`functions/${r.folder}\` / \`${r.entryPoint}\``), r.folder);
+    for (const r of FUNCTION_TABLE)
+      assert.ok(fns.includes(`\`functions/${r.folder}\` / \`${r.entryPoint}\``), r.folder);
   });
 
   it('unbalanced markers are an error naming the file', () => {
-    assert.throws(() => fillTables('<!-- /tidemark:iam --> x <!-- tidemark:iam -->', 'X.md'), /X\.md: <!-- tidemark:iam --> \.\.\. <!-- \/tidemark:iam --> markers are unbalanced/);
+    assert.throws(
+      () => fillTables('<!-- /tidemark:iam --> x <!-- tidemark:iam -->', 'X.md'),
+      /X\.md: <!-- tidemark:iam --> \.\.\. <!-- \/tidemark:iam --> markers are unbalanced/,
+    );
   });
 });

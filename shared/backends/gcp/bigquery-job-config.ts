@@ -94,28 +94,53 @@ function loadConfiguration(spec: Extract<JobSpec, { kind: 'load' }>, project: st
  * The REST reference of a table, in its own project when the config names one. Ids go into the
  * body as they are (dashes, spaces, Unicode): checked against BigQuery's rules, never rewritten.
  */
-export function tableReference(ref: TableRef, partition: string | null, project: string): { projectId: string; datasetId: string; tableId: string } {
+export function tableReference(
+  ref: TableRef,
+  partition: string | null,
+  project: string,
+): { projectId: string; datasetId: string; tableId: string } {
   checkTableRef(ref);
   if (partition !== null && !PARTITION_ID.test(partition)) {
-    throw new UnsafeIdentifierError(`invalid partition decorator ${JSON.stringify(partition)} for ${show(ref)}`, { table: show(ref), partition });
+    throw new UnsafeIdentifierError(`invalid partition decorator ${JSON.stringify(partition)} for ${show(ref)}`, {
+      table: show(ref),
+      partition,
+    });
   }
-  return { projectId: ref.project ?? project, datasetId: ref.dataset, tableId: partition === null ? ref.table : `${ref.table}$${partition}` };
+  return {
+    projectId: ref.project ?? project,
+    datasetId: ref.dataset,
+    tableId: partition === null ? ref.table : `${ref.table}$${partition}`,
+  };
 }
 
 /** Throws UnsafeIdentifierError unless the dataset and table ids follow BigQuery's naming rules. */
 export function checkTableRef(ref: TableRef): void {
   const problem = datasetIdProblem(ref?.dataset) ?? tableIdProblem(ref?.table);
-  if (problem) throw new UnsafeIdentifierError(`invalid table reference ${JSON.stringify(ref)}: ${problem}`, { dataset: ref?.dataset, table: ref?.table });
+  if (problem)
+    throw new UnsafeIdentifierError(`invalid table reference ${JSON.stringify(ref)}: ${problem}`, {
+      dataset: ref?.dataset,
+      table: ref?.table,
+    });
 }
 
 /** `` `project`.`dataset`.`table` `` for SQL, every part checked; the table's own project if it has one. */
 export function sqlTablePath(ref: TableRef, project: string): string {
-  return quotedPath(ref.project ?? project, ref.dataset, ref.table, (reason) => new UnsafeIdentifierError(`unsafe table reference ${show(ref)}: ${reason}`, { table: show(ref) }));
+  return quotedPath(
+    ref.project ?? project,
+    ref.dataset,
+    ref.table,
+    (reason) => new UnsafeIdentifierError(`unsafe table reference ${show(ref)}: ${reason}`, { table: show(ref) }),
+  );
 }
 
 /** `` `project`.`dataset` ``, for INFORMATION_SCHEMA views. */
 export function sqlDatasetPath(ref: TableRef, project: string): string {
-  return quotedPath(ref.project ?? project, ref.dataset, null, (reason) => new UnsafeIdentifierError(`unsafe dataset reference ${show(ref)}: ${reason}`, { table: show(ref) }));
+  return quotedPath(
+    ref.project ?? project,
+    ref.dataset,
+    null,
+    (reason) => new UnsafeIdentifierError(`unsafe dataset reference ${show(ref)}: ${reason}`, { table: show(ref) }),
+  );
 }
 
 /**
@@ -123,11 +148,17 @@ export function sqlDatasetPath(ref: TableRef, project: string): string {
  * the row's JSON so the choice never depends on scan order), none whose key `exclude` holds.
  * An anti-join, not NOT IN: a NULL key in `exclude` would empty the result.
  */
-export function dedupeSql(source: TableRef, d: NonNullable<Extract<JobSpec, { kind: 'copy' }>['dedupe']>, project: string): string {
+export function dedupeSql(
+  source: TableRef,
+  d: NonNullable<Extract<JobSpec, { kind: 'copy' }>['dedupe']>,
+  project: string,
+): string {
   const key = sqlIdentifier(d.key, 'column');
   const order = sqlIdentifier(d.order, 'column');
   const columns = d.columns.map((c) => `t.${sqlIdentifier(c, 'column')}`).join(', ');
-  const exclude = d.exclude ? `\nWHERE NOT EXISTS (SELECT 1 FROM ${sqlTablePath(d.exclude, project)} AS e WHERE e.${key} = t.${key})` : '';
+  const exclude = d.exclude
+    ? `\nWHERE NOT EXISTS (SELECT 1 FROM ${sqlTablePath(d.exclude, project)} AS e WHERE e.${key} = t.${key})`
+    : '';
   return `SELECT ${columns} FROM ${sqlTablePath(source, project)} AS t${exclude}\nQUALIFY ROW_NUMBER() OVER (PARTITION BY t.${key} ORDER BY t.${order}, TO_JSON_STRING(t)) = 1`;
 }
 
@@ -144,7 +175,10 @@ export function partitionPredicate(partitioning: Partitioning, partition: string
   const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
   switch (partitioning.fieldType ?? 'TIMESTAMP') {
     case 'DATE':
-      if (hourly) throw new LoadFailedError(`DATE column ${partitioning.field} of ${table} cannot be partitioned by HOUR`, { table });
+      if (hourly)
+        throw new LoadFailedError(`DATE column ${partitioning.field} of ${table} cannot be partitioned by HOUR`, {
+          table,
+        });
       return `${field} = DATE '${date}'`;
     case 'DATETIME':
       return `DATETIME_TRUNC(${field}, ${partitioning.type}) = DATETIME '${hourly ? start : `${date} 00:00:00`}'`;
@@ -162,7 +196,10 @@ function parsePartition(partitioning: Partitioning, partition: string, table: st
   const m = PARTITION_ID.exec(partition);
   const hourly = partitioning.type === 'HOUR';
   if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
-    throw new UnsafeIdentifierError(`partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`, { table, partition });
+    throw new UnsafeIdentifierError(
+      `partition ${JSON.stringify(partition)} is not a ${partitioning.type} partition id of ${table}`,
+      { table, partition },
+    );
   }
   const date = `${m[1]}-${m[2]}-${m[3]}`;
   return { date, start: hourly ? `${date} ${m[4]}:00:00` : date };
@@ -171,7 +208,9 @@ function parsePartition(partitioning: Partitioning, partition: string, table: st
 function validDate(m: RegExpExecArray): boolean {
   const [year, month, day, hour] = [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 0 : Number(m[4])];
   const d = new Date(Date.UTC(year, month - 1, day, hour));
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && d.getUTCHours() === hour;
+  return (
+    d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day && d.getUTCHours() === hour
+  );
 }
 
 /** The `timePartitioning` of a table or load with this partitioning. */
@@ -182,7 +221,9 @@ export function timePartitioning(p: Partitioning): { type: string; field?: strin
 /** Returns `value` if it is a plain SQL identifier; else throws UnsafeIdentifierError naming `what`. */
 export function sqlIdentifier(value: string, what: string): string {
   if (!SQL_IDENTIFIER.test(value)) {
-    throw new UnsafeIdentifierError(`${what} ${JSON.stringify(value)} is not a plain identifier (letters, digits, _)`, { [what]: value });
+    throw new UnsafeIdentifierError(`${what} ${JSON.stringify(value)} is not a plain identifier (letters, digits, _)`, {
+      [what]: value,
+    });
   }
   return value;
 }

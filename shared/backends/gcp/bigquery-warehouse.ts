@@ -18,7 +18,15 @@ import type {
   TableSpec,
   Warehouse,
 } from '../../core/ports.ts';
-import { checkJobId, checkTableRef, jobResource, show, sqlDatasetPath, tableReference, timePartitioning } from './bigquery-job-config.ts';
+import {
+  checkJobId,
+  checkTableRef,
+  jobResource,
+  show,
+  sqlDatasetPath,
+  tableReference,
+  timePartitioning,
+} from './bigquery-job-config.ts';
 import { httpStatusOf, withRetry } from './retry.ts';
 
 export { partitionPredicate } from './bigquery-job-config.ts';
@@ -62,7 +70,9 @@ export class BigQueryWarehouse implements Warehouse {
 
   constructor(options: BigQueryWarehouseOptions) {
     if (!PROJECT_ID.test(options.project)) {
-      throw new UnsafeIdentifierError(`invalid BigQuery project id ${JSON.stringify(options.project)}`, { project: options.project });
+      throw new UnsafeIdentifierError(`invalid BigQuery project id ${JSON.stringify(options.project)}`, {
+        project: options.project,
+      });
     }
     this.bigquery = options.bigquery;
     this.project = options.project;
@@ -74,14 +84,21 @@ export class BigQueryWarehouse implements Warehouse {
   async insertJob(spec: JobSpec): Promise<{ status: JobStatus; created: boolean }> {
     const body = jobResource(spec, { project: this.project, location: this.location });
     try {
-      const job = await this.call<JobMetadata>({ method: 'POST', uri: '/jobs', json: body }, `jobs.insert ${spec.jobId}`);
+      const job = await this.call<JobMetadata>(
+        { method: 'POST', uri: '/jobs', json: body },
+        `jobs.insert ${spec.jobId}`,
+      );
       return { status: toJobStatus(job, spec.jobId), created: true };
     } catch (err) {
       // 409: a job with this id exists (ours from an earlier attempt, or a fence). Adopt it.
       if (httpStatusOf(err) !== 409) throw err;
       const existing = await this.getJob(spec.jobId);
       if (!existing) {
-        throw new BackendUnavailableError(`jobs.insert ${spec.jobId} returned 409 but jobs.get finds no such job`, { jobId: spec.jobId }, { cause: err });
+        throw new BackendUnavailableError(
+          `jobs.insert ${spec.jobId} returned 409 but jobs.get finds no such job`,
+          { jobId: spec.jobId },
+          { cause: err },
+        );
       }
       return { status: existing, created: false };
     }
@@ -103,7 +120,11 @@ export class BigQueryWarehouse implements Warehouse {
 
   async getTableLabels(ref: TableRef): Promise<TableLabels | null> {
     try {
-      const table = await this.call<TableMetadata>({ method: 'GET', uri: tablePath(ref) }, `tables.get ${show(ref)}`, this.projectOf(ref));
+      const table = await this.call<TableMetadata>(
+        { method: 'GET', uri: tablePath(ref) },
+        `tables.get ${show(ref)}`,
+        this.projectOf(ref),
+      );
       return { labels: table.labels ?? {}, etag: table.etag ?? '' };
     } catch (err) {
       if (httpStatusOf(err) === 404) return null;
@@ -114,12 +135,21 @@ export class BigQueryWarehouse implements Warehouse {
   async patchTableLabels(ref: TableRef, labels: Record<string, string>, etag: string): Promise<void> {
     // The client's Table adds If-Match itself when a PATCH body carries `etag`; this goes through
     // the service-level request, so the header is set here, and the etag stays in the body too.
-    const request: RequestOptions = { method: 'PATCH', uri: tablePath(ref), json: { labels, etag }, headers: { 'If-Match': etag } };
+    const request: RequestOptions = {
+      method: 'PATCH',
+      uri: tablePath(ref),
+      json: { labels, etag },
+      headers: { 'If-Match': etag },
+    };
     try {
       await this.call(request, `tables.patch ${show(ref)}`, this.projectOf(ref));
     } catch (err) {
       if (httpStatusOf(err) === 412) {
-        throw new PreconditionFailedError(`labels of ${show(ref)} changed since etag ${etag}`, { table: show(ref), etag }, { cause: err });
+        throw new PreconditionFailedError(
+          `labels of ${show(ref)} changed since etag ${etag}`,
+          { table: show(ref), etag },
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -142,7 +172,9 @@ export class BigQueryWarehouse implements Warehouse {
             query,
             useLegacySql: false,
             parameterMode: 'NAMED',
-            queryParameters: [{ name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: ref.table } }],
+            queryParameters: [
+              { name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: ref.table } },
+            ],
             location: this.location,
             timeoutMs: 10_000,
             labels: { tidemark_kind: 'list_partitions' },
@@ -156,7 +188,8 @@ export class BigQueryWarehouse implements Warehouse {
     }
     // jobs.query waits up to timeoutMs; a slower query is polled, then its pages are read.
     for (let polls = 1; response.jobComplete === false; polls++) {
-      if (polls > MAX_QUERY_POLLS) throw new BackendUnavailableError(`partitions query of ${show(ref)} did not finish`, { table: show(ref) });
+      if (polls > MAX_QUERY_POLLS)
+        throw new BackendUnavailableError(`partitions query of ${show(ref)} did not finish`, { table: show(ref) });
       await (this.sleep ?? defaultSleep)(this.pollMs);
       response = await this.queryResults(response, undefined);
     }
@@ -172,9 +205,15 @@ export class BigQueryWarehouse implements Warehouse {
   private async queryResults(previous: QueryResponse, pageToken: string | undefined): Promise<QueryResponse> {
     const jobId = previous.jobReference?.jobId;
     if (!jobId) throw new BackendUnavailableError('a query response to continue from carries no job reference', {});
-    const qs: Record<string, string | number> = { location: previous.jobReference?.location ?? this.location, timeoutMs: 10_000 };
+    const qs: Record<string, string | number> = {
+      location: previous.jobReference?.location ?? this.location,
+      timeoutMs: 10_000,
+    };
     if (pageToken) qs.pageToken = pageToken;
-    return this.call<QueryResponse>({ method: 'GET', uri: `/queries/${encodeURIComponent(jobId)}`, qs }, `jobs.getQueryResults ${jobId}`);
+    return this.call<QueryResponse>(
+      { method: 'GET', uri: `/queries/${encodeURIComponent(jobId)}`, qs },
+      `jobs.getQueryResults ${jobId}`,
+    );
   }
 
   async ensureTable(spec: TableSpec): Promise<void> {
@@ -182,17 +221,28 @@ export class BigQueryWarehouse implements Warehouse {
     const { projectId, datasetId: dataset } = reference;
     if (!(await this.exists(`/datasets/${encodeURIComponent(dataset)}`, `datasets.get ${dataset}`, projectId))) {
       await this.createIgnoringConflict(
-        { method: 'POST', uri: '/datasets', json: { datasetReference: { projectId, datasetId: dataset }, location: this.location } },
+        {
+          method: 'POST',
+          uri: '/datasets',
+          json: { datasetReference: { projectId, datasetId: dataset }, location: this.location },
+        },
         `datasets.insert ${dataset}`,
         projectId,
       );
     }
     // Without a schema the table is left to the first load (CREATE_IF_NEEDED with the same
     // partitioning): a column-partitioned table cannot be created before its column exists.
-    const exists = spec.schema || spec.expiresAt !== undefined ? await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`, projectId) : false;
+    const exists =
+      spec.schema || spec.expiresAt !== undefined
+        ? await this.exists(tablePath(spec.ref), `tables.get ${show(spec.ref)}`, projectId)
+        : false;
     if (exists && spec.expiresAt !== undefined) {
       // A table a load created (no schema to create it first) gets its expiration now.
-      await this.call({ method: 'PATCH', uri: tablePath(spec.ref), json: { expirationTime: String(spec.expiresAt) } }, `tables.patch ${show(spec.ref)}`, projectId);
+      await this.call(
+        { method: 'PATCH', uri: tablePath(spec.ref), json: { expirationTime: String(spec.expiresAt) } },
+        `tables.patch ${show(spec.ref)}`,
+        projectId,
+      );
       return;
     }
     if (!spec.schema || exists) return;
@@ -291,7 +341,10 @@ function toErrorItem(e: ErrorProto): JobErrorItem {
 function toPartitionInfo(row: { f?: { v?: unknown }[] }): PartitionInfo {
   const [id, rows, modified] = (row.f ?? []).map((cell) => cell.v);
   // A table without partitions reports a NULL partition id; say so the way the local backend does.
-  const info: PartitionInfo = { partitionId: id == null ? '__UNPARTITIONED__' : String(id), totalRows: rows == null ? 0 : Number(rows) };
+  const info: PartitionInfo = {
+    partitionId: id == null ? '__UNPARTITIONED__' : String(id),
+    totalRows: rows == null ? 0 : Number(rows),
+  };
   if (modified != null) info.lastModified = Number(modified);
   return info;
 }

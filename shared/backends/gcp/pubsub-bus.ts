@@ -30,9 +30,15 @@ export class PubSubBus implements Bus {
   async publish(topic: string, messages: unknown[], attributes?: Record<string, string>): Promise<string[]> {
     const handle = this.topic(topic);
     try {
-      return await Promise.all(messages.map((json) => handle.publishMessage({ json, ...(attributes ? { attributes } : {}) })));
+      return await Promise.all(
+        messages.map((json) => handle.publishMessage({ json, ...(attributes ? { attributes } : {}) })),
+      );
     } catch (err) {
-      throw new BackendUnavailableError(`publish to ${topic} failed: ${errorMessage(err)}`, { topic, messages: messages.length }, { cause: err });
+      throw new BackendUnavailableError(
+        `publish to ${topic} failed: ${errorMessage(err)}`,
+        { topic, messages: messages.length },
+        { cause: err },
+      );
     }
   }
 

@@ -43,7 +43,10 @@ export class GcsObjectStore implements ObjectStore {
     return { objects: files.map((file) => toObjectInfo(bucket, file)), ...(nextPageToken ? { nextPageToken } : {}) };
   }
 
-  async read(bucket: string, name: string): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
+  async read(
+    bucket: string,
+    name: string,
+  ): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
     // Metadata first, then the bytes of exactly that generation, so the pair is consistent
     // (callers compare-and-swap on the generation they read).
     for (let attempt = 1; ; attempt++) {
@@ -63,7 +66,12 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  async write(bucket: string, name: string, data: Buffer | string, options: WriteOptions = {}): Promise<{ generation: string }> {
+  async write(
+    bucket: string,
+    name: string,
+    data: Buffer | string,
+    options: WriteOptions = {},
+  ): Promise<{ generation: string }> {
     const file = this.storage.bucket(bucket).file(name);
     try {
       await this.retry(`objects.insert gs://${bucket}/${name}`, () =>
@@ -71,7 +79,9 @@ export class GcsObjectStore implements ObjectStore {
           resumable: false,
           ...(options.contentType ? { contentType: options.contentType } : {}),
           ...(options.metadata ? { metadata: { metadata: options.metadata } } : {}),
-          ...(options.ifGenerationMatch !== undefined ? { preconditionOpts: { ifGenerationMatch: options.ifGenerationMatch } } : {}),
+          ...(options.ifGenerationMatch !== undefined
+            ? { preconditionOpts: { ifGenerationMatch: options.ifGenerationMatch } }
+            : {}),
         }),
       );
     } catch (err) {
@@ -101,7 +111,9 @@ export class GcsObjectStore implements ObjectStore {
 
   private async metadataOf(bucket: string, name: string): Promise<FileMetadata | null> {
     try {
-      const [metadata] = await this.retry(`objects.get gs://${bucket}/${name}`, () => this.storage.bucket(bucket).file(name).getMetadata());
+      const [metadata] = await this.retry(`objects.get gs://${bucket}/${name}`, () =>
+        this.storage.bucket(bucket).file(name).getMetadata(),
+      );
       return metadata;
     } catch (err) {
       if (httpStatusOf(err) === 404) return null;
@@ -116,7 +128,12 @@ export class GcsObjectStore implements ObjectStore {
 
 function toObjectInfo(bucket: string, file: File): ObjectInfo {
   const m = file.metadata;
-  const info: ObjectInfo = { bucket, name: m.name ?? file.name, generation: String(m.generation), size: Number(m.size ?? 0) };
+  const info: ObjectInfo = {
+    bucket,
+    name: m.name ?? file.name,
+    generation: String(m.generation),
+    size: Number(m.size ?? 0),
+  };
   if (m.updated) info.updated = m.updated;
   const custom = stringValues(m.metadata);
   if (custom) info.metadata = custom;
@@ -127,6 +144,7 @@ function toObjectInfo(bucket: string, file: File): ObjectInfo {
 function stringValues(metadata: FileMetadata['metadata']): Record<string, string> | undefined {
   if (!metadata) return undefined;
   const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(metadata)) if (value !== null && value !== undefined) out[key] = String(value);
+  for (const [key, value] of Object.entries(metadata))
+    if (value !== null && value !== undefined) out[key] = String(value);
   return out;
 }

@@ -166,7 +166,10 @@ export class LocalBus implements Bus {
       try {
         this.dead.push(...(JSON.parse(readFileSync(this.deadLetterFile, 'utf8')) as DeadLetter[]));
       } catch (err) {
-        this.log.warn('could not read the dead-letter file; starting with an empty list', { file: this.deadLetterFile, error: errorMessage(err) });
+        this.log.warn('could not read the dead-letter file; starting with an empty list', {
+          file: this.deadLetterFile,
+          error: errorMessage(err),
+        });
       }
     }
   }
@@ -176,8 +179,15 @@ export class LocalBus implements Bus {
   }
 
   /** Publishes messages delivered no earlier than `notBefore` (epoch ms), as first deliveries. */
-  async publishAt(topic: string, messages: unknown[], notBefore: number, attributes: Record<string, string> = {}): Promise<string[]> {
-    return messages.map((m) => this.publishData(topic, Buffer.from(JSON.stringify(m) ?? 'null'), attributes, notBefore));
+  async publishAt(
+    topic: string,
+    messages: unknown[],
+    notBefore: number,
+    attributes: Record<string, string> = {},
+  ): Promise<string[]> {
+    return messages.map((m) =>
+      this.publishData(topic, Buffer.from(JSON.stringify(m) ?? 'null'), attributes, notBefore),
+    );
   }
 
   /** Messages held by publishAt, all or those of `topic`, earliest first. */
@@ -186,7 +196,12 @@ export class LocalBus implements Bus {
     return held
       .filter((m) => topic === undefined || m.topic === topic)
       .sort((a, b) => a.notBefore! - b.notBefore!)
-      .map((m) => ({ topic: m.topic, id: m.id, data: m.data.toString('utf8'), notBefore: new Date(m.notBefore!).toISOString() }));
+      .map((m) => ({
+        topic: m.topic,
+        id: m.id,
+        data: m.data.toString('utf8'),
+        notBefore: new Date(m.notBefore!).toISOString(),
+      }));
   }
 
   /** Resolves when nothing is queued, running or waiting to retry: only held messages (publishAt) remain. */
@@ -228,7 +243,9 @@ export class LocalBus implements Bus {
 
   /** Dead letters, all or those published to `topic`. */
   deadLetters(topic?: string): DeadLetter[] {
-    return this.dead.filter((d) => topic === undefined || d.topic === topic).map((d) => ({ ...d, attributes: { ...d.attributes } }));
+    return this.dead
+      .filter((d) => topic === undefined || d.topic === topic)
+      .map((d) => ({ ...d, attributes: { ...d.attributes } }));
   }
 
   /** Publishes the dead letters of `topic` to it again (new ids, fresh attempts) and forgets them. Returns how many. */
@@ -270,7 +287,7 @@ export class LocalBus implements Bus {
     if (this.closed) throw new BackendUnavailableError(`bus is closed; cannot publish to ${topic}`, { topic });
     const msg: Stored = {
       // Unique across processes and restarts, like Pub/Sub ids (forced reloads key on them).
-      id: `${Date.now().toString(36)}-${++this.seq}-${randomBytes(3).toString("hex")}`,
+      id: `${Date.now().toString(36)}-${++this.seq}-${randomBytes(3).toString('hex')}`,
       topic,
       data,
       attributes: { ...attributes },
@@ -282,7 +299,11 @@ export class LocalBus implements Bus {
       t.backlog.push(msg);
       if (t.backlog.length > this.maxBacklog) {
         const dropped = t.backlog.shift()!;
-        this.log.warn('topic has no subscription and its backlog is full: dropped the oldest message', { topic, messageId: dropped.id, maxBacklog: this.maxBacklog });
+        this.log.warn('topic has no subscription and its backlog is full: dropped the oldest message', {
+          topic,
+          messageId: dropped.id,
+          maxBacklog: this.maxBacklog,
+        });
       }
     } else {
       for (const sub of t.subscriptions) this.enqueueNew(sub, msg);
@@ -377,9 +398,19 @@ export class LocalBus implements Bus {
     };
     this.dead.push(entry);
     void this.persist();
-    this.log.warn('message dead-lettered', { topic: entry.topic, messageId: entry.id, deliveryAttempts: d.attempt, reason, deadLetterTopic: sub.opts.deadLetterTopic });
+    this.log.warn('message dead-lettered', {
+      topic: entry.topic,
+      messageId: entry.id,
+      deliveryAttempts: d.attempt,
+      reason,
+      deadLetterTopic: sub.opts.deadLetterTopic,
+    });
     if (sub.opts.deadLetterTopic !== undefined && !this.closed) {
-      this.publishData(sub.opts.deadLetterTopic, d.msg.data, { ...d.msg.attributes, deadLetterReason: reason.slice(0, 1024), deadLetterSourceTopic: d.msg.topic });
+      this.publishData(sub.opts.deadLetterTopic, d.msg.data, {
+        ...d.msg.attributes,
+        deadLetterReason: reason.slice(0, 1024),
+        deadLetterSourceTopic: d.msg.topic,
+      });
     }
   }
 

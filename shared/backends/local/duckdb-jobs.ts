@@ -13,9 +13,30 @@ import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, Ta
 import { directLoad, FILE_COLUMN, prepareSources, stageLoad } from './duckdb-load.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
-import { columnsFromSchema, id, isIngestionTime, JobFailure, lit, META, partitionAt, partitionExpr, partitionRange, PARTITIONTIME, resolvePartition, tableName } from './duckdb-sql.ts';
+import {
+  columnsFromSchema,
+  id,
+  isIngestionTime,
+  JobFailure,
+  lit,
+  META,
+  partitionAt,
+  partitionExpr,
+  partitionRange,
+  PARTITIONTIME,
+  resolvePartition,
+  tableName,
+} from './duckdb-sql.ts';
 import type { PartitionTarget } from './duckdb-sql.ts';
-import { bumpEtag, createTable, describeTable, forgetPartitions, insertTableMeta, partitioningOf, touchPartitions } from './duckdb-tables.ts';
+import {
+  bumpEtag,
+  createTable,
+  describeTable,
+  forgetPartitions,
+  insertTableMeta,
+  partitioningOf,
+  touchPartitions,
+} from './duckdb-tables.ts';
 import type { TableInfo } from './duckdb-tables.ts';
 
 /** Thrown inside the fast path's transaction to roll it back and take the careful path. */
@@ -37,7 +58,9 @@ type TruncateJob = Extract<JobSpec, { kind: 'truncate' }>;
 /** A copy's rows, one per key and none whose key `exclude` holds: BigQuery's dedupe query (bigquery-job-config.ts dedupeSql) in DuckDB. */
 function dedupeSelect(select: string, d: NonNullable<CopyJob['dedupe']>): string {
   const key = id(d.key);
-  const exclude = d.exclude ? ` WHERE NOT EXISTS (SELECT 1 FROM ${tableName(d.exclude)} AS e WHERE e.${key} = t.${key})` : '';
+  const exclude = d.exclude
+    ? ` WHERE NOT EXISTS (SELECT 1 FROM ${tableName(d.exclude)} AS e WHERE e.${key} = t.${key})`
+    : '';
   return `SELECT * FROM (${select}) AS t${exclude} QUALIFY row_number() OVER (PARTITION BY t.${key} ORDER BY t.${id(d.order)}, to_json(t)::VARCHAR) = 1`;
 }
 
@@ -70,7 +93,9 @@ export class DuckDbJobRunner {
       }
     } catch (err) {
       const items =
-        err instanceof JobFailure ? err.items : [{ reason: err instanceof TidemarkError ? 'invalid' : 'internalError', message: errorMessage(err) }];
+        err instanceof JobFailure
+          ? err.items
+          : [{ reason: err instanceof TidemarkError ? 'invalid' : 'internalError', message: errorMessage(err) }];
       await this.finishJob(conn, spec.jobId, { errors: items });
     }
   }
@@ -97,7 +122,11 @@ export class DuckDbJobRunner {
 
   /** The job's status, or null when there is no such job. */
   async readJob(conn: DuckDBConnection, jobId: string): Promise<JobStatus | null> {
-    const [row] = await readRows(conn, `SELECT job_id, kind, state, error, errors, output_rows, input_bytes, labels FROM ${META}.jobs WHERE job_id = ?`, [jobId]);
+    const [row] = await readRows(
+      conn,
+      `SELECT job_id, kind, state, error, errors, output_rows, input_bytes, labels FROM ${META}.jobs WHERE job_id = ?`,
+      [jobId],
+    );
     if (!row) return null;
     const status: JobStatus = {
       jobId: String(row.job_id),
@@ -124,7 +153,12 @@ export class DuckDbJobRunner {
     const name = `${ref.dataset}.${ref.table}`;
     const format = spec.table.format;
     if (format !== 'CSV' && format !== 'NEWLINE_DELIMITED_JSON' && format !== 'PARQUET') {
-      throw new JobFailure([{ reason: 'invalid', message: `source format ${format} is not supported by the local warehouse (CSV, NEWLINE_DELIMITED_JSON and PARQUET are)` }]);
+      throw new JobFailure([
+        {
+          reason: 'invalid',
+          message: `source format ${format} is not supported by the local warehouse (CSV, NEWLINE_DELIMITED_JSON and PARQUET are)`,
+        },
+      ]);
     }
     const files = await resolveSources(spec.sourceUris, this.resolveUri);
     const inputBytes = files.reduce((sum, f) => sum + f.size, 0);
@@ -148,9 +182,19 @@ export class DuckDbJobRunner {
       const sources = await prepareSources(format, files, scratch);
       if (table && known && target && sources.length > 0) {
         // The fast path: straight into the table in one transaction; anything wrong rolls it back.
-        const request = { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name };
+        const request = {
+          format,
+          columns: known,
+          csv: spec.table.csv,
+          table,
+          partitioning,
+          target,
+          partitionTime,
+          name,
+        };
         const done = await transaction(conn, async () => {
-          if (spec.writeDisposition === 'WRITE_TRUNCATE') await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+          if (spec.writeDisposition === 'WRITE_TRUNCATE')
+            await this.emptyPartition(conn, ref, partitioning, table!, target, name);
           const outputRows = await directLoad(conn, request, sources, tableName(ref));
           if (outputRows === null) throw new FallBack();
           await touchPartitions(conn, ref, [target.id], this.clock.now());
@@ -163,7 +207,11 @@ export class DuckDbJobRunner {
         });
         if (done) return;
       }
-      const staged = await stageLoad(conn, { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage }, sources);
+      const staged = await stageLoad(
+        conn,
+        { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage },
+        sources,
+      );
       if (staged.errors.length > 0) throw new JobFailure(staged.errors);
       const columns = staged.columns;
 
@@ -185,12 +233,18 @@ export class DuckDbJobRunner {
         const touched = new Set<string>(target ? [target.id] : []);
         if (staged.staged) {
           try {
-            outputRows = (await conn.run(`INSERT INTO ${tableName(ref)} BY NAME SELECT * EXCLUDE (${id(FILE_COLUMN)}) FROM ${id(stage)}`)).rowsChanged;
+            outputRows = (
+              await conn.run(
+                `INSERT INTO ${tableName(ref)} BY NAME SELECT * EXCLUDE (${id(FILE_COLUMN)}) FROM ${id(stage)}`,
+              )
+            ).rowsChanged;
           } catch (err) {
             // Every file passed its checks; what is left is not any one file's fault.
             throw new JobFailure([{ reason: 'invalid', message: errorMessage(err) }]);
           }
-          if (!target) for (const r of await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM ${id(stage)}`)) touched.add(String(r.pid));
+          if (!target)
+            for (const r of await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM ${id(stage)}`))
+              touched.add(String(r.pid));
         }
         await touchPartitions(conn, ref, [...touched], this.clock.now());
         await bumpEtag(conn, ref);
@@ -203,7 +257,14 @@ export class DuckDbJobRunner {
   }
 
   /** Deletes one partition's rows (by a range on its column) and its metadata. */
-  private async emptyPartition(conn: DuckDBConnection, ref: TableRef, partitioning: Partitioning, table: TableInfo, target: PartitionTarget, name: string): Promise<void> {
+  private async emptyPartition(
+    conn: DuckDBConnection,
+    ref: TableRef,
+    partitioning: Partitioning,
+    table: TableInfo,
+    target: PartitionTarget,
+    name: string,
+  ): Promise<void> {
     await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionRange(partitioning, table.columns, target, name)}`);
     await forgetPartitions(conn, ref, target.id);
   }
@@ -212,10 +273,14 @@ export class DuckDbJobRunner {
   private async runCopy(conn: DuckDBConnection, spec: CopyJob): Promise<void> {
     const name = `${spec.destination.dataset}.${spec.destination.table}`;
     const source = await describeTable(conn, spec.source);
-    if (!source) throw new JobFailure([{ reason: 'notFound', message: `Not found: Table ${spec.source.dataset}.${spec.source.table}` }]);
+    if (!source)
+      throw new JobFailure([
+        { reason: 'notFound', message: `Not found: Table ${spec.source.dataset}.${spec.source.table}` },
+      ]);
     let dest = await describeTable(conn, spec.destination);
     const partitioning = (dest && partitioningOf(dest)) ?? partitioningOf(source);
-    const target = spec.partition === null || !partitioning ? null : resolvePartition(spec.partition, partitioning, name);
+    const target =
+      spec.partition === null || !partitioning ? null : resolvePartition(spec.partition, partitioning, name);
     const hasTime = source.columns.some((c) => c.name === PARTITIONTIME);
     // An ingestion-time destination: rows take the decorated partition (or keep their own).
     let select = `SELECT * FROM ${tableName(spec.source)}`;
@@ -226,10 +291,17 @@ export class DuckDbJobRunner {
     if (spec.dedupe) select = dedupeSelect(select, spec.dedupe);
     if (target && partitioning?.field) {
       const expr = partitionExpr(partitioning, source.columns, name);
-      const [row] = await readRows(conn, `SELECT count(*) AS n, min(${expr}) AS example FROM (${select}) WHERE ${expr} IS DISTINCT FROM ?`, [target.id]);
+      const [row] = await readRows(
+        conn,
+        `SELECT count(*) AS n, min(${expr}) AS example FROM (${select}) WHERE ${expr} IS DISTINCT FROM ?`,
+        [target.id],
+      );
       if (Number(row!.n) > 0) {
         throw new JobFailure([
-          { reason: 'invalid', message: `${Number(row!.n)} row(s) of ${spec.source.dataset}.${spec.source.table} fall outside partition ${name}$${target.id} (e.g. partition ${String(row!.example)})` },
+          {
+            reason: 'invalid',
+            message: `${Number(row!.n)} row(s) of ${spec.source.dataset}.${spec.source.table} fall outside partition ${name}$${target.id} (e.g. partition ${String(row!.example)})`,
+          },
         ]);
       }
     }
@@ -253,7 +325,11 @@ export class DuckDbJobRunner {
       } catch (err) {
         throw new JobFailure([{ reason: 'invalid', message: errorMessage(err) }]);
       }
-      const touched = target ? [target.id] : expr ? (await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM (${select})`)).map((r) => String(r.pid)) : [];
+      const touched = target
+        ? [target.id]
+        : expr
+          ? (await readRows(conn, `SELECT DISTINCT ${expr} AS pid FROM (${select})`)).map((r) => String(r.pid))
+          : [];
       await touchPartitions(conn, spec.destination, touched, this.clock.now());
       await bumpEtag(conn, spec.destination);
       await this.finishJob(conn, spec.jobId, { outputRows });
@@ -274,7 +350,9 @@ export class DuckDbJobRunner {
     const target = resolvePartition(spec.partition, partitioning, name);
     if (!table) return this.finishJob(conn, spec.jobId, { outputRows: 0 }); // nothing to empty
     await transaction(conn, async () => {
-      await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionExpr(partitioning, table.columns, name)} = ?`, [target.id]);
+      await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionExpr(partitioning, table.columns, name)} = ?`, [
+        target.id,
+      ]);
       await forgetPartitions(conn, ref, target.id);
       await touchPartitions(conn, ref, [target.id], this.clock.now());
       await bumpEtag(conn, ref);

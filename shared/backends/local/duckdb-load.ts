@@ -8,7 +8,15 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage } from '../../core/errors.ts';
 import type { CsvOptions, JobErrorItem, Partitioning } from '../../core/ports.ts';
-import { autoReader, checkGzip, checkParquetColumns, explicitReader, isGzip, jsonCompression, readablePath } from './duckdb-readers.ts';
+import {
+  autoReader,
+  checkGzip,
+  checkParquetColumns,
+  explicitReader,
+  isGzip,
+  jsonCompression,
+  readablePath,
+} from './duckdb-readers.ts';
 import { readRows } from './duckdb-session.ts';
 import { id, lit, partitionExpr, partitionRange, PARTITIONTIME } from './duckdb-sql.ts';
 import type { Column, PartitionTarget } from './duckdb-sql.ts';
@@ -54,7 +62,11 @@ export interface SourceFile {
 }
 
 /** The non-empty files of a load, with plain-named links in `scratch` for names DuckDB would read as globs. */
-export async function prepareSources(format: string, files: { uri: string; path: string; size: number }[], scratch: string): Promise<SourceFile[]> {
+export async function prepareSources(
+  format: string,
+  files: { uri: string; path: string; size: number }[],
+  scratch: string,
+): Promise<SourceFile[]> {
   const sources: SourceFile[] = [];
   for (const [i, file] of files.entries()) {
     if (file.size === 0) continue; // an empty file is 0 rows in every format
@@ -68,7 +80,11 @@ export async function prepareSources(format: string, files: { uri: string; path:
  * The careful path: reads every file of the load into `request.stage` and checks it, naming
  * each bad file (see directLoad for the fast path, which falls back to this one).
  */
-export async function stageLoad(conn: DuckDBConnection, request: StageRequest, sources: SourceFile[]): Promise<StageResult> {
+export async function stageLoad(
+  conn: DuckDBConnection,
+  request: StageRequest,
+  sources: SourceFile[],
+): Promise<StageResult> {
   const { format } = request;
   if (sources.length === 0) return { columns: request.columns, staged: false, errors: [] };
 
@@ -81,7 +97,10 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest, s
   const fail = failIn(failures);
   // DuckDB reads a truncated gzip stream as if it ended there; BigQuery fails it. Node checks
   // every gzip stream on its own threads while DuckDB scans the files.
-  const gzipChecks = checkGzipFiles(sources.filter((s) => s.gzip), failIn(gzipFailures));
+  const gzipChecks = checkGzipFiles(
+    sources.filter((s) => s.gzip),
+    failIn(gzipFailures),
+  );
   try {
     let columns = request.columns;
     for (const source of sources) {
@@ -94,22 +113,44 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest, s
     }
     if (!columns) {
       await gzipChecks;
-      return { columns: null, staged: false, errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []) };
+      return {
+        columns: null,
+        staged: false,
+        errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []),
+      };
     }
-    if (columns.some((c) => c.name === FILE_COLUMN)) throw new Error(`the table has a column named ${FILE_COLUMN}, which the local warehouse reserves`);
+    if (columns.some((c) => c.name === FILE_COLUMN))
+      throw new Error(`the table has a column named ${FILE_COLUMN}, which the local warehouse reserves`);
     if (format === 'PARQUET' && request.columns) {
       const known = columns;
-      const problems = new Map(await allThenEach(sources, fail, async (group) => [...(await checkParquetColumns(conn, group.map((s) => s.path), known))]));
+      const problems = new Map(
+        await allThenEach(sources, fail, async (group) => [
+          ...(await checkParquetColumns(
+            conn,
+            group.map((s) => s.path),
+            known,
+          )),
+        ]),
+      );
       for (const s of sources) if (problems.has(s.path)) fail(s, problems.get(s.path)!);
     }
     const readable = sources.filter((s) => !failures.has(s.path));
-    const stageColumns = [...columns, ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : [])];
-    await conn.run(`CREATE OR REPLACE TEMP TABLE ${id(request.stage)} (${[...stageColumns.map((c) => `${id(c.name)} ${c.type}`), `${id(FILE_COLUMN)} VARCHAR`].join(', ')})`);
+    const stageColumns = [
+      ...columns,
+      ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : []),
+    ];
+    await conn.run(
+      `CREATE OR REPLACE TEMP TABLE ${id(request.stage)} (${[...stageColumns.map((c) => `${id(c.name)} ${c.type}`), `${id(FILE_COLUMN)} VARCHAR`].join(', ')})`,
+    );
     await readAll(conn, request, columns, readable, fail);
     await gzipChecks;
     const unfailed = sources.filter((s) => !failures.has(s.path) && !gzipFailures.has(s.path));
     await checkStaged(conn, request, columns, stageColumns, unfailed, fail);
-    return { columns, staged: true, errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []) };
+    return {
+      columns,
+      staged: true,
+      errors: sources.flatMap((s) => gzipFailures.get(s.path) ?? failures.get(s.path) ?? []),
+    };
   } finally {
     await gzipChecks; // never leave a check running behind a thrown error
   }
@@ -117,17 +158,32 @@ export async function stageLoad(conn: DuckDBConnection, request: StageRequest, s
 
 /** Columns of an autodetect table at its first load: as DuckDB detects them in the first file. */
 async function detectColumns(conn: DuckDBConnection, request: StageRequest, first: SourceFile): Promise<Column[]> {
-  const described = await readRows(conn, `DESCRIBE SELECT * FROM ${autoReader(request.format, first.path, request.csv, first.gzip)}`);
+  const described = await readRows(
+    conn,
+    `DESCRIBE SELECT * FROM ${autoReader(request.format, first.path, request.csv, first.gzip)}`,
+  );
   return described.map((r) => ({ name: String(r.column_name), type: String(r.column_type), nullable: true }));
 }
 
 /** One scan of all files (one per compression); if it fails, one read per file to name each bad one. */
-async function readAll(conn: DuckDBConnection, request: StageRequest, columns: Column[], sources: SourceFile[], fail: (s: SourceFile, message: string) => void): Promise<void> {
+async function readAll(
+  conn: DuckDBConnection,
+  request: StageRequest,
+  columns: Column[],
+  sources: SourceFile[],
+  fail: (s: SourceFile, message: string) => void,
+): Promise<void> {
   const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
   const insert = (paths: string | string[], gzip: boolean) =>
-    conn.run(`INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${explicitReader(request.format, paths, columns, request.csv, gzip, FILE_COLUMN)}`);
+    conn.run(
+      `INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${explicitReader(request.format, paths, columns, request.csv, gzip, FILE_COLUMN)}`,
+    );
   try {
-    for (const { gzip, group } of scanGroups(sources)) await insert(group.map((s) => s.path), gzip);
+    for (const { gzip, group } of scanGroups(sources))
+      await insert(
+        group.map((s) => s.path),
+        gzip,
+      );
     return;
   } catch {
     // Some file is bad; DuckDB names only the first it meets (and not always). Read them one by one.
@@ -175,9 +231,15 @@ async function checkStaged(
   if (request.target && request.partitioning.field) {
     const expr = partitionExpr(request.partitioning, stageColumns, request.name);
     const inside = partitionRange(request.partitioning, stageColumns, request.target, request.name);
-    const rows = await readRows(conn, `SELECT ${id(FILE_COLUMN)} AS f, count(*) AS n, min(${expr}) AS example FROM ${stage} WHERE ${inside} IS NOT TRUE GROUP BY 1`);
+    const rows = await readRows(
+      conn,
+      `SELECT ${id(FILE_COLUMN)} AS f, count(*) AS n, min(${expr}) AS example FROM ${stage} WHERE ${inside} IS NOT TRUE GROUP BY 1`,
+    );
     for (const r of rows) {
-      report(r.f, `${Number(r.n)} row(s) fall outside partition ${request.name}$${request.target.id}: ${request.partitioning.field} puts them in partition ${String(r.example)}`);
+      report(
+        r.f,
+        `${Number(r.n)} row(s) fall outside partition ${request.name}$${request.target.id}: ${request.partitioning.field} puts them in partition ${String(r.example)}`,
+      );
     }
   }
 }
@@ -199,7 +261,11 @@ function scanGroups(sources: SourceFile[]): { gzip: boolean; group: SourceFile[]
 }
 
 /** Runs a check on all files in one query; if that query fails, on each file alone, naming each file it fails on. */
-async function allThenEach<T>(sources: SourceFile[], fail: (s: SourceFile, message: string) => void, check: (group: SourceFile[]) => Promise<T[]>): Promise<T[]> {
+async function allThenEach<T>(
+  sources: SourceFile[],
+  fail: (s: SourceFile, message: string) => void,
+  check: (group: SourceFile[]) => Promise<T[]>,
+): Promise<T[]> {
   if (sources.length === 0) return [];
   try {
     return await check(sources);
@@ -250,26 +316,57 @@ export interface DirectRequest {
  * transaction. Returns the rows written, or null when anything is wrong: the caller rolls back
  * and takes the careful path (stageLoad), which names every bad file.
  */
-export async function directLoad(conn: DuckDBConnection, request: DirectRequest, sources: SourceFile[], insertInto: string): Promise<number | null> {
+export async function directLoad(
+  conn: DuckDBConnection,
+  request: DirectRequest,
+  sources: SourceFile[],
+  insertInto: string,
+): Promise<number | null> {
   let gzipOk = true;
-  const gzipChecks = checkGzipFiles(sources.filter((s) => s.gzip), () => (gzipOk = false));
+  const gzipChecks = checkGzipFiles(
+    sources.filter((s) => s.gzip),
+    () => (gzipOk = false),
+  );
   try {
     try {
-      if (request.format === 'PARQUET' && (await checkParquetColumns(conn, sources.map((s) => s.path), request.columns)).size > 0) return null;
-      if (request.format === 'NEWLINE_DELIMITED_JSON' && (await unknownJsonKeys(conn, request.columns, sources)).length > 0) return null;
+      if (
+        request.format === 'PARQUET' &&
+        (
+          await checkParquetColumns(
+            conn,
+            sources.map((s) => s.path),
+            request.columns,
+          )
+        ).size > 0
+      )
+        return null;
+      if (
+        request.format === 'NEWLINE_DELIMITED_JSON' &&
+        (await unknownJsonKeys(conn, request.columns, sources)).length > 0
+      )
+        return null;
     } catch {
       return null; // a file the check cannot read: the careful path names it
     }
     // REQUIRED columns need no check here: the table's NOT NULL constraint fails the insert.
     const bad: string[] = [];
-    if (request.partitioning.field) bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
-    const check = bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;
+    if (request.partitioning.field)
+      bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
+    const check =
+      bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;
     const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
     let rows = 0;
     try {
       for (const { gzip, group } of scanGroups(sources)) {
-        const reader = explicitReader(request.format, group.map((s) => s.path), request.columns, request.csv, gzip);
-        rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME SELECT *${extra} FROM ${reader}${check}`)).rowsChanged;
+        const reader = explicitReader(
+          request.format,
+          group.map((s) => s.path),
+          request.columns,
+          request.csv,
+          gzip,
+        );
+        rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME SELECT *${extra} FROM ${reader}${check}`))
+          .rowsChanged;
       }
     } catch {
       return null;
@@ -282,7 +379,11 @@ export async function directLoad(conn: DuckDBConnection, request: DirectRequest,
 }
 
 /** Keys of NDJSON records that are not columns (case-insensitive): the first per file, with its count. */
-async function unknownJsonKeys(conn: DuckDBConnection, columns: Column[], sources: SourceFile[]): Promise<{ path: string; key: string; rows: number }[]> {
+async function unknownJsonKeys(
+  conn: DuckDBConnection,
+  columns: Column[],
+  sources: SourceFile[],
+): Promise<{ path: string; key: string; rows: number }[]> {
   const known = columns.map((c) => lit(c.name.toLowerCase())).join(', ');
   const found: { path: string; key: string; rows: number }[] = [];
   for (const { gzip, group: files } of scanGroups(sources)) {

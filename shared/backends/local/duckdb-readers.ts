@@ -21,14 +21,21 @@ import { isTempFile } from './lake-store.ts';
 const GLOB_CHARS = /[*?[\]{}]/;
 
 /** Local paths of the source URIs with their sizes; every missing source is reported. */
-export async function resolveSources(uris: string[], resolveUri: ((uri: string) => string) | undefined): Promise<{ uri: string; path: string; size: number }[]> {
+export async function resolveSources(
+  uris: string[],
+  resolveUri: ((uri: string) => string) | undefined,
+): Promise<{ uri: string; path: string; size: number }[]> {
   const files: { uri: string; path: string; size: number }[] = [];
   const errors: JobErrorItem[] = [];
   for (const uri of uris) {
     let path = uri;
     if (uri.startsWith('gs://')) {
       if (!resolveUri) {
-        errors.push({ reason: 'invalid', location: uri, message: `the local warehouse reads local paths; ${uri} needs the resolveUri option` });
+        errors.push({
+          reason: 'invalid',
+          location: uri,
+          message: `the local warehouse reads local paths; ${uri} needs the resolveUri option`,
+        });
         continue;
       }
       path = resolveUri(uri);
@@ -59,7 +66,14 @@ export async function resolveSources(uris: string[], resolveUri: ((uri: string) 
  * A reader of one file, or of several in one scan, into the table's columns, cast to their
  * types. With `fileColumn`, every row also names the file it came from in that column.
  */
-export function explicitReader(format: string, paths: string | string[], columns: Column[], csv: CsvOptions | undefined, gzip: boolean, fileColumn?: string): string {
+export function explicitReader(
+  format: string,
+  paths: string | string[],
+  columns: Column[],
+  csv: CsvOptions | undefined,
+  gzip: boolean,
+  fileColumn?: string,
+): string {
   const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
   const source = pathList(paths);
   const filename = fileColumn === undefined ? '' : `, filename=${lit(fileColumn)}`;
@@ -94,12 +108,18 @@ export function autoReader(format: string, path: string, csv: CsvOptions | undef
     // BigQuery's autodetect takes column names from the last skipped row.
     return `read_csv(${lit(path)}, hive_partitioning=false, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${compression}, ${csvReadOptions(csv).join(', ')})`;
   }
-  if (format === 'NEWLINE_DELIMITED_JSON') return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${jsonCompression(gzip)})`;
+  if (format === 'NEWLINE_DELIMITED_JSON')
+    return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${jsonCompression(gzip)})`;
   return `read_parquet(${lit(path)}, hive_partitioning=false)`;
 }
 
 function csvReadOptions(csv: CsvOptions | undefined): string[] {
-  const delimiter = csv?.fieldDelimiter === undefined ? ',' : csv.fieldDelimiter === 'tab' || csv.fieldDelimiter === '\\t' ? '\t' : csv.fieldDelimiter;
+  const delimiter =
+    csv?.fieldDelimiter === undefined
+      ? ','
+      : csv.fieldDelimiter === 'tab' || csv.fieldDelimiter === '\\t'
+        ? '\t'
+        : csv.fieldDelimiter;
   const quote = csv?.quote ?? '"';
   const options = [`delim=${lit(delimiter)}`, `quote=${lit(quote)}`, `escape=${lit(quote)}`];
   if (csv?.nullMarker !== undefined) options.push(`nullstr=${lit(csv.nullMarker)}`);
@@ -140,7 +160,11 @@ export async function checkGzip(path: string): Promise<void> {
   try {
     // 1 MiB reads and output chunks: with the defaults (64 KiB in, 16 KiB out) the stream's
     // per-chunk overhead costs about half as much CPU again as inflating itself.
-    await pipeline(createReadStream(path, { highWaterMark: GZIP_CHUNK }), createGunzip({ chunkSize: GZIP_CHUNK }), sink);
+    await pipeline(
+      createReadStream(path, { highWaterMark: GZIP_CHUNK }),
+      createGunzip({ chunkSize: GZIP_CHUNK }),
+      sink,
+    );
   } catch (err) {
     throw new Error(`corrupt or truncated gzip stream: ${errorMessage(err)}`);
   }
@@ -150,7 +174,11 @@ export async function checkGzip(path: string): Promise<void> {
  * Every Parquet file must have every column of the table (by name, any case); BigQuery fails it
  * otherwise. One metadata query for all files; returns the problem of each file that lacks one.
  */
-export async function checkParquetColumns(conn: DuckDBConnection, paths: string[], columns: Column[]): Promise<Map<string, string>> {
+export async function checkParquetColumns(
+  conn: DuckDBConnection,
+  paths: string[],
+  columns: Column[],
+): Promise<Map<string, string>> {
   const problems = new Map<string, string>();
   if (paths.length === 0) return problems;
   const rows = await readRows(conn, `SELECT file_name, name, num_children FROM parquet_schema(${pathList(paths)})`);
@@ -178,7 +206,11 @@ export async function checkParquetColumns(conn: DuckDBConnection, paths: string[
     const names = topLevel.get(path) ?? [];
     const present = new Set(names.map((n) => n.toLowerCase()));
     const missing = columns.filter((c) => !present.has(c.name.toLowerCase())).map((c) => c.name);
-    if (missing.length > 0) problems.set(path, `Parquet schema does not match the table: missing column(s) ${missing.join(', ')}; the file has ${names.join(', ')}`);
+    if (missing.length > 0)
+      problems.set(
+        path,
+        `Parquet schema does not match the table: missing column(s) ${missing.join(', ')}; the file has ${names.join(', ')}`,
+      );
   }
   return problems;
 }
@@ -202,7 +234,12 @@ async function expandWildcard(pattern: string): Promise<string[]> {
       const full = join(dir, e.name);
       if (e.isDirectory()) {
         if (full.startsWith(prefix) || prefix.startsWith(full + '/')) await walk(full);
-      } else if (full.startsWith(prefix) && full.endsWith(suffix) && full.length >= prefix.length + suffix.length && !isTempFile(full)) {
+      } else if (
+        full.startsWith(prefix) &&
+        full.endsWith(suffix) &&
+        full.length >= prefix.length + suffix.length &&
+        !isTempFile(full)
+      ) {
         out.push(full);
       }
     }

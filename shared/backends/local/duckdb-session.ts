@@ -89,7 +89,8 @@ export class DuckDbSessions {
 
   /** Queues `run` for the one connection, opening the file (and taking the lock) if needed. */
   withDb<T>(run: (conn: DuckDBConnection) => Promise<T>): Promise<T> {
-    if (this.isClosed) return Promise.reject(new BackendUnavailableError(`warehouse ${this.file} is closed`, { file: this.file }));
+    if (this.isClosed)
+      return Promise.reject(new BackendUnavailableError(`warehouse ${this.file} is closed`, { file: this.file }));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ run, resolve: resolve as (v: unknown) => void, reject });
       this.wake?.();
@@ -107,14 +108,23 @@ export class DuckDbSessions {
 
   private async runSession(): Promise<void> {
     try {
-      const outcome = await withFileLock(this.lockPath, () => this.serve(), { waitMs: this.lockWaitMs, holder: this.holder });
+      const outcome = await withFileLock(this.lockPath, () => this.serve(), {
+        waitMs: this.lockWaitMs,
+        holder: this.holder,
+      });
       // Let a process polling for the lock in, before taking it back.
       if (outcome === 'yield') await new Promise((r) => setTimeout(r, 150));
     } catch (err) {
       // The lock (LockHeldError) or the file itself (DuckDB's own lock, held by a process that
       // does not use ours, such as the duckdb CLI) is unavailable: transient.
       const failure =
-        err instanceof TidemarkError ? err : new BackendUnavailableError(`cannot open the local warehouse ${this.file}: ${errorMessage(err)}`, { file: this.file }, { cause: err });
+        err instanceof TidemarkError
+          ? err
+          : new BackendUnavailableError(
+              `cannot open the local warehouse ${this.file}: ${errorMessage(err)}`,
+              { file: this.file },
+              { cause: err },
+            );
       for (const task of this.queue.splice(0)) task.reject(failure);
     }
   }
@@ -180,6 +190,10 @@ export async function transaction<T>(conn: DuckDBConnection, fn: () => Promise<T
 }
 
 /** The rows of a query with JSON-safe values (BIGINT and timestamps as strings). */
-export async function readRows(conn: DuckDBConnection, sql: string, params?: DuckDBValue[]): Promise<Record<string, unknown>[]> {
+export async function readRows(
+  conn: DuckDBConnection,
+  sql: string,
+  params?: DuckDBValue[],
+): Promise<Record<string, unknown>[]> {
   return (await conn.runAndReadAll(sql, params)).getRowObjectsJson();
 }

@@ -49,21 +49,33 @@ export const MAX_LABELS = 64;
  * not part of a local name: every dataset lives in the one warehouse file.
  */
 export function validateTableRef(ref: TableRef): void {
-  for (const [what, value, problem] of [['dataset', ref?.dataset, datasetIdProblem], ['table', ref?.table, tableIdProblem]] as const) {
+  for (const [what, value, problem] of [
+    ['dataset', ref?.dataset, datasetIdProblem],
+    ['table', ref?.table, tableIdProblem],
+  ] as const) {
     const reason = problem(value);
-    if (reason) throw new UnsafeIdentifierError(`invalid ${what} identifier ${JSON.stringify(value)}: ${reason}`, { [what]: value });
+    if (reason)
+      throw new UnsafeIdentifierError(`invalid ${what} identifier ${JSON.stringify(value)}: ${reason}`, {
+        [what]: value,
+      });
   }
-  if (ref.dataset === META) throw new UnsafeIdentifierError(`dataset ${META} is reserved for tidemark's metadata`, { dataset: ref.dataset });
+  if (ref.dataset === META)
+    throw new UnsafeIdentifierError(`dataset ${META} is reserved for tidemark's metadata`, { dataset: ref.dataset });
 }
 
 /** Throws UnsafeIdentifierError unless every key and value follows BigQuery's label rules. */
 export function validateLabels(labels: Record<string, string>): void {
   for (const [key, value] of Object.entries(labels ?? {})) {
     if (!LABEL_KEY.test(key)) {
-      throw new UnsafeIdentifierError(`invalid label key ${JSON.stringify(key)}: must match ${LABEL_KEY}`, { label: key });
+      throw new UnsafeIdentifierError(`invalid label key ${JSON.stringify(key)}: must match ${LABEL_KEY}`, {
+        label: key,
+      });
     }
     if (typeof value !== 'string' || !LABEL_VALUE.test(value)) {
-      throw new UnsafeIdentifierError(`invalid value ${JSON.stringify(value)} for label ${key}: must match ${LABEL_VALUE}`, { label: key, value });
+      throw new UnsafeIdentifierError(
+        `invalid value ${JSON.stringify(value)} for label ${key}: must match ${LABEL_VALUE}`,
+        { label: key, value },
+      );
     }
   }
 }
@@ -71,10 +83,14 @@ export function validateLabels(labels: Record<string, string>): void {
 /** Rejects what BigQuery would reject at insert time (400), before anything reaches SQL. */
 export function validateJobSpec(spec: JobSpec): void {
   if (typeof spec?.jobId !== 'string' || !JOB_ID.test(spec.jobId)) {
-    throw new UnsafeIdentifierError(`invalid job id ${JSON.stringify(spec?.jobId)}: letters, digits, "_" and "-", at most 1024`, { jobId: spec?.jobId });
+    throw new UnsafeIdentifierError(
+      `invalid job id ${JSON.stringify(spec?.jobId)}: letters, digits, "_" and "-", at most 1024`,
+      { jobId: spec?.jobId },
+    );
   }
   validateLabels(spec.labels ?? {});
-  if (Object.keys(spec.labels ?? {}).length > MAX_LABELS) throw new UnsafeIdentifierError(`job ${spec.jobId} has more than ${MAX_LABELS} labels`, { jobId: spec.jobId });
+  if (Object.keys(spec.labels ?? {}).length > MAX_LABELS)
+    throw new UnsafeIdentifierError(`job ${spec.jobId} has more than ${MAX_LABELS} labels`, { jobId: spec.jobId });
   switch (spec.kind) {
     case 'load':
       validateTableRef(spec.destination);
@@ -93,7 +109,9 @@ export function validateJobSpec(spec: JobSpec): void {
     case 'noop':
       break;
     default:
-      throw new UnsafeIdentifierError(`unknown job kind ${JSON.stringify((spec as { kind?: unknown }).kind)}`, { jobId: (spec as JobSpec).jobId });
+      throw new UnsafeIdentifierError(`unknown job kind ${JSON.stringify((spec as { kind?: unknown }).kind)}`, {
+        jobId: (spec as JobSpec).jobId,
+      });
   }
 }
 
@@ -165,12 +183,16 @@ export function duckDbType(field: SchemaField): string {
       break;
     case 'RECORD':
     case 'STRUCT':
-      if (!field.fields?.length) throw new UnsafeIdentifierError(`RECORD field ${field.name} has no fields`, { field: field.name });
+      if (!field.fields?.length)
+        throw new UnsafeIdentifierError(`RECORD field ${field.name} has no fields`, { field: field.name });
       validateFieldNames(field.fields, `${field.name}.`);
       base = `STRUCT(${field.fields.map((f) => `${id(f.name)} ${duckDbType(f)}`).join(', ')})`;
       break;
     default:
-      throw new UnsafeIdentifierError(`unsupported BigQuery type ${JSON.stringify(field.type)} for field ${field.name}`, { field: field.name });
+      throw new UnsafeIdentifierError(
+        `unsupported BigQuery type ${JSON.stringify(field.type)} for field ${field.name}`,
+        { field: field.name },
+      );
   }
   return field.mode === 'REPEATED' ? `${base}[]` : base;
 }
@@ -185,7 +207,10 @@ function validateFieldNames(fields: SchemaField[], path = ''): void {
       throw new UnsafeIdentifierError(`field name ${f.name} is reserved (_PARTITION prefix)`, { field: f.name });
     }
     const key = f.name.toLowerCase();
-    if (seen.has(key)) throw new UnsafeIdentifierError(`duplicate field name ${JSON.stringify(path + f.name)}`, { field: path + f.name });
+    if (seen.has(key))
+      throw new UnsafeIdentifierError(`duplicate field name ${JSON.stringify(path + f.name)}`, {
+        field: path + f.name,
+      });
     seen.add(key);
   }
 }
@@ -204,7 +229,8 @@ export function isIngestionTime(p: Partitioning): boolean {
 /** Columns DDL for a new table: the schema, plus `_PARTITIONTIME` for ingestion-time partitioning. */
 export function columnsDdl(columns: Column[], partitioning: Partitioning): string {
   const defs = columns.map((c) => `${id(c.name)} ${c.type}${c.nullable ? '' : ' NOT NULL'}`);
-  if (isIngestionTime(partitioning) && !columns.some((c) => c.name === PARTITIONTIME)) defs.push(`${id(PARTITIONTIME)} TIMESTAMPTZ`);
+  if (isIngestionTime(partitioning) && !columns.some((c) => c.name === PARTITIONTIME))
+    defs.push(`${id(PARTITIONTIME)} TIMESTAMPTZ`);
   return defs.join(', ');
 }
 
@@ -217,13 +243,20 @@ export function partitionExpr(partitioning: Partitioning, columns: Column[], tab
   const fmt = partitioning.type === 'HOUR' ? '%Y%m%d%H' : '%Y%m%d';
   const field = partitioning.field ?? PARTITIONTIME;
   const column = columns.find((c) => c.name.toLowerCase() === field.toLowerCase());
-  if (!column) throw new JobFailure([{ reason: 'invalid', message: `partitioning field ${field} is not a column of ${table}` }]);
+  if (!column)
+    throw new JobFailure([{ reason: 'invalid', message: `partitioning field ${field} is not a column of ${table}` }]);
   const type = column.type.toUpperCase();
   let time: string;
   if (type === 'DATE') time = id(column.name);
   else if (type === 'TIMESTAMP WITH TIME ZONE' || type === 'TIMESTAMPTZ') time = `timezone('UTC', ${id(column.name)})`;
   else if (type === 'TIMESTAMP') time = id(column.name);
-  else throw new JobFailure([{ reason: 'invalid', message: `partitioning field ${field} of ${table} has type ${column.type}, not DATE, TIMESTAMP or DATETIME` }]);
+  else
+    throw new JobFailure([
+      {
+        reason: 'invalid',
+        message: `partitioning field ${field} of ${table} has type ${column.type}, not DATE, TIMESTAMP or DATETIME`,
+      },
+    ]);
   return `coalesce(strftime(${time}, '${fmt}'), '__NULL__')`;
 }
 
@@ -232,7 +265,12 @@ export function partitionExpr(partitioning: Partitioning, columns: Column[], tab
  * a range on the column rather than a formatted string per row: DuckDB answers it from the
  * values (and zone maps) without formatting every row. NULL values are in no partition here.
  */
-export function partitionRange(partitioning: Partitioning, columns: Column[], target: PartitionTarget, table: string): string {
+export function partitionRange(
+  partitioning: Partitioning,
+  columns: Column[],
+  target: PartitionTarget,
+  table: string,
+): string {
   partitionExpr(partitioning, columns, table); // the same checks of the column and its type
   const field = partitioning.field ?? PARTITIONTIME;
   const column = columns.find((c) => c.name.toLowerCase() === field.toLowerCase())!;
@@ -257,9 +295,18 @@ export function resolvePartition(decorator: string, partitioning: Partitioning, 
   const m = shape.exec(decorator);
   const [y, mo, d, h] = (m?.slice(1) ?? []).map(Number) as [number, number, number, number?];
   const date = m ? new Date(Date.UTC(y, mo - 1, d, h ?? 0)) : null;
-  if (!date || date.getUTCFullYear() !== y || date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d || date.getUTCHours() !== (h ?? 0)) {
+  if (
+    !date ||
+    date.getUTCFullYear() !== y ||
+    date.getUTCMonth() !== mo - 1 ||
+    date.getUTCDate() !== d ||
+    date.getUTCHours() !== (h ?? 0)
+  ) {
     throw new JobFailure([
-      { reason: 'invalid', message: `invalid partition decorator ${table}$${decorator}: the table is partitioned by ${partitioning.type}, expected ${hourly ? 'YYYYMMDDHH' : 'YYYYMMDD'}` },
+      {
+        reason: 'invalid',
+        message: `invalid partition decorator ${table}$${decorator}: the table is partitioned by ${partitioning.type}, expected ${hourly ? 'YYYYMMDDHH' : 'YYYYMMDD'}`,
+      },
     ]);
   }
   return { id: decorator, start: date.toISOString().replace('T', ' ').replace('.000Z', '+00') };
@@ -268,6 +315,7 @@ export function resolvePartition(decorator: string, partitioning: Partitioning, 
 /** The partition an ingestion-time row written at `ms` goes to. */
 export function partitionAt(ms: number, partitioning: Partitioning): PartitionTarget {
   const iso = new Date(ms).toISOString();
-  const decorator = iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + (partitioning.type === 'HOUR' ? iso.slice(11, 13) : '');
+  const decorator =
+    iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + (partitioning.type === 'HOUR' ? iso.slice(11, 13) : '');
   return resolvePartition(decorator, partitioning, '');
 }

@@ -15,12 +15,43 @@ import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, LoadFailedError, PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
 import { systemClock } from '../../core/ports.ts';
-import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, PartitionInfo, TableLabels, TableRef, TableSpec, Warehouse } from '../../core/ports.ts';
+import type {
+  Clock,
+  JobErrorItem,
+  JobKind,
+  JobSpec,
+  JobStatus,
+  PartitionInfo,
+  TableLabels,
+  TableRef,
+  TableSpec,
+  Warehouse,
+} from '../../core/ports.ts';
 import { LockHeldError } from './file-lock.ts';
 import { DuckDbJobRunner } from './duckdb-jobs.ts';
 import { DuckDbSessions, readRows, transaction } from './duckdb-session.ts';
-import { columnsFromSchema, id, JOB_ID, MAX_LABELS, META, partitionExpr, resolvePartition, tableName, validateJobSpec, validateLabels, validateTableRef } from './duckdb-sql.ts';
-import { bumpEtag, createTable, describeTable, dropExpiredTables, dropTable, partitioningOf, setTableExpiry } from './duckdb-tables.ts';
+import {
+  columnsFromSchema,
+  id,
+  JOB_ID,
+  MAX_LABELS,
+  META,
+  partitionExpr,
+  resolvePartition,
+  tableName,
+  validateJobSpec,
+  validateLabels,
+  validateTableRef,
+} from './duckdb-sql.ts';
+import {
+  bumpEtag,
+  createTable,
+  describeTable,
+  dropExpiredTables,
+  dropTable,
+  partitioningOf,
+  setTableExpiry,
+} from './duckdb-tables.ts';
 
 export { duckDbType, validateLabels, validateTableRef } from './duckdb-sql.ts';
 
@@ -124,7 +155,11 @@ export class DuckDbWarehouse implements Warehouse {
     return this.sessions.withDb(async (conn) => {
       const table = await describeTable(conn, ref);
       if (!table) return null;
-      const [meta] = await readRows(conn, `SELECT labels, etag FROM ${META}.tables WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]);
+      const [meta] = await readRows(
+        conn,
+        `SELECT labels, etag FROM ${META}.tables WHERE dataset = ? AND table_name = ?`,
+        [ref.dataset, ref.table],
+      );
       return { labels: JSON.parse(String(meta!.labels)) as Record<string, string>, etag: String(meta!.etag) };
     });
   }
@@ -134,26 +169,39 @@ export class DuckDbWarehouse implements Warehouse {
     validateLabels(labels);
     await this.sessions.withDb(async (conn) => {
       const table = await describeTable(conn, ref);
-      const [meta] = table ? await readRows(conn, `SELECT labels, etag FROM ${META}.tables WHERE dataset = ? AND table_name = ?`, [ref.dataset, ref.table]) : [];
+      const [meta] = table
+        ? await readRows(conn, `SELECT labels, etag FROM ${META}.tables WHERE dataset = ? AND table_name = ?`, [
+            ref.dataset,
+            ref.table,
+          ])
+        : [];
       if (!meta) {
-        throw new PreconditionFailedError(`cannot patch labels of ${ref.dataset}.${ref.table}: the table does not exist`, { ...ref, expected: etag, actual: null });
+        throw new PreconditionFailedError(
+          `cannot patch labels of ${ref.dataset}.${ref.table}: the table does not exist`,
+          { ...ref, expected: etag, actual: null },
+        );
       }
       if (String(meta.etag) !== etag) {
-        throw new PreconditionFailedError(`labels of ${ref.dataset}.${ref.table} changed: expected etag ${etag}, found ${String(meta.etag)}`, {
-          ...ref,
-          expected: etag,
-          actual: String(meta.etag),
-        });
+        throw new PreconditionFailedError(
+          `labels of ${ref.dataset}.${ref.table} changed: expected etag ${etag}, found ${String(meta.etag)}`,
+          {
+            ...ref,
+            expected: etag,
+            actual: String(meta.etag),
+          },
+        );
       }
       const merged = { ...(JSON.parse(String(meta.labels)) as Record<string, string>), ...labels };
       if (Object.keys(merged).length > MAX_LABELS) {
-        throw new UnsafeIdentifierError(`${ref.dataset}.${ref.table} would have ${Object.keys(merged).length} labels; BigQuery allows ${MAX_LABELS}`, { ...ref });
+        throw new UnsafeIdentifierError(
+          `${ref.dataset}.${ref.table} would have ${Object.keys(merged).length} labels; BigQuery allows ${MAX_LABELS}`,
+          { ...ref },
+        );
       }
-      await conn.run(`UPDATE ${META}.tables SET labels = ?::JSON, etag = nextval('${META}.etag_seq')::VARCHAR WHERE dataset = ? AND table_name = ?`, [
-        JSON.stringify(merged),
-        ref.dataset,
-        ref.table,
-      ]);
+      await conn.run(
+        `UPDATE ${META}.tables SET labels = ?::JSON, etag = nextval('${META}.etag_seq')::VARCHAR WHERE dataset = ? AND table_name = ?`,
+        [JSON.stringify(merged), ref.dataset, ref.table],
+      );
     });
   }
 
@@ -163,7 +211,9 @@ export class DuckDbWarehouse implements Warehouse {
       const table = await describeTable(conn, ref);
       if (!table) return [];
       const partitioning = partitioningOf(table);
-      const expr = partitioning ? partitionExpr(partitioning, table.columns, `${ref.dataset}.${ref.table}`) : `'__UNPARTITIONED__'`;
+      const expr = partitioning
+        ? partitionExpr(partitioning, table.columns, `${ref.dataset}.${ref.table}`)
+        : `'__UNPARTITIONED__'`;
       const rows = await readRows(
         conn,
         `SELECT d.pid AS partition_id, d.n AS total_rows, epoch_ms(p.last_modified) AS last_modified
@@ -208,9 +258,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async deleteTable(ref: TableRef): Promise<void> {
     validateTableRef(ref);
-    await this.sessions.withDb((conn) =>
-      transaction(conn, () => dropTable(conn, ref)),
-    );
+    await this.sessions.withDb((conn) => transaction(conn, () => dropTable(conn, ref)));
   }
 
   // ---- helpers for the CLI and tests ----
@@ -229,8 +277,15 @@ export class DuckDbWarehouse implements Warehouse {
       if (!table || !partitioning) return;
       const target = resolvePartition(partitionId, partitioning, `${ref.dataset}.${ref.table}`);
       await transaction(conn, async () => {
-        await conn.run(`DELETE FROM ${tableName(ref)} WHERE ${partitionExpr(partitioning, table.columns, ref.table)} = ?`, [target.id]);
-        await conn.run(`DELETE FROM ${META}.partitions WHERE dataset = ? AND table_name = ? AND partition_id = ?`, [ref.dataset, ref.table, target.id]);
+        await conn.run(
+          `DELETE FROM ${tableName(ref)} WHERE ${partitionExpr(partitioning, table.columns, ref.table)} = ?`,
+          [target.id],
+        );
+        await conn.run(`DELETE FROM ${META}.partitions WHERE dataset = ? AND table_name = ? AND partition_id = ?`, [
+          ref.dataset,
+          ref.table,
+          target.id,
+        ]);
         await bumpEtag(conn, ref);
       });
     });
@@ -247,7 +302,12 @@ export class DuckDbWarehouse implements Warehouse {
     );
     return rows.map((r) => {
       const spec = JSON.parse(String(r.spec)) as JobSpec;
-      const destination = spec.kind === 'load' || spec.kind === 'copy' ? spec.destination : spec.kind === 'truncate' ? spec.table.ref : null;
+      const destination =
+        spec.kind === 'load' || spec.kind === 'copy'
+          ? spec.destination
+          : spec.kind === 'truncate'
+            ? spec.table.ref
+            : null;
       return {
         jobId: String(r.job_id),
         kind: spec.kind,
@@ -263,7 +323,9 @@ export class DuckDbWarehouse implements Warehouse {
 
   /** The spec a job was inserted with, or null. */
   async getJobSpec(jobId: string): Promise<JobSpec | null> {
-    const [row] = await this.sessions.withDb((conn) => readRows(conn, `SELECT spec FROM ${META}.jobs WHERE job_id = ?`, [jobId]));
+    const [row] = await this.sessions.withDb((conn) =>
+      readRows(conn, `SELECT spec FROM ${META}.jobs WHERE job_id = ?`, [jobId]),
+    );
     return row ? (JSON.parse(String(row.spec)) as JobSpec) : null;
   }
 
@@ -297,7 +359,10 @@ export class DuckDbWarehouse implements Warehouse {
       CREATE TABLE IF NOT EXISTS ${META}.partitions (dataset VARCHAR, table_name VARCHAR, partition_id VARCHAR, last_modified TIMESTAMPTZ);
       CREATE SEQUENCE IF NOT EXISTS ${META}.etag_seq;`);
     if (this.sessions.closing) return;
-    const running = await readRows(conn, `SELECT job_id, spec, owner FROM ${META}.jobs WHERE state = 'RUNNING' ORDER BY created_at`);
+    const running = await readRows(
+      conn,
+      `SELECT job_id, spec, owner FROM ${META}.jobs WHERE state = 'RUNNING' ORDER BY created_at`,
+    );
     for (const row of running) {
       if (ownerAlive(String(row.owner))) continue;
       // Its process died mid-job; the job never committed (data and DONE commit together), and
@@ -324,7 +389,10 @@ export class DuckDbWarehouse implements Warehouse {
         const locked = err instanceof LockHeldError;
         if (this.sessions.closing && locked) return; // stays RUNNING; the next opener re-runs it
         if (!locked && attempt >= 5) {
-          process.emitWarning(`local warehouse job ${spec.jobId} could not run: ${errorMessage(err)}`, 'TidemarkWarehouseWarning');
+          process.emitWarning(
+            `local warehouse job ${spec.jobId} could not run: ${errorMessage(err)}`,
+            'TidemarkWarehouseWarning',
+          );
           return;
         }
         await new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** attempt)));

@@ -95,14 +95,20 @@ function holderFs(record: () => LockHolder): typeof fs {
     ...fs,
     mkdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) => {
       const temp = `${path}.${randomUUID()}.tmp`;
-      const cleanup = (err: NodeJS.ErrnoException | null) => fs.rm(temp, { recursive: true, force: true }, () => cb(err));
+      const cleanup = (err: NodeJS.ErrnoException | null) =>
+        fs.rm(temp, { recursive: true, force: true }, () => cb(err));
       fs.mkdir(temp, (err) => {
         if (err) return cb(err);
         fs.writeFile(join(temp, 'holder.json'), JSON.stringify(record()), (err) => {
           if (err) return cleanup(err);
           fs.rename(temp, path, (err) => {
-            if (err && (err.code === 'ENOTEMPTY' || err.code === 'EEXIST' || err.code === 'EISDIR' || err.code === 'ENOTDIR')) {
-              return cleanup(Object.assign(new Error(`EEXIST: lock exists, mkdir '${path}'`), { code: 'EEXIST', path }));
+            if (
+              err &&
+              (err.code === 'ENOTEMPTY' || err.code === 'EEXIST' || err.code === 'EISDIR' || err.code === 'ENOTDIR')
+            ) {
+              return cleanup(
+                Object.assign(new Error(`EEXIST: lock exists, mkdir '${path}'`), { code: 'EEXIST', path }),
+              );
             }
             if (err) return cleanup(err);
             cb(null);
@@ -134,14 +140,20 @@ async function acquire(lockPath: string, opts: FileLockOptions): Promise<() => P
     try {
       return await lockfile.lock(lockPath, {
         lockfilePath: lockPath,
-        fs: holderFs(() => ({ pid: process.pid, holder: opts.holder, acquiredAt: new Date().toISOString(), token: randomUUID() })),
+        fs: holderFs(() => ({
+          pid: process.pid,
+          holder: opts.holder,
+          acquiredAt: new Date().toISOString(),
+          token: randomUUID(),
+        })),
         realpath: false,
         stale,
         update: Math.floor(stale / 2),
         retries: 0,
         onCompromised:
           opts.onCompromised ??
-          ((err) => process.emitWarning(`lock ${lockPath} was compromised while held: ${err.message}`, 'TidemarkLockWarning')),
+          ((err) =>
+            process.emitWarning(`lock ${lockPath} was compromised while held: ${err.message}`, 'TidemarkLockWarning')),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;

@@ -85,7 +85,7 @@ export function validateObjectName(name: string): void {
   if (name.startsWith('/')) fail('must not be absolute');
   const segments = (name.endsWith('/') ? name.slice(0, -1) : name).split('/');
   if (segments.some((s) => s === '' || s === '.' || s === '..')) fail('must not contain empty, "." or ".." segments');
-  if (isTempFile(name)) fail('clashes with the store\'s temp files');
+  if (isTempFile(name)) fail("clashes with the store's temp files");
 }
 
 /** Compares strings in UTF-8 byte order, as GCS orders names (JS `<` compares UTF-16 units). */
@@ -111,11 +111,17 @@ export class LocalObjectStore implements ObjectStore {
     this.root = resolve(options.root);
     this.metaDir = resolve(options.metaDir ?? lakeMetaDir(this.root));
     const inside = (parent: string, child: string) => child === parent || child.startsWith(parent + '/');
-    if (inside(this.root, this.metaDir) && (this.metaDir === this.root || !this.metaDir.slice(this.root.length + 1).startsWith('.'))) {
-      throw new UnsafeIdentifierError(`metaDir ${this.metaDir} must not be a bucket folder of the lake root ${this.root} (use a dot-folder such as ${lakeMetaDir(this.root)})`, {
-        root: this.root,
-        metaDir: this.metaDir,
-      });
+    if (
+      inside(this.root, this.metaDir) &&
+      (this.metaDir === this.root || !this.metaDir.slice(this.root.length + 1).startsWith('.'))
+    ) {
+      throw new UnsafeIdentifierError(
+        `metaDir ${this.metaDir} must not be a bucket folder of the lake root ${this.root} (use a dot-folder such as ${lakeMetaDir(this.root)})`,
+        {
+          root: this.root,
+          metaDir: this.metaDir,
+        },
+      );
     }
     this.lockWaitMs = options.lockWaitMs ?? 10_000;
     this.holder = options.holder ?? 'tidemark';
@@ -140,7 +146,10 @@ export class LocalObjectStore implements ObjectStore {
 
     // Walk lazily in name order from where the page starts and stop one name after it ends: a
     // page costs the folders on its way and its own objects, however large the table folder.
-    const from = after !== undefined && (options.startOffset === undefined || compareNames(after, options.startOffset) >= 0) ? after : options.startOffset;
+    const from =
+      after !== undefined && (options.startOffset === undefined || compareNames(after, options.startOffset) >= 0)
+        ? after
+        : options.startOffset;
     const names = walkSorted(bucketDir, dirPart, { prefix, from, endOffset: options.endOffset });
     const objects: ObjectInfo[] = [];
     let last: string | undefined;
@@ -158,7 +167,10 @@ export class LocalObjectStore implements ObjectStore {
     return more ? { objects, nextPageToken: encodePageToken(last!) } : { objects };
   }
 
-  async read(bucket: string, name: string): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
+  async read(
+    bucket: string,
+    name: string,
+  ): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
     const path = this.uri(bucket, name);
     if (name.endsWith('/')) return null;
     let handle;
@@ -182,7 +194,12 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  async write(bucket: string, name: string, data: Buffer | string, options: WriteOptions = {}): Promise<{ generation: string }> {
+  async write(
+    bucket: string,
+    name: string,
+    data: Buffer | string,
+    options: WriteOptions = {},
+  ): Promise<{ generation: string }> {
     const path = this.uri(bucket, name);
     return this.withObjectLock(bucket, name, async () => {
       const previous = await currentGeneration(path);
@@ -386,6 +403,7 @@ function encodePageToken(lastName: string): string {
 }
 
 function decodePageToken(token: string): string {
-  if (!/^[A-Za-z0-9_-]*$/.test(token)) throw new UnsafeIdentifierError(`invalid page token ${JSON.stringify(token)}`, { pageToken: token });
+  if (!/^[A-Za-z0-9_-]*$/.test(token))
+    throw new UnsafeIdentifierError(`invalid page token ${JSON.stringify(token)}`, { pageToken: token });
   return Buffer.from(token, 'base64url').toString();
 }

@@ -97,11 +97,14 @@ export class LocalStorageSubscription {
 
   private open(): Batch {
     let settle!: (err?: unknown) => void;
-    const done = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+    const done = new Promise<void>(
+      (resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))),
+    );
     // Handlers await this; a failed write must not also be an unhandled rejection.
     done.catch(() => {});
     const batch: Batch = { startedAt: this.opts.clock.now(), lines: [], bytes: 0, done, settle };
-    if (Number.isFinite(this.opts.maxDurationMs)) batch.timer = setTimeout(() => void this.cut(batch), this.opts.maxDurationMs);
+    if (Number.isFinite(this.opts.maxDurationMs))
+      batch.timer = setTimeout(() => void this.cut(batch), this.opts.maxDurationMs);
     return batch;
   }
 
@@ -121,7 +124,12 @@ export class LocalStorageSubscription {
         await this.opts.afterWrite?.(name, lines.length);
         batch.settle();
       } catch (err) {
-        this.opts.log.warn('storage subscription: file not acknowledged; its messages will be delivered again', { topic: this.opts.topic, object: name, messages: lines.length, error: errorMessage(err) });
+        this.opts.log.warn('storage subscription: file not acknowledged; its messages will be delivered again', {
+          topic: this.opts.topic,
+          object: name,
+          messages: lines.length,
+          error: errorMessage(err),
+        });
         batch.settle(err);
       }
     });

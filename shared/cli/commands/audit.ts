@@ -21,13 +21,19 @@ import type { LocalEngine } from '../../runtime/local.ts';
 export function registerAuditCommand(program: Command, host: CommandHost): void {
   program
     .command('audit')
-    .description('compare lake and warehouse now, publish backfills for missing/stale/failed partitions, print the classification')
+    .description(
+      'compare lake and warehouse now, publish backfills for missing/stale/failed partitions, print the classification',
+    )
     .option('--table <name...>', 'only these tables')
     .option('--from <id>', 'window start (partition id or ISO time)')
     .option('--to <id>', 'window end, inclusive')
     .option('--dry-run', 'classify only: publish nothing, move no watermark')
     .option('--json', 'print the report as JSON')
-    .action(host.run((ctx, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }) => runAuditCommand(ctx, opts)));
+    .action(
+      host.run((ctx, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }) =>
+        runAuditCommand(ctx, opts),
+      ),
+    );
 }
 
 /**
@@ -37,7 +43,9 @@ export function registerAuditCommand(program: Command, host: CommandHost): void 
 export function windowLabel(w: { from: string; to: string; partitions?: number }): string {
   const unit = w.from.length === 10 ? 'UTC hour' : 'UTC day';
   if (w.partitions === 0) return 'empty (no partition starts in the window)';
-  const n = w.partitions ?? partitionsInRange(partitionStart(w.from), partitionEnd(w.to), w.from.length === 10 ? 'HOUR' : 'DAY').length;
+  const n =
+    w.partitions ??
+    partitionsInRange(partitionStart(w.from), partitionEnd(w.to), w.from.length === 10 ? 'HOUR' : 'DAY').length;
   return `${w.from}..${w.to} (${n} ${unit}${n === 1 ? '' : 's'})`;
 }
 
@@ -45,31 +53,76 @@ export function windowLabel(w: { from: string; to: string; partitions?: number }
  * Human-readable audit report. `timeZoneOf` gives a table's source zone, so each UTC partition
  * id is shown with the local time its paths name.
  */
-export function formatAuditReport(report: AuditReport, timeZoneOf: (table: string) => string | undefined = () => undefined): string {
+export function formatAuditReport(
+  report: AuditReport,
+  timeZoneOf: (table: string) => string | undefined = () => undefined,
+): string {
   const lines: string[] = [];
   lines.push(
     formatTable(
-      report.tables.map((t) => ({ table: t.table, window: windowLabel(t.window), ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])), unrouted: t.unrouted.count, watermark: t.watermark.after ?? '-' })),
+      report.tables.map((t) => ({
+        table: t.table,
+        window: windowLabel(t.window),
+        ...Object.fromEntries(AUDIT_CLASSES.map((c) => [c, t.counts[c]])),
+        unrouted: t.unrouted.count,
+        watermark: t.watermark.after ?? '-',
+      })),
     ),
   );
   const local = (table: string, p: string) => {
     const zone = timeZoneOf(table);
     return zone ? localPathTime(p, zone) : '';
   };
-  const findings = report.tables.flatMap((t) => t.findings.map((f) => ({ table: t.table, partition: f.partition, local_path_time: local(t.table, f.partition), class: f.class, source_objects: f.sourceObjects, warehouse_rows: f.warehouseRows, detail: f.detail ?? '' })));
-  if (findings.length) lines.push('', formatTable(findings.slice(0, 200), undefined, 'full text: --json'), findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '');
-  const unrouted = report.tables.flatMap((t) => t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })));
+  const findings = report.tables.flatMap((t) =>
+    t.findings.map((f) => ({
+      table: t.table,
+      partition: f.partition,
+      local_path_time: local(t.table, f.partition),
+      class: f.class,
+      source_objects: f.sourceObjects,
+      warehouse_rows: f.warehouseRows,
+      detail: f.detail ?? '',
+    })),
+  );
+  if (findings.length)
+    lines.push(
+      '',
+      formatTable(findings.slice(0, 200), undefined, 'full text: --json'),
+      findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '',
+    );
+  const unrouted = report.tables.flatMap((t) =>
+    t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })),
+  );
   if (unrouted.length) {
     const more = report.tables.reduce((n, t) => n + t.unrouted.count - t.unrouted.samples.length, 0);
-    lines.push('', `Unrouted objects: ${report.unrouted} under the tables' folders match no table and are never loaded (path drift?):`, formatTable(unrouted), more ? `... and ${more} more` : '');
+    lines.push(
+      '',
+      `Unrouted objects: ${report.unrouted} under the tables' folders match no table and are never loaded (path drift?):`,
+      formatTable(unrouted),
+      more ? `... and ${more} more` : '',
+    );
   }
-  lines.push('', `${report.published} backfill message(s) published${report.deferred ? `, ${report.deferred} left for the next run (maxBackfillsPerAudit)` : ''}.`);
+  lines.push(
+    '',
+    `${report.published} backfill message(s) published${report.deferred ? `, ${report.deferred} left for the next run (maxBackfillsPerAudit)` : ''}.`,
+  );
   return lines.filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
 }
 
-async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean }): Promise<number> {
+async function runAuditCommand(
+  ctx: CliContext,
+  opts: { table?: string[]; from?: string; to?: string; dryRun?: boolean; json?: boolean },
+): Promise<number> {
   const config = readConfig(ctx);
-  const request = parseAuditRequest(config, { ...(opts.table ? { tables: opts.table } : {}), ...(opts.from ? { from: opts.from } : {}), ...(opts.to ? { to: opts.to } : {}) }, 'cli');
+  const request = parseAuditRequest(
+    config,
+    {
+      ...(opts.table ? { tables: opts.table } : {}),
+      ...(opts.from ? { from: opts.from } : {}),
+      ...(opts.to ? { to: opts.to } : {}),
+    },
+    'cli',
+  );
   const engine = await openEngine(ctx, config);
   try {
     let deps: AuditDeps;
@@ -79,7 +132,9 @@ async function runAuditCommand(ctx: CliContext, opts: { table?: string[]; from?:
       deps = { ...engine, bus: gcpBus(config) };
     } else {
       for (const t of config.tables) await engine.warehouse.ensureTable(t.spec);
-      const suite = createLocalSuite(engine as LocalEngine, { deadLetterFile: (engine as LocalEngine).paths.deadLetterFile });
+      const suite = createLocalSuite(engine as LocalEngine, {
+        deadLetterFile: (engine as LocalEngine).paths.deadLetterFile,
+      });
       deps = suite.deps;
       finish = async () => {
         await suite.bus.settled();

@@ -24,13 +24,27 @@ export function registerBackfillCommands(program: Command, host: CommandHost): v
     .requiredOption('--from <id>', 'first partition (id or ISO time)')
     .requiredOption('--to <id>', 'last partition, inclusive')
     .option('--force', 'reload even unchanged partitions (and retry quarantined files)')
-    .action(host.run((ctx, opts: { table: string; from: string; to: string; force?: boolean }) => publishBackfills(ctx, opts.table, { from: opts.from, to: opts.to }, !!opts.force, opts.force ? 'manual-force' : 'manual')));
+    .action(
+      host.run((ctx, opts: { table: string; from: string; to: string; force?: boolean }) =>
+        publishBackfills(
+          ctx,
+          opts.table,
+          { from: opts.from, to: opts.to },
+          !!opts.force,
+          opts.force ? 'manual-force' : 'manual',
+        ),
+      ),
+    );
   program
     .command('reload')
     .description('force-reload one partition (a backfill message with force: true)')
     .requiredOption('--table <name>', 'table name from the config')
     .requiredOption('--partition <id>', 'partition id (2026112413, 20261124) or ISO time')
-    .action(host.run((ctx, opts: { table: string; partition: string }) => publishBackfills(ctx, opts.table, { partition: opts.partition }, true, 'reload')));
+    .action(
+      host.run((ctx, opts: { table: string; partition: string }) =>
+        publishBackfills(ctx, opts.table, { partition: opts.partition }, true, 'reload'),
+      ),
+    );
 }
 
 const DAY_MS = 86_400_000;
@@ -47,7 +61,13 @@ function formatDuration(ms: number): string {
  * What the CLI says when partitions wait for the table's job budget: how many, at which pace, when
  * the last runs if this command keeps running, and which setting makes it faster.
  */
-export function budgetWaitLine(table: { name: string; jobBudget: number; jobBurst: number }, waiting: number, firstAt: number, now: number, configFile: string): string {
+export function budgetWaitLine(
+  table: { name: string; jobBudget: number; jobBurst: number },
+  waiting: number,
+  firstAt: number,
+  now: number,
+  configFile: string,
+): string {
   const pace = DAY_MS / table.jobBudget;
   const lastAt = firstAt + (waiting - 1) * pace;
   const hhmm = (t: number) => new Date(t).toISOString().slice(11, 19);
@@ -76,7 +96,13 @@ export function reportBudgetWaits(ctx: CliContext, config: Config, bus: Pick<Loc
   return waiting.length;
 }
 
-async function publishBackfills(ctx: CliContext, tableName: string, sel: { partition?: string; from?: string; to?: string }, force: boolean, reason: string): Promise<number> {
+async function publishBackfills(
+  ctx: CliContext,
+  tableName: string,
+  sel: { partition?: string; from?: string; to?: string },
+  force: boolean,
+  reason: string,
+): Promise<number> {
   const config = readConfig(ctx);
   const selection = resolveSelection(config, tableName, sel);
   if ('usage' in selection) {
@@ -85,7 +111,13 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
   }
   const { table, partitions } = selection;
   const messages = partitions.map((partition) => ({ table: table.name, partition, force, reason }));
-  const bar = process.stderr.isTTY && partitions.length > 1 ? new cliProgress.SingleBar({ format: '{task} {bar} {value}/{total}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  const bar =
+    process.stderr.isTTY && partitions.length > 1
+      ? new cliProgress.SingleBar(
+          { format: '{task} {bar} {value}/{total}', stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
 
   if (ctx.options.backend === 'gcp') {
     const { gcpBus } = await import('../../runtime/gcp.ts');
@@ -97,7 +129,9 @@ async function publishBackfills(ctx: CliContext, tableName: string, sel: { parti
       bar?.update(ids.length);
     }
     bar?.stop();
-    ctx.out(`published ${ids.length} message(s) to ${config.topics.backfill} (project ${config.project}); the backfillPartition function loads them.`);
+    ctx.out(
+      `published ${ids.length} message(s) to ${config.topics.backfill} (project ${config.project}); the backfillPartition function loads them.`,
+    );
     return 0;
   }
 

@@ -28,13 +28,21 @@ async function runDlq(ctx: CliContext, opts: { replay?: boolean; json?: boolean 
   if (ctx.options.backend === 'gcp') {
     const { pullDeadLetters } = await import('../../runtime/gcp-dlq.ts');
     const result = await pullDeadLetters(config, { replay: !!opts.replay });
-    ctx.out(opts.json ? toJson(result.messages) : result.messages.length ? formatTable(result.messages) : 'no dead letters');
+    ctx.out(
+      opts.json ? toJson(result.messages) : result.messages.length ? formatTable(result.messages) : 'no dead letters',
+    );
     if (opts.replay) ctx.out(`replayed ${result.replayed} message(s) to ${config.topics.backfill}`);
     return 0;
   }
   const file = localPaths(ctx).deadLetterFile;
   const dead = (await readDeadLetterFile(file)).filter((d) => d.topic === config.topics.backfill);
-  const rows = dead.map((d) => ({ id: d.id, data: d.data, attempts: d.deliveryAttempts, error: d.reason, published: d.publishTime }));
+  const rows = dead.map((d) => ({
+    id: d.id,
+    data: d.data,
+    attempts: d.deliveryAttempts,
+    error: d.reason,
+    published: d.publishTime,
+  }));
   ctx.out(opts.json ? toJson(rows) : rows.length ? formatTable(rows) : 'no dead letters');
   if (!opts.replay || dead.length === 0) return 0;
   const engine = (await openEngine(ctx, config)) as LocalEngine;
@@ -49,7 +57,9 @@ async function runDlq(ctx: CliContext, opts: { replay?: boolean; json?: boolean 
     await suite.drain();
     const again = suite.bus.deadLetters(config.topics.backfill);
     if (again.length) writeFileSync(file, JSON.stringify([...rest, ...again], null, 2));
-    ctx.out(`replayed ${dead.length} message(s): ${dead.length - again.length} handled, ${again.length} dead-lettered again`);
+    ctx.out(
+      `replayed ${dead.length} message(s): ${dead.length - again.length} handled, ${again.length} dead-lettered again`,
+    );
     return again.length ? 1 : 0;
   } finally {
     suite.close();

@@ -7,7 +7,14 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { Command } from 'commander';
-import type { ConfigMap, LocalProgramArgs, LocalWorkspaceOptions, OpMap, PreviewOptions, UpOptions } from '@pulumi/pulumi/automation/index.js';
+import type {
+  ConfigMap,
+  LocalProgramArgs,
+  LocalWorkspaceOptions,
+  OpMap,
+  PreviewOptions,
+  UpOptions,
+} from '@pulumi/pulumi/automation/index.js';
 import { loadDeploySettings } from '../../../infra/deploy-config.ts';
 import { INFRA_DIR } from '../../../infra/paths.ts';
 import type { Config } from '../../config/types.ts';
@@ -67,23 +74,37 @@ export function pulumiMissingMessage(mode: 'plan' | 'apply'): string {
 
 export function registerInfraCommands(program: Command, host: CommandHost, deps: Partial<InfraDeps> = {}): void {
   const resolved: InfraDeps = { ...defaultDeps, ...deps };
-  const infra = program.command('infra').description('create or repair the Google Cloud resources tidemark needs (a Pulumi program)');
+  const infra = program
+    .command('infra')
+    .description('create or repair the Google Cloud resources tidemark needs (a Pulumi program)');
   for (const mode of ['plan', 'apply'] as const) {
     infra
       .command(mode)
-      .description(mode === 'plan' ? 'pulumi preview: show what apply would change (reads only)' : 'pulumi up: create or update what the plan shows; safe to repeat')
+      .description(
+        mode === 'plan'
+          ? 'pulumi preview: show what apply would change (reads only)'
+          : 'pulumi up: create or update what the plan shows; safe to repeat',
+      )
       .option('--project <id>', 'Google Cloud project (default: project in the config)')
       .option('--region <region>', 'region of the functions and the scheduler job (default: deploy.region)')
       .option('--lake-region <region>', "the lake bucket's region (default: deploy.lakeRegion)")
       .option('--stack <name>', 'Pulumi stack', 'prod')
-      .option('--pulumi-backend <url>', 'Pulumi state backend, e.g. gs://my-project-pulumi-state (default: the one `pulumi login` chose)')
+      .option(
+        '--pulumi-backend <url>',
+        'Pulumi state backend, e.g. gs://my-project-pulumi-state (default: the one `pulumi login` chose)',
+      )
       .option('--json', 'print the change summary as JSON')
       .action(host.run((ctx, opts: InfraOptions) => runInfra(ctx, mode, opts, resolved)));
   }
 }
 
 /** Previews (plan) or applies (apply) the Pulumi program for the config; returns the exit code. */
-export async function runInfra(ctx: CliContext, mode: 'plan' | 'apply', opts: InfraOptions, deps: InfraDeps = defaultDeps): Promise<number> {
+export async function runInfra(
+  ctx: CliContext,
+  mode: 'plan' | 'apply',
+  opts: InfraOptions,
+  deps: InfraDeps = defaultDeps,
+): Promise<number> {
   const config = deps.readConfig(ctx);
   // Validates deploy: before Pulumi starts, so a bad value is a ConfigError naming the key.
   loadDeploySettings(config.file, { region: opts.region, lakeRegion: opts.lakeRegion });
@@ -103,7 +124,10 @@ export async function runInfra(ctx: CliContext, mode: 'plan' | 'apply', opts: In
   await stack.setAllConfig(settings);
 
   const lines = lineWriter(opts.json ? ctx.err : ctx.out);
-  const changes = mode === 'plan' ? (await stack.preview({ onOutput: lines.write })).changeSummary : ((await stack.up({ onOutput: lines.write })).summary.resourceChanges ?? {});
+  const changes =
+    mode === 'plan'
+      ? (await stack.preview({ onOutput: lines.write })).changeSummary
+      : ((await stack.up({ onOutput: lines.write })).summary.resourceChanges ?? {});
   lines.flush();
   if (opts.json) ctx.out(toJson({ project: opts.project ?? config.project, stack: opts.stack, mode, changes }));
   return 0;

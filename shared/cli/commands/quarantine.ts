@@ -8,7 +8,9 @@ import type { CommandHost } from '../main.ts';
 export function registerQuarantineCommand(program: Command, host: CommandHost): void {
   program
     .command('quarantine')
-    .description('list quarantined source files (rejected by the warehouse, excluded until rewritten or force-reloaded)')
+    .description(
+      'list quarantined source files (rejected by the warehouse, excluded until rewritten or force-reloaded)',
+    )
     .option('--table <name>', 'only this table')
     .option('--json', 'print as JSON')
     .action(
@@ -21,10 +23,28 @@ export function registerQuarantineCommand(program: Command, host: CommandHost): 
         }
         const engine = await openEngine(ctx, config);
         try {
-          const entries = await listQuarantine(engine.store, config.state, tables.map((t) => t.name));
+          const entries = await listQuarantine(
+            engine.store,
+            config.state,
+            tables.map((t) => t.name),
+          );
           if (opts.json) ctx.out(toJson(entries));
           else if (entries.length === 0) ctx.out('no quarantined files');
-          else ctx.out(formatTable(entries.map((e) => ({ table: e.table, partition: e.partition, object: e.name, generation: e.generation, since: new Date(e.at).toISOString(), error: e.error.replace(/\s+/g, ' ') })), undefined, 'full text: --json'));
+          else
+            ctx.out(
+              formatTable(
+                entries.map((e) => ({
+                  table: e.table,
+                  partition: e.partition,
+                  object: e.name,
+                  generation: e.generation,
+                  since: new Date(e.at).toISOString(),
+                  error: e.error.replace(/\s+/g, ' '),
+                })),
+                undefined,
+                'full text: --json',
+              ),
+            );
           return 0;
         } finally {
           await engine.close();

@@ -20,12 +20,18 @@ export function registerQueryCommand(program: Command, host: CommandHost): void 
         }
         const paths = localPaths(ctx);
         if (!existsSync(paths.warehouseFile)) {
-          ctx.err(`no local warehouse at ${paths.warehouseFile} yet: run \`${commandLine(ctx, ['start'])}\` (or \`${commandLine(ctx, ['sync', '--help'])}\`) first`);
+          ctx.err(
+            `no local warehouse at ${paths.warehouseFile} yet: run \`${commandLine(ctx, ['start'])}\` (or \`${commandLine(ctx, ['sync', '--help'])}\`) first`,
+          );
           return 1;
         }
         // A config is not needed to query; the warehouse file is enough. Read-only: a query answers
         // and changes nothing (jobs a dead process left RUNNING wait for the next engine).
-        const warehouse = new DuckDbWarehouse({ file: paths.warehouseFile, holder: `tidemark query (pid ${process.pid})`, readOnly: true });
+        const warehouse = new DuckDbWarehouse({
+          file: paths.warehouseFile,
+          holder: `tidemark query (pid ${process.pid})`,
+          readOnly: true,
+        });
         try {
           const rows = await warehouse.query(sql);
           ctx.out(opts.json ? toJson(rows) : formatTable(rows));

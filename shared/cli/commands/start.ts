@@ -54,14 +54,23 @@ export function narrator(ctx: CliContext): Logger {
       const f = e as Record<string, unknown>;
       const where = f.table && f.partition ? `${String(f.table)}$${String(f.partition)}` : '';
       if (e.message === 'partition loaded') {
-        ctx.out(`${time()}  loaded   ${where.padEnd(22)} ${f.objects} file(s), ${f.rows ?? '?'} rows, ${formatBytes(Number(f.bytesRead ?? 0))} read from ${f.sourceBucket}${Number(f.quarantined) ? `, ${f.quarantined} quarantined` : ''}${String(f.reason ?? '').startsWith('backfill') ? `  <- ${String(f.reason).replace('-', ': ')}` : ''}`);
+        ctx.out(
+          `${time()}  loaded   ${where.padEnd(22)} ${f.objects} file(s), ${f.rows ?? '?'} rows, ${formatBytes(Number(f.bytesRead ?? 0))} read from ${f.sourceBucket}${Number(f.quarantined) ? `, ${f.quarantined} quarantined` : ''}${String(f.reason ?? '').startsWith('backfill') ? `  <- ${String(f.reason).replace('-', ': ')}` : ''}`,
+        );
       } else if (e.message === 'partition emptied') {
         ctx.out(`${time()}  emptied  ${where.padEnd(22)} its source objects are gone`);
       } else if (e.message === 'file quarantined') {
-        ctx.out(clip(`${time()}  QUARANTINED ${String(f.object)}: ${String(f.error)}`, 200, 'full text: tidemark quarantine --json'));
+        ctx.out(
+          clip(
+            `${time()}  QUARANTINED ${String(f.object)}: ${String(f.error)}`,
+            200,
+            'full text: tidemark quarantine --json',
+          ),
+        );
       } else if (f.errorType === 'BudgetExhaustedError' || f.budgetWait === true) {
         const key = String(f.table ?? '');
-        if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000) ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
+        if (Date.now() - (pacedAt.get(key) ?? 0) > 30_000)
+          ctx.out(`${time()}  waiting  ${String(e.message).replace(/^will be retried: /, '')}`);
         pacedAt.set(key, Date.now());
       } else if (e.message === 'backfill requested' || /^backfill .*: (loaded|emptied)$/.test(e.message)) {
         // the 'loaded' line above already says it
@@ -80,18 +89,29 @@ export function narrator(ctx: CliContext): Logger {
  * One `tidemark start` per lake: it holds `<lake>/.tidemark/start.lock` while it runs (a crashed
  * one's lock goes stale within seconds). A second one on the same lake says who runs and exits 1.
  */
-async function runStart(ctx: CliContext, opts: { watch: boolean; reset?: boolean; ingestPort?: string }): Promise<number> {
+async function runStart(
+  ctx: CliContext,
+  opts: { watch: boolean; reset?: boolean; ingestPort?: string },
+): Promise<number> {
   const paths = localPaths(ctx);
   try {
-    return await withFileLock(paths.startLockFile, () => runStartLocked(ctx, opts), { waitMs: 0, holder: `tidemark start in ${ctx.cwd}` });
+    return await withFileLock(paths.startLockFile, () => runStartLocked(ctx, opts), {
+      waitMs: 0,
+      holder: `tidemark start in ${ctx.cwd}`,
+    });
   } catch (err) {
     if (!(err instanceof LockHeldError) || err.lockPath !== paths.startLockFile) throw err;
-    ctx.err(`tidemark start is already running on the lake ${paths.lakeDir} (${err.holder ?? 'holder unknown'}); stop it first, or use another --lake`);
+    ctx.err(
+      `tidemark start is already running on the lake ${paths.lakeDir} (${err.holder ?? 'holder unknown'}); stop it first, or use another --lake`,
+    );
     return 1;
   }
 }
 
-async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: boolean; ingestPort?: string }): Promise<number> {
+async function runStartLocked(
+  ctx: CliContext,
+  opts: { watch: boolean; reset?: boolean; ingestPort?: string },
+): Promise<number> {
   const paths = localPaths(ctx);
   const file = configPath(ctx);
   if (opts.reset) {
@@ -108,10 +128,16 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
       ctx.err(`config ${file} not found`);
       return 2;
     }
-    ctx.out(`No tidemark.config.yaml here: writing a demo config to ${relative(ctx.cwd, file)} and a demo lake to ${relative(ctx.cwd, paths.lakeDir)}/`);
+    ctx.out(
+      `No tidemark.config.yaml here: writing a demo config to ${relative(ctx.cwd, file)} and a demo lake to ${relative(ctx.cwd, paths.lakeDir)}/`,
+    );
     mkdirSync(dirname(file), { recursive: true });
     const demo = await writeDemo(file, paths.lakeDir);
-    ctx.out(`  ${Object.entries(demo.objects).map(([t, o]) => `${o.length} ${t} files`).join(', ')} (one of them, ${demo.corrupt}, is corrupt on purpose)`);
+    ctx.out(
+      `  ${Object.entries(demo.objects)
+        .map(([t, o]) => `${o.length} ${t} files`)
+        .join(', ')} (one of them, ${demo.corrupt}, is corrupt on purpose)`,
+    );
     fresh = demo;
   }
   const config = readConfig(ctx);
@@ -141,7 +167,13 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
   );
   const publishObject = (bucket: string, name: string, generation: string, size: number) =>
     bus.publish(FINALIZE_TOPIC, [
-      { specversion: '1.0', id: `${bucket}/${name}#${generation}`, type: OBJECT_FINALIZED, source: `//storage.googleapis.com/projects/_/buckets/${bucket}`, data: { bucket, name, generation, size: String(size) } },
+      {
+        specversion: '1.0',
+        id: `${bucket}/${name}#${generation}`,
+        type: OBJECT_FINALIZED,
+        source: `//storage.googleapis.com/projects/_/buckets/${bucket}`,
+        data: { bucket, name, generation, size: String(size) },
+      },
     ]);
 
   const buckets = [...new Set(config.tables.map((t) => t.source.bucket))];
@@ -158,7 +190,12 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
     ctx.out(`Loading the demo's history: ${initial} object(s) delivered as finalize events...`);
     await bus.drain();
     // ...then holes appear while nothing is watching, as they do in production.
-    ctx.out(`\nMaking holes on purpose (no events for these):\n${fresh.punchHoles().map((h) => `  - ${h}`).join('\n')}`);
+    ctx.out(
+      `\nMaking holes on purpose (no events for these):\n${fresh
+        .punchHoles()
+        .map((h) => `  - ${h}`)
+        .join('\n')}`,
+    );
   }
   // Audit now (it finds what events missed), then on the schedule the Cloud Scheduler job gets.
   ctx.out(`\nAuditing now, then on "${config.audit.schedule}" (${config.audit.timeZone})...`);
@@ -175,12 +212,21 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
 
   // Printed with the flags in effect, so each line works when pasted.
   const hints = [
-    ...(config.tables[0] ? [commandLine(ctx, ['query', `SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}`])] : []),
+    ...(config.tables[0]
+      ? [
+          commandLine(ctx, [
+            'query',
+            `SELECT count(*) FROM ${config.tables[0].spec.ref.dataset}.${config.tables[0].spec.ref.table}`,
+          ]),
+        ]
+      : []),
     commandLine(ctx, ['status']),
     commandLine(ctx, ['quarantine']),
     commandLine(ctx, ['config', 'check']),
   ];
-  ctx.out(`\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`);
+  ctx.out(
+    `\nWarehouse: ${relative(ctx.cwd, paths.warehouseFile)}   Lake: ${relative(ctx.cwd, paths.lakeDir)}/<bucket>/<object>`,
+  );
   ctx.out(`Look at it:   ${hints.join('\n              ')}`);
   if (!opts.watch) {
     schedule.stop();
@@ -224,7 +270,9 @@ async function runStartLocked(ctx: CliContext, opts: { watch: boolean; reset?: b
     Number(ctx.env.TIDEMARK_STATUS_PORT ?? 8787),
   );
   ctx.out(`\nStatus page: ${page.url}  (every table, partition, file and job; reload and backfill from there)`);
-  ctx.out(`\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`);
+  ctx.out(
+    `\nWatching ${relative(ctx.cwd, paths.lakeDir)}/ for new files. Drop one in (e.g. under ${buckets[0]}/) and it loads within seconds.`,
+  );
   const ingest = config.streams.length ? await startIngest(ctx, engine, bus, Number(opts.ingestPort ?? 8788)) : null;
   ctx.out(`Next audit: ${schedule.nextRun()?.toISOString() ?? 'never'}. Ctrl-C stops.`);
 
@@ -253,8 +301,19 @@ async function startIngest(ctx: CliContext, engine: LocalEngine, bus: LocalBus, 
     return startLocalIngest(engine, bus, { port: 0 });
   });
   const [stream] = engine.config.streams;
-  ctx.out(`\nIngestion: POST ${ingest.url}/v1/streams/<stream>/events (streams: ${engine.config.streams.map((s) => s.name).join(', ')}); files every ${stream!.files.localMaxDurationMs / 1000} s, then loaded. Try:`);
-  const example = stream!.name === 'locations' ? { device_id: 'dev-1', lat: 37.5665, lon: 126.978, accuracy: 5, event_time: new Date().toISOString().slice(0, 19) + 'Z' } : {};
+  ctx.out(
+    `\nIngestion: POST ${ingest.url}/v1/streams/<stream>/events (streams: ${engine.config.streams.map((s) => s.name).join(', ')}); files every ${stream!.files.localMaxDurationMs / 1000} s, then loaded. Try:`,
+  );
+  const example =
+    stream!.name === 'locations'
+      ? {
+          device_id: 'dev-1',
+          lat: 37.5665,
+          lon: 126.978,
+          accuracy: 5,
+          event_time: new Date().toISOString().slice(0, 19) + 'Z',
+        }
+      : {};
   ctx.out(`  ${curlExample(ingest.url, stream!.name, example)}`);
   return ingest;
 }

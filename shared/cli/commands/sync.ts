@@ -24,7 +24,10 @@ export interface SyncOptions {
 }
 
 /** Partition ids a --partition or --from/--to (inclusive) selection names. */
-export function selectPartitions(granularity: 'HOUR' | 'DAY', opts: { partition?: string; from?: string; to?: string }): string[] {
+export function selectPartitions(
+  granularity: 'HOUR' | 'DAY',
+  opts: { partition?: string; from?: string; to?: string },
+): string[] {
   if (opts.partition) return [normalizePartition(opts.partition, granularity)];
   if (!opts.from || !opts.to) throw new UsageError('give --partition P, or --from A and --to B');
   const from = normalizePartition(opts.from, granularity);
@@ -36,7 +39,11 @@ export function selectPartitions(granularity: 'HOUR' | 'DAY', opts: { partition?
 export class UsageError extends Error {}
 
 /** The table named on the command line and the partitions selected, or a usage message. */
-export function resolveSelection(config: Config, tableName: string, sel: { partition?: string; from?: string; to?: string }): { table: TableConfig; partitions: string[] } | { usage: string } {
+export function resolveSelection(
+  config: Config,
+  tableName: string,
+  sel: { partition?: string; from?: string; to?: string },
+): { table: TableConfig; partitions: string[] } | { usage: string } {
   const table = config.tables.find((t) => t.name === tableName);
   if (!table) return { usage: `unknown table "${tableName}"; tables: ${config.tables.map((t) => t.name).join(', ')}` };
   try {
@@ -47,7 +54,11 @@ export function resolveSelection(config: Config, tableName: string, sel: { parti
 }
 
 /** Syncs one partition, waiting while another sync holds it. */
-export async function syncWaiting(engine: Engine, req: Parameters<typeof syncPartition>[1], waitMs = 10 * 60_000): Promise<SyncResult> {
+export async function syncWaiting(
+  engine: Engine,
+  req: Parameters<typeof syncPartition>[1],
+  waitMs = 10 * 60_000,
+): Promise<SyncResult> {
   const deadline = Date.now() + waitMs;
   for (let delay = 200; ; delay = Math.min(delay * 2, 5_000)) {
     try {
@@ -81,7 +92,13 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
   }
   const { table, partitions } = selection;
   const engine = await openEngine(ctx, config);
-  const bar = partitions.length > 1 && process.stderr.isTTY && !opts.json ? new cliProgress.SingleBar({ format: 'sync {bar} {value}/{total} partitions | {partition}', stream: process.stderr }, cliProgress.Presets.shades_classic) : null;
+  const bar =
+    partitions.length > 1 && process.stderr.isTTY && !opts.json
+      ? new cliProgress.SingleBar(
+          { format: 'sync {bar} {value}/{total} partitions | {partition}', stream: process.stderr },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
   bar?.start(partitions.length, 0, { partition: '' });
   const results: (SyncResult | { table: string; partition: string; outcome: 'failed'; error: string })[] = [];
   try {
@@ -89,7 +106,16 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
       bar?.update({ partition });
       try {
         await engine.warehouse.ensureTable(table.spec);
-        results.push(await syncWaiting(engine, { table: table.name, partition, force: !!opts.force, forceToken: opts.force ? `cli-${Date.now()}` : undefined, retryFailed: true, reason: opts.force ? 'cli-reload' : 'cli-sync' }));
+        results.push(
+          await syncWaiting(engine, {
+            table: table.name,
+            partition,
+            force: !!opts.force,
+            forceToken: opts.force ? `cli-${Date.now()}` : undefined,
+            retryFailed: true,
+            reason: opts.force ? 'cli-reload' : 'cli-sync',
+          }),
+        );
       } catch (err) {
         const hint = err instanceof BudgetExhaustedError ? ' (the daily job budget; raise jobBudget or wait)' : '';
         results.push({ table: table.name, partition, outcome: 'failed', error: errorMessage(err) + hint });
@@ -107,7 +133,16 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
         results.map((r) =>
           'error' in r
             ? { partition: r.partition, outcome: r.outcome, detail: r.error }
-            : { partition: r.partition, outcome: r.outcome, objects: r.objects, rows: r.rows, bytes: formatBytes(r.bytes), jobs: r.jobsSubmitted, quarantined: r.quarantined.length, jobId: r.jobId },
+            : {
+                partition: r.partition,
+                outcome: r.outcome,
+                objects: r.objects,
+                rows: r.rows,
+                bytes: formatBytes(r.bytes),
+                jobs: r.jobsSubmitted,
+                quarantined: r.quarantined.length,
+                jobId: r.jobId,
+              },
         ),
       ),
     );

@@ -32,7 +32,9 @@ interface WaiveOptions {
 export function registerWaiveCommand(program: Command, host: CommandHost): void {
   program
     .command('waive')
-    .description('accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it')
+    .description(
+      'accept a gap the producer will never fill: the audit reports it as waived and the watermark passes it',
+    )
     .option('--table <name>', 'table name from the config')
     .option('--partition <id>', 'partition id (2026112413, 20261124) or ISO time')
     .option('--from <id>', 'first partition of a range (inclusive)')
@@ -67,14 +69,28 @@ async function runWaive(ctx: CliContext, opts: WaiveOptions): Promise<number> {
   if (opts.list) {
     if (opts.partition || opts.from || opts.to || opts.reason) return usage('--list takes only --table and --json');
     const tables = opts.table ? config.tables.filter((t) => t.name === opts.table) : config.tables;
-    if (opts.table && tables.length === 0) return usage(`unknown table "${opts.table}"; tables: ${config.tables.map((t) => t.name).join(', ')}`);
+    if (opts.table && tables.length === 0)
+      return usage(`unknown table "${opts.table}"; tables: ${config.tables.map((t) => t.name).join(', ')}`);
     const engine = await openEngine(ctx, config);
     try {
       const rows: (Waiver & { table: string })[] = [];
-      for (const t of tables) for (const w of (await readWaivers(engine.store, config.state, t.name)).set.waivers) rows.push({ table: t.name, ...w });
+      for (const t of tables)
+        for (const w of (await readWaivers(engine.store, config.state, t.name)).set.waivers)
+          rows.push({ table: t.name, ...w });
       if (opts.json) ctx.out(toJson(rows));
       else if (rows.length === 0) ctx.out('no accepted gaps');
-      else ctx.out(formatTable(rows.map((w) => ({ table: w.table, partition: w.partition, since: new Date(w.at).toISOString(), by: w.by, reason: w.reason }))));
+      else
+        ctx.out(
+          formatTable(
+            rows.map((w) => ({
+              table: w.table,
+              partition: w.partition,
+              since: new Date(w.at).toISOString(),
+              by: w.by,
+              reason: w.reason,
+            })),
+          ),
+        );
       return 0;
     } finally {
       await engine.close();
@@ -86,17 +102,26 @@ async function runWaive(ctx: CliContext, opts: WaiveOptions): Promise<number> {
   const selection = resolveSelection(config, opts.table, opts);
   if ('usage' in selection) return usage(selection.usage);
   const { table, partitions } = selection;
-  if (partitions.length > MAX_WAIVER_PARTITIONS) return usage(`${partitions.length} partitions selected; at most ${MAX_WAIVER_PARTITIONS} at once`);
+  if (partitions.length > MAX_WAIVER_PARTITIONS)
+    return usage(`${partitions.length} partitions selected; at most ${MAX_WAIVER_PARTITIONS} at once`);
   const engine = await openEngine(ctx, config);
   try {
     if (opts.revoke) {
       const removed = await revokeWaivers(engine.store, config.state, table.name, partitions);
-      ctx.out(`revoked ${removed} waiver(s) of ${table.name}${removed < partitions.length ? ` (${partitions.length - removed} selected partition(s) had none)` : ''}`);
+      ctx.out(
+        `revoked ${removed} waiver(s) of ${table.name}${removed < partitions.length ? ` (${partitions.length - removed} selected partition(s) had none)` : ''}`,
+      );
       return 0;
     }
     const by = waiverAuthor(ctx);
-    await addWaivers(engine.store, config.state, table.name, partitions, { reason: opts.reason!.trim(), by, at: engine.clock.now() });
-    ctx.out(`waived ${partitions.length} partition(s) of ${table.name} (${partitions[0]}${partitions.length > 1 ? `..${partitions[partitions.length - 1]}` : ''}) by ${by}: ${opts.reason!.trim()}`);
+    await addWaivers(engine.store, config.state, table.name, partitions, {
+      reason: opts.reason!.trim(),
+      by,
+      at: engine.clock.now(),
+    });
+    ctx.out(
+      `waived ${partitions.length} partition(s) of ${table.name} (${partitions[0]}${partitions.length > 1 ? `..${partitions[partitions.length - 1]}` : ''}) by ${by}: ${opts.reason!.trim()}`,
+    );
     return 0;
   } finally {
     await engine.close();

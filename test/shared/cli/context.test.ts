@@ -14,13 +14,39 @@ const ctx = (options: Partial<GlobalOptions>, env: Record<string, string> = {}):
 
 const cases: [string, CliContext, string[], string][] = [
   ['no flags', ctx({}), ['quarantine'], 'npx tidemark quarantine'],
-  ['--config inside the folder, relative', ctx({ config: 'conf/t.yaml' }), ['quarantine'], 'npx tidemark --config conf/t.yaml quarantine'],
-  ['TIDEMARK_CONFIG counts as --config', ctx({}, { TIDEMARK_CONFIG: '/etc/t.yaml' }), ['dlq'], 'npx tidemark --config /etc/t.yaml dlq'],
-  ['--lake outside the folder, absolute', ctx({ lake: '../data/lake' }), ['audit'], 'npx tidemark --lake /home/me/data/lake audit'],
-  ['--warehouse and --backend gcp', ctx({ warehouse: 'w.duckdb', backend: 'gcp' }), ['dlq'], 'npx tidemark --backend gcp --warehouse w.duckdb dlq'],
-  ['SQL is quoted', ctx({ lake: 'my lake' }), ['query', "SELECT 'a' FROM x.y"], `npx tidemark --lake 'my lake' query 'SELECT '\\''a'\\'' FROM x.y'`],
+  [
+    '--config inside the folder, relative',
+    ctx({ config: 'conf/t.yaml' }),
+    ['quarantine'],
+    'npx tidemark --config conf/t.yaml quarantine',
+  ],
+  [
+    'TIDEMARK_CONFIG counts as --config',
+    ctx({}, { TIDEMARK_CONFIG: '/etc/t.yaml' }),
+    ['dlq'],
+    'npx tidemark --config /etc/t.yaml dlq',
+  ],
+  [
+    '--lake outside the folder, absolute',
+    ctx({ lake: '../data/lake' }),
+    ['audit'],
+    'npx tidemark --lake /home/me/data/lake audit',
+  ],
+  [
+    '--warehouse and --backend gcp',
+    ctx({ warehouse: 'w.duckdb', backend: 'gcp' }),
+    ['dlq'],
+    'npx tidemark --backend gcp --warehouse w.duckdb dlq',
+  ],
+  [
+    'SQL is quoted',
+    ctx({ lake: 'my lake' }),
+    ['query', "SELECT 'a' FROM x.y"],
+    `npx tidemark --lake 'my lake' query 'SELECT '\\''a'\\'' FROM x.y'`,
+  ],
 ];
-for (const [what, c, args, expected] of cases) it(`commandLine: ${what}`, () => assert.equal(commandLine(c, args), expected));
+for (const [what, c, args, expected] of cases)
+  it(`commandLine: ${what}`, () => assert.equal(commandLine(c, args), expected));
 
 it('shellQuote leaves safe words alone', () => {
   assert.equal(shellQuote('--table'), '--table');

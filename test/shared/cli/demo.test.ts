@@ -25,11 +25,20 @@ it('removeDemo: the demo config, bucket and its metadata, dead letters and wareh
       other.deadLetterFile,
       other.warehouseFile,
     ];
-    const removed = [config, join(mine.lakeDir, DEMO_BUCKET, 'x.csv'), join(mine.lakeMetaDir, DEMO_BUCKET, 'meta', 'm.json'), mine.deadLetterFile, mine.warehouseFile];
+    const removed = [
+      config,
+      join(mine.lakeDir, DEMO_BUCKET, 'x.csv'),
+      join(mine.lakeMetaDir, DEMO_BUCKET, 'meta', 'm.json'),
+      mine.deadLetterFile,
+      mine.warehouseFile,
+    ];
     for (const p of [...kept, ...removed]) touch(p);
     removeDemo(config, mine);
     assert.deepEqual(removed.filter(existsSync), []);
-    assert.deepEqual(kept.filter((p) => !existsSync(p)), []);
+    assert.deepEqual(
+      kept.filter((p) => !existsSync(p)),
+      [],
+    );
   } finally {
     rmSync(top, { recursive: true, force: true });
   }

@@ -6,8 +6,20 @@ import { clip, formatTable } from '../../../shared/cli/format.ts';
 describe('clip', () => {
   const cases: [string, string, number, string, string][] = [
     ['short text unchanged', 'load failed', 40, '', 'load failed'],
-    ['cut at the last whole word', 'Provided Schema does not match Table lake_us.events', 30, '', 'Provided Schema does not…'],
-    ['says where the full text is', 'Provided Schema does not match Table lake_us.events', 40, 'see --json', 'Provided Schema does not… (see --json)'],
+    [
+      'cut at the last whole word',
+      'Provided Schema does not match Table lake_us.events',
+      30,
+      '',
+      'Provided Schema does not…',
+    ],
+    [
+      'says where the full text is',
+      'Provided Schema does not match Table lake_us.events',
+      40,
+      'see --json',
+      'Provided Schema does not… (see --json)',
+    ],
     ['newlines become spaces', 'CSV error\n  on line 2', 40, '', 'CSV error on line 2'],
     ['one long word is cut (nothing better)', 'gs://bucket/a/very/long/object/name.csv', 12, '', 'gs://bucket…'],
   ];

@@ -20,13 +20,29 @@ mkdirSync(home);
 writeFileSync(join(dir, 'tidemark.config.yaml'), EVENTS_YAML);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function cli(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function cli(
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), join(ROOT, 'shared/cli/main.ts'), '--config', join(dir, 'tidemark.config.yaml'), '--backend', 'gcp', ...args], {
-      cwd: dir,
-      env: { PATH: process.env.PATH ?? '', HOME: home, GCE_METADATA_HOST: '127.0.0.1:1', ...extraEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = spawn(
+      process.execPath,
+      [
+        '--import',
+        import.meta.resolve('tsx'),
+        join(ROOT, 'shared/cli/main.ts'),
+        '--config',
+        join(dir, 'tidemark.config.yaml'),
+        '--backend',
+        'gcp',
+        ...args,
+      ],
+      {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: home, GCE_METADATA_HOST: '127.0.0.1:1', ...extraEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => (stdout += b));
@@ -73,21 +89,28 @@ describe('--backend gcp without credentials', () => {
   });
 });
 
-it('runCli: a rejection nobody awaits (a client library\'s) ends the CLI with one line and exit 1', { timeout: 60_000 }, async () => {
-  const code = `const { runCli } = await import(${JSON.stringify(join(ROOT, 'shared/cli/main.ts'))});
+it(
+  "runCli: a rejection nobody awaits (a client library's) ends the CLI with one line and exit 1",
+  { timeout: 60_000 },
+  async () => {
+    const code = `const { runCli } = await import(${JSON.stringify(join(ROOT, 'shared/cli/main.ts'))});
     setTimeout(() => void Promise.reject(new Error('stub failed\\n    at somewhere (x.js:1:1)')), 0);
     await runCli(['node', 'tidemark', '--config', ${JSON.stringify(join(dir, 'tidemark.config.yaml'))}, 'config', 'check'], {});
     await new Promise((r) => setTimeout(r, 60_000));`;
-  const r = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (b: Buffer) => (stderr += b));
-    p.on('error', fail);
-    p.on('close', (c) => done({ code: c, stderr }));
-  });
-  assert.equal(r.code, 1, r.stderr);
-  assert.equal(r.stderr, 'tidemark: stub failed\n');
-});
+    const r = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
+      const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], {
+        cwd: dir,
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      p.stderr.on('data', (b: Buffer) => (stderr += b));
+      p.on('error', fail);
+      p.on('close', (c) => done({ code: c, stderr }));
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, 'tidemark: stub failed\n');
+  },
+);
 
 describe('mayUseMetadataServer', () => {
   const cases: [string, Record<string, string>, boolean, boolean][] = [
@@ -95,7 +118,18 @@ describe('mayUseMetadataServer', () => {
     ['a GCE VM', {}, true, true],
     ['Cloud Run / Functions', { K_SERVICE: 'x' }, false, true],
     ['METADATA_SERVER_DETECTION=none on GCE', { METADATA_SERVER_DETECTION: 'none' }, true, false],
-    ['METADATA_SERVER_DETECTION=assume-present on a laptop', { METADATA_SERVER_DETECTION: 'assume-present' }, false, true],
+    [
+      'METADATA_SERVER_DETECTION=assume-present on a laptop',
+      { METADATA_SERVER_DETECTION: 'assume-present' },
+      false,
+      true,
+    ],
   ];
-  for (const [what, env, onGce, expected] of cases) it(what, () => assert.equal(mayUseMetadataServer(env, () => onGce), expected));
+  for (const [what, env, onGce, expected] of cases)
+    it(what, () =>
+      assert.equal(
+        mayUseMetadataServer(env, () => onGce),
+        expected,
+      ),
+    );
 });

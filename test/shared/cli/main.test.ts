@@ -13,7 +13,12 @@ import { csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 async function run(cwd: string, ...args: string[]) {
   let out = '';
   let err = '';
-  const code = await main(['node', 'tidemark', ...args], {}, { out: (s) => void (out += s), err: (s) => void (err += s) }, cwd);
+  const code = await main(
+    ['node', 'tidemark', ...args],
+    {},
+    { out: (s) => void (out += s), err: (s) => void (err += s) },
+    cwd,
+  );
   return { code, out, err };
 }
 
@@ -71,23 +76,58 @@ describe('tidemark CLI (local backend)', () => {
         what: 'a routed object: table, UTC partition and the path time',
         args: ['route', 'events/dt=2026-11-24/hr=10/a.csv'],
         code: 0,
-        out: [/table +events/, /partition +2026112410 \(UTC 2026-11-24T10:00:00\.000Z\)/, /path time +2026-11-24 10h UTC/, /loads into test-project:lake_us\.events\$2026112410/],
+        out: [
+          /table +events/,
+          /partition +2026112410 \(UTC 2026-11-24T10:00:00\.000Z\)/,
+          /path time +2026-11-24 10h UTC/,
+          /loads into test-project:lake_us\.events\$2026112410/,
+        ],
       },
-      { what: 'a gs:// name', args: ['route', 'gs://lake/events/dt=2026-11-24/hr=10/a.csv'], code: 0, out: [/partition +2026112410/] },
-      { what: 'a _SUCCESS marker', args: ['route', 'events/dt=2026-11-24/hr=10/_SUCCESS'], code: 1, out: [/not routed: ignored: marker file \(_SUCCESS\)/] },
-      { what: 'a state object', args: ['route', 'gs://test-project-tidemark-state/_tidemark/state/events/2026112410.json'], code: 1, out: [/ignored: state prefix/] },
+      {
+        what: 'a gs:// name',
+        args: ['route', 'gs://lake/events/dt=2026-11-24/hr=10/a.csv'],
+        code: 0,
+        out: [/partition +2026112410/],
+      },
+      {
+        what: 'a _SUCCESS marker',
+        args: ['route', 'events/dt=2026-11-24/hr=10/_SUCCESS'],
+        code: 1,
+        out: [/not routed: ignored: marker file \(_SUCCESS\)/],
+      },
+      {
+        what: 'a state object',
+        args: ['route', 'gs://test-project-tidemark-state/_tidemark/state/events/2026112410.json'],
+        code: 1,
+        out: [/ignored: state prefix/],
+      },
       {
         what: 'a one-digit hour, naming the token',
         args: ['route', 'events/dt=2026-11-24/hr=1/a.csv'],
         code: 1,
         out: [/no table takes it/, /events: segment 3 \("hr=\{hh\}"\): \{hh\} expects 2 digits in "hr=1"/],
       },
-      { what: 'a month 13', args: ['route', 'events/dt=2026-13-24/hr=10/a.csv'], code: 1, out: [/events: matches, but cannot be loaded: 2026-13-24 10h is not a real date/] },
-      { what: 'another config with --config after the name', args: ['route', 'other/2026/11/24/x.csv', '--config', 'other.yaml'], code: 0, out: [/table +other/, /partition +20261124/] },
+      {
+        what: 'a month 13',
+        args: ['route', 'events/dt=2026-13-24/hr=10/a.csv'],
+        code: 1,
+        out: [/events: matches, but cannot be loaded: 2026-13-24 10h is not a real date/],
+      },
+      {
+        what: 'another config with --config after the name',
+        args: ['route', 'other/2026/11/24/x.csv', '--config', 'other.yaml'],
+        code: 0,
+        out: [/table +other/, /partition +20261124/],
+      },
     ];
     for (const c of cases) {
       it(`${c.what} (exit ${c.code})`, async () => {
-        writeFileSync(join(dir, 'other.yaml'), EVENTS_YAML.replace('name: events', 'name: other').replace('events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv', 'other/{yyyy}/{mm}/{dd}/*.csv').replace('{ type: HOUR }', '{ type: DAY }'));
+        writeFileSync(
+          join(dir, 'other.yaml'),
+          EVENTS_YAML.replace('name: events', 'name: other')
+            .replace('events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.csv', 'other/{yyyy}/{mm}/{dd}/*.csv')
+            .replace('{ type: HOUR }', '{ type: DAY }'),
+        );
         const r = await run(dir, ...c.args);
         assert.equal(r.code, c.code, r.out + r.err);
         for (const re of c.out) assert.match(r.out, re);
@@ -103,12 +143,21 @@ describe('tidemark CLI (local backend)', () => {
     const r = await run(dir, 'sync', '--table', 'events', '--from', '2026112410', '--to', '2026112411', '--json');
     assert.equal(r.code, 0, r.err);
     const results = JSON.parse(r.out) as { partition: string; outcome: string; quarantined: unknown[] }[];
-    assert.deepEqual(results.map((x) => [x.partition, x.outcome, x.quarantined.length]), [['2026112410', 'loaded', 1], ['2026112411', 'loaded', 0]]);
+    assert.deepEqual(
+      results.map((x) => [x.partition, x.outcome, x.quarantined.length]),
+      [
+        ['2026112410', 'loaded', 1],
+        ['2026112411', 'loaded', 0],
+      ],
+    );
     const q = await run(dir, 'query', 'SELECT count(*)::INTEGER AS n FROM lake_us.events', '--json');
     assert.deepEqual(JSON.parse(q.out), [{ n: 7 }]);
     const qu = await run(dir, 'quarantine', '--json');
     const entries = JSON.parse(qu.out) as { name: string; error: string }[];
-    assert.deepEqual(entries.map((e) => e.name), ['events/dt=2026-11-24/hr=10/bad.csv']);
+    assert.deepEqual(
+      entries.map((e) => e.name),
+      ['events/dt=2026-11-24/hr=10/bad.csv'],
+    );
   });
 
   it('a failing query exits 1 with the reason', async () => {
@@ -122,10 +171,21 @@ describe('tidemark CLI (local backend)', () => {
     const a = await run(dir, 'audit', '--from', '2026112410', '--to', '2026112411', '--dry-run', '--json');
     assert.equal(a.code, 0, a.err);
     const report = JSON.parse(a.out) as { tables: { findings: { partition: string; class: string }[] }[] };
-    assert.deepEqual(report.tables[0]!.findings.map((f) => [f.partition, f.class]), [['2026112410', 'quarantined'], ['2026112411', 'stale']]);
+    assert.deepEqual(
+      report.tables[0]!.findings.map((f) => [f.partition, f.class]),
+      [
+        ['2026112410', 'quarantined'],
+        ['2026112411', 'stale'],
+      ],
+    );
     const r = await run(dir, 'reload', '--table', 'events', '--partition', '2026-11-24T11:00:00Z');
     assert.equal(r.code, 0, r.err);
-    const q = await run(dir, 'query', "SELECT count(*)::INTEGER AS n FROM lake_us.events WHERE strftime(_PARTITIONTIME, '%H') = '11'", '--json');
+    const q = await run(
+      dir,
+      'query',
+      "SELECT count(*)::INTEGER AS n FROM lake_us.events WHERE strftime(_PARTITIONTIME, '%H') = '11'",
+      '--json',
+    );
     assert.deepEqual(JSON.parse(q.out), [{ n: 5 }]);
     const d = await run(dir, 'dlq');
     assert.equal(d.code, 0);

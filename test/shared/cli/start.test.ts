@@ -14,14 +14,22 @@ it('npm start finds and fills the demo holes, then stops', { timeout: 120_000 },
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-start-'));
   try {
     let out = '';
-    const code = await main(['node', 'tidemark', 'start', '--no-watch'], {}, { out: (s) => void (out += s), err: (s) => void (out += s) }, dir);
+    const code = await main(
+      ['node', 'tidemark', 'start', '--no-watch'],
+      {},
+      { out: (s) => void (out += s), err: (s) => void (out += s) },
+      dir,
+    );
     assert.equal(code, 0, out);
     assert.match(out, /writing a demo config/);
     assert.match(out, /QUARANTINED events\/.*part-2\.json\.gz: corrupt or truncated gzip/);
     const [first, second] = out.split('Auditing again');
     assert.ok(second, out);
     // First audit: one summary line per table: one never-loaded hour, one rewritten file, one hour with no data, the quarantine.
-    assert.match(first!, /audit events \d{10}\.\.\d{10}: \d+ ok, 1 missing, 1 stale, 1 quarantined, 1 upstream-missing/);
+    assert.match(
+      first!,
+      /audit events \d{10}\.\.\d{10}: \d+ ok, 1 missing, 1 stale, 1 quarantined, 1 upstream-missing/,
+    );
     assert.match(first!, /2 backfill\(s\) published/);
     assert.match(first!, /loaded +events\$\d{10} .*<- backfill: missing/);
     assert.match(first!, /loaded +events\$\d{10} .*55 rows.*<- backfill: stale/);
@@ -31,7 +39,16 @@ it('npm start finds and fills the demo holes, then stops', { timeout: 120_000 },
     assert.doesNotMatch(second!, /audit events|new hole|backfill\(s\) published|upstream-missing/);
     // `tidemark status` reads the picture the audits left: 100 columns, local path times beside UTC ids.
     let status = '';
-    assert.equal(await main(['node', 'tidemark', 'status'], {}, { out: (s) => void (status += s), err: (s) => void (status += s) }, dir), 0, status);
+    assert.equal(
+      await main(
+        ['node', 'tidemark', 'status'],
+        {},
+        { out: (s) => void (status += s), err: (s) => void (status += s) },
+        dir,
+      ),
+      0,
+      status,
+    );
     for (const line of status.split('\n')) assert.ok(line.length <= 100, `${line.length} columns: ${line}`);
     assert.match(status, /^events  HOUR, paths in Asia\/Seoul; audited /m);
     assert.match(status, /classes +\d+ ok, 1 quarantined, 1 upstream-missing/);
@@ -39,15 +56,41 @@ it('npm start finds and fills the demo holes, then stops', { timeout: 120_000 },
     assert.match(status, /Quarantined files \(1\)/);
     assert.match(status, /Dead letters: none/);
     let usage = '';
-    assert.equal(await main(['node', 'tidemark', 'status', '--table', 'nope'], {}, { out: () => {}, err: (s) => void (usage += s) }, dir), 2);
+    assert.equal(
+      await main(
+        ['node', 'tidemark', 'status', '--table', 'nope'],
+        {},
+        { out: () => {}, err: (s) => void (usage += s) },
+        dir,
+      ),
+      2,
+    );
     assert.match(usage, /unknown table "nope"; tables: events, orders, sessions/);
     let json = '';
-    assert.equal(await main(['node', 'tidemark', 'status', '--json', '--table', 'orders'], {}, { out: (s) => void (json += s), err: () => {} }, dir), 0);
-    const parsed = JSON.parse(json) as { tables: { table: string; counts: Record<string, number>; budget: { limit: number } }[] };
-    assert.deepEqual(parsed.tables.map((t) => t.table), ['orders']);
+    assert.equal(
+      await main(
+        ['node', 'tidemark', 'status', '--json', '--table', 'orders'],
+        {},
+        { out: (s) => void (json += s), err: () => {} },
+        dir,
+      ),
+      0,
+    );
+    const parsed = JSON.parse(json) as {
+      tables: { table: string; counts: Record<string, number>; budget: { limit: number } }[];
+    };
+    assert.deepEqual(
+      parsed.tables.map((t) => t.table),
+      ['orders'],
+    );
     assert.ok(parsed.tables[0]!.counts.ok! >= 2);
     assert.ok(parsed.tables[0]!.budget.limit > 0);
-    const q = await main(['node', 'tidemark', 'query', 'SELECT count(*)::INTEGER AS n FROM lake_us.sessions', '--json'], {}, { out: (s) => void (out = s), err: () => {} }, dir);
+    const q = await main(
+      ['node', 'tidemark', 'query', 'SELECT count(*)::INTEGER AS n FROM lake_us.sessions', '--json'],
+      {},
+      { out: (s) => void (out = s), err: () => {} },
+      dir,
+    );
     assert.equal(q, 0);
     assert.ok(JSON.parse(out)[0].n >= 60);
   } finally {

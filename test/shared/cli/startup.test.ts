@@ -19,7 +19,11 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const BIN = join(ROOT, 'bin', 'tidemark.js');
 
 /** Runs bin/tidemark.js with `args` under plain node; returns the exit code, output and every module URL loaded. */
-function runBin(cwd: string, args: string[], extraEnv: Record<string, string> = {}): { status: number | null; stdout: string; stderr: string; loaded: string[] } {
+function runBin(
+  cwd: string,
+  args: string[],
+  extraEnv: Record<string, string> = {},
+): { status: number | null; stdout: string; stderr: string; loaded: string[] } {
   const hook = `
     import { registerHooks } from 'node:module';
     import { writeSync } from 'node:fs';
@@ -27,13 +31,22 @@ function runBin(cwd: string, args: string[], extraEnv: Record<string, string> = 
     registerHooks({ resolve(spec, ctx, next) { const r = next(spec, ctx); seen.push(r.url); return r; } });
     process.on('exit', () => writeSync(3, JSON.stringify(seen)));
   `;
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, BIN, ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { PATH: process.env.PATH, HOME: cwd, ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr, loaded: JSON.parse((r.output[3] as string | null) || '[]') as string[] };
+  const r = spawnSync(
+    process.execPath,
+    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, BIN, ...args],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH, HOME: cwd, ...extraEnv },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+    },
+  );
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    loaded: JSON.parse((r.output[3] as string | null) || '[]') as string[],
+  };
 }
 
 const HEAVY = /node_modules\/(@duckdb|@google-cloud|google-auth-library|chokidar|cli-progress|tsx)\//;
@@ -41,8 +54,18 @@ const HEAVY = /node_modules\/(@duckdb|@google-cloud|google-auth-library|chokidar
 describe('tidemark command start-up', () => {
   const modes: [string, Record<string, string>, string, RegExp][] = [
     // [mode, env, the module that must load, other command modules that must not]
-    ['bundled', {}, 'node_modules/.cache/tidemark-cli/main.mjs', /node_modules\/\.cache\/tidemark-cli\/(audit|backfill|dlq|infra|quarantine|query|start|sync)-[^/]*\.mjs$/],
-    ['type-stripped sources', { TIDEMARK_CLI_NO_BUNDLE: '1' }, 'shared/cli/main.ts', /shared\/cli\/commands\/(?!config\.ts$)[^/]+$/],
+    [
+      'bundled',
+      {},
+      'node_modules/.cache/tidemark-cli/main.mjs',
+      /node_modules\/\.cache\/tidemark-cli\/(audit|backfill|dlq|infra|quarantine|query|start|sync)-[^/]*\.mjs$/,
+    ],
+    [
+      'type-stripped sources',
+      { TIDEMARK_CLI_NO_BUNDLE: '1' },
+      'shared/cli/main.ts',
+      /shared\/cli\/commands\/(?!config\.ts$)[^/]+$/,
+    ],
   ];
   for (const [mode, env, mainModule, otherCommands] of modes) {
     for (const [what, args] of [
@@ -58,9 +81,21 @@ describe('tidemark command start-up', () => {
           assert.equal(r.status, 0, r.stderr);
           assert.equal(r.stderr, '');
           assert.ok(r.loaded.includes(pathToFileURL(join(ROOT, mainModule)).href), `loaded ${mainModule}`);
-          assert.deepEqual(r.loaded.filter((u) => HEAVY.test(u)), []);
-          assert.deepEqual(r.loaded.filter((u) => otherCommands.test(u)), [], 'no other command module');
-          if (mode === 'bundled') assert.deepEqual(r.loaded.filter((u) => u.endsWith('.ts')), [], 'no TypeScript loaded');
+          assert.deepEqual(
+            r.loaded.filter((u) => HEAVY.test(u)),
+            [],
+          );
+          assert.deepEqual(
+            r.loaded.filter((u) => otherCommands.test(u)),
+            [],
+            'no other command module',
+          );
+          if (mode === 'bundled')
+            assert.deepEqual(
+              r.loaded.filter((u) => u.endsWith('.ts')),
+              [],
+              'no TypeScript loaded',
+            );
         } finally {
           rmSync(dir, { recursive: true, force: true });
         }
@@ -74,28 +109,42 @@ describe('tidemark command start-up', () => {
       runBin(dir, ['--help']);
       const inputs = join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json');
       const recorded = JSON.parse(readFileSync(inputs, 'utf8')) as { inputs: Record<string, number> };
-      assert.ok(recorded.inputs['shared/cli/main.ts'] !== undefined && recorded.inputs['shared/cli/commands/config.ts'] !== undefined);
+      assert.ok(
+        recorded.inputs['shared/cli/main.ts'] !== undefined &&
+          recorded.inputs['shared/cli/commands/config.ts'] !== undefined,
+      );
       // Pretend config.ts changed since the build: the recorded time no longer matches.
       writeFileSync(inputs, JSON.stringify({ inputs: { ...recorded.inputs, 'shared/cli/commands/config.ts': 1 } }));
       const r = runBin(dir, ['--help']);
       assert.equal(r.status, 0, r.stderr);
       const rebuilt = JSON.parse(readFileSync(inputs, 'utf8')) as { inputs: Record<string, number> };
-      assert.equal(rebuilt.inputs['shared/cli/commands/config.ts'], statSync(join(ROOT, 'shared/cli/commands/config.ts')).mtimeMs);
+      assert.equal(
+        rebuilt.inputs['shared/cli/commands/config.ts'],
+        statSync(join(ROOT, 'shared/cli/commands/config.ts')).mtimeMs,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 
-  it('bundles commander, zod and yaml into the CLI, and checks freshness against npm\'s record of node_modules, not each of their files', () => {
+  it("bundles commander, zod and yaml into the CLI, and checks freshness against npm's record of node_modules, not each of their files", () => {
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-startup-'));
     try {
       writeFileSync(join(dir, 'tidemark.config.yaml'), EVENTS_YAML);
       runBin(dir, ['--help']);
       const r = runBin(dir, ['config', 'check']);
       assert.equal(r.status, 0, r.stderr);
-      assert.deepEqual(r.loaded.filter((u) => /node_modules\/(commander|zod|yaml|croner|picomatch|ms)\//.test(u)), []);
-      const { inputs } = JSON.parse(readFileSync(join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json'), 'utf8')) as { inputs: Record<string, number> };
-      assert.deepEqual(Object.keys(inputs).filter((f) => f.includes('node_modules')), ['node_modules/.package-lock.json']);
+      assert.deepEqual(
+        r.loaded.filter((u) => /node_modules\/(commander|zod|yaml|croner|picomatch|ms)\//.test(u)),
+        [],
+      );
+      const { inputs } = JSON.parse(
+        readFileSync(join(ROOT, 'node_modules/.cache/tidemark-cli/inputs.json'), 'utf8'),
+      ) as { inputs: Record<string, number> };
+      assert.deepEqual(
+        Object.keys(inputs).filter((f) => f.includes('node_modules')),
+        ['node_modules/.package-lock.json'],
+      );
       assert.ok('bin/tidemark.js' in inputs, 'the build options live in bin/tidemark.js: an edit there rebuilds');
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -111,7 +160,9 @@ describe('tidemark command start-up', () => {
       delete inputs['bin/tidemark.js'];
       writeFileSync(file, JSON.stringify({ inputs }));
       assert.equal(runBin(dir, ['--help']).status, 0);
-      assert.ok('bin/tidemark.js' in (JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, number> }).inputs);
+      assert.ok(
+        'bin/tidemark.js' in (JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, number> }).inputs,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -127,7 +178,8 @@ describe('tidemark command start-up', () => {
     [['node', 'tidemark', 'help'], 'help'],
   ];
   for (const [argv, expected] of commands) {
-    it(`finds the command in ${argv.slice(2).join(' ') || '(nothing)'}: ${expected ?? 'none'}`, () => assert.equal(commandIn(argv), expected));
+    it(`finds the command in ${argv.slice(2).join(' ') || '(nothing)'}: ${expected ?? 'none'}`, () =>
+      assert.equal(commandIn(argv), expected));
   }
 
   it("the summaries shown for commands not loaded are the command modules' own descriptions", async () => {

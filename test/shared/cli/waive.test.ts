@@ -15,7 +15,12 @@ import { csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
 async function run(cwd: string, ...args: string[]) {
   let out = '';
   let err = '';
-  const code = await main(['node', 'tidemark', ...args], { USER: 'ana' }, { out: (s) => void (out += s), err: (s) => void (err += s) }, cwd);
+  const code = await main(
+    ['node', 'tidemark', ...args],
+    { USER: 'ana' },
+    { out: (s) => void (out += s), err: (s) => void (err += s) },
+    cwd,
+  );
   return { code, out, err };
 }
 
@@ -24,7 +29,11 @@ const hour = (h: number) => `20251124${String(h).padStart(2, '0')}`;
 const path = (h: number, f = 'a.csv') => `events/dt=2025-11-24/hr=${String(h).padStart(2, '0')}/${f}`;
 
 interface Report {
-  tables: { counts: Record<string, number>; findings: { partition: string; class: string; detail?: string }[]; watermark: { after: string | null } }[];
+  tables: {
+    counts: Record<string, number>;
+    findings: { partition: string; class: string; detail?: string }[];
+    watermark: { after: string | null };
+  }[];
 }
 
 describe('tidemark waive (local backend)', () => {
@@ -50,12 +59,27 @@ describe('tidemark waive (local backend)', () => {
   };
 
   it('a missing hour is upstream-missing until waived, then waived; the watermark passes it', async () => {
-    assert.deepEqual((await audit('--dry-run')).findings.map((f) => [f.partition, f.class]), [[hour(12), 'upstream-missing']]);
-    const w = await run(dir, 'waive', '--table', 'events', '--partition', hour(12), '--reason', 'producer outage INC-42');
+    assert.deepEqual(
+      (await audit('--dry-run')).findings.map((f) => [f.partition, f.class]),
+      [[hour(12), 'upstream-missing']],
+    );
+    const w = await run(
+      dir,
+      'waive',
+      '--table',
+      'events',
+      '--partition',
+      hour(12),
+      '--reason',
+      'producer outage INC-42',
+    );
     assert.equal(w.code, 0, w.err);
     assert.match(w.out, /waived 1 partition\(s\) of events .* by ana@.*: producer outage INC-42/);
     const t = await audit();
-    assert.deepEqual(t.findings.map((f) => [f.partition, f.class, f.detail]), [[hour(12), 'waived', 'accepted gap: producer outage INC-42']]);
+    assert.deepEqual(
+      t.findings.map((f) => [f.partition, f.class, f.detail]),
+      [[hour(12), 'waived', 'accepted gap: producer outage INC-42']],
+    );
     assert.equal(t.counts.waived, 1);
     assert.equal(t.counts['upstream-missing'], 0);
     assert.equal(t.watermark.after, '2025-11-24T14:00:00.000Z');
@@ -72,16 +96,25 @@ describe('tidemark waive (local backend)', () => {
     assert.match(l.out, /events +2025112412 .* ana@\S+ +producer outage INC-42/);
     const j = await run(dir, 'waive', '--list', '--table', 'events', '--json');
     const rows = JSON.parse(j.out) as { table: string; partition: string; by: string; reason: string; at: number }[];
-    assert.deepEqual(rows.map((r) => [r.table, r.partition, r.reason]), [['events', hour(12), 'producer outage INC-42']]);
+    assert.deepEqual(
+      rows.map((r) => [r.table, r.partition, r.reason]),
+      [['events', hour(12), 'producer outage INC-42']],
+    );
     assert.match(rows[0]!.by, /^ana@/);
     assert.ok(Number.isFinite(rows[0]!.at));
   });
 
   it('data that arrives for a waived hour is audited normally', async () => {
     lakeFile(path(12), csvRows(12, 3));
-    assert.deepEqual((await audit('--dry-run')).findings.map((f) => [f.partition, f.class]), [[hour(12), 'missing']]);
+    assert.deepEqual(
+      (await audit('--dry-run')).findings.map((f) => [f.partition, f.class]),
+      [[hour(12), 'missing']],
+    );
     rmSync(join(dir, '.tidemark', 'lake', 'lake', path(12)));
-    assert.deepEqual((await audit('--dry-run')).findings.map((f) => [f.partition, f.class]), [[hour(12), 'waived']]);
+    assert.deepEqual(
+      (await audit('--dry-run')).findings.map((f) => [f.partition, f.class]),
+      [[hour(12), 'waived']],
+    );
   });
 
   it('--revoke over a range removes the waivers; the hole is reported again', async () => {
@@ -89,7 +122,10 @@ describe('tidemark waive (local backend)', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /revoked 1 waiver\(s\) of events \(1 selected partition\(s\) had none\)/);
     assert.match((await run(dir, 'waive', '--list')).out, /no accepted gaps/);
-    assert.deepEqual((await audit('--dry-run')).findings.map((f) => [f.partition, f.class]), [[hour(12), 'upstream-missing']]);
+    assert.deepEqual(
+      (await audit('--dry-run')).findings.map((f) => [f.partition, f.class]),
+      [[hour(12), 'upstream-missing']],
+    );
   });
 
   const usage: [string, string[], RegExp][] = [
@@ -97,11 +133,23 @@ describe('tidemark waive (local backend)', () => {
     ['an empty reason', ['waive', '--table', 'events', '--partition', hour(12), '--reason', '  '], /--reason/],
     ['no partition', ['waive', '--table', 'events', '--reason', 'x'], /--partition P, or --from A and --to B/],
     ['no table', ['waive', '--partition', hour(12), '--reason', 'x'], /--table/],
-    ['an unknown table', ['waive', '--table', 'nope', '--partition', hour(12), '--reason', 'x'], /unknown table "nope"/],
-    ['a daily id for an hourly table', ['waive', '--table', 'events', '--partition', '20251124', '--reason', 'x'], /20251124/],
+    [
+      'an unknown table',
+      ['waive', '--table', 'nope', '--partition', hour(12), '--reason', 'x'],
+      /unknown table "nope"/,
+    ],
+    [
+      'a daily id for an hourly table',
+      ['waive', '--table', 'events', '--partition', '20251124', '--reason', 'x'],
+      /20251124/,
+    ],
     ['--list with a partition', ['waive', '--list', '--partition', hour(12)], /--list takes only/],
     ['--list and --revoke', ['waive', '--list', '--revoke'], /not both/],
-    ['--revoke with a reason', ['waive', '--revoke', '--table', 'events', '--partition', hour(12), '--reason', 'x'], /no --reason/],
+    [
+      '--revoke with a reason',
+      ['waive', '--revoke', '--table', 'events', '--partition', hour(12), '--reason', 'x'],
+      /no --reason/,
+    ],
   ];
   for (const [what, args, message] of usage) {
     it(`exits 2 on ${what}`, async () => {

@@ -6,7 +6,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { AUDIT_CLASSES, auditTable, classifyPartition, partitionDataEnd, runAudit } from '../../../shared/core/audit.ts';
+import {
+  AUDIT_CLASSES,
+  auditTable,
+  classifyPartition,
+  partitionDataEnd,
+  runAudit,
+} from '../../../shared/core/audit.ts';
 import type { AuditClass, AuditDeps, BackfillMessage } from '../../../shared/core/audit.ts';
 import { fingerprintObjects, decodeLabelTime } from '../../../shared/core/fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime } from '../../../shared/core/labels.ts';
@@ -31,32 +37,110 @@ const at = (h: number) => Date.UTC(2026, 10, 24, h);
 describe('classifyPartition', () => {
   const src = [{ name: 'a', generation: '1' }];
   const fp = fingerprintObjects(src);
-  const state = (over: Record<string, unknown> = {}) => ({ table: 't', partition: 'p', status: 'loaded' as const, sourceFingerprint: fp, objects: 1, bytes: 1, rows: 5, jobId: 'j', loadedAt: 1, quarantined: 0, inflightJobId: null, updatedAt: 1, ...over });
+  const state = (over: Record<string, unknown> = {}) => ({
+    table: 't',
+    partition: 'p',
+    status: 'loaded' as const,
+    sourceFingerprint: fp,
+    objects: 1,
+    bytes: 1,
+    rows: 5,
+    jobId: 'j',
+    loadedAt: 1,
+    quarantined: 0,
+    inflightJobId: null,
+    updatedAt: 1,
+    ...over,
+  });
   const wh = (rows: number): PartitionInfo => ({ partitionId: 'p', totalRows: rows });
   const cases: [string, Parameters<typeof classifyPartition>[0], AuditClass | null][] = [
     ['loaded and equal', { source: src, state: state(), warehouse: wh(5), expected: false }, 'ok'],
     ['never loaded', { source: src, state: undefined, warehouse: undefined, expected: false }, 'missing'],
-    ['deleted from the warehouse by hand', { source: src, state: state(), warehouse: undefined, expected: false }, 'missing'],
-    ['late file', { source: [...src, { name: 'b', generation: '2' }], state: state(), warehouse: wh(5), expected: false }, 'stale'],
-    ['rewritten file', { source: [{ name: 'a', generation: '9' }], state: state(), warehouse: wh(5), expected: false }, 'stale'],
+    [
+      'deleted from the warehouse by hand',
+      { source: src, state: state(), warehouse: undefined, expected: false },
+      'missing',
+    ],
+    [
+      'late file',
+      { source: [...src, { name: 'b', generation: '2' }], state: state(), warehouse: wh(5), expected: false },
+      'stale',
+    ],
+    [
+      'rewritten file',
+      { source: [{ name: 'a', generation: '9' }], state: state(), warehouse: wh(5), expected: false },
+      'stale',
+    ],
     ['object deleted from the lake (all)', { source: [], state: state(), warehouse: wh(5), expected: false }, 'stale'],
     ['rows changed by hand', { source: src, state: state(), warehouse: wh(3), expected: false }, 'stale'],
-    ['last load failed', { source: src, state: state({ status: 'failed' }), warehouse: wh(5), expected: false }, 'failed'],
-    ['quarantined files', { source: src, state: state({ quarantined: 1 }), warehouse: wh(5), expected: false }, 'quarantined'],
-    ['cadence expects data, none came', { source: [], state: undefined, warehouse: undefined, expected: true }, 'upstream-missing'],
+    [
+      'last load failed',
+      { source: src, state: state({ status: 'failed' }), warehouse: wh(5), expected: false },
+      'failed',
+    ],
+    [
+      'quarantined files',
+      { source: src, state: state({ quarantined: 1 }), warehouse: wh(5), expected: false },
+      'quarantined',
+    ],
+    [
+      'cadence expects data, none came',
+      { source: [], state: undefined, warehouse: undefined, expected: true },
+      'upstream-missing',
+    ],
     ['warehouse rows without source', { source: [], state: undefined, warehouse: wh(7), expected: false }, 'orphan'],
-    ['nothing anywhere, nothing expected', { source: [], state: undefined, warehouse: undefined, expected: false }, null],
+    [
+      'nothing anywhere, nothing expected',
+      { source: [], state: undefined, warehouse: undefined, expected: false },
+      null,
+    ],
     // Files that hold no rows load into no warehouse partition.
-    ['loaded files that hold no rows, no warehouse partition', { source: src, state: state({ rows: 0 }), warehouse: undefined, expected: false }, 'ok'],
-    ['loaded files that hold no rows, rows added by hand', { source: src, state: state({ rows: 0 }), warehouse: wh(4), expected: false }, 'stale'],
-    ['row count unknown, no warehouse partition', { source: src, state: state({ rows: null }), warehouse: undefined, expected: false }, 'missing'],
-    ['empty files rewritten since', { source: [{ name: 'a', generation: '9' }], state: state({ rows: 0 }), warehouse: undefined, expected: false }, 'stale'],
+    [
+      'loaded files that hold no rows, no warehouse partition',
+      { source: src, state: state({ rows: 0 }), warehouse: undefined, expected: false },
+      'ok',
+    ],
+    [
+      'loaded files that hold no rows, rows added by hand',
+      { source: src, state: state({ rows: 0 }), warehouse: wh(4), expected: false },
+      'stale',
+    ],
+    [
+      'row count unknown, no warehouse partition',
+      { source: src, state: state({ rows: null }), warehouse: undefined, expected: false },
+      'missing',
+    ],
+    [
+      'empty files rewritten since',
+      { source: [{ name: 'a', generation: '9' }], state: state({ rows: 0 }), warehouse: undefined, expected: false },
+      'stale',
+    ],
     // Accepted gaps.
-    ['waived, nothing anywhere', { source: [], state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } }, 'waived'],
-    ['waived, cadence not applying', { source: [], state: undefined, warehouse: undefined, expected: false, waiver: { reason: 'outage' } }, 'waived'],
-    ['waived, but data arrived since', { source: src, state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } }, 'missing'],
-    ['waived, data arrived and loaded', { source: src, state: state(), warehouse: wh(5), expected: true, waiver: { reason: 'outage' } }, 'ok'],
-    ['waived, warehouse rows without source', { source: [], state: undefined, warehouse: wh(7), expected: true, waiver: { reason: 'outage' } }, 'orphan'],
+    [
+      'waived, nothing anywhere',
+      { source: [], state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } },
+      'waived',
+    ],
+    [
+      'waived, cadence not applying',
+      { source: [], state: undefined, warehouse: undefined, expected: false, waiver: { reason: 'outage' } },
+      'waived',
+    ],
+    [
+      'waived, but data arrived since',
+      { source: src, state: undefined, warehouse: undefined, expected: true, waiver: { reason: 'outage' } },
+      'missing',
+    ],
+    [
+      'waived, data arrived and loaded',
+      { source: src, state: state(), warehouse: wh(5), expected: true, waiver: { reason: 'outage' } },
+      'ok',
+    ],
+    [
+      'waived, warehouse rows without source',
+      { source: [], state: undefined, warehouse: wh(7), expected: true, waiver: { reason: 'outage' } },
+      'orphan',
+    ],
   ];
   for (const [name, input, expected] of cases) {
     it(`${name} -> ${expected ?? 'not reported'}`, () => assert.equal(classifyPartition(input).class, expected));
@@ -67,7 +151,10 @@ describe("the README's table of audit classes", () => {
   it('has one row per class, in the code order', () => {
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const rows = [...readme.matchAll(/^\| `([a-z-]+)` \|/gm)].map((m) => m[1]);
-    assert.deepEqual(rows.filter((r) => (AUDIT_CLASSES as readonly string[]).includes(r!)), [...AUDIT_CLASSES]);
+    assert.deepEqual(
+      rows.filter((r) => (AUDIT_CLASSES as readonly string[]).includes(r!)),
+      [...AUDIT_CLASSES],
+    );
   });
 });
 
@@ -77,7 +164,11 @@ function failingJobs(inner: Warehouse, fail: (jobId: string) => boolean): Wareho
     insertJob: (s) => inner.insertJob(s),
     getJob: async (id) => {
       const st = await inner.getJob(id);
-      if (st && st.state === 'DONE' && fail(id)) return { ...st, errorResult: { reason: 'invalid', message: 'Provided Schema does not match Table lake_us.events' } } as JobStatus;
+      if (st && st.state === 'DONE' && fail(id))
+        return {
+          ...st,
+          errorResult: { reason: 'invalid', message: 'Provided Schema does not match Table lake_us.events' },
+        } as JobStatus;
       return st;
     },
     getTableLabels: (r) => inner.getTableLabels(r),
@@ -112,11 +203,29 @@ describe('runAudit on the embedded backends', () => {
       // hour 8: no source data at all (cadence HOUR expects some)
       // hour 9: rows in the warehouse that no source object explains
       await env.put('elsewhere/x.csv', csvRows(900, 4), 'side');
-      await env.engine.warehouse.insertJob({ kind: 'load', jobId: 'manual_load_9', table: env.config.tables[0]!.spec, destination: env.config.tables[0]!.spec.ref, partition: pid(9), sourceUris: [env.engine.store.uri('side', 'elsewhere/x.csv')], writeDisposition: 'WRITE_TRUNCATE', labels: {} });
-      for (let i = 0; i < 50 && (await env.engine.warehouse.getJob('manual_load_9'))?.state !== 'DONE'; i++) await new Promise((r) => setTimeout(r, 10));
+      await env.engine.warehouse.insertJob({
+        kind: 'load',
+        jobId: 'manual_load_9',
+        table: env.config.tables[0]!.spec,
+        destination: env.config.tables[0]!.spec.ref,
+        partition: pid(9),
+        sourceUris: [env.engine.store.uri('side', 'elsewhere/x.csv')],
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels: {},
+      });
+      for (let i = 0; i < 50 && (await env.engine.warehouse.getJob('manual_load_9'))?.state !== 'DONE'; i++)
+        await new Promise((r) => setTimeout(r, 10));
 
       const published: BackfillMessage[] = [];
-      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return msgs.map(() => 'id'); } } };
+      const deps: AuditDeps = {
+        ...env.engine,
+        bus: {
+          publish: async (topic, msgs) => {
+            if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[]));
+            return msgs.map(() => 'id');
+          },
+        },
+      };
       const report = await runAudit(deps, { fromMs: at(0), toMs: at(12) });
       const t = report.tables[0]!;
       const byPartition = Object.fromEntries(t.findings.map((f) => [f.partition, f.class]));
@@ -131,8 +240,20 @@ describe('runAudit on the embedded backends', () => {
         [pid(8)]: 'upstream-missing',
         [pid(9)]: 'orphan',
       });
-      assert.deepEqual(t.counts, { ok: 3, missing: 2, stale: 3, failed: 1, quarantined: 1, 'upstream-missing': 1, waived: 0, orphan: 1 });
-      assert.deepEqual(published.map((m) => `${m.partition}:${m.reason}`), [1, 2, 3, 4, 5, 7].map((h) => `${pid(h)}:${byPartition[pid(h)]}`));
+      assert.deepEqual(t.counts, {
+        ok: 3,
+        missing: 2,
+        stale: 3,
+        failed: 1,
+        quarantined: 1,
+        'upstream-missing': 1,
+        waived: 0,
+        orphan: 1,
+      });
+      assert.deepEqual(
+        published.map((m) => `${m.partition}:${m.reason}`),
+        [1, 2, 3, 4, 5, 7].map((h) => `${pid(h)}:${byPartition[pid(h)]}`),
+      );
       // The watermark stops at the first hole (hour 1).
       assert.equal(t.watermark.after, new Date(at(1)).toISOString());
 
@@ -143,7 +264,11 @@ describe('runAudit on the embedded backends', () => {
       suite.close();
       const again = await runAudit(deps, { fromMs: at(0), toMs: at(12) });
       const t2 = again.tables[0]!;
-      assert.deepEqual(Object.fromEntries(t2.findings.map((f) => [f.partition, f.class])), { [pid(6)]: 'quarantined', [pid(8)]: 'upstream-missing', [pid(9)]: 'orphan' });
+      assert.deepEqual(Object.fromEntries(t2.findings.map((f) => [f.partition, f.class])), {
+        [pid(6)]: 'quarantined',
+        [pid(8)]: 'upstream-missing',
+        [pid(9)]: 'orphan',
+      });
       assert.equal(t2.watermark.after, new Date(at(8)).toISOString());
       assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '01'`), 8);
       assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '04'`), 9);
@@ -154,13 +279,26 @@ describe('runAudit on the embedded backends', () => {
   });
 
   it('publishes at most maxBackfillsPerAudit, oldest first; the rest wait for the next run', async () => {
-    const env = await createTestEnv({ yaml: YAML.replace('tables:', 'audit: { maxBackfillsPerAudit: 3 }\ntables:').replace('    cadence: HOUR\n', '') });
+    const env = await createTestEnv({
+      yaml: YAML.replace('tables:', 'audit: { maxBackfillsPerAudit: 3 }\ntables:').replace('    cadence: HOUR\n', ''),
+    });
     try {
       for (let h = 0; h < 8; h++) await env.put(hourPath(h, 'a.csv'), csvRows(h, 1));
       const published: BackfillMessage[] = [];
-      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return []; } } };
+      const deps: AuditDeps = {
+        ...env.engine,
+        bus: {
+          publish: async (topic, msgs) => {
+            if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[]));
+            return [];
+          },
+        },
+      };
       const report = await runAudit(deps, { fromMs: at(0), toMs: at(8) });
-      assert.deepEqual(published.map((m) => m.partition), [pid(0), pid(1), pid(2)]);
+      assert.deepEqual(
+        published.map((m) => m.partition),
+        [pid(0), pid(1), pid(2)],
+      );
       assert.equal(report.deferred, 5);
     } finally {
       await env.close();
@@ -173,17 +311,27 @@ describe('cadence', () => {
     const env = await createTestEnv({ yaml: YAML });
     try {
       for (const h of [4, 5, 7]) await env.put(hourPath(h, 'a.csv'), csvRows(h, 2));
-      for (const h of [4, 5, 7]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      for (const h of [4, 5, 7])
+        await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
       const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
       const first = await runAudit(deps, { fromMs: at(0), toMs: at(8) });
       // Hours 0-3 come before any data: the table may not have started. Hour 6 is a real hole.
-      assert.deepEqual(first.tables[0]!.findings.map((f) => [f.partition, f.class]), [[pid(6), 'upstream-missing']]);
+      assert.deepEqual(
+        first.tables[0]!.findings.map((f) => [f.partition, f.class]),
+        [[pid(6), 'upstream-missing']],
+      );
       assert.equal(first.tables[0]!.watermark.after, new Date(at(6)).toISOString());
       // Later audits judge everything from the watermark on, even before the first data in their window.
       await env.put(hourPath(6, 'a.csv'), csvRows(6, 2));
       await syncPartition(env.engine, { table: 'events', partition: pid(6), reason: 'test' });
       const second = await runAudit(deps, { fromMs: at(6), toMs: at(10) });
-      assert.deepEqual(second.tables[0]!.findings.map((f) => [f.partition, f.class]), [[pid(8), 'upstream-missing'], [pid(9), 'upstream-missing']]);
+      assert.deepEqual(
+        second.tables[0]!.findings.map((f) => [f.partition, f.class]),
+        [
+          [pid(8), 'upstream-missing'],
+          [pid(9), 'upstream-missing'],
+        ],
+      );
       assert.equal(second.tables[0]!.watermark.after, new Date(at(8)).toISOString());
     } finally {
       await env.close();
@@ -199,9 +347,18 @@ describe('partitions whose files hold no rows', () => {
       await env.put(hourPath(5, 'a.csv'), 'id,v\n'); // header only
       await env.put(hourPath(6, 'a.csv'), ''); // 0 bytes
       await env.put(hourPath(7, 'a.csv'), csvRows(700, 2));
-      for (const h of [4, 5, 6, 7]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+      for (const h of [4, 5, 6, 7])
+        await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
       const published: BackfillMessage[] = [];
-      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[])); return []; } } };
+      const deps: AuditDeps = {
+        ...env.engine,
+        bus: {
+          publish: async (topic, msgs) => {
+            if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[]));
+            return [];
+          },
+        },
+      };
       for (let run = 0; run < 2; run++) {
         const t = (await runAudit(deps, { fromMs: at(4), toMs: at(8) })).tables[0]!;
         assert.deepEqual(t.findings, []);
@@ -248,7 +405,10 @@ tables:
       // Once the 24th has ended and settled, its absence is a hole.
       env.clock.ms = Date.UTC(2026, 10, 25, 1);
       const later = (await runAudit(deps, { tables: ['orders'] })).tables[0]!;
-      assert.deepEqual(later.findings.map((f) => [f.partition, f.class]), [['20261124', 'upstream-missing']]);
+      assert.deepEqual(
+        later.findings.map((f) => [f.partition, f.class]),
+        [['20261124', 'upstream-missing']],
+      );
     } finally {
       await env.close();
     }
@@ -272,7 +432,9 @@ tables:
   });
 
   it('a local-date partition ends with its day in the source zone', async () => {
-    const yaml = DAY_YAML.replace('timeZone: UTC', 'timeZone: America/New_York').replace('partitioning: { type: DAY }', 'partitioning: { type: DAY, field: d, fieldType: DATE }').replace('{ name: v, type: STRING }', '{ name: d, type: DATE }');
+    const yaml = DAY_YAML.replace('timeZone: UTC', 'timeZone: America/New_York')
+      .replace('partitioning: { type: DAY }', 'partitioning: { type: DAY, field: d, fieldType: DATE }')
+      .replace('{ name: v, type: STRING }', '{ name: d, type: DATE }');
     const table = parseConfig(yaml, '/virtual/tidemark.config.yaml').tables[0]!;
     const utc = parseConfig(DAY_YAML, '/virtual/tidemark.config.yaml').tables[0]!;
     assert.equal(partitionDataEnd(table, '20261124'), Date.UTC(2026, 10, 25, 5)); // midnight in New York (EST)
@@ -288,17 +450,32 @@ describe('waived partitions', () => {
         await env.put(hourPath(h, 'a.csv'), csvRows(h, 2));
         await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
       }
-      await addWaivers(env.engine.store, env.config.state, 'events', [pid(5)], { reason: 'producer outage', by: 'ana@box', at: 1 });
+      await addWaivers(env.engine.store, env.config.state, 'events', [pid(5)], {
+        reason: 'producer outage',
+        by: 'ana@box',
+        at: 1,
+      });
       const deps: AuditDeps = { ...env.engine, bus: { publish: async () => [] } };
       const t = (await runAudit(deps, { fromMs: at(4), toMs: at(7) }, { dryRun: true })).tables[0]!;
-      assert.deepEqual(t.findings.map((f) => [f.partition, f.class, f.detail]), [[pid(5), 'waived', 'accepted gap: producer outage']]);
+      assert.deepEqual(
+        t.findings.map((f) => [f.partition, f.class, f.detail]),
+        [[pid(5), 'waived', 'accepted gap: producer outage']],
+      );
       assert.equal(t.counts.waived, 1);
       const wet = (await runAudit(deps, { fromMs: at(4), toMs: at(7) })).tables[0]!;
       assert.equal(wet.watermark.after, new Date(at(7)).toISOString());
       await env.put('_tidemark/waivers/events.json', '{', env.config.state.bucket);
       const c = (await runAudit(deps, { fromMs: at(4), toMs: at(7) }, { dryRun: true })).tables[0]!;
-      assert.deepEqual(c.findings.map((f) => [f.partition, f.class]), [[pid(5), 'upstream-missing']]);
-      assert.ok(env.log.entries.some((e) => e.severity === 'ERROR' && /waivers ignored: .*_tidemark\/waivers\/events\.json: not JSON/.test(e.message)));
+      assert.deepEqual(
+        c.findings.map((f) => [f.partition, f.class]),
+        [[pid(5), 'upstream-missing']],
+      );
+      assert.ok(
+        env.log.entries.some(
+          (e) =>
+            e.severity === 'ERROR' && /waivers ignored: .*_tidemark\/waivers\/events\.json: not JSON/.test(e.message),
+        ),
+      );
     } finally {
       await env.close();
     }
@@ -323,7 +500,8 @@ describe('the watermark label', () => {
       await Promise.all(times.map((ms) => advanceLabelTime(recording, ref, WATERMARK_LABEL, ms)));
       const final = decodeLabelTime((await wh.getTableLabels(ref))!.labels[WATERMARK_LABEL]);
       assert.equal(final, Math.max(...times));
-      for (let i = 1; i < seen.length; i++) assert.ok(seen[i]! > seen[i - 1]!, `label went from ${seen[i - 1]} to ${seen[i]}`);
+      for (let i = 1; i < seen.length; i++)
+        assert.ok(seen[i]! > seen[i - 1]!, `label went from ${seen[i - 1]} to ${seen[i]}`);
       // And an audit whose window ends earlier leaves it where it is.
       const before = (await wh.getTableLabels(ref))!.labels[WATERMARK_LABEL];
       await advanceLabelTime(recording, ref, WATERMARK_LABEL, at(0));
@@ -342,12 +520,16 @@ project: test-project
 location: US
 lake: { bucket: lake }
 tables:
-${tables.map((t) => `  - name: ${t}
+${tables
+  .map(
+    (t) => `  - name: ${t}
     source: { pattern: "${t}/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json", timeZone: Asia/Seoul }
     format: NEWLINE_DELIMITED_JSON
     autodetect: true
     target: { dataset: lake_us, table: ${t} }
-    partitioning: { type: HOUR }`).join('\n')}
+    partitioning: { type: HOUR }`,
+  )
+  .join('\n')}
 `;
     const config = parseConfig(yaml, '/virtual/tidemark.config.yaml');
     const store = new MemoryObjectStore();
@@ -364,21 +546,51 @@ ${tables.map((t) => `  - name: ${t}
         const { generation } = await store.write('lake', name, '{}\n');
         const id = new Date(ms).toISOString().slice(0, 13).replace(/[-T]/g, '');
         const h = { state: emptyState(t, id, ms), generation: '0' };
-        await writeState(store, config.state, h, { ...h.state, status: 'loaded', loaded: { sourceFingerprint: fingerprintObjects([{ name, generation }]), loadedFingerprint: '', objects: 1, bytes: 3, rows: 1, jobId: 'j', at: ms } });
+        await writeState(store, config.state, h, {
+          ...h.state,
+          status: 'loaded',
+          loaded: {
+            sourceFingerprint: fingerprintObjects([{ name, generation }]),
+            loadedFingerprint: '',
+            objects: 1,
+            bytes: 3,
+            rows: 1,
+            jobId: 'j',
+            at: ms,
+          },
+        });
         if (t === tables[0]) partitions.push({ partitionId: id, totalRows: 1 });
       }
     }
     const warehouse: Warehouse = {
-      insertJob: async () => { whCalls.other++; throw new Error('no jobs in an audit'); },
-      getJob: async () => { whCalls.other++; return null; },
+      insertJob: async () => {
+        whCalls.other++;
+        throw new Error('no jobs in an audit');
+      },
+      getJob: async () => {
+        whCalls.other++;
+        return null;
+      },
       getTableLabels: async () => ({ labels: {}, etag: '1' }),
       patchTableLabels: async () => {},
-      listPartitions: async () => { whCalls.listPartitions++; return partitions; },
+      listPartitions: async () => {
+        whCalls.listPartitions++;
+        return partitions;
+      },
       ensureTable: async () => {},
       deleteTable: async () => {},
     };
     store.calls.list = 0;
-    const deps: AuditDeps = { config, router: createRouter(config), store, warehouse, clock, log: memoryLogger(), options: { pollMs: 1, maxWaitMs: 1, submitGraceMs: 1, maxRounds: 1 }, bus: { publish: async () => [] } };
+    const deps: AuditDeps = {
+      config,
+      router: createRouter(config),
+      store,
+      warehouse,
+      clock,
+      log: memoryLogger(),
+      options: { pollMs: 1, maxWaitMs: 1, submitGraceMs: 1, maxRounds: 1 },
+      bus: { publish: async () => [] },
+    };
     let calls = 0;
     for (const t of tables) {
       const { audit } = await auditTable(deps, deps.router.table(t)!, from, clock.now(), deps.log);
@@ -389,7 +601,9 @@ ${tables.map((t) => `  - name: ${t}
     // Per table: source pages ~ objects/1000 (plus a page per range prefix), state pages ~ partitions/1000, one query.
     const bound = tables.length * (2 * Math.ceil(objectsPerTable / 1000) + 40 + 1);
     assert.ok(calls <= bound, `${calls} calls > ${bound}`);
-    t.diagnostic(`${tables.length} tables x ${partitionsPerTable} hourly partitions: ${calls} API calls in all (bound ${bound})`);
+    t.diagnostic(
+      `${tables.length} tables x ${partitionsPerTable} hourly partitions: ${calls} API calls in all (bound ${bound})`,
+    );
     assert.ok(calls < partitionsPerTable / 20, `${calls} calls for ${partitionsPerTable} partitions per table`);
     assert.equal(whCalls.listPartitions, tables.length);
     assert.equal(whCalls.other, 0);

@@ -1,7 +1,15 @@
 /** The job budget's token bucket: burst, pacing, the daily cap, concurrent reservations, and a damaged budget object. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { budgetObjectName, checkBudget, parseBudget, rebuiltBudget, refill, reserveJob, readBudget } from '../../../shared/core/budget.ts';
+import {
+  budgetObjectName,
+  checkBudget,
+  parseBudget,
+  rebuiltBudget,
+  refill,
+  reserveJob,
+  readBudget,
+} from '../../../shared/core/budget.ts';
 import { BudgetExhaustedError, PreconditionFailedError } from '../../../shared/core/errors.ts';
 import { memoryLogger } from '../../../shared/log.ts';
 import type { TableConfig } from '../../../shared/config/types.ts';
@@ -32,27 +40,73 @@ describe('reserveJob', () => {
   it('allows the burst back to back, then paces with a transient error saying when', async () => {
     const store = new MemoryObjectStore();
     let now = T0;
-    for (let i = 0; i < 5; i++) await reserveJob(store, cfg, table(300, 5), at(() => now));
-    await assert.rejects(reserveJob(store, cfg, table(300, 5), at(() => now)), (e: unknown) => e instanceof BudgetExhaustedError && /next job in 288 s/.test(e.message) && !e.permanent);
+    for (let i = 0; i < 5; i++)
+      await reserveJob(
+        store,
+        cfg,
+        table(300, 5),
+        at(() => now),
+      );
+    await assert.rejects(
+      reserveJob(
+        store,
+        cfg,
+        table(300, 5),
+        at(() => now),
+      ),
+      (e: unknown) => e instanceof BudgetExhaustedError && /next job in 288 s/.test(e.message) && !e.permanent,
+    );
     now += 288_000;
-    await reserveJob(store, cfg, table(300, 5), at(() => now));
+    await reserveJob(
+      store,
+      cfg,
+      table(300, 5),
+      at(() => now),
+    );
     assert.equal((await readBudget(store, cfg, table(300, 5), now)).used, 6);
   });
   it('stops at the daily budget until the next UTC day', async () => {
     const store = new MemoryObjectStore();
     let now = T0;
     for (let i = 0; i < 3; i++) {
-      await reserveJob(store, cfg, table(3, 3), at(() => now));
+      await reserveJob(
+        store,
+        cfg,
+        table(3, 3),
+        at(() => now),
+      );
       now += 3_600_000 * 8;
     }
     now = T0 + 86_400_000 - 1;
-    await assert.rejects(reserveJob(store, cfg, table(3, 3), at(() => now)), /daily job budget of table events is spent \(3\/3/);
+    await assert.rejects(
+      reserveJob(
+        store,
+        cfg,
+        table(3, 3),
+        at(() => now),
+      ),
+      /daily job budget of table events is spent \(3\/3/,
+    );
     now = T0 + 86_400_000;
-    await reserveJob(store, cfg, table(3, 3), at(() => now));
+    await reserveJob(
+      store,
+      cfg,
+      table(3, 3),
+      at(() => now),
+    );
   });
   it('never hands out more than the burst to concurrent callers', async () => {
     const store = new MemoryObjectStore();
-    const results = await Promise.allSettled(Array.from({ length: 30 }, () => reserveJob(store, cfg, table(300, 8), at(() => T0))));
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, () =>
+        reserveJob(
+          store,
+          cfg,
+          table(300, 8),
+          at(() => T0),
+        ),
+      ),
+    );
     assert.equal(results.filter((r) => r.status === 'fulfilled').length, 8);
     assert.equal((await readBudget(store, cfg, table(300, 8), T0)).used, 8);
   });
@@ -61,9 +115,17 @@ describe('reserveJob', () => {
 /** A store whose next write to `name` lands but answers with the 412 a client retry of it would get. */
 class LostAnswerStore extends MemoryObjectStore {
   lose = new Set<string>();
-  override async write(bucket: string, name: string, data: Buffer | string, o: Parameters<MemoryObjectStore['write']>[3] = {}) {
+  override async write(
+    bucket: string,
+    name: string,
+    data: Buffer | string,
+    o: Parameters<MemoryObjectStore['write']>[3] = {},
+  ) {
     const r = await super.write(bucket, name, data, o);
-    if (this.lose.delete(name)) throw new PreconditionFailedError(`gs://${bucket}/${name}: generation is ${r.generation}, expected ${o.ifGenerationMatch}`);
+    if (this.lose.delete(name))
+      throw new PreconditionFailedError(
+        `gs://${bucket}/${name}: generation is ${r.generation}, expected ${o.ifGenerationMatch}`,
+      );
     return r;
   }
 }
@@ -73,11 +135,28 @@ describe('budget robustness', () => {
 
   it('a refilledAt in the future (a writer whose clock ran ahead) does not stall pacing: the promised wait is true', async () => {
     const store = new MemoryObjectStore();
-    await store.write('lake', name, JSON.stringify({ day: '20261124', used: 20, tokens: 0, refilledAt: T0 + 3_600_000 }));
+    await store.write(
+      'lake',
+      name,
+      JSON.stringify({ day: '20261124', used: 20, tokens: 0, refilledAt: T0 + 3_600_000 }),
+    );
     let now = T0;
-    await assert.rejects(reserveJob(store, cfg, table(300, 5), at(() => now)), /next job in 288 s/);
+    await assert.rejects(
+      reserveJob(
+        store,
+        cfg,
+        table(300, 5),
+        at(() => now),
+      ),
+      /next job in 288 s/,
+    );
     now += 288_000;
-    await reserveJob(store, cfg, table(300, 5), at(() => now));
+    await reserveJob(
+      store,
+      cfg,
+      table(300, 5),
+      at(() => now),
+    );
     assert.equal((await readBudget(store, cfg, table(300, 5), now)).used, 21);
   });
 
@@ -102,13 +181,37 @@ describe('budget robustness', () => {
       const log = memoryLogger();
       let now = T0;
       await checkBudget(store, cfg, table(300, 5), now); // does not block on it
-      await assert.rejects(reserveJob(store, cfg, table(300, 5), at(() => now), log), /next job in 288 s/);
-      await assert.rejects(reserveJob(store, cfg, table(300, 5), at(() => now), log), /next job in 288 s/);
+      await assert.rejects(
+        reserveJob(
+          store,
+          cfg,
+          table(300, 5),
+          at(() => now),
+          log,
+        ),
+        /next job in 288 s/,
+      );
+      await assert.rejects(
+        reserveJob(
+          store,
+          cfg,
+          table(300, 5),
+          at(() => now),
+          log,
+        ),
+        /next job in 288 s/,
+      );
       const errors = log.entries.filter((e) => e.severity === 'ERROR');
       assert.equal(errors.length, 1);
       assert.match(errors[0]!.message, /budget object gs:\/\/lake\/_tidemark\/budget\/events\.json is corrupt/);
       now += 288_000;
-      const s = await reserveJob(store, cfg, table(300, 5), at(() => now), log);
+      const s = await reserveJob(
+        store,
+        cfg,
+        table(300, 5),
+        at(() => now),
+        log,
+      );
       // Rebuilt as if the bucket had been spent since midnight (burst 5): the day stays within budget.
       assert.equal(s.used, 6);
     });
@@ -122,9 +225,19 @@ describe('budget robustness', () => {
 
   it('a reservation whose write answer was lost is recognised by its nonce and charged once', async () => {
     const store = new LostAnswerStore();
-    await reserveJob(store, cfg, table(300, 5), at(() => T0));
+    await reserveJob(
+      store,
+      cfg,
+      table(300, 5),
+      at(() => T0),
+    );
     store.lose.add(name);
-    await reserveJob(store, cfg, table(300, 5), at(() => T0));
+    await reserveJob(
+      store,
+      cfg,
+      table(300, 5),
+      at(() => T0),
+    );
     assert.equal(store.lose.size, 0);
     assert.equal((await readBudget(store, cfg, table(300, 5), T0)).used, 2);
   });
@@ -132,7 +245,12 @@ describe('budget robustness', () => {
   it('lost compare-and-swap races back off through the clock, with jitter, before trying again', async () => {
     const store = new MemoryObjectStore();
     const sleeps: number[] = [];
-    const clock = { now: () => T0, sleep: async (ms: number) => { sleeps.push(ms); } };
+    const clock = {
+      now: () => T0,
+      sleep: async (ms: number) => {
+        sleeps.push(ms);
+      },
+    };
     await Promise.all(Array.from({ length: 6 }, () => reserveJob(store, cfg, table(300, 8), clock)));
     assert.equal((await readBudget(store, cfg, table(300, 8), T0)).used, 6);
     assert.ok(sleeps.length >= 5, `${sleeps.length} backoffs for 6 racing writers`);

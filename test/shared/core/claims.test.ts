@@ -24,7 +24,10 @@ const path = (file: string) => `events/dt=2026-11-24/hr=10/${file}`;
 /** The local warehouse with its job results rewritten by `rewrite` (and fake failures by `fail`). */
 function bigQueryLike(
   inner: Warehouse,
-  opts: { rewrite?: (s: JobStatus, spec: JobSpec | undefined) => JobStatus; fail?: (spec: JobSpec) => JobErrorItem | undefined },
+  opts: {
+    rewrite?: (s: JobStatus, spec: JobSpec | undefined) => JobStatus;
+    fail?: (spec: JobSpec) => JobErrorItem | undefined;
+  },
 ): Warehouse & { inserted: JobSpec[] } {
   const specs = new Map<string, JobSpec>();
   const failed = new Map<string, JobErrorItem>();
@@ -53,10 +56,11 @@ function bigQueryLike(
 
 /** BigQuery names a bad file in the message, not always in `location`. */
 const messageOnly = (s: JobStatus): JobStatus =>
-  s.errorResult
-    ? { ...s, errorResult: strip(s.errorResult), ...(s.errors ? { errors: s.errors.map(strip) } : {}) }
-    : s;
-const strip = (e: JobErrorItem): JobErrorItem => (e.location ? { reason: e.reason, message: `Error while reading data, error message: ${e.message} File: ${e.location}` } : e);
+  s.errorResult ? { ...s, errorResult: strip(s.errorResult), ...(s.errors ? { errors: s.errors.map(strip) } : {}) } : s;
+const strip = (e: JobErrorItem): JobErrorItem =>
+  e.location
+    ? { reason: e.reason, message: `Error while reading data, error message: ${e.message} File: ${e.location}` }
+    : e;
 
 function withWarehouse(env: TestEnv, warehouse: Warehouse): Engine {
   return { ...env.engine, warehouse };
@@ -74,7 +78,10 @@ describe('settle: exact blame', () => {
       const engine = withWarehouse(env, bigQueryLike(env.engine.warehouse, { rewrite: messageOnly }));
       const r = await syncPartition(engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
-      assert.deepEqual(r.quarantined.map((q) => q.name), [path('batch-10')]);
+      assert.deepEqual(
+        r.quarantined.map((q) => q.name),
+        [path('batch-10')],
+      );
       assert.equal(await env.count(), 3);
     } finally {
       await env.close();
@@ -113,7 +120,10 @@ describe('settle: a file deleted between listing and load', () => {
 
 describe('settle: transient job errors', () => {
   const cases: JobErrorItem[] = [
-    { reason: 'quotaExceeded', message: 'Quota exceeded: Your table exceeded quota for imports or query appends per table' },
+    {
+      reason: 'quotaExceeded',
+      message: 'Quota exceeded: Your table exceeded quota for imports or query appends per table',
+    },
     { reason: 'rateLimitExceeded', message: 'Exceeded rate limits: too many table update operations for this table' },
     { reason: 'backendError', message: 'Backend error. Job aborted.' },
     { reason: 'internalError', message: 'An internal error occurred and the request could not be completed.' },
@@ -125,9 +135,14 @@ describe('settle: transient job errors', () => {
       try {
         await env.put(path('a.csv'), csvRows(1, 5));
         let faults = 1;
-        const wh = bigQueryLike(env.engine.warehouse, { fail: (spec) => (spec.kind === 'load' && faults-- > 0 ? fault : undefined) });
+        const wh = bigQueryLike(env.engine.warehouse, {
+          fail: (spec) => (spec.kind === 'load' && faults-- > 0 ? fault : undefined),
+        });
         const engine = withWarehouse(env, wh);
-        await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), BackendUnavailableError);
+        await assert.rejects(
+          syncPartition(engine, { table: 'events', partition: P, reason: 'test' }),
+          BackendUnavailableError,
+        );
         const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
         assert.equal(state.inflight, undefined);
         assert.notEqual(state.status, 'failed');
@@ -138,7 +153,11 @@ describe('settle: transient job errors', () => {
         const loads = wh.inserted.filter((j) => j.kind === 'load');
         assert.equal(loads.length, 2);
         assert.notEqual(loads[0]!.jobId, loads[1]!.jobId);
-        assert.ok(env.log.entries.some((e) => e.message === 'job failed transiently; claim cleared for a retry' && e.severity === 'WARNING'));
+        assert.ok(
+          env.log.entries.some(
+            (e) => e.message === 'job failed transiently; claim cleared for a retry' && e.severity === 'WARNING',
+          ),
+        );
       } finally {
         await env.close();
       }
@@ -155,18 +174,46 @@ describe('object names no load can take', () => {
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
       assert.equal(await env.count(), 2);
-      assert.deepEqual(r.quarantined.map((q) => q.name), [path('a*.csv')]);
-      assert.deepEqual(r.newlyQuarantined.map((q) => q.name), [path('a*.csv')]);
+      assert.deepEqual(
+        r.quarantined.map((q) => q.name),
+        [path('a*.csv')],
+      );
+      assert.deepEqual(
+        r.newlyQuarantined.map((q) => q.name),
+        [path('a*.csv')],
+      );
       assert.match(r.quarantined[0]!.error, /wildcard.*rename the object/);
-      assert.ok(env.log.entries.some((e) => e.message === 'file quarantined' && e.object === path('a*.csv') && e.severity === 'WARNING'));
+      assert.ok(
+        env.log.entries.some(
+          (e) => e.message === 'file quarantined' && e.object === path('a*.csv') && e.severity === 'WARNING',
+        ),
+      );
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
-      assert.deepEqual(state.quarantine.map((q) => q.name), [path('a*.csv')]);
+      assert.deepEqual(
+        state.quarantine.map((q) => q.name),
+        [path('a*.csv')],
+      );
       // What `tidemark quarantine` lists (and the audit's `quarantined` class counts).
-      assert.deepEqual((await listQuarantine(env.engine.store, env.config.state, ['events'])).map((q) => [q.partition, q.name]), [[P, path('a*.csv')]]);
+      assert.deepEqual(
+        (await listQuarantine(env.engine.store, env.config.state, ['events'])).map((q) => [q.partition, q.name]),
+        [[P, path('a*.csv')]],
+      );
       // Visible like any quarantine; an unchanged listing stays up to date, a forced reload still refuses it.
-      assert.equal((await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' })).outcome, 'up-to-date');
-      const forced = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'reload', force: true, forceToken: 't' });
-      assert.deepEqual(forced.quarantined.map((q) => q.name), [path('a*.csv')]);
+      assert.equal(
+        (await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' })).outcome,
+        'up-to-date',
+      );
+      const forced = await syncPartition(env.engine, {
+        table: 'events',
+        partition: P,
+        reason: 'reload',
+        force: true,
+        forceToken: 't',
+      });
+      assert.deepEqual(
+        forced.quarantined.map((q) => q.name),
+        [path('a*.csv')],
+      );
       assert.equal(await env.count(), 2);
     } finally {
       await env.close();
@@ -182,7 +229,10 @@ describe('object names no load can take', () => {
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
       assert.equal(await env.count(), 3);
-      assert.deepEqual(r.quarantined.map((q) => q.name), [lf]);
+      assert.deepEqual(
+        r.quarantined.map((q) => q.name),
+        [lf],
+      );
       assert.match(r.quarantined[0]!.error, /CR or LF|line feed/);
       // Deleted later: the partition follows (its quarantine entry goes with it).
       rmSync(join(env.dir, 'lake', 'lake', lf));
@@ -204,8 +254,15 @@ describe('object names no load can take', () => {
         ...handle.state,
         seq: 1,
         inflight: {
-          jobId: 'tidemark_legacy_claim', kind: 'load', sourceFingerprint: 'x', loadedFingerprint: 'y',
-          files: [{ name: path('bad\nname.csv'), generation: '1', size: 4 }], quarantine: [], owner: 'old', startedAt: env.clock.now(), reason: 'test',
+          jobId: 'tidemark_legacy_claim',
+          kind: 'load',
+          sourceFingerprint: 'x',
+          loadedFingerprint: 'y',
+          files: [{ name: path('bad\nname.csv'), generation: '1', size: 4 }],
+          quarantine: [],
+          owner: 'old',
+          startedAt: env.clock.now(),
+          reason: 'test',
         },
       });
       env.clock.advance(61_000);
@@ -219,8 +276,12 @@ describe('object names no load can take', () => {
 });
 
 describe('staged loads (more files than maxUrisPerLoad)', () => {
-  const STAGED_YAML = EVENTS_YAML.replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }');
-  const stageTables = (env: TestEnv) => env.rows(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%stage%'`);
+  const STAGED_YAML = EVENTS_YAML.replace(
+    'defaults: { jobBudget: 300, jobBurst: 20 }',
+    'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }',
+  );
+  const stageTables = (env: TestEnv) =>
+    env.rows(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%stage%'`);
 
   for (const when of ['before', 'after'] as const) {
     it(`a sync interrupted ${when} submitting chunk 1 is resumed by the next sync: no chunk submitted twice, rows exact`, async () => {
@@ -245,7 +306,10 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
           return r;
         };
         const engine = withWarehouse(env, wh);
-        await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), SimulatedCrashError);
+        await assert.rejects(
+          syncPartition(engine, { table: 'events', partition: P, reason: 'test' }),
+          SimulatedCrashError,
+        );
         // Straight away (no grace period, no fencing): the next sync finds the claim and finishes it.
         await syncPartition(engine, { table: 'events', partition: P, reason: 'retry' });
         const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
@@ -254,7 +318,10 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
         assert.equal(await env.count(), 16);
         const ids = wh.inserted.map((j) => j.jobId);
         assert.equal(new Set(ids).size, ids.length, `a job was created twice: ${ids.join(', ')}`);
-        assert.deepEqual(wh.inserted.map((j) => `${j.kind}${j.jobId.match(/_s\d+$/)?.[0] ?? ''}`), ['load_s0', 'load_s1', 'load_s2', 'copy']);
+        assert.deepEqual(
+          wh.inserted.map((j) => `${j.kind}${j.jobId.match(/_s\d+$/)?.[0] ?? ''}`),
+          ['load_s0', 'load_s1', 'load_s2', 'copy'],
+        );
         assert.equal((await stageTables(env)).length, 0);
       } finally {
         await env.close();
@@ -277,7 +344,10 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
         return insert(spec);
       };
       const engine = withWarehouse(env, wh);
-      await assert.rejects(syncPartition(engine, { table: 'events', partition: P, reason: 'test' }), SimulatedCrashError);
+      await assert.rejects(
+        syncPartition(engine, { table: 'events', partition: P, reason: 'test' }),
+        SimulatedCrashError,
+      );
       env.clock.advance(25 * 60 * 60_000);
       await syncPartition(engine, { table: 'events', partition: P, reason: 'audit' });
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
@@ -300,7 +370,11 @@ describe('staged loads (more files than maxUrisPerLoad)', () => {
       const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
       assert.equal(await env.count(), 10);
-      assert.ok(env.log.entries.some((e) => e.severity === 'WARNING' && e.message === 'could not delete the staging table; it expires on its own'));
+      assert.ok(
+        env.log.entries.some(
+          (e) => e.severity === 'WARNING' && e.message === 'could not delete the staging table; it expires on its own',
+        ),
+      );
       assert.equal((await stageTables(env)).length, 1);
       env.clock.advance(24 * 60 * 60_000 - 1_000);
       await env.engine.warehouse.ensureTable(env.config.tables[0]!.spec);
@@ -320,7 +394,10 @@ describe('bisection when a failed load names no file', () => {
   /** Like BigQuery's summary error: a job of several files says "too many errors" and names none. */
   const unnamedUnlessSingle = (s: JobStatus, spec: JobSpec | undefined): JobStatus => {
     if (!s.errorResult || spec?.kind !== 'load' || spec.sourceUris.length === 1) return s;
-    const e: JobErrorItem = { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors, giving up.' };
+    const e: JobErrorItem = {
+      reason: 'invalid',
+      message: 'Error while reading data, error message: CSV table encountered too many errors, giving up.',
+    };
     return { ...s, errorResult: e, errors: [e] };
   };
 
@@ -329,20 +406,28 @@ describe('bisection when a failed load names no file', () => {
     try {
       const bad = new Set([5, 30, 31]);
       for (let i = 0; i < 64; i++) {
-        await env.put(path(`f${String(i).padStart(2, '0')}.csv`), bad.has(i) ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2));
+        await env.put(
+          path(`f${String(i).padStart(2, '0')}.csv`),
+          bad.has(i) ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2),
+        );
       }
       const wh = bigQueryLike(env.engine.warehouse, { rewrite: unnamedUnlessSingle });
       const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
       assert.equal(await env.count(), 61 * 2);
-      assert.deepEqual(r.quarantined.map((q) => q.name).sort(), [...bad].map((i) => path(`f${String(i).padStart(2, '0')}.csv`)).sort());
+      assert.deepEqual(
+        r.quarantined.map((q) => q.name).sort(),
+        [...bad].map((i) => path(`f${String(i).padStart(2, '0')}.csv`)).sort(),
+      );
       const probes = wh.inserted.filter((j) => /_p[01r]*x?(_r\d+)?$/.test(j.jobId));
       const targetLoads = wh.inserted.filter((j) => j.kind === 'load' && j.destination.table === 'events');
       assert.ok(probes.length > 0 && probes.length <= 2 * 3 * Math.log2(64), `${probes.length} probes`);
       t.diagnostic(`3 bad files among 64: ${probes.length} probe jobs (k·log2 n = 18, bound 36)`);
       assert.equal(targetLoads.length, 2); // the failed load and the final one: probes never touch the target
       assert.ok(probes.every((j) => j.kind === 'load' && j.destination.table.includes('__tidemark_probe_')));
-      const scratch = await env.rows(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%probe%'`);
+      const scratch = await env.rows(
+        `SELECT table_name FROM information_schema.tables WHERE table_name LIKE '%probe%'`,
+      );
       assert.equal(scratch.length, 0);
     } finally {
       await env.close();
@@ -352,11 +437,15 @@ describe('bisection when a failed load names no file', () => {
   it('bisects a staged partition with probes no larger than maxUrisPerLoad', async () => {
     const env = await createTestEnv({ yaml: BIG_BUDGET.replace('jobBurst: 200', 'jobBurst: 200, maxUrisPerLoad: 3') });
     try {
-      for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), i === 6 ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2));
+      for (let i = 0; i < 8; i++)
+        await env.put(path(`f${i}.csv`), i === 6 ? 'id,v\nnot-a-number,x\n' : csvRows(i * 10, 2));
       const wh = bigQueryLike(env.engine.warehouse, { rewrite: unnamedUnlessSingle });
       const r = await syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
-      assert.deepEqual(r.quarantined.map((q) => q.name), [path('f6.csv')]);
+      assert.deepEqual(
+        r.quarantined.map((q) => q.name),
+        [path('f6.csv')],
+      );
       assert.equal(await env.count(), 14);
       assert.ok(wh.inserted.every((j) => j.kind !== 'load' || j.sourceUris.length <= 3));
     } finally {
@@ -368,9 +457,15 @@ describe('bisection when a failed load names no file', () => {
     const env = await createTestEnv({ yaml: BIG_BUDGET });
     try {
       for (let i = 0; i < 8; i++) await env.put(path(`f${i}.csv`), csvRows(i * 10, 2));
-      const unnamed: JobErrorItem = { reason: 'invalid', message: 'Provided Schema does not match Table lake_us.events' };
+      const unnamed: JobErrorItem = {
+        reason: 'invalid',
+        message: 'Provided Schema does not match Table lake_us.events',
+      };
       const wh = bigQueryLike(env.engine.warehouse, { fail: (spec) => (spec.kind === 'load' ? unnamed : undefined) });
-      await assert.rejects(syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' }), LoadFailedError);
+      await assert.rejects(
+        syncPartition(withWarehouse(env, wh), { table: 'events', partition: P, reason: 'test' }),
+        LoadFailedError,
+      );
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
       assert.deepEqual(state.quarantine, []);
       assert.equal(state.status, 'failed');

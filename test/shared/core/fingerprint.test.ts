@@ -14,8 +14,17 @@ describe('fingerprintObjects', () => {
     assert.notEqual(fingerprintObjects([a, b, { name: 'c', generation: '1' }]), base);
   });
   it('cannot be fooled by names that run into generations', () => {
-    assert.notEqual(fingerprintObjects([{ name: 'x1', generation: '23' }]), fingerprintObjects([{ name: 'x', generation: '123' }]));
-    assert.notEqual(fingerprintObjects([{ name: 'a\nb', generation: '1' }]), fingerprintObjects([{ name: 'a', generation: '1' }, { name: 'b', generation: '1' }]));
+    assert.notEqual(
+      fingerprintObjects([{ name: 'x1', generation: '23' }]),
+      fingerprintObjects([{ name: 'x', generation: '123' }]),
+    );
+    assert.notEqual(
+      fingerprintObjects([{ name: 'a\nb', generation: '1' }]),
+      fingerprintObjects([
+        { name: 'a', generation: '1' },
+        { name: 'b', generation: '1' },
+      ]),
+    );
   });
   it('is a stable sha256 hex, known for the empty set', () => {
     assert.equal(fingerprintObjects([]), 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
@@ -40,11 +49,18 @@ describe('jobIdFor', () => {
   }
   it('differs by kind, table, partition, fingerprint and salt', () => {
     const base = jobIdFor('load', 't', '2026112413', 'a', '1');
-    for (const other of [jobIdFor('copy', 't', '2026112413', 'a', '1'), jobIdFor('load', 'u', '2026112413', 'a', '1'), jobIdFor('load', 't', '2026112414', 'a', '1'), jobIdFor('load', 't', '2026112413', 'b', '1'), jobIdFor('load', 't', '2026112413', 'a', '2')]) {
+    for (const other of [
+      jobIdFor('copy', 't', '2026112413', 'a', '1'),
+      jobIdFor('load', 'u', '2026112413', 'a', '1'),
+      jobIdFor('load', 't', '2026112414', 'a', '1'),
+      jobIdFor('load', 't', '2026112413', 'b', '1'),
+      jobIdFor('load', 't', '2026112413', 'a', '2'),
+    ]) {
       assert.notEqual(other, base);
     }
   });
-  it('keeps unexpected characters out of the id', () => assert.match(jobIdFor('load', 'we!rd tab/le', '20261124', 'x'), /^[A-Za-z0-9_-]+$/));
+  it('keeps unexpected characters out of the id', () =>
+    assert.match(jobIdFor('load', 'we!rd tab/le', '20261124', 'x'), /^[A-Za-z0-9_-]+$/));
 });
 
 describe('label time encoding', () => {

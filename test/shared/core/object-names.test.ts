@@ -32,16 +32,30 @@ describe('unloadableReason: which names a load URI can carry', () => {
 describe('refuseUnloadable', () => {
   const store = {
     uri: (_b: string, name: string) => {
-      if (name.includes('/../')) throw new Error(`invalid object name ${JSON.stringify(name)}: must not contain ".." segments`);
+      if (name.includes('/../'))
+        throw new Error(`invalid object name ${JSON.stringify(name)}: must not contain ".." segments`);
       return `gs://lake/${name}`;
     },
   };
   const obj = (name: string, generation = '1') => ({ bucket: 'lake', name, generation, size: 1 });
 
-  it('applies the common rule, then the store\'s, and keeps an earlier entry\'s time', () => {
+  it("applies the common rule, then the store's, and keeps an earlier entry's time", () => {
     const earlier = { name: 'a*.csv', generation: '1', error: 'old words', jobId: '', at: 5 };
-    const out = refuseUnloadable(store, 'lake', [obj('ok.csv'), obj('a*.csv'), obj('b*.csv', '2'), obj('x/../y.csv')], [earlier], 100);
-    assert.deepEqual(out.map((q) => [q.name, q.jobId, q.at]), [['a*.csv', '', 5], ['b*.csv', '', 100], ['x/../y.csv', '', 100]]);
+    const out = refuseUnloadable(
+      store,
+      'lake',
+      [obj('ok.csv'), obj('a*.csv'), obj('b*.csv', '2'), obj('x/../y.csv')],
+      [earlier],
+      100,
+    );
+    assert.deepEqual(
+      out.map((q) => [q.name, q.jobId, q.at]),
+      [
+        ['a*.csv', '', 5],
+        ['b*.csv', '', 100],
+        ['x/../y.csv', '', 100],
+      ],
+    );
     assert.match(out[2]!.error, /must not contain "\.\." segments; rename the object/);
   });
 });

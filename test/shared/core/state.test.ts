@@ -27,7 +27,19 @@ const STATE = `_tidemark/state/events/${P}.json`;
 describe('corrupt state objects', () => {
   const cases: [string, string][] = [
     ['bad JSON', '{"version":2,"table":"ev'],
-    ['wrong shape', JSON.stringify({ version: 2, table: 'events', partition: P, epoch: 'abcdef0123456789', status: 'loaded', quarantine: 'none', failures: 0, updatedAt: 1 })],
+    [
+      'wrong shape',
+      JSON.stringify({
+        version: 2,
+        table: 'events',
+        partition: P,
+        epoch: 'abcdef0123456789',
+        status: 'loaded',
+        quarantine: 'none',
+        failures: 0,
+        updatedAt: 1,
+      }),
+    ],
     ['another partition', JSON.stringify({ ...emptyState('events', '2026112411', 1) })],
   ];
   for (const [what, text] of cases) {
@@ -38,12 +50,20 @@ describe('corrupt state objects', () => {
         await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
         await env.engine.store.write(env.config.state.bucket, STATE, text);
         await env.put(path('b.csv'), csvRows(100, 2));
-        const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test', hint: { name: path('b.csv'), generation: env.generations.get(`lake/${path('b.csv')}`)! } });
+        const r = await syncPartition(env.engine, {
+          table: 'events',
+          partition: P,
+          reason: 'test',
+          hint: { name: path('b.csv'), generation: env.generations.get(`lake/${path('b.csv')}`)! },
+        });
         assert.equal(r.outcome, 'loaded');
         assert.equal(await env.count(), 7);
         const errors = env.log.entries.filter((e) => e.severity === 'ERROR');
         assert.equal(errors.length, 1);
-        assert.match(errors[0]!.message, new RegExp(`state object gs://${env.config.state.bucket}/${STATE.replace(/[$.]/g, '\\$&')} is corrupt`));
+        assert.match(
+          errors[0]!.message,
+          new RegExp(`state object gs://${env.config.state.bucket}/${STATE.replace(/[$.]/g, '\\$&')} is corrupt`),
+        );
         const after = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
         assert.equal(after.corrupt, undefined);
         assert.equal(after.state.loaded?.objects, 2);
@@ -60,10 +80,33 @@ describe('corrupt state objects', () => {
       await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       const files = [{ name: path('a.csv'), generation }];
       const fp = fingerprintObjects(files);
-      const v1 = { version: 1, table: 'events', partition: P, status: 'loaded', quarantine: [], failures: 0, seq: 1, updatedAt: 1,
-        loaded: { sourceFingerprint: fp, loadedFingerprint: fp, objects: 1, bytes: 1, rows: 5, jobId: 'old', at: 1, files } };
+      const v1 = {
+        version: 1,
+        table: 'events',
+        partition: P,
+        status: 'loaded',
+        quarantine: [],
+        failures: 0,
+        seq: 1,
+        updatedAt: 1,
+        loaded: {
+          sourceFingerprint: fp,
+          loadedFingerprint: fp,
+          objects: 1,
+          bytes: 1,
+          rows: 5,
+          jobId: 'old',
+          at: 1,
+          files,
+        },
+      };
       await env.engine.store.write(env.config.state.bucket, STATE, JSON.stringify(v1));
-      const dup = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test', hint: { name: path('a.csv'), generation } });
+      const dup = await syncPartition(env.engine, {
+        table: 'events',
+        partition: P,
+        reason: 'test',
+        hint: { name: path('a.csv'), generation },
+      });
       assert.equal(dup.outcome, 'up-to-date');
       assert.equal(dup.jobId, 'old');
       await env.put(path('b.csv'), csvRows(100, 2));
@@ -81,10 +124,19 @@ describe('corrupt state objects', () => {
   });
 
   it('parseState names the first bad field', () => {
-    const good = { ...emptyState('events', P, 1), loaded: { sourceFingerprint: 'a', loadedFingerprint: 'b', objects: 1, bytes: 2, rows: null, jobId: 'j', at: 3 } };
+    const good = {
+      ...emptyState('events', P, 1),
+      loaded: { sourceFingerprint: 'a', loadedFingerprint: 'b', objects: 1, bytes: 2, rows: null, jobId: 'j', at: 3 },
+    };
     assert.equal(typeof parseState(JSON.stringify(good), 'events', P), 'object');
-    assert.equal(parseState(JSON.stringify({ ...good, loaded: { ...good.loaded, objects: '1' } }), 'events', P), 'loaded.objects is not a finite number');
-    assert.equal(parseState(JSON.stringify({ ...good, status: 'done' }), 'events', P), 'status is "done", not one of new, loaded, empty, failed');
+    assert.equal(
+      parseState(JSON.stringify({ ...good, loaded: { ...good.loaded, objects: '1' } }), 'events', P),
+      'loaded.objects is not a finite number',
+    );
+    assert.equal(
+      parseState(JSON.stringify({ ...good, status: 'done' }), 'events', P),
+      'status is "done", not one of new, loaded, empty, failed',
+    );
     assert.equal(parseState(JSON.stringify({ ...good, version: 3 }), 'events', P), 'version is 3, not 1 or 2');
   });
 });
@@ -110,7 +162,7 @@ describe('job ids across lost state', () => {
     }
   });
 
-  it('a 409 on a job that is not this claim\'s (other labels) burns the id and claims again', async () => {
+  it("a 409 on a job that is not this claim's (other labels) burns the id and claims again", async () => {
     const env = await createTestEnv();
     try {
       await env.put(path('a.csv'), csvRows(1, 3));
@@ -118,10 +170,21 @@ describe('job ids across lost state', () => {
       const h = { state: emptyState('events', P, env.clock.now()), generation: '0' };
       await writeState(env.engine.store, env.config.state, h, h.state);
       // A foreign job already holds the very id the first claim of this epoch will use.
-      const fp = fingerprintObjects([{ name: path('a.csv'), generation: env.generations.get(`lake/${path('a.csv')}`)! }]);
+      const fp = fingerprintObjects([
+        { name: path('a.csv'), generation: env.generations.get(`lake/${path('a.csv')}`)! },
+      ]);
       const jobId = jobIdFor('load', 'events', P, fp, `${h.state.epoch}.1`);
       const spec = env.config.tables[0]!.spec;
-      await env.engine.warehouse.insertJob({ kind: 'load', jobId, table: spec, destination: spec.ref, partition: P, sourceUris: [env.engine.store.uri('lake', path('zz-other.txt'))], writeDisposition: 'WRITE_TRUNCATE', labels: { tidemark: 'v1' } });
+      await env.engine.warehouse.insertJob({
+        kind: 'load',
+        jobId,
+        table: spec,
+        destination: spec.ref,
+        partition: P,
+        sourceUris: [env.engine.store.uri('lake', path('zz-other.txt'))],
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels: { tidemark: 'v1' },
+      });
       assert.ok(other.generation);
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(r.outcome, 'loaded');
@@ -136,7 +199,10 @@ describe('job ids across lost state', () => {
 });
 
 /** A store whose write of a matching object lands but answers with the 412 a client retry would get. */
-function losingAnswers(store: ObjectStore, lose: (name: string, data: string) => boolean): ObjectStore & { lost: number } {
+function losingAnswers(
+  store: ObjectStore,
+  lose: (name: string, data: string) => boolean,
+): ObjectStore & { lost: number } {
   const wrapped = Object.create(store) as ObjectStore & { lost: number };
   wrapped.lost = 0;
   wrapped.write = async (bucket: string, name: string, data: Buffer | string, o?: WriteOptions) => {
@@ -161,7 +227,10 @@ describe('compare-and-swap with a lost answer', () => {
       assert.equal(r.outcome, 'loaded');
       assert.equal(r.jobsSubmitted, 1);
       assert.equal(await env.count(), 5);
-      assert.equal((await readBudget(env.engine.store, env.config.state, env.config.tables[0]!, env.clock.now())).used, 1);
+      assert.equal(
+        (await readBudget(env.engine.store, env.config.state, env.config.tables[0]!, env.clock.now())).used,
+        1,
+      );
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
       assert.equal(state.inflight, undefined);
     } finally {
@@ -195,7 +264,13 @@ function instantWarehouse(): Warehouse {
     async insertJob(spec: JobSpec) {
       const existing = jobs.get(spec.jobId);
       if (existing) return { status: existing, created: false };
-      const status: JobStatus = { jobId: spec.jobId, state: 'DONE', kind: spec.kind, labels: spec.labels, outputRows: 0 };
+      const status: JobStatus = {
+        jobId: spec.jobId,
+        state: 'DONE',
+        kind: spec.kind,
+        labels: spec.labels,
+        outputRows: 0,
+      };
       jobs.set(spec.jobId, status);
       return { status, created: true };
     },
@@ -215,14 +290,27 @@ describe('the "already loaded?" check of a finalize event', () => {
     const names = Array.from({ length: files }, (_, i) => path(`f-${String(i).padStart(5, '0')}.csv`));
     for (const name of names) await memory.write('lake', name, 'id,v\n1,x\n');
     const { store, n } = counting(memory);
-    const engine: Engine = { config, router: createRouter(config), store, warehouse: instantWarehouse(), clock: new ManualClock(), log: memoryLogger(), options: { pollMs: 1, maxWaitMs: 10, submitGraceMs: 60_000, maxRounds: 4 } };
+    const engine: Engine = {
+      config,
+      router: createRouter(config),
+      store,
+      warehouse: instantWarehouse(),
+      clock: new ManualClock(),
+      log: memoryLogger(),
+      options: { pollMs: 1, maxWaitMs: 10, submitGraceMs: 60_000, maxRounds: 4 },
+    };
     const first = await syncPartition(engine, { table: 'events', partition: P, reason: 'test' });
     assert.equal(first.outcome, 'loaded');
     assert.equal(first.objects, files);
     const sample = names[Math.floor(files / 2)]!;
     const generation = (await memory.read('lake', sample))!.generation;
     Object.assign(n, { read: 0, list: 0, write: 0, bytes: 0 });
-    const dup = await syncPartition(engine, { table: 'events', partition: P, reason: 'object-finalized', hint: { name: sample, generation } });
+    const dup = await syncPartition(engine, {
+      table: 'events',
+      partition: P,
+      reason: 'object-finalized',
+      hint: { name: sample, generation },
+    });
     assert.equal(dup.outcome, 'up-to-date');
     return { ...n };
   }

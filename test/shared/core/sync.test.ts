@@ -25,9 +25,14 @@ async function loadJobs(env: TestEnv) {
 
 /** Delivers finalize events for `names` through the handler with platform retry semantics. */
 async function deliverEvents(env: TestEnv, names: string[], opts: Parameters<typeof deliverUntilQuiet>[3] = {}) {
-  return deliverUntilQuiet(env.clock, names.map((name) => env.event(name)), async (event) => {
-    await onObjectFinalized(env.engine, event as never);
-  }, opts);
+  return deliverUntilQuiet(
+    env.clock,
+    names.map((name) => env.event(name)),
+    async (event) => {
+      await onObjectFinalized(env.engine, event as never);
+    },
+    opts,
+  );
 }
 
 describe('syncPartition', () => {
@@ -46,7 +51,9 @@ describe('syncPartition', () => {
       assert.equal((await loadJobs(env)).length, 1);
       const labels = await env.engine.warehouse.getTableLabels({ dataset: 'lake_us', table: 'events' });
       assert.equal(decodeLabelTime(labels!.labels.tidemark_last_load), Math.floor(env.clock.now() / 1000) * 1000);
-      assert.ok(env.log.entries.some((e) => e.message === 'partition loaded' && e.crossRegionBytes === csvRows(1, 5).length));
+      assert.ok(
+        env.log.entries.some((e) => e.message === 'partition loaded' && e.crossRegionBytes === csvRows(1, 5).length),
+      );
     } finally {
       await env.close();
     }
@@ -56,16 +63,18 @@ describe('syncPartition', () => {
     const env = await createTestEnv();
     try {
       const names: string[] = [];
-      for (let h = 8; h < 11; h++) for (let f = 0; f < 4; f++) {
-        const name = path(h, `part-${f}.csv`);
-        await env.put(name, csvRows(h * 100 + f * 10, 10));
-        names.push(name);
-      }
+      for (let h = 8; h < 11; h++)
+        for (let f = 0; f < 4; f++) {
+          const name = path(h, `part-${f}.csv`);
+          await env.put(name, csvRows(h * 100 + f * 10, 10));
+          names.push(name);
+        }
       const stats = await deliverEvents(env, shuffled([...names, ...names, ...names], 7), { concurrency: 3 });
       assert.equal(stats.acknowledgedErrors.length, 0);
       assert.equal(await env.count(), 120);
       assert.equal(await env.count('true', '(SELECT DISTINCT id FROM lake_us.events)'), 120);
-      for (let h = 8; h < 11; h++) assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '${String(h).padStart(2, '0')}'`), 40);
+      for (let h = 8; h < 11; h++)
+        assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '${String(h).padStart(2, '0')}'`), 40);
     } finally {
       await env.close();
     }
@@ -96,7 +105,10 @@ describe('syncPartition', () => {
       assert.equal(await env.count('true', '(SELECT DISTINCT id FROM lake_us.events)'), 70);
       const jobs = (await loadJobs(env)).sort((a, b) => a.startedAt - b.startedAt);
       for (let i = 1; i < jobs.length; i++) {
-        assert.ok(jobs[i]!.startedAt >= jobs[i - 1]!.endedAt!, `jobs ${jobs[i - 1]!.jobId} and ${jobs[i]!.jobId} overlapped`);
+        assert.ok(
+          jobs[i]!.startedAt >= jobs[i - 1]!.endedAt!,
+          `jobs ${jobs[i - 1]!.jobId} and ${jobs[i]!.jobId} overlapped`,
+        );
       }
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
       assert.equal(state.loaded?.objects, 10);
@@ -112,13 +124,27 @@ describe('syncPartition', () => {
       await env.put(path(10, 'a.csv'), csvRows(1, 3));
       // A sync claims the partition and "dies" (a zombie) before submitting its job.
       let zombieJobId = '';
-      const crashEnv = { ...env.engine, hooks: { step: (s: SyncStep, info: { jobId?: string }) => {
-        if (s === 'after-claim') { zombieJobId = info.jobId!; throw new SimulatedCrashError('zombie paused after claim'); }
-      } } };
-      await assert.rejects(syncPartition(crashEnv, { table: 'events', partition: P, reason: 'zombie' }), SimulatedCrashError);
+      const crashEnv = {
+        ...env.engine,
+        hooks: {
+          step: (s: SyncStep, info: { jobId?: string }) => {
+            if (s === 'after-claim') {
+              zombieJobId = info.jobId!;
+              throw new SimulatedCrashError('zombie paused after claim');
+            }
+          },
+        },
+      };
+      await assert.rejects(
+        syncPartition(crashEnv, { table: 'events', partition: P, reason: 'zombie' }),
+        SimulatedCrashError,
+      );
       // Newer data arrives; a sync inside the grace period must back off, not race the zombie.
       await env.put(path(10, 'b.csv'), csvRows(100, 4));
-      await assert.rejects(syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' }), PartitionBusyError);
+      await assert.rejects(
+        syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' }),
+        PartitionBusyError,
+      );
       // After the grace period the claim is fenced and the newer listing is loaded.
       env.clock.advance(61_000);
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
@@ -127,8 +153,14 @@ describe('syncPartition', () => {
       // The zombie wakes up and submits its (older) job: the id is burned, nothing is loaded.
       const { state } = await readState(env.engine.store, env.config.state, 'events', P, env.clock.now());
       const late = await env.engine.warehouse.insertJob({
-        kind: 'load', jobId: zombieJobId, table: env.config.tables[0]!.spec, destination: env.config.tables[0]!.spec.ref, partition: P,
-        sourceUris: [env.engine.store.uri('lake', path(10, 'a.csv'))], writeDisposition: 'WRITE_TRUNCATE', labels: {},
+        kind: 'load',
+        jobId: zombieJobId,
+        table: env.config.tables[0]!.spec,
+        destination: env.config.tables[0]!.spec.ref,
+        partition: P,
+        sourceUris: [env.engine.store.uri('lake', path(10, 'a.csv'))],
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels: {},
       });
       assert.equal(late.created, false);
       assert.equal(late.status.kind, 'noop');
@@ -140,17 +172,34 @@ describe('syncPartition', () => {
     }
   });
 
-  const steps: SyncStep[] = ['after-list', 'after-claim', 'after-submit', 'after-complete', 'after-label', 'after-settle'];
+  const steps: SyncStep[] = [
+    'after-list',
+    'after-claim',
+    'after-submit',
+    'after-complete',
+    'after-label',
+    'after-settle',
+  ];
   for (const crashAt of steps) {
     it(`recovers from a crash ${crashAt}: rows exactly once, state settled, label set`, async () => {
       let crashed = false;
       const env = await createTestEnv({
-        hooks: { step: (s) => { if (s === crashAt && !crashed) { crashed = true; throw new SimulatedCrashError(`crash ${s}`); } } },
+        hooks: {
+          step: (s) => {
+            if (s === crashAt && !crashed) {
+              crashed = true;
+              throw new SimulatedCrashError(`crash ${s}`);
+            }
+          },
+        },
       });
       try {
         await env.put(path(10, 'a.csv'), csvRows(1, 6));
         await env.put(path(10, 'b.csv'), csvRows(10, 4));
-        await assert.rejects(syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' }), SimulatedCrashError);
+        await assert.rejects(
+          syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' }),
+          SimulatedCrashError,
+        );
         // The platform redelivers later (past any grace period).
         await deliverEvents(env, [path(10, 'a.csv')], { minBackoffMs: 70_000 });
         assert.equal(await env.count(), 10);
@@ -193,7 +242,10 @@ describe('syncPartition', () => {
       const fixed = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(fixed.outcome, 'loaded');
       assert.equal(await env.count(), 60);
-      assert.deepEqual(fixed.quarantined.map((x) => x.name), [path(10, 'cols.csv.gz')]);
+      assert.deepEqual(
+        fixed.quarantined.map((x) => x.name),
+        [path(10, 'cols.csv.gz')],
+      );
     } finally {
       await env.close();
     }
@@ -207,13 +259,25 @@ describe('syncPartition', () => {
       const first = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
       assert.equal(first.quarantined.length, 1);
       const before = (await loadJobs(env)).length;
-      const forced = await syncPartition(env.engine, { table: 'events', partition: P, force: true, forceToken: 'm1', reason: 'reload' });
+      const forced = await syncPartition(env.engine, {
+        table: 'events',
+        partition: P,
+        force: true,
+        forceToken: 'm1',
+        reason: 'reload',
+      });
       assert.equal(forced.outcome, 'loaded');
       assert.equal(forced.quarantined.length, 1);
       assert.equal(await env.count(), 5);
       assert.equal((await loadJobs(env)).length, before + 2); // the forced try with the bad file, then without it
       // A redelivery of the same forced message does not reload again.
-      const dup = await syncPartition(env.engine, { table: 'events', partition: P, force: true, forceToken: 'm1', reason: 'reload' });
+      const dup = await syncPartition(env.engine, {
+        table: 'events',
+        partition: P,
+        force: true,
+        forceToken: 'm1',
+        reason: 'reload',
+      });
       assert.equal(dup.outcome, 'up-to-date');
     } finally {
       await env.close();
@@ -239,7 +303,12 @@ describe('syncPartition', () => {
   });
 
   it('loads a partition larger than maxUrisPerLoad through a staging table in one atomic copy', async () => {
-    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('defaults: { jobBudget: 300, jobBurst: 20 }', 'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }') });
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace(
+        'defaults: { jobBudget: 300, jobBurst: 20 }',
+        'defaults: { jobBudget: 300, jobBurst: 20, maxUrisPerLoad: 3 }',
+      ),
+    });
     try {
       for (let i = 0; i < 8; i++) await env.put(path(10, `f${i}.csv`), csvRows(i * 10, 2));
       const r = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
@@ -261,7 +330,11 @@ describe('syncPartition', () => {
     try {
       // One file per second for 2,000 s: most into the current hour, every fifth one late data
       // for one of 12 older hours. Each file is written when its event first arrives.
-      const files = Array.from({ length: 2000 }, (_, i) => ({ i, name: path(i % 5 === 0 ? (i / 5) % 12 : 12, `s-${String(i).padStart(4, '0')}.csv`), written: false }));
+      const files = Array.from({ length: 2000 }, (_, i) => ({
+        i,
+        name: path(i % 5 === 0 ? (i / 5) % 12 : 12, `s-${String(i).padStart(4, '0')}.csv`),
+        written: false,
+      }));
       const start = env.clock.now();
       const stats = await deliverUntilQuiet(
         env.clock,
@@ -281,12 +354,20 @@ describe('syncPartition', () => {
       const jobs = await loadJobs(env);
       const elapsedDays = (env.clock.now() - start) / 86_400_000;
       // Token bucket: burst 20 plus 300 per day of simulated time; far below one job per file.
-      assert.ok(jobs.length <= 20 + Math.ceil(300 * elapsedDays), `${jobs.length} jobs in ${elapsedDays.toFixed(3)} days`);
+      assert.ok(
+        jobs.length <= 20 + Math.ceil(300 * elapsedDays),
+        `${jobs.length} jobs in ${elapsedDays.toFixed(3)} days`,
+      );
       assert.ok(jobs.length >= 13, 'every touched partition was loaded');
       // The README's freshness bound under a stream: D partitions changing x 288 s + 600 s of retry backoff.
       const lastArrival = start + 1999 * 1_000;
-      assert.ok(env.clock.now() - lastArrival <= 13 * 288_000 + 600_000, `quiet ${((env.clock.now() - lastArrival) / 60_000).toFixed(1)} min after the last file`);
-      t.diagnostic(`2,000 files into 13 partitions: ${stats.deliveries} deliveries (${stats.retries} retries), ${jobs.length} load jobs, quiet after ${((env.clock.now() - start) / 60_000).toFixed(0)} min of simulated time`);
+      assert.ok(
+        env.clock.now() - lastArrival <= 13 * 288_000 + 600_000,
+        `quiet ${((env.clock.now() - lastArrival) / 60_000).toFixed(1)} min after the last file`,
+      );
+      t.diagnostic(
+        `2,000 files into 13 partitions: ${stats.deliveries} deliveries (${stats.retries} retries), ${jobs.length} load jobs, quiet after ${((env.clock.now() - start) / 60_000).toFixed(0)} min of simulated time`,
+      );
     } finally {
       await env.close();
     }
@@ -306,19 +387,27 @@ describe('syncPartition', () => {
       await deliverEvents(env, [path(10, 'a.csv')], { minBackoffMs: 1_000 });
       assert.equal(await env.count(), 5);
       assert.equal((await loadJobs(env)).length, 1);
-      assert.equal((await readBudget(env.engine.store, env.config.state, env.config.tables[0]!, env.clock.now())).used, 1);
+      assert.equal(
+        (await readBudget(env.engine.store, env.config.state, env.config.tables[0]!, env.clock.now())).used,
+        1,
+      );
     } finally {
       await env.close();
     }
   });
 
   it('a claim that finds no token is released at once, not left for the grace period', async () => {
-    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1') });
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1'),
+    });
     try {
       await env.put(path(1, 'a.csv'), csvRows(10, 1));
       await env.put(path(2, 'a.csv'), csvRows(20, 1));
       await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
-      await assert.rejects(syncPartition(env.engine, { table: 'events', partition: '2026112402', reason: 'test' }), BudgetExhaustedError);
+      await assert.rejects(
+        syncPartition(env.engine, { table: 'events', partition: '2026112402', reason: 'test' }),
+        BudgetExhaustedError,
+      );
       const { state } = await readState(env.engine.store, env.config.state, 'events', '2026112402', env.clock.now());
       assert.equal(state.inflight, undefined);
       env.clock.advance(43_200_000); // one token at 2 per day; far less than a grace period would matter
@@ -331,7 +420,9 @@ describe('syncPartition', () => {
   });
 
   it('a forced reload that finds no token is not taken as done: its redelivery reloads', async () => {
-    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1') });
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 1'),
+    });
     try {
       await env.put(path(1, 'a.csv'), csvRows(10, 1));
       await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
@@ -347,12 +438,17 @@ describe('syncPartition', () => {
   });
 
   it('stops at the daily budget: work waits with a transient error instead of failing', async () => {
-    const env = await createTestEnv({ yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 2') });
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace('jobBudget: 300, jobBurst: 20', 'jobBudget: 2, jobBurst: 2'),
+    });
     try {
       for (let h = 1; h <= 3; h++) await env.put(path(h, 'a.csv'), csvRows(h * 10, 1));
       await syncPartition(env.engine, { table: 'events', partition: '2026112401', reason: 'test' });
       await syncPartition(env.engine, { table: 'events', partition: '2026112402', reason: 'test' });
-      await assert.rejects(syncPartition(env.engine, { table: 'events', partition: '2026112403', reason: 'test' }), BudgetExhaustedError);
+      await assert.rejects(
+        syncPartition(env.engine, { table: 'events', partition: '2026112403', reason: 'test' }),
+        BudgetExhaustedError,
+      );
       assert.equal(await env.count(), 2);
       env.clock.advance(86_400_000);
       await syncPartition(env.engine, { table: 'events', partition: '2026112403', reason: 'test' });

@@ -66,13 +66,25 @@ describe('the audit listing sees drifted names of its window', () => {
         const [y, m, dd, h] = [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), d.getUTCHours()];
         const p2 = (n: number) => String(n).padStart(2, '0');
         const names = [];
-        for (const mm of [p2(m), String(m)]) for (const ddd of [p2(dd), String(dd)]) for (const hh of [p2(h), String(h)]) names.push(`events/dt=${y}-${mm}-${ddd}/hr=${hh}/a.csv`);
-        names.push(`events/dt=${y}-${p2(m)}-${p2(dd)}/hr=${p2(h)}/a.json`, `events/dt=${y}-${p2(m)}-${p2(dd)}/hr=${p2(h)}/retry/a.csv`);
+        for (const mm of [p2(m), String(m)])
+          for (const ddd of [p2(dd), String(dd)])
+            for (const hh of [p2(h), String(h)]) names.push(`events/dt=${y}-${mm}-${ddd}/hr=${hh}/a.csv`);
+        names.push(
+          `events/dt=${y}-${p2(m)}-${p2(dd)}/hr=${p2(h)}/a.json`,
+          `events/dt=${y}-${p2(m)}-${p2(dd)}/hr=${p2(h)}/retry/a.csv`,
+        );
         // Listings of a day or more also see stray files beside the hour folders.
         if (to - from >= 24 * H) names.push(`events/dt=${y}-${p2(m)}-${p2(dd)}/stray.csv`);
-        for (const name of names) assert.ok(prefixes.some((p) => name.startsWith(p)), `${name} under none of ${prefixes.join(' ')}`);
+        for (const name of names)
+          assert.ok(
+            prefixes.some((p) => name.startsWith(p)),
+            `${name} under none of ${prefixes.join(' ')}`,
+          );
       }
-      assert.ok(prefixes.every((p) => p.startsWith('events/dt=2026-')), `never the whole table: ${prefixes.join(' ')}`);
+      assert.ok(
+        prefixes.every((p) => p.startsWith('events/dt=2026-')),
+        `never the whole table: ${prefixes.join(' ')}`,
+      );
     });
   }
 });
@@ -85,12 +97,31 @@ describe('runAudit reports unrouted objects', () => {
       env.clock.ms = at(12);
       await env.put('events/dt=2026-12-01/hr=09/a.csv', csvRows(1, 2));
       await syncPartition(env.engine, { table: 'events', partition: '2026120109', reason: 'test' });
-      const drifted = ['events/dt=2026-12-01/hr=9/a.csv', 'events/dt=2026-12-1/hr=09/a.csv', 'events/dt=2026-12-01/hr=09/a.json', 'events/dt=2026-12-01/hr=09/retry/a.csv', 'events/dt=2026-12-01/hr=24/a.csv'];
+      const drifted = [
+        'events/dt=2026-12-01/hr=9/a.csv',
+        'events/dt=2026-12-1/hr=09/a.csv',
+        'events/dt=2026-12-01/hr=09/a.json',
+        'events/dt=2026-12-01/hr=09/retry/a.csv',
+        'events/dt=2026-12-01/hr=24/a.csv',
+      ];
       for (const name of drifted) await env.put(name, csvRows(5, 1));
-      for (const quiet of ['events/dt=2026-12-01/hr=09/_SUCCESS', 'events/dt=2026-12-01/hr=09/.a.csv', 'events/dt=2026-12-01/hr=09/a.csv.tmp']) await env.put(quiet, 'x');
+      for (const quiet of [
+        'events/dt=2026-12-01/hr=09/_SUCCESS',
+        'events/dt=2026-12-01/hr=09/.a.csv',
+        'events/dt=2026-12-01/hr=09/a.csv.tmp',
+      ])
+        await env.put(quiet, 'x');
       for (let i = 0; i < 12; i++) await env.put(`events/dt=2026-12-1/hr=10/part-${i}.json`, '{}');
       const summaries: AuditReport[] = [];
-      const deps: AuditDeps = { ...env.engine, bus: { publish: async (topic, msgs) => { if (topic === 'tidemark-audit-results') summaries.push(...(msgs as AuditReport[])); return []; } } };
+      const deps: AuditDeps = {
+        ...env.engine,
+        bus: {
+          publish: async (topic, msgs) => {
+            if (topic === 'tidemark-audit-results') summaries.push(...(msgs as AuditReport[]));
+            return [];
+          },
+        },
+      };
       const report = await runAudit(deps, { fromMs: at(8), toMs: at(11) });
       const u = report.tables[0]!.unrouted;
       assert.equal(u.count, drifted.length + 12);
@@ -116,7 +147,10 @@ describe('runAudit reports unrouted objects', () => {
     try {
       await env.put('events/dt=2026-11-24/hr=09/a.csv', csvRows(1, 2));
       await env.put('events/dt=2026-11-24/hr=09/_SUCCESS', '');
-      const report = await runAudit({ ...env.engine, bus: { publish: async () => [] } }, { fromMs: Date.UTC(2026, 10, 24, 9), toMs: Date.UTC(2026, 10, 24, 10) });
+      const report = await runAudit(
+        { ...env.engine, bus: { publish: async () => [] } },
+        { fromMs: Date.UTC(2026, 10, 24, 9), toMs: Date.UTC(2026, 10, 24, 10) },
+      );
       assert.deepEqual(report.tables[0]!.unrouted, { count: 0, samples: [] });
       assert.equal(env.log.entries.filter((e) => e.severity === 'WARNING').length, 0);
     } finally {

@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { addWaivers, CorruptWaiversError, MAX_WAIVER_PARTITIONS, parseWaiverSet, readWaivers, revokeWaivers, waiversObjectName } from '../../../shared/core/waivers.ts';
+import {
+  addWaivers,
+  CorruptWaiversError,
+  MAX_WAIVER_PARTITIONS,
+  parseWaiverSet,
+  readWaivers,
+  revokeWaivers,
+  waiversObjectName,
+} from '../../../shared/core/waivers.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 
 const cfg = { bucket: 'lake', prefix: '_tidemark/' };
@@ -20,7 +28,10 @@ describe('waivers', () => {
     const hours = Array.from({ length: 12 }, (_, h) => `20261124${String(h).padStart(2, '0')}`);
     await Promise.all(hours.map((p) => addWaivers(store, cfg, 'events', [p], entry(`gap ${p}`))));
     const { set } = await readWaivers(store, cfg, 'events');
-    assert.deepEqual(set.waivers.map((w) => w.partition), hours);
+    assert.deepEqual(
+      set.waivers.map((w) => w.partition),
+      hours,
+    );
     assert.ok(store.calls.write > hours.length, 'some writes lost the race and were retried');
   });
 
@@ -28,9 +39,18 @@ describe('waivers', () => {
     const store = new MemoryObjectStore();
     await addWaivers(store, cfg, 'events', ['2026112401', '2026112402'], entry('first'));
     await addWaivers(store, cfg, 'events', ['2026112402'], entry('second'));
-    assert.deepEqual((await readWaivers(store, cfg, 'events')).set.waivers.map((w) => [w.partition, w.reason]), [['2026112401', 'first'], ['2026112402', 'second']]);
+    assert.deepEqual(
+      (await readWaivers(store, cfg, 'events')).set.waivers.map((w) => [w.partition, w.reason]),
+      [
+        ['2026112401', 'first'],
+        ['2026112402', 'second'],
+      ],
+    );
     assert.equal(await revokeWaivers(store, cfg, 'events', ['2026112402', '2026112403']), 1);
-    assert.deepEqual((await readWaivers(store, cfg, 'events')).set.waivers.map((w) => w.partition), ['2026112401']);
+    assert.deepEqual(
+      (await readWaivers(store, cfg, 'events')).set.waivers.map((w) => w.partition),
+      ['2026112401'],
+    );
     assert.deepEqual((await readWaivers(store, cfg, 'orders')).set.waivers, []);
   });
 
@@ -45,12 +65,26 @@ describe('waivers', () => {
     ['not JSON', '{', /not JSON/],
     ['another version', '{"version":2,"table":"events","waivers":[]}', /version is 2/],
     ["another table's object", '{"version":1,"table":"orders","waivers":[]}', /table is "orders"/],
-    ['a bad partition id', '{"version":1,"table":"events","waivers":[{"partition":"2026-11-24","reason":"x","by":"a","at":1}]}', /waivers\[0\]\.partition/],
-    ['no reason', '{"version":1,"table":"events","waivers":[{"partition":"2026112401","reason":"","by":"a","at":1}]}', /waivers\[0\]\.reason/],
+    [
+      'a bad partition id',
+      '{"version":1,"table":"events","waivers":[{"partition":"2026-11-24","reason":"x","by":"a","at":1}]}',
+      /waivers\[0\]\.partition/,
+    ],
+    [
+      'no reason',
+      '{"version":1,"table":"events","waivers":[{"partition":"2026112401","reason":"","by":"a","at":1}]}',
+      /waivers\[0\]\.reason/,
+    ],
   ];
   for (const [what, text, message] of corrupt) {
     it(`a corrupt object (${what}) is an error naming it`, () => {
-      assert.throws(() => parseWaiverSet(text, 'gs://lake/_tidemark/waivers/events.json', 'events'), (err: Error) => err instanceof CorruptWaiversError && message.test(err.message) && err.message.includes('gs://lake/_tidemark/waivers/events.json'));
+      assert.throws(
+        () => parseWaiverSet(text, 'gs://lake/_tidemark/waivers/events.json', 'events'),
+        (err: Error) =>
+          err instanceof CorruptWaiversError &&
+          message.test(err.message) &&
+          err.message.includes('gs://lake/_tidemark/waivers/events.json'),
+      );
     });
   }
 });

@@ -43,12 +43,27 @@ describe('alerts', () => {
       const path = (h: number, f: string) => `events/dt=2026-11-24/hr=${String(h).padStart(2, '0')}/${f}`;
       for (const h of [0, 1, 2, 4, 5]) await env.put(path(h, 'a.csv'), csvRows(h * 10, 3));
       await env.put(path(2, 'bad.csv'), 'id,v\nnope,1\n');
-      for (const h of [0, 1, 2, 4]) await syncPartition(env.engine, { table: 'events', partition: `20261124${String(h).padStart(2, '0')}`, reason: 'test' });
+      for (const h of [0, 1, 2, 4])
+        await syncPartition(env.engine, {
+          table: 'events',
+          partition: `20261124${String(h).padStart(2, '0')}`,
+          reason: 'test',
+        });
       const loaderLines = env.log.entries.length;
       env.clock.advance(3 * 3_600_000);
-      await runAudit({ ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } }, { fromMs: Date.UTC(2026, 10, 24, 0), toMs: Date.UTC(2026, 10, 24, 6) });
+      await runAudit(
+        { ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } },
+        { fromMs: Date.UTC(2026, 10, 24, 0), toMs: Date.UTC(2026, 10, 24, 6) },
+      );
       // As Cloud Logging stores them: loads ran in the loader, the audit in the auditor.
-      const entries: Entry[] = env.log.entries.map(({ severity, ...payload }, i) => ({ severity, resource: { type: 'cloud_run_revision', labels: { service_name: i < loaderLines ? services.loader : services.auditor } }, jsonPayload: payload }));
+      const entries: Entry[] = env.log.entries.map(({ severity, ...payload }, i) => ({
+        severity,
+        resource: {
+          type: 'cloud_run_revision',
+          labels: { service_name: i < loaderLines ? services.loader : services.auditor },
+        },
+        jsonPayload: payload,
+      }));
       const { metrics } = describeAlerts(env.config, { services });
       const matching = (m: LogMetric) => entries.filter((e) => m.conditions.every((c) => holds(c, e)));
       const byName = new Map(metrics.filter((m): m is LogMetric => m.kind === 'log').map((m) => [m.name, m]));
@@ -56,10 +71,20 @@ describe('alerts', () => {
       const quarantined = matching(byName.get('tidemark_quarantined_files')!);
       assert.equal(quarantined.length, 1, 'one line per quarantined file');
       assert.match(String(quarantined[0]!.jsonPayload.object), /bad\.csv$/);
-      assert.equal(extract(byName.get('tidemark_quarantined_files')!, quarantined[0]!, 'EXTRACT(jsonPayload.table)'), 'events');
+      assert.equal(
+        extract(byName.get('tidemark_quarantined_files')!, quarantined[0]!, 'EXTRACT(jsonPayload.table)'),
+        'events',
+      );
 
       // Hours 0..5: 0,1,4 ok; 2 quarantined; 3 upstream-missing; 5 missing.
-      const expected: Record<string, number> = { missing: 1, stale: 0, failed: 0, quarantined: 1, 'upstream-missing': 1, orphan: 0 };
+      const expected: Record<string, number> = {
+        missing: 1,
+        stale: 0,
+        failed: 0,
+        quarantined: 1,
+        'upstream-missing': 1,
+        orphan: 0,
+      };
       for (const cls of HOLE_CLASSES) {
         const m = byName.get(`tidemark_audit_${cls.replace(/-/g, '_')}`)!;
         const lines = matching(m);
@@ -73,7 +98,10 @@ describe('alerts', () => {
       // Newest ok partition that ended: hour 04 (ends 05:00); now is 15:00.
       assert.equal(extract(lag, lagLines[0]!, lag.valueExtractor!), 10 * 3600);
       // The rendered filter says the same as the conditions.
-      assert.equal(byName.get('tidemark_audit_upstream_missing')!.filter, 'resource.type="cloud_run_revision" AND resource.labels.service_name="tidemark-auditor" AND jsonPayload.message=~"^audit [^ ]+: " AND jsonPayload.counts."upstream-missing">=0');
+      assert.equal(
+        byName.get('tidemark_audit_upstream_missing')!.filter,
+        'resource.type="cloud_run_revision" AND resource.labels.service_name="tidemark-auditor" AND jsonPayload.message=~"^audit [^ ]+: " AND jsonPayload.counts."upstream-missing">=0',
+      );
     } finally {
       await env.close();
     }
@@ -83,12 +111,18 @@ describe('alerts', () => {
     const env = await createTestEnv();
     try {
       assert.deepEqual(describeAlerts(env.config, { services }).policies, []);
-      const { policies, metrics } = describeAlerts({ ...env.config, alerts: { notificationChannels: ['projects/test-project/notificationChannels/123'] } }, { services });
+      const { policies, metrics } = describeAlerts(
+        { ...env.config, alerts: { notificationChannels: ['projects/test-project/notificationChannels/123'] } },
+        { services },
+      );
       assert.ok(policies.length >= 6);
       for (const p of policies) {
         assert.ok(p.documentation.length > 40, p.name);
         assert.deepEqual(p.notificationChannels, ['projects/test-project/notificationChannels/123']);
-        assert.ok(metrics.some((m) => (m.kind === 'log' ? `logging.googleapis.com/user/${m.name}` : m.name) === p.metric), `${p.name}: its metric is described`);
+        assert.ok(
+          metrics.some((m) => (m.kind === 'log' ? `logging.googleapis.com/user/${m.name}` : m.name) === p.metric),
+          `${p.name}: its metric is described`,
+        );
       }
       assert.match(metrics.find((m) => m.kind === 'builtin')!.filter, /subscription_id="tidemark-backfill-dlq-sub"/);
     } finally {
@@ -97,6 +131,12 @@ describe('alerts', () => {
   });
 
   it('renders quoting in filter values', () => {
-    assert.equal(renderFilter([{ field: 'jsonPayload.message', op: '=', value: 'a "b" \\ c' }, { field: 'x', op: ':*' }]), 'jsonPayload.message="a \\"b\\" \\\\ c" AND x:*');
+    assert.equal(
+      renderFilter([
+        { field: 'jsonPayload.message', op: '=', value: 'a "b" \\ c' },
+        { field: 'x', op: ':*' },
+      ]),
+      'jsonPayload.message="a \\"b\\" \\\\ c" AND x:*',
+    );
   });
 });

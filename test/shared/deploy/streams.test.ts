@@ -14,8 +14,14 @@ import { createRouter } from '../../../shared/routing/router.ts';
 import { streamYaml } from '../../helpers/streams.ts';
 
 describe('describeStreams', () => {
-  const config = parseConfig(streamYaml('    files: { maxDuration: 2m, maxBytes: 5000000 }\n'), '/tmp/tidemark.config.yaml');
-  const d = describeStreams(config, { lakeRegion: 'asia-northeast3', ingestAccountEmail: 'tidemark-ingest@test-project.iam.gserviceaccount.com' });
+  const config = parseConfig(
+    streamYaml('    files: { maxDuration: 2m, maxBytes: 5000000 }\n'),
+    '/tmp/tidemark.config.yaml',
+  );
+  const d = describeStreams(config, {
+    lakeRegion: 'asia-northeast3',
+    ingestAccountEmail: 'tidemark-ingest@test-project.iam.gserviceaccount.com',
+  });
   const [s] = d.streams;
 
   it('topic and dead-letter topic store messages only in the lake region', () => {
@@ -23,7 +29,10 @@ describe('describeStreams', () => {
       s!.topics.map((t) => [t.name, t.messageStoragePolicy]),
       [
         ['projects/test-project/topics/tidemark-stream-locations', { allowedPersistenceRegions: ['asia-northeast3'] }],
-        ['projects/test-project/topics/tidemark-stream-locations-dlq', { allowedPersistenceRegions: ['asia-northeast3'] }],
+        [
+          'projects/test-project/topics/tidemark-stream-locations-dlq',
+          { allowedPersistenceRegions: ['asia-northeast3'] },
+        ],
       ],
     );
   });
@@ -41,7 +50,10 @@ describe('describeStreams', () => {
       maxDuration: '120s',
       maxBytes: '5000000',
     });
-    assert.deepEqual(sub.deadLetterPolicy, { deadLetterTopic: 'projects/test-project/topics/tidemark-stream-locations-dlq', maxDeliveryAttempts: 10 });
+    assert.deepEqual(sub.deadLetterPolicy, {
+      deadLetterTopic: 'projects/test-project/topics/tidemark-stream-locations-dlq',
+      maxDeliveryAttempts: 10,
+    });
     assert.equal(s!.expect.state, 'ACTIVE');
     // The dead-letter topic has a subscription, or what it receives is lost.
     assert.equal(s!.subscriptions[1]!.topic, 'projects/test-project/topics/tidemark-stream-locations-dlq');
@@ -51,7 +63,11 @@ describe('describeStreams', () => {
     const cs = s!.subscriptions[0]!.cloudStorageConfig!;
     const router = createRouter(config);
     for (const ms of [Date.UTC(2026, 10, 24, 13, 59, 59), Date.UTC(2026, 11, 31, 23, 0, 0)]) {
-      const name = streamObjectName({ prefix: cs.filenamePrefix, datetimeFormat: cs.filenameDatetimeFormat, suffix: cs.filenameSuffix }, ms, '3f0c2a9e-5b1d-4e8f-9a7c-6d5e4f3a2b1c');
+      const name = streamObjectName(
+        { prefix: cs.filenamePrefix, datetimeFormat: cs.filenameDatetimeFormat, suffix: cs.filenameSuffix },
+        ms,
+        '3f0c2a9e-5b1d-4e8f-9a7c-6d5e4f3a2b1c',
+      );
       const r = router.route(cs.bucket, name);
       assert.ok(r.kind === 'routed' && r.table.name === 'locations');
       assert.equal(r.partition, new Date(ms).toISOString().replace(/[-T:]/g, '').slice(0, 10));
@@ -70,12 +86,23 @@ describe('describeStreams', () => {
     );
     assert.deepEqual(
       d.ingestGrants.map((g) => [g.member, g.role, g.resource]),
-      [[{ kind: 'service-account', email: 'tidemark-ingest@test-project.iam.gserviceaccount.com' }, 'roles/pubsub.publisher', { kind: 'topic', name: 'tidemark-stream-locations' }]],
+      [
+        [
+          { kind: 'service-account', email: 'tidemark-ingest@test-project.iam.gserviceaccount.com' },
+          'roles/pubsub.publisher',
+          { kind: 'topic', name: 'tidemark-stream-locations' },
+        ],
+      ],
     );
   });
 
   it('the function table has ingestEvents: HTTP, its own role, no platform retry', () => {
     const row = FUNCTION_TABLE.find((r) => r.entryPoint === 'ingestEvents');
-    assert.deepEqual(row && { folder: row.folder, role: row.role, trigger: row.trigger, retry: row.retry }, { folder: 'ingest-events', role: 'ingest', trigger: { kind: 'http' }, retry: false });
+    assert.deepEqual(row && { folder: row.folder, role: row.role, trigger: row.trigger, retry: row.retry }, {
+      folder: 'ingest-events',
+      role: 'ingest',
+      trigger: { kind: 'http' },
+      retry: false,
+    });
   });
 });

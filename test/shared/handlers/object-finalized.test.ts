@@ -83,9 +83,21 @@ describe('onObjectFinalized (firebase-functions-test events)', () => {
 
   const bad: [string, Record<string, unknown>, RegExp][] = [
     ['no object name', { bucket: 'lake', generation: '1' }, /data\.name/],
-    ['a generation that is not a number', { bucket: 'lake', name: `${P10}x.csv`, generation: 'abc' }, /data\.generation/],
-    ['a size that is not a number', { bucket: 'lake', name: `${P10}x.csv`, generation: '1', size: 'big' }, /data\.size/],
-    ['an hour that does not exist', { bucket: 'lake', name: 'events/dt=2026-11-24/hr=25/x.csv', generation: '1' }, /hr=25|hour|25/],
+    [
+      'a generation that is not a number',
+      { bucket: 'lake', name: `${P10}x.csv`, generation: 'abc' },
+      /data\.generation/,
+    ],
+    [
+      'a size that is not a number',
+      { bucket: 'lake', name: `${P10}x.csv`, generation: '1', size: 'big' },
+      /data\.size/,
+    ],
+    [
+      'an hour that does not exist',
+      { bucket: 'lake', name: 'events/dt=2026-11-24/hr=25/x.csv', generation: '1' },
+      /hr=25|hour|25/,
+    ],
   ];
   for (const [what, data, reason] of bad) {
     it(`acknowledges an event with ${what}, logging the reason`, async () => {
@@ -118,7 +130,15 @@ describe('onObjectFinalized under functions-framework', () => {
     const ev = storageEvent({ name: `${P10}bin.csv`, generation });
     const res = await request(getTestServer('loadOnFinalizeTest'))
       .post('/')
-      .set({ 'ce-id': ev.id, 'ce-specversion': '1.0', 'ce-type': ev.type, 'ce-source': ev.source, 'ce-subject': ev.subject, 'ce-time': ev.time, 'content-type': 'application/json' })
+      .set({
+        'ce-id': ev.id,
+        'ce-specversion': '1.0',
+        'ce-type': ev.type,
+        'ce-source': ev.source,
+        'ce-subject': ev.subject,
+        'ce-time': ev.time,
+        'content-type': 'application/json',
+      })
       .send(ev.data);
     assert.ok(res.status >= 200 && res.status < 300, `status ${res.status}`);
     assert.equal(await env.count(), 3);
@@ -127,7 +147,10 @@ describe('onObjectFinalized under functions-framework', () => {
   it('structured content mode: the whole CloudEvent as application/cloudevents+json', async () => {
     const { generation } = await env.put(`${P10}structured.csv`, csvRows(200, 2));
     const ev = storageEvent({ name: `${P10}structured.csv`, generation });
-    const res = await request(getTestServer('loadOnFinalizeTest')).post('/').set('content-type', 'application/cloudevents+json').send(JSON.stringify(ev));
+    const res = await request(getTestServer('loadOnFinalizeTest'))
+      .post('/')
+      .set('content-type', 'application/cloudevents+json')
+      .send(JSON.stringify(ev));
     assert.ok(res.status >= 200 && res.status < 300, `status ${res.status}`);
     assert.equal(await env.count(), 5);
   });
@@ -135,11 +158,17 @@ describe('onObjectFinalized under functions-framework', () => {
   it('a transient failure answers 500 so Eventarc redelivers; a permanent one answers 2xx', async () => {
     budgetSpent = true;
     const ev = storageEvent({ name: `${P10}late.csv` });
-    const res = await request(getTestServer('loadOnFinalizeTest')).post('/').set('content-type', 'application/cloudevents+json').send(JSON.stringify(ev));
+    const res = await request(getTestServer('loadOnFinalizeTest'))
+      .post('/')
+      .set('content-type', 'application/cloudevents+json')
+      .send(JSON.stringify(ev));
     assert.equal(res.status, 500);
     budgetSpent = false;
     const badEv = { ...ev, data: { bucket: 'lake' } };
-    const res2 = await request(getTestServer('loadOnFinalizeTest')).post('/').set('content-type', 'application/cloudevents+json').send(JSON.stringify(badEv));
+    const res2 = await request(getTestServer('loadOnFinalizeTest'))
+      .post('/')
+      .set('content-type', 'application/cloudevents+json')
+      .send(JSON.stringify(badEv));
     assert.ok(res2.status >= 200 && res2.status < 300, `status ${res2.status}`);
   });
 });

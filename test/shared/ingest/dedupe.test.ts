@@ -17,7 +17,8 @@ describe('stream dedupe', () => {
   it('reads back the time of every name it generates, in any valid format', () => {
     for (const datetimeFormat of ['YYYY-MM-DD/hh/mm_ssZ', 'YYYY-MM-DDThh:mm:ssZ', 'YYYYMMDDhhmmss']) {
       const naming = { ...stream.files, datetimeFormat };
-      for (const ms of [at(0, 0), at(23, 59, 59), Date.UTC(2028, 1, 29, 12, 30, 1)]) assert.equal(fileNameTime(naming, streamObjectName(naming, ms, UUID)), ms, `${datetimeFormat} ${ms}`);
+      for (const ms of [at(0, 0), at(23, 59, 59), Date.UTC(2028, 1, 29, 12, 30, 1)])
+        assert.equal(fileNameTime(naming, streamObjectName(naming, ms, UUID)), ms, `${datetimeFormat} ${ms}`);
     }
   });
 
@@ -42,8 +43,19 @@ describe('stream dedupe', () => {
   });
 
   it('the tail: files of P-1 named within the window before P, quarantined ones left out', () => {
-    const file = (h: number, m: number, s = 0, generation = '1') => ({ name: streamObjectName(stream.files, at(h, m, s), UUID), generation });
-    const previous = [file(12, 0), file(12, 48, 59), file(12, 49), file(12, 55), file(12, 59, 59), file(12, 58, 0, '7'), { name: 'streams/locations/2026-11-24/12/README', generation: '1' }];
+    const file = (h: number, m: number, s = 0, generation = '1') => ({
+      name: streamObjectName(stream.files, at(h, m, s), UUID),
+      generation,
+    });
+    const previous = [
+      file(12, 0),
+      file(12, 48, 59),
+      file(12, 49),
+      file(12, 55),
+      file(12, 59, 59),
+      file(12, 58, 0, '7'),
+      { name: 'streams/locations/2026-11-24/12/README', generation: '1' },
+    ];
     const skip = new Set([`${file(12, 58).name}\u00007`]);
     const tail = tailFiles(stream, previous, at(13, 0), skip);
     assert.deepEqual(

@@ -12,7 +12,11 @@ describe('storage subscription file names', () => {
     assert.equal(formatFileDatetime('YYYY-MM-DD/hh/mm_ssZ', ms), '2026-11-24/03/04_05Z');
     assert.equal(formatFileDatetime('YYYY-MM-DDThh:mm:ssZ', ms), '2026-11-24T03:04:05Z');
     assert.equal(
-      streamObjectName({ prefix: 'streams/locations/', datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ', suffix: '.ndjson' }, ms, '0b6c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e'),
+      streamObjectName(
+        { prefix: 'streams/locations/', datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ', suffix: '.ndjson' },
+        ms,
+        '0b6c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e',
+      ),
       'streams/locations/2026-11-24/03/04_05Z_0b6c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e.ndjson',
     );
   });

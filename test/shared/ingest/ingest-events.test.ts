@@ -25,10 +25,14 @@ describe('ingestEvents under functions-framework', () => {
   let ids = 0;
   const log = memoryLogger();
   const server = () => request(getTestServer('ingestEventsTest'));
-  const post = (body: string | Buffer, type = 'application/json') => server().post('/v1/streams/locations/events').set('content-type', type).send(body);
+  const post = (body: string | Buffer, type = 'application/json') =>
+    server().post('/v1/streams/locations/events').set('content-type', type).send(body);
 
   before(() => {
-    config = parseConfig(streamYaml('    limits: { maxBodyBytes: 20000, maxRecords: 50 }\n'), '/tmp/tidemark.config.yaml');
+    config = parseConfig(
+      streamYaml('    limits: { maxBodyBytes: 20000, maxRecords: 50 }\n'),
+      '/tmp/tidemark.config.yaml',
+    );
     const deps: IngestDeps = {
       streams: config.streams,
       bus: {
@@ -42,19 +46,31 @@ describe('ingestEvents under functions-framework', () => {
       log,
       newEventId: () => `assigned-${++ids}`,
     };
-    http('ingestEventsTest', ingestHttpFunction(() => deps));
+    http(
+      'ingestEventsTest',
+      ingestHttpFunction(() => deps),
+    );
   });
 
   it('a good JSON array: 200, every record published once with event_id and received_at', async () => {
     published.length = 0;
     const res = await post(JSON.stringify([location(1), location(2, { event_id: 'mine-2' })]));
     assert.equal(res.status, 200);
-    assert.deepEqual(res.body, { stream: 'locations', accepted: 2, rejected: [], eventIds: [res.body.eventIds[0], 'mine-2'] });
+    assert.deepEqual(res.body, {
+      stream: 'locations',
+      accepted: 2,
+      rejected: [],
+      eventIds: [res.body.eventIds[0], 'mine-2'],
+    });
     assert.match(res.body.eventIds[0], /^assigned-\d+$/);
     assert.equal(published.length, 1, 'one publish call per request (the publisher batches)');
     assert.equal(published[0]!.topic, 'tidemark-stream-locations');
     const [first, second] = published[0]!.messages as Record<string, unknown>[];
-    assert.deepEqual(first, { ...location(1), event_id: res.body.eventIds[0], received_at: '2026-11-24T12:34:56.789Z' });
+    assert.deepEqual(first, {
+      ...location(1),
+      event_id: res.body.eventIds[0],
+      received_at: '2026-11-24T12:34:56.789Z',
+    });
     assert.equal(second!.event_id, 'mine-2');
   });
 
@@ -107,16 +123,24 @@ describe('ingestEvents under functions-framework', () => {
   it('gzip (Content-Encoding): decoded and accepted', async () => {
     published.length = 0;
     const body = gzipSync(Buffer.from([1, 2, 3].map((i) => JSON.stringify(location(i))).join('\n')));
-    const res = await server().post('/v1/streams/locations/events').set({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' }).send(body);
+    const res = await server()
+      .post('/v1/streams/locations/events')
+      .set({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' })
+      .send(body);
     assert.equal(res.status, 200);
     assert.equal(res.body.accepted, 3);
   });
 
   it('a gzip body that inflates past the limit: 413 (the decoded size counts)', async () => {
-    const records = Array.from({ length: 40 }, (_, i) => JSON.stringify(location(i, { device_id: 'x'.repeat(1000) }))).join('\n');
+    const records = Array.from({ length: 40 }, (_, i) =>
+      JSON.stringify(location(i, { device_id: 'x'.repeat(1000) })),
+    ).join('\n');
     const body = gzipSync(Buffer.from(records));
     assert.ok(body.length < 20000 && records.length > 20000);
-    const res = await server().post('/v1/streams/locations/events').set({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' }).send(body);
+    const res = await server()
+      .post('/v1/streams/locations/events')
+      .set({ 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' })
+      .send(body);
     assert.equal(res.status, 413);
     assert.match(res.body.error, /limits\.maxBodyBytes/);
   });
@@ -146,7 +170,10 @@ describe('ingestEvents under functions-framework', () => {
   });
 
   it('another path: 404; GET: 405 with Allow', async () => {
-    assert.equal((await server().post('/v1/streams/locations').set('content-type', 'application/json').send('[]')).status, 404);
+    assert.equal(
+      (await server().post('/v1/streams/locations').set('content-type', 'application/json').send('[]')).status,
+      404,
+    );
     const res = await server().get('/v1/streams/locations/events');
     assert.equal(res.status, 405);
     assert.equal(res.headers.allow, 'POST');
@@ -154,17 +181,56 @@ describe('ingestEvents under functions-framework', () => {
 
   const hostile: [string, string, string, number, RegExp][] = [
     ['an object instead of an array', 'application/json', '{"device_id":"x"}', 400, /JSON array/],
-    ['__proto__ smuggling', 'application/x-ndjson', '{"device_id":"d","lat":1,"lon":2,"event_time":"2026-11-24T00:00:00Z","__proto__":{"admin":true}}', 400, /__proto__: not a column/],
-    ['constructor.prototype', 'application/x-ndjson', '{"device_id":"d","lat":1,"lon":2,"event_time":"2026-11-24T00:00:00Z","constructor":{"prototype":{"x":1}}}', 400, /constructor: not a column/],
-    ['deep nesting', 'application/x-ndjson', '{"device_id":"d","meta":' + '['.repeat(5000) + ']'.repeat(5000) + '}', 400, /meta: expected an object/],
-    ['a 1e400 float', 'application/x-ndjson', '{"device_id":"d","lat":1e400,"lon":2,"event_time":"2026-11-24T00:00:00Z"}', 400, /lat: number out of the FLOAT64 range/],
+    [
+      '__proto__ smuggling',
+      'application/x-ndjson',
+      '{"device_id":"d","lat":1,"lon":2,"event_time":"2026-11-24T00:00:00Z","__proto__":{"admin":true}}',
+      400,
+      /__proto__: not a column/,
+    ],
+    [
+      'constructor.prototype',
+      'application/x-ndjson',
+      '{"device_id":"d","lat":1,"lon":2,"event_time":"2026-11-24T00:00:00Z","constructor":{"prototype":{"x":1}}}',
+      400,
+      /constructor: not a column/,
+    ],
+    [
+      'deep nesting',
+      'application/x-ndjson',
+      '{"device_id":"d","meta":' + '['.repeat(5000) + ']'.repeat(5000) + '}',
+      400,
+      /meta: expected an object/,
+    ],
+    [
+      'a 1e400 float',
+      'application/x-ndjson',
+      '{"device_id":"d","lat":1e400,"lon":2,"event_time":"2026-11-24T00:00:00Z"}',
+      400,
+      /lat: number out of the FLOAT64 range/,
+    ],
     ['invalid UTF-8', 'application/x-ndjson', '\xff\xfe', 400, /UTF-8|not JSON/],
-    ['received_at forged', 'application/x-ndjson', JSON.stringify(location(1, { received_at: '2020-01-01T00:00:00Z' })), 400, /received_at: set by tidemark/],
-    ['SQL in the event id', 'application/x-ndjson', JSON.stringify(location(1, { event_id: "x' OR '1'='1" })), 400, /event_id: must be/],
+    [
+      'received_at forged',
+      'application/x-ndjson',
+      JSON.stringify(location(1, { received_at: '2020-01-01T00:00:00Z' })),
+      400,
+      /received_at: set by tidemark/,
+    ],
+    [
+      'SQL in the event id',
+      'application/x-ndjson',
+      JSON.stringify(location(1, { event_id: "x' OR '1'='1" })),
+      400,
+      /event_id: must be/,
+    ],
   ];
   for (const [what, type, body, status, reason] of hostile) {
     it(`hostile: ${what} -> ${status}`, async () => {
-      const res = await server().post('/v1/streams/locations/events').set('content-type', type).send(what === 'invalid UTF-8' ? Buffer.from([0xff, 0xfe, 0x0a]) : body);
+      const res = await server()
+        .post('/v1/streams/locations/events')
+        .set('content-type', type)
+        .send(what === 'invalid UTF-8' ? Buffer.from([0xff, 0xfe, 0x0a]) : body);
       assert.equal(res.status, status, JSON.stringify(res.body));
       if (status !== 200) assert.match(JSON.stringify(res.body), reason);
     });
@@ -184,7 +250,9 @@ describe('ingestEvents under functions-framework', () => {
       assert.equal(res.status, 503);
       assert.equal(res.headers['retry-after'], '5');
       assert.match(res.body.error, /retry the request/);
-      assert.ok(log.entries.some((e) => e.severity === 'ERROR' && /publishing accepted records failed/.test(e.message)));
+      assert.ok(
+        log.entries.some((e) => e.severity === 'ERROR' && /publishing accepted records failed/.test(e.message)),
+      );
     } finally {
       failPublish = false;
     }

@@ -20,10 +20,17 @@ describe('ingestion on the Pub/Sub emulator', emulatorSuite(), () => {
 
   it('creates the stream topic as described and publishes every accepted record as one line', async () => {
     const config = parseConfig(streamYaml(), '/tmp/tidemark.config.yaml');
-    const { streams } = describeStreams(config, { lakeRegion: 'asia-northeast3', ingestAccountEmail: 'x@test-project.iam.gserviceaccount.com' });
+    const { streams } = describeStreams(config, {
+      lakeRegion: 'asia-northeast3',
+      ingestAccountEmail: 'x@test-project.iam.gserviceaccount.com',
+    });
     const base = `http://${emu.emulator.host}/v1`;
     const put = async (path: string, body: unknown) => {
-      const r = await fetch(`${base}/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      const r = await fetch(`${base}/${path}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
       const text = await r.text();
       assert.ok(r.ok, `${path}: HTTP ${r.status} ${text}`);
       return JSON.parse(text) as Record<string, unknown>;
@@ -39,7 +46,12 @@ describe('ingestion on the Pub/Sub emulator', emulatorSuite(), () => {
     const records = Array.from({ length: 1000 }, (_, i) => location(i, i % 2 ? { event_id: `caller-${i}` } : {}));
     const r = await handleIngest(
       { streams: config.streams, bus, clock: { now: () => Date.UTC(2026, 10, 24, 13, 0, 0) }, log: memoryLogger() },
-      { method: 'POST', path: '/v1/streams/locations/events', contentType: 'application/x-ndjson', body: Buffer.from(records.map((x) => JSON.stringify(x)).join('\n')) },
+      {
+        method: 'POST',
+        path: '/v1/streams/locations/events',
+        contentType: 'application/x-ndjson',
+        body: Buffer.from(records.map((x) => JSON.stringify(x)).join('\n')),
+      },
     );
     assert.equal(r.status, 200, JSON.stringify(r.body));
     const pulled = await pullUntil(emu.emulator, 'probe', { count: 1000, timeoutMs: 60_000 });

@@ -20,7 +20,14 @@ const SCHEMA: SchemaField[] = [
   { name: 'raw', type: 'BYTES' },
   { name: 'doc', type: 'JSON' },
   { name: 'tags', type: 'STRING', mode: 'REPEATED' },
-  { name: 'meta', type: 'RECORD', fields: [{ name: 'battery', type: 'INTEGER', mode: 'REQUIRED' }, { name: 'src', type: 'STRING' }] },
+  {
+    name: 'meta',
+    type: 'RECORD',
+    fields: [
+      { name: 'battery', type: 'INTEGER', mode: 'REQUIRED' },
+      { name: 'src', type: 'STRING' },
+    ],
+  },
   { name: 'event_id', type: 'STRING', mode: 'REQUIRED' },
   { name: 'received_at', type: 'TIMESTAMP', mode: 'REQUIRED' },
 ];

@@ -4,7 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { instantOfLocalHour, isRealTime, isValidTimeZone, localHourAt, offsetAt, surveyZone, utcMs } from '../../../shared/routing/civil-time.ts';
+import {
+  instantOfLocalHour,
+  isRealTime,
+  isValidTimeZone,
+  localHourAt,
+  offsetAt,
+  surveyZone,
+  utcMs,
+} from '../../../shared/routing/civil-time.ts';
 import type { Partitioning } from '../../../shared/core/ports.ts';
 import { pathTimeRuleOf, zoneProblem } from '../../../shared/routing/zone-rule.ts';
 
@@ -21,16 +29,31 @@ describe('offsetAt / localHourAt', () => {
     ['Australia/Adelaide', Date.UTC(2026, 0, 15), 10.5 * H],
     ['Pacific/Kiritimati', Date.UTC(2026, 0, 15), 14 * H],
   ];
-  for (const [zone, ms, offset] of cases) it(`${zone} at ${new Date(ms).toISOString()}`, () => assert.equal(offsetAt(ms, zone), offset));
+  for (const [zone, ms, offset] of cases)
+    it(`${zone} at ${new Date(ms).toISOString()}`, () => assert.equal(offsetAt(ms, zone), offset));
   it('Seoul midnight is 15:00 UTC the day before', () => {
-    assert.deepEqual(localHourAt(Date.UTC(2026, 10, 24, 15), 'Asia/Seoul'), { year: 2026, month: 11, day: 25, hour: 0 });
+    assert.deepEqual(localHourAt(Date.UTC(2026, 10, 24, 15), 'Asia/Seoul'), {
+      year: 2026,
+      month: 11,
+      day: 25,
+      hour: 0,
+    });
   });
 });
 
 /** Intl's own answer at one instant, computed independently of civil-time.ts (the oracle for its cache). */
 function intlOffset(ms: number, zone: string): number {
   const whole = Math.floor(ms / 1000) * 1000;
-  const f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
+  const f = new Intl.DateTimeFormat('en-US', {
+    timeZone: zone,
+    hourCycle: 'h23',
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    minute: 'numeric',
+    second: 'numeric',
+  });
   const p = Object.fromEntries(f.formatToParts(new Date(whole)).map((x) => [x.type, Number(x.value)]));
   return utcMs(p.year!, p.month!, p.day!, p.hour!) + p.minute! * 60_000 + p.second! * 1000 - whole;
 }
@@ -54,17 +77,20 @@ describe('offsetAt at transitions (cached per hour, exact to the second)', () =>
       for (const ms of [at + H, at, at - 1, at - 1000, at + 999, at - H, at + 59 * M]) {
         assert.equal(offsetAt(ms, zone), ms < at ? before : after, new Date(ms).toISOString());
       }
-      for (let ms = at - 2 * H; ms <= at + 2 * H; ms += 7 * M + 13_000) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), new Date(ms).toISOString());
+      for (let ms = at - 2 * H; ms <= at + 2 * H; ms += 7 * M + 13_000)
+        assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), new Date(ms).toISOString());
     });
   }
   it('UTC-like zones are 0 at every instant, as Intl says', () => {
     for (const zone of ['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Zulu']) {
-      for (const ms of [utcMs(99, 1, 1), Date.UTC(1900, 0, 1), Date.UTC(2026, 5, 1, 12, 34)]) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), zone);
+      for (const ms of [utcMs(99, 1, 1), Date.UTC(1900, 0, 1), Date.UTC(2026, 5, 1, 12, 34)])
+        assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), zone);
     }
   });
   it('every hour of a year in several zones matches Intl', () => {
     for (const zone of ['America/New_York', 'Europe/Berlin', 'Australia/Lord_Howe', 'Asia/Seoul', 'America/Santiago']) {
-      for (let ms = Date.UTC(2026, 0, 1) + 17 * M; ms < Date.UTC(2027, 0, 1); ms += H + 11 * M) assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), `${zone} ${new Date(ms).toISOString()}`);
+      for (let ms = Date.UTC(2026, 0, 1) + 17 * M; ms < Date.UTC(2027, 0, 1); ms += H + 11 * M)
+        assert.equal(offsetAt(ms, zone), intlOffset(ms, zone), `${zone} ${new Date(ms).toISOString()}`);
     }
   });
   it('an unknown zone still fails', () => assert.throws(() => offsetAt(0, 'Mars/Base')));
@@ -89,16 +115,37 @@ describe('instantOfLocalHour', () => {
 describe('isRealTime / isValidTimeZone', () => {
   it('calendar checks', () => {
     assert.ok(isRealTime(2028, 2, 29, 23));
-    for (const [y, m, d, h] of [[2027, 2, 29, 0], [2026, 13, 1, 0], [2026, 0, 1, 0], [2026, 4, 31, 0], [2026, 1, 1, 24], [2026, 1, 0, 0]] as const) {
+    for (const [y, m, d, h] of [
+      [2027, 2, 29, 0],
+      [2026, 13, 1, 0],
+      [2026, 0, 1, 0],
+      [2026, 4, 31, 0],
+      [2026, 1, 1, 24],
+      [2026, 1, 0, 0],
+    ] as const) {
       assert.equal(isRealTime(y, m, d, h), false, `${y}-${m}-${d} ${h}`);
     }
   });
   it('zones', () => {
     for (const zone of ['UTC', 'Etc/UTC', 'Asia/Seoul', 'America/New_York']) assert.ok(isValidTimeZone(zone), zone);
-    for (const zone of ['Mars/Base', '', '+09:00', 'KST+9', 'Asia/Seou']) assert.equal(isValidTimeZone(zone), false, zone);
+    for (const zone of ['Mars/Base', '', '+09:00', 'KST+9', 'Asia/Seou'])
+      assert.equal(isValidTimeZone(zone), false, zone);
   });
   it('UTC names are valid without asking Intl (whose first formatter loads the zone data), and Intl agrees', () => {
-    const utcNames = ['UTC', 'Etc/UTC', 'Etc/UCT', 'Etc/Universal', 'Etc/Zulu', 'Etc/GMT', 'Etc/GMT0', 'Etc/GMT+0', 'Etc/GMT-0', 'GMT', 'Universal', 'Zulu'];
+    const utcNames = [
+      'UTC',
+      'Etc/UTC',
+      'Etc/UCT',
+      'Etc/Universal',
+      'Etc/Zulu',
+      'Etc/GMT',
+      'Etc/GMT0',
+      'Etc/GMT+0',
+      'Etc/GMT-0',
+      'GMT',
+      'Universal',
+      'Zulu',
+    ];
     for (const zone of utcNames) assert.doesNotThrow(() => new Intl.DateTimeFormat('en-US', { timeZone: zone }), zone);
     const real = Intl.DateTimeFormat;
     Intl.DateTimeFormat = function refused() {
@@ -111,7 +158,11 @@ describe('isRealTime / isValidTimeZone', () => {
     }
   });
   it('surveys', () => {
-    assert.deepEqual(surveyZone('America/New_York', NOW), { everNonZero: true, notWholeHours: false, offsetsMinutes: [-300, -240] });
+    assert.deepEqual(surveyZone('America/New_York', NOW), {
+      everNonZero: true,
+      notWholeHours: false,
+      offsetsMinutes: [-300, -240],
+    });
     assert.deepEqual(surveyZone('UTC', NOW), { everNonZero: false, notWholeHours: false, offsetsMinutes: [0] });
     assert.equal(surveyZone('Australia/Adelaide', NOW).notWholeHours, true);
     assert.equal(surveyZone('Europe/London', NOW).everNonZero, true);
@@ -129,8 +180,20 @@ describe('the time-zone rule', () => {
     { zone: 'America/New_York', p: hour, hh: true, rule: 'utc-hour', problem: null },
     { zone: 'Asia/Kolkata', p: hour, hh: true, rule: 'utc-hour', problem: /not a whole number of hours/ },
     { zone: 'Australia/Adelaide', p: hour, hh: true, rule: 'utc-hour', problem: /not a whole number of hours/ },
-    { zone: 'Asia/Seoul', p: day, hh: false, rule: 'local-date', problem: /a local day spans two UTC day partitions; add \{hh\}/ },
-    { zone: 'Asia/Seoul', p: dayTs, hh: false, rule: 'local-date', problem: /a local day spans two UTC day partitions/ },
+    {
+      zone: 'Asia/Seoul',
+      p: day,
+      hh: false,
+      rule: 'local-date',
+      problem: /a local day spans two UTC day partitions; add \{hh\}/,
+    },
+    {
+      zone: 'Asia/Seoul',
+      p: dayTs,
+      hh: false,
+      rule: 'local-date',
+      problem: /a local day spans two UTC day partitions/,
+    },
     { zone: 'Europe/London', p: day, hh: false, rule: 'local-date', problem: /spans two UTC day/ },
     { zone: 'UTC', p: day, hh: false, rule: 'local-date', problem: null },
     { zone: 'Africa/Abidjan', p: dayTs, hh: false, rule: 'local-date', problem: null },

@@ -70,8 +70,18 @@ describe('explainRoute', () => {
     ],
     ['a hidden file', 'lake', 'events/dt=2026-11-25/hr=00/.a.json.gz', { ignored: /^ignored: hidden file$/ }],
     ['_SUCCESS', 'lake', 'spark/year=2026/month=4/day=1/_SUCCESS', { ignored: /^ignored: marker file \(_SUCCESS\)$/ }],
-    ['a temporary file', 'lake', 'spark/year=2026/month=4/day=1/a.parquet.tmp', { ignored: /^ignored: temporary file/ }],
-    ['a state object', 'test-project-tidemark-state', '_tidemark/state/events/2026112415.json', { ignored: /^ignored: state prefix gs:\/\/test-project-tidemark-state\/_tidemark\// }],
+    [
+      'a temporary file',
+      'lake',
+      'spark/year=2026/month=4/day=1/a.parquet.tmp',
+      { ignored: /^ignored: temporary file/ },
+    ],
+    [
+      'a state object',
+      'test-project-tidemark-state',
+      '_tidemark/state/events/2026112415.json',
+      { ignored: /^ignored: state prefix gs:\/\/test-project-tidemark-state\/_tidemark\// },
+    ],
     [
       'a one-digit hour in a padded pattern',
       'lake',
@@ -90,11 +100,36 @@ describe('explainRoute', () => {
       'spark/year=2026/month=04/day=1/a.parquet',
       { reasons: { spark: /^segment 3 \("month=\{m\}"\): \{m\} expects 1-2 digits, no leading zero in "month=04"$/ } },
     ],
-    ['a wrong extension', 'lake', 'events/dt=2026-11-25/hr=00/a.json', { reasons: { events: /^segment 4 \("\*\.json\.gz"\): expected "\.json\.gz" in "a\.json"$/ } }],
-    ['too few segments', 'lake', 'events/dt=2026-11-25/a.json.gz', { reasons: { events: /segment 3 .*: expected "hr=" in "a\.json\.gz"/ } }],
-    ['too many segments', 'lake', 'spark/year=2026/month=4/day=1/x/a.parquet', { reasons: { spark: /^segment 5 \("\*\.parquet"\): expected "\.parquet" in "x"$/ } }],
-    ['a month 13', 'lake', 'events/dt=2026-13-01/hr=00/a.json.gz', { reasons: { events: /^matches, but cannot be loaded: 2026-13-01 00h is not a real date\/hour$/ } }],
-    ['a regex miss', 'exports-bucket', 'exports/2026112/x.avro', { reasons: { exports: /^does not match regex \^exports\// } }],
+    [
+      'a wrong extension',
+      'lake',
+      'events/dt=2026-11-25/hr=00/a.json',
+      { reasons: { events: /^segment 4 \("\*\.json\.gz"\): expected "\.json\.gz" in "a\.json"$/ } },
+    ],
+    [
+      'too few segments',
+      'lake',
+      'events/dt=2026-11-25/a.json.gz',
+      { reasons: { events: /segment 3 .*: expected "hr=" in "a\.json\.gz"/ } },
+    ],
+    [
+      'too many segments',
+      'lake',
+      'spark/year=2026/month=4/day=1/x/a.parquet',
+      { reasons: { spark: /^segment 5 \("\*\.parquet"\): expected "\.parquet" in "x"$/ } },
+    ],
+    [
+      'a month 13',
+      'lake',
+      'events/dt=2026-13-01/hr=00/a.json.gz',
+      { reasons: { events: /^matches, but cannot be loaded: 2026-13-01 00h is not a real date\/hour$/ } },
+    ],
+    [
+      'a regex miss',
+      'exports-bucket',
+      'exports/2026112/x.avro',
+      { reasons: { exports: /^does not match regex \^exports\// } },
+    ],
   ];
   for (const [what, bucket, name, expected] of cases) {
     it(what, () => {
@@ -105,9 +140,12 @@ describe('explainRoute', () => {
         return assert.match((got as { reason: string }).reason, expected.ignored);
       }
       assert.equal(got.kind, 'unrouted', JSON.stringify(got));
-      const verdicts = new Map((got as { tables: { table: string; reason: string }[] }).tables.map((t) => [t.table, t.reason]));
+      const verdicts = new Map(
+        (got as { tables: { table: string; reason: string }[] }).tables.map((t) => [t.table, t.reason]),
+      );
       assert.equal(verdicts.size, 3, 'every table gives a verdict');
-      for (const [table, reason] of Object.entries(expected.reasons)) assert.match(verdicts.get(table) ?? '', reason, table);
+      for (const [table, reason] of Object.entries(expected.reasons))
+        assert.match(verdicts.get(table) ?? '', reason, table);
     });
   }
 });

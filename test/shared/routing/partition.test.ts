@@ -33,7 +33,13 @@ describe('partitionIdAt', () => {
 
 describe('partitionStart / partitionEnd / nextPartitionId / granularityOf', () => {
   const cases: { id: string; start: number; end: number; next: string; g: Granularity }[] = [
-    { id: '2026112413', start: Date.UTC(2026, 10, 24, 13), end: Date.UTC(2026, 10, 24, 14), next: '2026112414', g: 'HOUR' },
+    {
+      id: '2026112413',
+      start: Date.UTC(2026, 10, 24, 13),
+      end: Date.UTC(2026, 10, 24, 14),
+      next: '2026112414',
+      g: 'HOUR',
+    },
     { id: '2026112423', start: Date.UTC(2026, 10, 24, 23), end: Date.UTC(2026, 10, 25), next: '2026112500', g: 'HOUR' },
     { id: '2026123123', start: Date.UTC(2026, 11, 31, 23), end: Date.UTC(2027, 0, 1), next: '2027010100', g: 'HOUR' },
     { id: '20261124', start: Date.UTC(2026, 10, 24), end: Date.UTC(2026, 10, 25), next: '20261125', g: 'DAY' },
@@ -49,7 +55,19 @@ describe('partitionStart / partitionEnd / nextPartitionId / granularityOf', () =
     });
   }
 
-  const malformed = ['', '2026', '202611241', '20261124130', '2026-11-24', '20261301', '20261100', '20270229', '2026112424', 'abcdefgh', ' 20261124'];
+  const malformed = [
+    '',
+    '2026',
+    '202611241',
+    '20261124130',
+    '2026-11-24',
+    '20261301',
+    '20261100',
+    '20270229',
+    '2026112424',
+    'abcdefgh',
+    ' 20261124',
+  ];
   for (const id of malformed) {
     it(`refuses ${JSON.stringify(id)} with RangeError`, () => {
       assert.throws(() => partitionStart(id), RangeError);
@@ -60,9 +78,27 @@ describe('partitionStart / partitionEnd / nextPartitionId / granularityOf', () =
 
 describe('partitionsInRange', () => {
   const cases: [string, number, number, Granularity, string[]][] = [
-    ['aligned hours', Date.UTC(2026, 10, 24, 22), Date.UTC(2026, 10, 25, 1), 'HOUR', ['2026112422', '2026112423', '2026112500']],
-    ['from inside an hour skips that hour', Date.UTC(2026, 10, 24, 22, 30), Date.UTC(2026, 10, 25, 0), 'HOUR', ['2026112423']],
-    ['to inside an hour keeps the hour starting before it', Date.UTC(2026, 10, 24, 22), Date.UTC(2026, 10, 24, 23, 1), 'HOUR', ['2026112422', '2026112423']],
+    [
+      'aligned hours',
+      Date.UTC(2026, 10, 24, 22),
+      Date.UTC(2026, 10, 25, 1),
+      'HOUR',
+      ['2026112422', '2026112423', '2026112500'],
+    ],
+    [
+      'from inside an hour skips that hour',
+      Date.UTC(2026, 10, 24, 22, 30),
+      Date.UTC(2026, 10, 25, 0),
+      'HOUR',
+      ['2026112423'],
+    ],
+    [
+      'to inside an hour keeps the hour starting before it',
+      Date.UTC(2026, 10, 24, 22),
+      Date.UTC(2026, 10, 24, 23, 1),
+      'HOUR',
+      ['2026112422', '2026112423'],
+    ],
     ['empty when from = to', Date.UTC(2026, 10, 24), Date.UTC(2026, 10, 24), 'HOUR', []],
     ['empty when from > to', Date.UTC(2026, 10, 25), Date.UTC(2026, 10, 24), 'DAY', []],
     ['days across a month', Date.UTC(2026, 10, 29), Date.UTC(2026, 11, 2), 'DAY', ['20261129', '20261130', '20261201']],
@@ -95,7 +131,8 @@ describe('normalizePartition', () => {
     ['2026-11-25T09:00:00+09:00', 'DAY', '20261125'],
     [' 2026112413 ', 'HOUR', '2026112413'],
   ];
-  for (const [input, g, id] of valid) it(`${input} (${g}) -> ${id}`, () => assert.equal(normalizePartition(input, g), id));
+  for (const [input, g, id] of valid)
+    it(`${input} (${g}) -> ${id}`, () => assert.equal(normalizePartition(input, g), id));
 
   const invalid: [string, Granularity, RegExp][] = [
     ['', 'HOUR', /expected YYYYMMDDHH/],
@@ -125,7 +162,8 @@ describe('normalizePartition', () => {
     it(`refuses ${JSON.stringify(input)} for ${g}`, () => {
       assert.throws(
         () => normalizePartition(input, g),
-        (err: unknown) => err instanceof InvalidMessageError && err.message.includes(JSON.stringify(input)) && reason.test(err.message),
+        (err: unknown) =>
+          err instanceof InvalidMessageError && err.message.includes(JSON.stringify(input)) && reason.test(err.message),
       );
     });
   }

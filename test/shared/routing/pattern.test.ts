@@ -4,14 +4,24 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compilePattern, compileRegex, compileSource, PatternSyntaxError, regexLiteralPrefix } from '../../../shared/routing/pattern.ts';
+import {
+  compilePattern,
+  compileRegex,
+  compileSource,
+  PatternSyntaxError,
+  regexLiteralPrefix,
+} from '../../../shared/routing/pattern.ts';
 import type { TokenValues } from '../../../shared/routing/pattern.ts';
 
 const HIVE = 'events/dt={yyyy}-{mm}-{dd}/hr={hh}/*.json.gz';
 
 describe('compilePattern: matching and token values', () => {
   const cases: { pattern: string; name: string; values: TokenValues | null; conflict?: string }[] = [
-    { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/part-0.json.gz', values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' } },
+    {
+      pattern: HIVE,
+      name: 'events/dt=2026-11-24/hr=13/part-0.json.gz',
+      values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' },
+    },
     { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/.json.gz', values: null }, // * does not match a leading dot
     { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/a/b.json.gz', values: null }, // * stays in its segment
     { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/part-0.json', values: null },
@@ -19,36 +29,106 @@ describe('compilePattern: matching and token values', () => {
     { pattern: HIVE, name: 'events/dt=2026-11-24/hr=1/part-0.json.gz', values: null },
     { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/', values: null },
     { pattern: HIVE, name: 'Events/dt=2026-11-24/hr=13/x.json.gz', values: null }, // case-sensitive
-    { pattern: HIVE, name: 'events/dt=2026-13-45/hr=99/x.json.gz', values: { yyyy: '2026', mm: '13', dd: '45', hh: '99' } }, // digits only; the router judges dates
-    { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/my file ü 名前.json.gz', values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' } },
-    { pattern: HIVE, name: 'events/dt=2026-11-24/hr=13/%2F.json.gz', values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' } }, // never URL-decoded
-    { pattern: 'orders/{yyyy}/{mm}/{dd}/*.csv', name: 'orders/2026/11/24/a.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
+    {
+      pattern: HIVE,
+      name: 'events/dt=2026-13-45/hr=99/x.json.gz',
+      values: { yyyy: '2026', mm: '13', dd: '45', hh: '99' },
+    }, // digits only; the router judges dates
+    {
+      pattern: HIVE,
+      name: 'events/dt=2026-11-24/hr=13/my file ü 名前.json.gz',
+      values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' },
+    },
+    {
+      pattern: HIVE,
+      name: 'events/dt=2026-11-24/hr=13/%2F.json.gz',
+      values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' },
+    }, // never URL-decoded
+    {
+      pattern: 'orders/{yyyy}/{mm}/{dd}/*.csv',
+      name: 'orders/2026/11/24/a.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
     { pattern: 'orders/{yyyy}/{mm}/{dd}/*.csv', name: 'orders/2026/11/24/a.CSV', values: null },
     { pattern: 'sales/dt={yyyy}{mm}{dd}/*', name: 'sales/dt=20261124/x', values: { yyyy: '2026', mm: '11', dd: '24' } },
     { pattern: 'sales/dt={yyyy}{mm}{dd}/*', name: 'sales/dt=2026112/x', values: null },
-    { pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log', name: 'logs/2026/11/24/a.log', values: { yyyy: '2026', mm: '11', dd: '24' } },
-    { pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log', name: 'logs/eu/west/2026/11/24/a.log', values: { yyyy: '2026', mm: '11', dd: '24' } },
+    {
+      pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log',
+      name: 'logs/2026/11/24/a.log',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
+    {
+      pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log',
+      name: 'logs/eu/west/2026/11/24/a.log',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
     { pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log', name: 'logs/.hidden/2026/11/24/a.log', values: null },
     { pattern: '**/{yyyy}-{mm}-{dd}.csv', name: '2026-11-24.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
     { pattern: '**/{yyyy}-{mm}-{dd}.csv', name: 'a/b/2026-11-24.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
     { pattern: 'd/{yyyy}/{mm}/{dd}/**', name: 'd/2026/11/24/x/y/z.bin', values: { yyyy: '2026', mm: '11', dd: '24' } },
-    { pattern: 'x/*_{yyyy}{mm}{dd}_*.csv', name: 'x/export_20261124_001.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
-    { pattern: 'x/*_{yyyy}{mm}{dd}_*.csv', name: 'x/a_20261124_b_20261125_c.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
-    { pattern: 'p (copy)/+x@!#,=/{yyyy}-{mm}-{dd}.csv', name: 'p (copy)/+x@!#,=/2026-11-24.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
+    {
+      pattern: 'x/*_{yyyy}{mm}{dd}_*.csv',
+      name: 'x/export_20261124_001.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
+    {
+      pattern: 'x/*_{yyyy}{mm}{dd}_*.csv',
+      name: 'x/a_20261124_b_20261125_c.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
+    {
+      pattern: 'p (copy)/+x@!#,=/{yyyy}-{mm}-{dd}.csv',
+      name: 'p (copy)/+x@!#,=/2026-11-24.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
     { pattern: 'p (copy)/+x@!#,=/{yyyy}-{mm}-{dd}.csv', name: 'p copy/+x@!#,=/2026-11-24.csv', values: null },
     { pattern: 'a.b/{yyyy}{mm}{dd}.csv', name: 'aXb/20261124.csv', values: null }, // '.' is literal
-    { pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv', name: 'a/2026/11/24/f-20261124.csv', values: { yyyy: '2026', mm: '11', dd: '24' } },
-    { pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv', name: 'a/2026/11/24/f-20261125.csv', values: { yyyy: '2026', mm: '11', dd: '24' }, conflict: 'dd' },
+    {
+      pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv',
+      name: 'a/2026/11/24/f-20261124.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+    },
+    {
+      pattern: 'a/{yyyy}/{mm}/{dd}/f-{yyyy}{mm}{dd}.csv',
+      name: 'a/2026/11/24/f-20261125.csv',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+      conflict: 'dd',
+    },
     // unpadded tokens: Spark and Hive write month=4/day=1/hour=0
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=4/day=1/hour=0/x', values: { yyyy: '2026', mm: '4', dd: '1', hh: '0' } },
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=12/day=31/hour=23/x', values: { yyyy: '2026', mm: '12', dd: '31', hh: '23' } },
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=04/day=1/hour=0/x', values: null }, // {m} has no leading zero
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=4/day=1/hour=00/x', values: null },
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=123/day=1/hour=0/x', values: null },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      name: 'e/year=2026/month=4/day=1/hour=0/x',
+      values: { yyyy: '2026', mm: '4', dd: '1', hh: '0' },
+    },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      name: 'e/year=2026/month=12/day=31/hour=23/x',
+      values: { yyyy: '2026', mm: '12', dd: '31', hh: '23' },
+    },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      name: 'e/year=2026/month=04/day=1/hour=0/x',
+      values: null,
+    }, // {m} has no leading zero
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      name: 'e/year=2026/month=4/day=1/hour=00/x',
+      values: null,
+    },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      name: 'e/year=2026/month=123/day=1/hour=0/x',
+      values: null,
+    },
     { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', name: 'e/year=2026/month=0/day=1/hour=0/x', values: null },
     { pattern: 'e/{yyyy}-{m}-{d}.csv', name: 'e/2026-4-13.csv', values: { yyyy: '2026', mm: '4', dd: '13' } },
     { pattern: 'e/{yyyy}/{mm}/x-{m}.csv', name: 'e/2026/04/x-4.csv', values: { yyyy: '2026', mm: '04' } }, // same month both ways
-    { pattern: 'e/{yyyy}/{mm}/x-{m}.csv', name: 'e/2026/04/x-5.csv', values: { yyyy: '2026', mm: '04' }, conflict: 'mm' },
+    {
+      pattern: 'e/{yyyy}/{mm}/x-{m}.csv',
+      name: 'e/2026/04/x-5.csv',
+      values: { yyyy: '2026', mm: '04' },
+      conflict: 'mm',
+    },
   ];
   for (const c of cases) {
     it(`${c.pattern} ${c.values ? 'claims' : 'does not claim'} ${c.name}`, () => {
@@ -80,7 +160,12 @@ describe('compilePattern: refused patterns', () => {
     ['a/{y}/x', /unknown token/],
   ];
   for (const [pattern, reason] of cases) {
-    it(JSON.stringify(pattern), () => assert.throws(() => compilePattern(pattern), (e: unknown) => e instanceof PatternSyntaxError && reason.test(e.message)));
+    it(JSON.stringify(pattern), () =>
+      assert.throws(
+        () => compilePattern(pattern),
+        (e: unknown) => e instanceof PatternSyntaxError && reason.test(e.message),
+      ),
+    );
   }
   it('compileSource wants exactly one of pattern and regex', () => {
     assert.throws(() => compileSource({}), PatternSyntaxError);
@@ -90,19 +175,59 @@ describe('compilePattern: refused patterns', () => {
 
 describe('compilePattern: prefixes and examples', () => {
   const cases: { pattern: string; values: TokenValues; prefix: string; literal: string }[] = [
-    { pattern: HIVE, values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' }, prefix: 'events/dt=2026-11-24/hr=13/', literal: 'events/dt=' },
-    { pattern: HIVE, values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'events/dt=2026-11-24/hr=', literal: 'events/dt=' },
+    {
+      pattern: HIVE,
+      values: { yyyy: '2026', mm: '11', dd: '24', hh: '13' },
+      prefix: 'events/dt=2026-11-24/hr=13/',
+      literal: 'events/dt=',
+    },
+    {
+      pattern: HIVE,
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+      prefix: 'events/dt=2026-11-24/hr=',
+      literal: 'events/dt=',
+    },
     { pattern: HIVE, values: { yyyy: '2026', mm: '11' }, prefix: 'events/dt=2026-11-', literal: 'events/dt=' },
     { pattern: HIVE, values: {}, prefix: 'events/dt=', literal: 'events/dt=' },
-    { pattern: 'sales/dt={yyyy}{mm}{dd}/*', values: { yyyy: '2026', mm: '11' }, prefix: 'sales/dt=202611', literal: 'sales/dt=' },
+    {
+      pattern: 'sales/dt={yyyy}{mm}{dd}/*',
+      values: { yyyy: '2026', mm: '11' },
+      prefix: 'sales/dt=202611',
+      literal: 'sales/dt=',
+    },
     { pattern: '{dd}-{mm}-{yyyy}/*', values: { yyyy: '2026', mm: '11' }, prefix: '', literal: '' },
-    { pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'logs/', literal: 'logs/' },
-    { pattern: 'd/{yyyy}/{mm}/{dd}/**', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'd/2026/11/24', literal: 'd/' },
+    {
+      pattern: 'logs/**/{yyyy}/{mm}/{dd}/*.log',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+      prefix: 'logs/',
+      literal: 'logs/',
+    },
+    {
+      pattern: 'd/{yyyy}/{mm}/{dd}/**',
+      values: { yyyy: '2026', mm: '11', dd: '24' },
+      prefix: 'd/2026/11/24',
+      literal: 'd/',
+    },
     { pattern: 'x/*/{yyyy}/{mm}/{dd}', values: { yyyy: '2026', mm: '11', dd: '24' }, prefix: 'x/', literal: 'x/' },
     // unpadded tokens are spelled unpadded in prefixes, whichever way the value is given
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', values: { yyyy: '2026', mm: '04', dd: '01', hh: '00' }, prefix: 'e/year=2026/month=4/day=1/hour=0/', literal: 'e/year=' },
-    { pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*', values: { yyyy: '2026', mm: '4' }, prefix: 'e/year=2026/month=4/day=', literal: 'e/year=' },
-    { pattern: 'e/{yyyy}-{m}-{d}.csv', values: { yyyy: '2026', mm: '11', dd: '09' }, prefix: 'e/2026-11-9.csv', literal: 'e/' },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      values: { yyyy: '2026', mm: '04', dd: '01', hh: '00' },
+      prefix: 'e/year=2026/month=4/day=1/hour=0/',
+      literal: 'e/year=',
+    },
+    {
+      pattern: 'e/year={yyyy}/month={m}/day={d}/hour={h}/*',
+      values: { yyyy: '2026', mm: '4' },
+      prefix: 'e/year=2026/month=4/day=',
+      literal: 'e/year=',
+    },
+    {
+      pattern: 'e/{yyyy}-{m}-{d}.csv',
+      values: { yyyy: '2026', mm: '11', dd: '09' },
+      prefix: 'e/2026-11-9.csv',
+      literal: 'e/',
+    },
   ];
   for (const c of cases) {
     it(`${c.pattern} with ${JSON.stringify(c.values)}`, () => {
@@ -136,7 +261,10 @@ describe('compileRegex', () => {
   it('knows its tokens and refuses what does not compile', () => {
     assert.deepEqual([...compileRegex(re).tokens].sort(), ['dd', 'hh', 'mm', 'yyyy']);
     assert.deepEqual([...compileRegex('^(?<yyyy>\\d{4})/(?<month>\\d\\d)').tokens], ['yyyy']);
-    assert.throws(() => compileRegex('^(?<yyyy>\\d{4}'), (e: unknown) => e instanceof PatternSyntaxError && /does not compile/.test(e.message));
+    assert.throws(
+      () => compileRegex('^(?<yyyy>\\d{4}'),
+      (e: unknown) => e instanceof PatternSyntaxError && /does not compile/.test(e.message),
+    );
     assert.equal(compileRegex(re).example({}), null);
   });
 
@@ -154,12 +282,20 @@ describe('compileRegex', () => {
     ['^a/x|^b/y', ''],
     ['^a/[|]/x', 'a/'],
   ];
-  for (const [source, prefix] of prefixes) it(`literal prefix of ${source} is ${JSON.stringify(prefix)}`, () => assert.equal(regexLiteralPrefix(source), prefix));
+  for (const [source, prefix] of prefixes)
+    it(`literal prefix of ${source} is ${JSON.stringify(prefix)}`, () =>
+      assert.equal(regexLiteralPrefix(source), prefix));
 });
 
 describe('long and hostile names do not hang', () => {
   // Each of these ran for seconds or forever with three stars per segment; the limits keep them fast.
-  const patterns = [HIVE, 'x/*_{yyyy}{mm}{dd}_*.csv', 'logs/**/{yyyy}/{mm}/{dd}/*x*.log', '**/{yyyy}-{mm}-{dd}/*.csv', 'd/{yyyy}/{mm}/{dd}/**'];
+  const patterns = [
+    HIVE,
+    'x/*_{yyyy}{mm}{dd}_*.csv',
+    'logs/**/{yyyy}/{mm}/{dd}/*x*.log',
+    '**/{yyyy}-{mm}-{dd}/*.csv',
+    'd/{yyyy}/{mm}/{dd}/**',
+  ];
   const names = [
     'events/dt=2026-11-24/hr=13/' + 'a.json.gz'.repeat(600),
     'events/dt=2026-11-24/hr=13/' + 'x'.repeat(5000),

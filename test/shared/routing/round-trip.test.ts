@@ -38,14 +38,22 @@ const formats = new Map<string, Intl.DateTimeFormat>();
 function wallAt(ms: number, zone: string): Wall {
   let f = formats.get(zone);
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric' });
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+    });
     formats.set(zone, f);
   }
   const parts = Object.fromEntries(f.formatToParts(ms).map((p) => [p.type, p.value]));
   return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour) };
 }
 
-const same = (a: Wall, b: Wall): boolean => a.year === b.year && a.month === b.month && a.day === b.day && a.hour === b.hour;
+const same = (a: Wall, b: Wall): boolean =>
+  a.year === b.year && a.month === b.month && a.day === b.day && a.hour === b.hour;
 const utcId = (ms: number, g: 'HOUR' | 'DAY'): string => {
   const iso = new Date(ms).toISOString();
   return iso.slice(0, 4) + iso.slice(5, 7) + iso.slice(8, 10) + (g === 'HOUR' ? iso.slice(11, 13) : '');
@@ -66,7 +74,12 @@ const regex = (label: string, re: string, template: string, hasHour: boolean): F
   template,
   hasHour,
 });
-const pattern = (label: string, p: string, hasHour: boolean): Form => ({ label, source: `pattern: ${JSON.stringify(p)}`, template: p, hasHour });
+const pattern = (label: string, p: string, hasHour: boolean): Form => ({
+  label,
+  source: `pattern: ${JSON.stringify(p)}`,
+  template: p,
+  hasHour,
+});
 
 const FORMS: Form[] = [
   pattern('hive, padded', 'hv/year={yyyy}/month={mm}/day={dd}/hour={hh}/*.json', true),
@@ -76,13 +89,28 @@ const FORMS: Form[] = [
   pattern('run together', 'rt/{yyyy}{mm}{dd}{hh}/part-*.csv', true),
   pattern('run together, unpadded hour', 'rt/dt={yyyy}{mm}{dd}/h{h}/*', true),
   pattern('dashes, unpadded, under **', 'gs/**/{yyyy}-{m}-{d}T{h}/*.csv', true),
-  regex('regex, padded', '^rx/(?<yyyy>\\d{4})/(?<mm>\\d{2})/(?<dd>\\d{2})/(?<hh>\\d{2})/[^/]+$', 'rx/{yyyy}/{mm}/{dd}/{hh}/*', true),
-  regex('regex, unpadded', '^rx/year=(?<yyyy>\\d{4})/month=(?<mm>\\d{1,2})/day=(?<dd>\\d{1,2})/hour=(?<hh>\\d{1,2})/[^/]+$', 'rx/year={yyyy}/month={m}/day={d}/hour={h}/*', true),
+  regex(
+    'regex, padded',
+    '^rx/(?<yyyy>\\d{4})/(?<mm>\\d{2})/(?<dd>\\d{2})/(?<hh>\\d{2})/[^/]+$',
+    'rx/{yyyy}/{mm}/{dd}/{hh}/*',
+    true,
+  ),
+  regex(
+    'regex, unpadded',
+    '^rx/year=(?<yyyy>\\d{4})/month=(?<mm>\\d{1,2})/day=(?<dd>\\d{1,2})/hour=(?<hh>\\d{1,2})/[^/]+$',
+    'rx/year={yyyy}/month={m}/day={d}/hour={h}/*',
+    true,
+  ),
   pattern('hive days, padded', 'hv/year={yyyy}/month={mm}/day={dd}/*.json', false),
   pattern('hive days, unpadded', 'hv/year={yyyy}/month={m}/day={d}/*.json', false),
   pattern('plain days, unpadded', 'pl/{yyyy}/{m}/{d}/*.csv', false),
   pattern('run-together days', 'rt/{yyyy}{mm}{dd}/*', false),
-  regex('regex days, unpadded', '^rx/(?<yyyy>\\d{4})-(?<mm>\\d{1,2})-(?<dd>\\d{1,2})\\.csv$', 'rx/{yyyy}-{m}-{d}.csv', false),
+  regex(
+    'regex days, unpadded',
+    '^rx/(?<yyyy>\\d{4})-(?<mm>\\d{1,2})-(?<dd>\\d{1,2})\\.csv$',
+    'rx/{yyyy}-{m}-{d}.csv',
+    false,
+  ),
 ];
 
 /** A time-zone rule of zone-rule.ts, with the zone and partitioning that select it. */
@@ -97,16 +125,54 @@ interface Rule {
 }
 
 const RULES: Rule[] = [
-  ...['UTC', 'Asia/Seoul', 'America/New_York', 'Europe/London', 'Australia/Sydney'].map(
-    (zone): Rule => ({ label: `HOUR, ${zone}`, zone, partitioning: '{ type: HOUR }', granularity: 'HOUR', kind: 'utc', hasHour: true }),
-  ),
-  ...['Asia/Seoul', 'America/New_York'].map(
-    (zone): Rule => ({ label: `DAY of the UTC hour, ${zone}`, zone, partitioning: '{ type: DAY }', granularity: 'DAY', kind: 'utc', hasHour: true }),
-  ),
-  { label: 'DATE column with hours, Asia/Seoul', zone: 'Asia/Seoul', partitioning: '{ type: DAY, field: d, fieldType: DATE }', granularity: 'DAY', kind: 'local', hasHour: true },
-  { label: 'DAY, UTC days', zone: 'UTC', partitioning: '{ type: DAY }', granularity: 'DAY', kind: 'local', hasHour: false },
-  { label: 'DATE column, America/New_York', zone: 'America/New_York', partitioning: '{ type: DAY, field: d, fieldType: DATE }', granularity: 'DAY', kind: 'local', hasHour: false },
-  { label: 'TIMESTAMP column, UTC days', zone: 'UTC', partitioning: '{ type: DAY, field: t, fieldType: TIMESTAMP }', granularity: 'DAY', kind: 'local', hasHour: false },
+  ...['UTC', 'Asia/Seoul', 'America/New_York', 'Europe/London', 'Australia/Sydney'].map((zone): Rule => ({
+    label: `HOUR, ${zone}`,
+    zone,
+    partitioning: '{ type: HOUR }',
+    granularity: 'HOUR',
+    kind: 'utc',
+    hasHour: true,
+  })),
+  ...['Asia/Seoul', 'America/New_York'].map((zone): Rule => ({
+    label: `DAY of the UTC hour, ${zone}`,
+    zone,
+    partitioning: '{ type: DAY }',
+    granularity: 'DAY',
+    kind: 'utc',
+    hasHour: true,
+  })),
+  {
+    label: 'DATE column with hours, Asia/Seoul',
+    zone: 'Asia/Seoul',
+    partitioning: '{ type: DAY, field: d, fieldType: DATE }',
+    granularity: 'DAY',
+    kind: 'local',
+    hasHour: true,
+  },
+  {
+    label: 'DAY, UTC days',
+    zone: 'UTC',
+    partitioning: '{ type: DAY }',
+    granularity: 'DAY',
+    kind: 'local',
+    hasHour: false,
+  },
+  {
+    label: 'DATE column, America/New_York',
+    zone: 'America/New_York',
+    partitioning: '{ type: DAY, field: d, fieldType: DATE }',
+    granularity: 'DAY',
+    kind: 'local',
+    hasHour: false,
+  },
+  {
+    label: 'TIMESTAMP column, UTC days',
+    zone: 'UTC',
+    partitioning: '{ type: DAY, field: t, fieldType: TIMESTAMP }',
+    granularity: 'DAY',
+    kind: 'local',
+    hasHour: false,
+  },
 ];
 
 function word(random: () => number): string {
@@ -131,7 +197,11 @@ function write(template: string, t: Wall, random: () => number): string {
     .split('/')
     .flatMap((segment) => {
       if (segment === '**') return Array.from({ length: Math.floor(random() * 3) }, () => word(random));
-      return [segment.replace(/\{(yyyy|mm|dd|hh|m|d|h)\}|\*/g, (token, name?: string) => (name ? values[name]! : word(random)))];
+      return [
+        segment.replace(/\{(yyyy|mm|dd|hh|m|d|h)\}|\*/g, (token, name?: string) =>
+          name ? values[name]! : word(random),
+        ),
+      ];
     })
     .join('/');
 }
@@ -142,7 +212,12 @@ function sample(rule: Rule, random: () => number): { wall: Wall; expected: strin
     // Any local date BigQuery can partition: 1960-01-01 .. 2159-12-31.
     const day = Date.UTC(1960, 0, 1) + Math.floor(random() * 73_000) * 24 * HOUR;
     const d = new Date(day);
-    const wall = { year: d.getUTCFullYear(), month: d.getUTCMonth() + 1, day: d.getUTCDate(), hour: Math.floor(random() * 24) };
+    const wall = {
+      year: d.getUTCFullYear(),
+      month: d.getUTCMonth() + 1,
+      day: d.getUTCDate(),
+      hour: Math.floor(random() * 24),
+    };
     return { wall, expected: utcId(day, 'DAY') };
   }
   // An instant in 1971..2150 (zone rules of those years are whole hours in these zones).
@@ -188,9 +263,20 @@ describe('round trip: names written from random times route to the partition of 
             route.prefixesFor(expected).some((p) => name.startsWith(p)),
             `${why}: prefixes of ${expected} ${JSON.stringify(route.prefixesFor(expected))} miss it`,
           );
-          const start = Date.UTC(Number(expected.slice(0, 4)), Number(expected.slice(4, 6)) - 1, Number(expected.slice(6, 8)), Number(expected.slice(8) || 0));
-          const around = route.prefixesForRange(start - Math.floor(random() * 40) * 24 * HOUR, start + 1 + Math.floor(random() * 40) * 24 * HOUR);
-          assert.ok(around.some((p) => name.startsWith(p)), `${why}: range prefixes ${JSON.stringify(around)} miss it`);
+          const start = Date.UTC(
+            Number(expected.slice(0, 4)),
+            Number(expected.slice(4, 6)) - 1,
+            Number(expected.slice(6, 8)),
+            Number(expected.slice(8) || 0),
+          );
+          const around = route.prefixesForRange(
+            start - Math.floor(random() * 40) * 24 * HOUR,
+            start + 1 + Math.floor(random() * 40) * 24 * HOUR,
+          );
+          assert.ok(
+            around.some((p) => name.startsWith(p)),
+            `${why}: range prefixes ${JSON.stringify(around)} miss it`,
+          );
         }
       });
     }

@@ -68,37 +68,92 @@ type Expect = { table: string; partition: string } | { ignored: RegExp } | { err
 describe('route: paths', () => {
   const cases: [string, string, string, Expect][] = [
     // hive folders, zones
-    ['Seoul hour 00 is the previous UTC day', 'lake', 'events/dt=2026-11-25/hr=00/part-0.json.gz', { table: 'events', partition: '2026112415' }],
-    ['Seoul hour 09 is UTC 00', 'lake', 'events/dt=2026-11-25/hr=09/part-0.json.gz', { table: 'events', partition: '2026112500' }],
+    [
+      'Seoul hour 00 is the previous UTC day',
+      'lake',
+      'events/dt=2026-11-25/hr=00/part-0.json.gz',
+      { table: 'events', partition: '2026112415' },
+    ],
+    [
+      'Seoul hour 09 is UTC 00',
+      'lake',
+      'events/dt=2026-11-25/hr=09/part-0.json.gz',
+      { table: 'events', partition: '2026112500' },
+    ],
     ['Seoul new year', 'lake', 'events/dt=2027-01-01/hr=08/a.json.gz', { table: 'events', partition: '2026123123' }],
-    ['spaces and unicode in the file name', 'lake', 'events/dt=2026-11-25/hr=00/my part ü 名.json.gz', { table: 'events', partition: '2026112415' }],
-    ['a %2F is not decoded', 'lake', 'events/dt=2026-11-25/hr=00/a%2Fb.json.gz', { table: 'events', partition: '2026112415' }],
-    ['deeper than the pattern', 'lake', 'events/dt=2026-11-25/hr=00/x/part-0.json.gz', { ignored: /no table pattern matches/ }],
+    [
+      'spaces and unicode in the file name',
+      'lake',
+      'events/dt=2026-11-25/hr=00/my part ü 名.json.gz',
+      { table: 'events', partition: '2026112415' },
+    ],
+    [
+      'a %2F is not decoded',
+      'lake',
+      'events/dt=2026-11-25/hr=00/a%2Fb.json.gz',
+      { table: 'events', partition: '2026112415' },
+    ],
+    [
+      'deeper than the pattern',
+      'lake',
+      'events/dt=2026-11-25/hr=00/x/part-0.json.gz',
+      { ignored: /no table pattern matches/ },
+    ],
     ['wrong extension', 'lake', 'events/dt=2026-11-25/hr=00/part-0.json', { ignored: /no table pattern matches/ }],
     ['month 13', 'lake', 'events/dt=2026-13-01/hr=00/a.json.gz', { error: /2026-13-01 00h is not a real date/ }],
     ['hour 24', 'lake', 'events/dt=2026-11-25/hr=24/a.json.gz', { error: /not a real date\/hour/ }],
     ['February 30', 'lake', 'orders/2026/02/30/a.csv', { error: /2026-02-30 is not a real date/ }],
     ['before BigQuery partitions', 'lake', 'orders/1959/12/31/a.csv', { error: /partition range 1960-2159/ }],
     ['after BigQuery partitions, in UTC', 'lake', 'events/dt=2160-01-01/hr=09/a.json.gz', { error: /partition range/ }],
-    ['Seoul was UTC+8:30 in 1960', 'lake', 'events/dt=1960-06-01/hr=00/a.json.gz', { error: /does not start on a whole UTC hour/ }],
+    [
+      'Seoul was UTC+8:30 in 1960',
+      'lake',
+      'events/dt=1960-06-01/hr=00/a.json.gz',
+      { error: /does not start on a whole UTC hour/ },
+    ],
     // plain folders
     ['UTC day folder', 'lake', 'orders/2026/11/24/orders.csv', { table: 'orders', partition: '20261124' }],
-    ['DATE column keeps the Seoul day', 'lake', 'visits/20261125/a.parquet', { table: 'visits', partition: '20261125' }],
-    ['Seoul hour 08 is the previous UTC day', 'lake', 'clicks/dt=2026-11-25/hr=08/x', { table: 'clicks', partition: '20261124' }],
-    ['Seoul hour 09 is the same UTC day', 'lake', 'clicks/dt=2026-11-25/hr=09/x', { table: 'clicks', partition: '20261125' }],
+    [
+      'DATE column keeps the Seoul day',
+      'lake',
+      'visits/20261125/a.parquet',
+      { table: 'visits', partition: '20261125' },
+    ],
+    [
+      'Seoul hour 08 is the previous UTC day',
+      'lake',
+      'clicks/dt=2026-11-25/hr=08/x',
+      { table: 'clicks', partition: '20261124' },
+    ],
+    [
+      'Seoul hour 09 is the same UTC day',
+      'lake',
+      'clicks/dt=2026-11-25/hr=09/x',
+      { table: 'clicks', partition: '20261125' },
+    ],
     // DST in New York
     ['EST', 'lake', 'ny/2026/01/15/10/a.csv', { table: 'ny', partition: '2026011515' }],
     ['EDT', 'lake', 'ny/2026/07/15/10/a.csv', { table: 'ny', partition: '2026071514' }],
     ['before spring-forward', 'lake', 'ny/2026/03/08/01/a.csv', { table: 'ny', partition: '2026030806' }],
     ['the spring-forward gap', 'lake', 'ny/2026/03/08/02/a.csv', { error: /does not exist in America\/New_York/ }],
     ['after spring-forward', 'lake', 'ny/2026/03/08/03/a.csv', { table: 'ny', partition: '2026030807' }],
-    ['the fall-back fold takes the first 01:00', 'lake', 'ny/2026/11/01/01/a.csv', { table: 'ny', partition: '2026110105' }],
+    [
+      'the fall-back fold takes the first 01:00',
+      'lake',
+      'ny/2026/11/01/01/a.csv',
+      { table: 'ny', partition: '2026110105' },
+    ],
     ['after the fold', 'lake', 'ny/2026/11/01/02/a.csv', { table: 'ny', partition: '2026110107' }],
     // regex
     ['regex', 'exports-bucket', 'exports/20261124/x.avro', { table: 'exports', partition: '20261124' }],
     ['regex, bad date', 'exports-bucket', 'exports/20261324/x.avro', { error: /not a real date/ }],
     ['regex, no match', 'exports-bucket', 'exports/20261124/x.avro.bak', { ignored: /no table pattern matches/ }],
-    ['regex table is in its own bucket only', 'lake', 'exports/20261124/x.avro', { ignored: /no table pattern matches/ }],
+    [
+      'regex table is in its own bucket only',
+      'lake',
+      'exports/20261124/x.avro',
+      { ignored: /no table pattern matches/ },
+    ],
     // unicode pattern
     ['unicode pattern', 'lake', '데이터/2026-11-24/파일 1.csv', { table: 'intl', partition: '20261124' }],
     ['unicode pattern, wrong literal', 'lake', '데이터/2026-11-24/파일1.csv', { ignored: /no table pattern matches/ }],
@@ -112,10 +167,25 @@ describe('route: paths', () => {
     ['hidden file', 'lake', 'orders/2026/11/24/.a.csv', { ignored: /hidden file/ }],
     ['.. segment', 'lake', 'orders/2026/11/../11/24/a.csv', { ignored: /relative segment/ }],
     ['state object', 'test-project-tidemark-state', '_tidemark/events/2026112415.json', { ignored: /state object/ }],
-    ['state-like name in the lake bucket is just unmatched', 'lake', '_tidemark/events/2026112415.json', { ignored: /no table pattern matches/ }],
+    [
+      'state-like name in the lake bucket is just unmatched',
+      'lake',
+      '_tidemark/events/2026112415.json',
+      { ignored: /no table pattern matches/ },
+    ],
     ['empty name', 'lake', '', { ignored: /empty/ }],
-    ['1,000+ characters', 'lake', `orders/2026/11/24/${'x'.repeat(1200)}.csv`, { table: 'orders', partition: '20261124' }],
-    ['5,000-character near miss', 'lake', `events/dt=2026-11-25/hr=00/${'a.json.gz'.repeat(560)}x`, { ignored: /no table pattern matches/ }],
+    [
+      '1,000+ characters',
+      'lake',
+      `orders/2026/11/24/${'x'.repeat(1200)}.csv`,
+      { table: 'orders', partition: '20261124' },
+    ],
+    [
+      '5,000-character near miss',
+      'lake',
+      `events/dt=2026-11-25/hr=00/${'a.json.gz'.repeat(560)}x`,
+      { ignored: /no table pattern matches/ },
+    ],
     ['5,000 slashes', 'lake', 'x/'.repeat(2500) + 'a.csv', { ignored: /no table pattern matches/ }],
   ];
   for (const [name, bucket, object, expected] of cases) {
@@ -123,7 +193,10 @@ describe('route: paths', () => {
       if ('error' in expected) {
         assert.throws(
           () => router.route(bucket, object),
-          (err: unknown) => err instanceof RouteError && err.message.includes(`gs://${bucket}/${object.slice(0, 50)}`) && expected.error.test(err.message),
+          (err: unknown) =>
+            err instanceof RouteError &&
+            err.message.includes(`gs://${bucket}/${object.slice(0, 50)}`) &&
+            expected.error.test(err.message),
         );
         return;
       }
@@ -139,9 +212,18 @@ describe('route: paths', () => {
         // partitionOf agrees with route, and the partition's prefixes list the object.
         const route = router.table(expected.table)!;
         assert.equal(route.partitionOf(object), expected.partition);
-        assert.ok(route.prefixesFor(expected.partition).some((p) => object.startsWith(p)), `prefixesFor(${expected.partition}) covers ${object}`);
-        const range = route.prefixesForRange(partitionStart(expected.partition) - 86_400_000, partitionEnd(expected.partition));
-        assert.ok(range.some((p) => object.startsWith(p)), `range prefixes ${JSON.stringify(range)} cover ${object}`);
+        assert.ok(
+          route.prefixesFor(expected.partition).some((p) => object.startsWith(p)),
+          `prefixesFor(${expected.partition}) covers ${object}`,
+        );
+        const range = route.prefixesForRange(
+          partitionStart(expected.partition) - 86_400_000,
+          partitionEnd(expected.partition),
+        );
+        assert.ok(
+          range.some((p) => object.startsWith(p)),
+          `range prefixes ${JSON.stringify(range)} cover ${object}`,
+        );
       }
     });
   }
@@ -190,7 +272,8 @@ describe('prefixesFor', () => {
     ['ny', '2026110106', ['ny/2026/11/01/01/']], // the second 01:00: same folder, nothing maps here
     ['exports', '20261124', ['exports/']],
   ];
-  for (const [table, id, prefixes] of cases) it(`${table} ${id}`, () => assert.deepEqual(router.table(table)!.prefixesFor(id), prefixes));
+  for (const [table, id, prefixes] of cases)
+    it(`${table} ${id}`, () => assert.deepEqual(router.table(table)!.prefixesFor(id), prefixes));
 
   it('refuses an id of the wrong granularity or a malformed one', () => {
     assert.throws(() => router.table('events')!.prefixesFor('20261124'), RangeError);
@@ -204,13 +287,19 @@ describe('prefixesForRange', () => {
   const cases: [string, number, number, string[]][] = [
     ['events', Date.UTC(2026, 10, 24, 15), Date.UTC(2026, 10, 24, 16), ['events/dt=2026-11-25/hr=00/']],
     ['events', Date.UTC(2026, 10, 24, 15, 30), Date.UTC(2026, 10, 24, 16), []],
-    ['events', Date.UTC(2026, 10, 24), Date.UTC(2026, 10, 26), ['events/dt=2026-11-24/hr=', 'events/dt=2026-11-25/hr=', 'events/dt=2026-11-26/hr=']],
+    [
+      'events',
+      Date.UTC(2026, 10, 24),
+      Date.UTC(2026, 10, 26),
+      ['events/dt=2026-11-24/hr=', 'events/dt=2026-11-25/hr=', 'events/dt=2026-11-26/hr='],
+    ],
     ['orders', Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1), ['orders/2026/11/']],
     ['orders', Date.UTC(2025, 0, 1), Date.UTC(2027, 0, 1), ['orders/2025/', 'orders/2026/']],
     ['exports', Date.UTC(2025, 0, 1), Date.UTC(2027, 0, 1), ['exports/']],
   ];
   for (const [table, from, to, prefixes] of cases) {
-    it(`${table} ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`, () => assert.deepEqual(router.table(table)!.prefixesForRange(from, to), prefixes));
+    it(`${table} ${new Date(from).toISOString()} .. ${new Date(to).toISOString()}`, () =>
+      assert.deepEqual(router.table(table)!.prefixesForRange(from, to), prefixes));
   }
 
   it('a year of hours lists per month, and no range gives more than 40 prefixes', () => {
@@ -241,15 +330,24 @@ describe('prefixesForRange', () => {
         continue; // the DST gap
       }
       if (id === null || partitionStart(id) < from || partitionStart(id) >= to) continue;
-      assert.ok(prefixes.some((p) => name.startsWith(p)), `${name} (${id}) under ${JSON.stringify(prefixes)}`);
-      assert.ok(ny.prefixesFor(id).some((p) => name.startsWith(p)), `${name} under prefixesFor(${id})`);
+      assert.ok(
+        prefixes.some((p) => name.startsWith(p)),
+        `${name} (${id}) under ${JSON.stringify(prefixes)}`,
+      );
+      assert.ok(
+        ny.prefixesFor(id).some((p) => name.startsWith(p)),
+        `${name} under prefixesFor(${id})`,
+      );
     }
   });
 });
 
 describe('createRouter', () => {
   it('names tables and describes them in one line', () => {
-    assert.deepEqual(router.tables.map((t) => t.table.name), ['events', 'orders', 'visits', 'ny', 'clicks', 'exports', 'intl']);
+    assert.deepEqual(
+      router.tables.map((t) => t.table.name),
+      ['events', 'orders', 'visits', 'ny', 'clicks', 'exports', 'intl'],
+    );
     assert.equal(router.table('nope'), undefined);
     assert.equal(router.table('events')!.granularity, 'HOUR');
     assert.equal(
@@ -260,7 +358,13 @@ describe('createRouter', () => {
   });
 
   it('throws ConfigError for a config whose pattern does not compile', () => {
-    const bad: Config = { ...config, tables: [{ ...config.tables[0]!, source: { ...config.tables[0]!.source, pattern: 'a/{x}' } }] };
-    assert.throws(() => createRouter(bad), (err: unknown) => err instanceof ConfigError && /tables\[0\]\.source: unknown token/.test(err.message));
+    const bad: Config = {
+      ...config,
+      tables: [{ ...config.tables[0]!, source: { ...config.tables[0]!.source, pattern: 'a/{x}' } }],
+    };
+    assert.throws(
+      () => createRouter(bad),
+      (err: unknown) => err instanceof ConfigError && /tables\[0\]\.source: unknown token/.test(err.message),
+    );
   });
 });

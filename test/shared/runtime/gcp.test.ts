@@ -25,18 +25,26 @@ describe('gcp runtime', () => {
       const path = new URL(req.url ?? '/', 'http://x').pathname;
       if (path.startsWith('/computeMetadata/')) {
         res.setHeader('Metadata-Flavor', 'Google');
-        if (path.endsWith('/token')) return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ access_token: 't', expires_in: 3600, token_type: 'Bearer' }));
+        if (path.endsWith('/token'))
+          return void res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ access_token: 't', expires_in: 3600, token_type: 'Bearer' }));
         if (path.endsWith('/project-id')) return void res.writeHead(200).end('tidemark-test');
         return void res.writeHead(200).end('');
       }
-      res.writeHead(403, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 403, message: 'fake', errors: [{ reason: 'forbidden', message: 'fake' }] } }));
+      res
+        .writeHead(403, { 'content-type': 'application/json' })
+        .end(
+          JSON.stringify({ error: { code: 403, message: 'fake', errors: [{ reason: 'forbidden', message: 'fake' }] } }),
+        );
     });
   });
   const saved = { ...process.env };
   before(async () => {
     await new Promise<void>((ok) => fake.listen(0, '127.0.0.1', ok));
     const host = `127.0.0.1:${(fake.address() as AddressInfo).port}`;
-    for (const k of ['GOOGLE_APPLICATION_CREDENTIALS', 'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy']) delete process.env[k];
+    for (const k of ['GOOGLE_APPLICATION_CREDENTIALS', 'HTTPS_PROXY', 'HTTP_PROXY', 'https_proxy', 'http_proxy'])
+      delete process.env[k];
     Object.assign(process.env, {
       GCE_METADATA_HOST: host,
       STORAGE_EMULATOR_HOST: `http://${host}`,
@@ -63,7 +71,10 @@ describe('gcp runtime', () => {
     await assert.rejects(engine.store.read('lake', 'x'));
     await assert.rejects(engine.warehouse.getJob('job-1'));
     const apiCalls = requests.filter((p) => !p.startsWith('/computeMetadata/'));
-    assert.ok(apiCalls.some((p) => p.includes('/b/lake/')) && apiCalls.some((p) => p.includes('/jobs/job-1')), `both APIs were called: ${apiCalls.join(', ')}`);
+    assert.ok(
+      apiCalls.some((p) => p.includes('/b/lake/')) && apiCalls.some((p) => p.includes('/jobs/job-1')),
+      `both APIs were called: ${apiCalls.join(', ')}`,
+    );
   });
 
   it('reads the resolved config the build writes (TIDEMARK_RESOLVED_CONFIG, default ./tidemark.config.json)', () => {
@@ -71,8 +82,14 @@ describe('gcp runtime', () => {
     try {
       const config = parseConfig(EVENTS_YAML, join(dir, 'tidemark.config.yaml'), () => '[]');
       writeFileSync(join(dir, 'built.json'), serializeConfig(config, 'tidemark.config.yaml'));
-      assert.deepEqual(loadRuntimeConfig({ TIDEMARK_RESOLVED_CONFIG: join(dir, 'built.json') }), { ...config, file: join(dir, 'built.json') });
-      assert.throws(() => loadRuntimeConfig({ TIDEMARK_RESOLVED_CONFIG: join(dir, 'tidemark.config.yaml') }), /cannot read the resolved config/);
+      assert.deepEqual(loadRuntimeConfig({ TIDEMARK_RESOLVED_CONFIG: join(dir, 'built.json') }), {
+        ...config,
+        file: join(dir, 'built.json'),
+      });
+      assert.throws(
+        () => loadRuntimeConfig({ TIDEMARK_RESOLVED_CONFIG: join(dir, 'tidemark.config.yaml') }),
+        /cannot read the resolved config/,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

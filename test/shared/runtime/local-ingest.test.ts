@@ -33,7 +33,11 @@ describe('local ingestion (npm start)', () => {
 
   it('a POST (gzip) is written to a lake file named for its hour, which the loader loads', async () => {
     const body = gzipSync([1, 2, 3].map((i) => JSON.stringify(location(i))).join('\n'));
-    const res = await fetch(`${ingest.url}/v1/streams/locations/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' }, body });
+    const res = await fetch(`${ingest.url}/v1/streams/locations/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson', 'content-encoding': 'gzip' },
+      body,
+    });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { accepted: number }).accepted, 3);
     await ingest.subscriptions[0]!.flush();
@@ -45,7 +49,11 @@ describe('local ingestion (npm start)', () => {
   });
 
   it('a body over the limit is refused with 413 before it is read whole', async () => {
-    const res = await fetch(`${ingest.url}/v1/streams/locations/events`, { method: 'POST', headers: { 'content-type': 'application/x-ndjson' }, body: 'x'.repeat(100_000) });
+    const res = await fetch(`${ingest.url}/v1/streams/locations/events`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-ndjson' },
+      body: 'x'.repeat(100_000),
+    });
     assert.equal(res.status, 413);
   });
 

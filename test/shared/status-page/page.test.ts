@@ -28,9 +28,9 @@ import type { TestEnv } from '../../helpers/local-env.ts';
 import { MemoryObjectStore } from '../../helpers/memory-store.ts';
 
 // These run inside the page (page.evaluate); the project compiles without the DOM library.
- 
+
 declare const window: any, document: any;
-type HTMLCanvasElement = any;  
+type HTMLCanvasElement = any;
 
 const skip = browserMissing() ?? false;
 
@@ -61,13 +61,24 @@ const seoulPath = (h: number, f: string) => `events/dt=2026-11-24/hr=${String(h 
 const hex = (c: string) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16));
 
 async function pixel(page: Page, table: string, partition: string): Promise<number[]> {
-  const at = await page.evaluate(([t, p]) => (window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } | null } }).tidemarkStatus.cellCenter(t!, p!), [table, partition]);
+  const at = await page.evaluate(
+    ([t, p]) =>
+      (
+        window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } | null } }
+      ).tidemarkStatus.cellCenter(t!, p!),
+    [table, partition],
+  );
   assert.ok(at, `cell ${table}$${partition} is on the page`);
   return page.evaluate(({ x, y }) => {
     const c = document.elementFromPoint(x, y) as HTMLCanvasElement;
     const r = c.getBoundingClientRect();
     const ratio = c.width / r.width;
-    return [...c.getContext('2d')!.getImageData(Math.floor((x - r.left) * ratio), Math.floor((y - r.top) * ratio), 1, 1).data.slice(0, 3)];
+    return [
+      ...c
+        .getContext('2d')!
+        .getImageData(Math.floor((x - r.left) * ratio), Math.floor((y - r.top) * ratio), 1, 1)
+        .data.slice(0, 3),
+    ];
   }, at!);
 }
 
@@ -82,20 +93,32 @@ describe('the status page in a browser', { skip }, () => {
     // ok: 0-4, 6, 8, 10, 11; missing: 5 (files, never loaded); upstream-missing: 7; quarantined: 9.
     for (const h of [0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11]) await env.put(seoulPath(h, 'a.csv'), csvRows(h * 10, 4));
     await env.put(seoulPath(9, 'bad.csv'), 'id,v\nnot-a-number,1\n');
-    for (const h of [0, 1, 2, 3, 4, 6, 8, 9, 10, 11]) await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+    for (const h of [0, 1, 2, 3, 4, 6, 8, 9, 10, 11])
+      await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
     await env.put('events/dt=2026-11-24/hr=9/drifted.csv', csvRows(900, 2)); // unpadded hour: no table loads it
     await env.put('orders/2026/11/24/a.csv', csvRows(1, 3));
     await syncPartition(env.engine, { table: 'orders', partition: '20261124', reason: 'test' });
     env.clock.advance(2 * 3_600_000); // 14:00 UTC: hours 0..11 have ended, plus the hour of settle
     // The audit classifies, publishes nowhere (the holes stay), and persists the picture.
-    await runAudit({ ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } }, { fromMs: Date.UTC(2026, 10, 24, 0), toMs: Date.UTC(2026, 10, 24, 12) });
+    await runAudit(
+      { ...env.engine, bus: { publish: async (_t, m) => m.map(() => 'id') } },
+      { fromMs: Date.UTC(2026, 10, 24, 0), toMs: Date.UTC(2026, 10, 24, 12) },
+    );
     const suite = createLocalSuite(env.engine, {});
     closers.push(async () => suite.close());
     const server = await serveLocally(
       createStatusPageHandler({
         status: env.engine,
         log: env.log,
-        deadLetters: async () => [{ id: 'm-17', data: '{"table":"events","partition":"2026112403"}', attempts: 10, error: 'job budget', published: '2026-11-24T13:00:00Z' }],
+        deadLetters: async () => [
+          {
+            id: 'm-17',
+            data: '{"table":"events","partition":"2026112403"}',
+            attempts: 10,
+            error: 'job budget',
+            published: '2026-11-24T13:00:00Z',
+          },
+        ],
         publishBackfills: async (messages) => {
           await suite.bus.publish(env.config.topics.backfill, messages, { origin: 'test' });
           await suite.drain();
@@ -119,21 +142,44 @@ describe('the status page in a browser', { skip }, () => {
   });
 
   it('draws each partition in its class colour', async () => {
-    const colors = (await page.evaluate(() => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors)) as Record<string, string>;
-    const expect: [number, string][] = [[0, 'ok'], [4, 'ok'], [5, 'missing'], [7, 'upstream-missing'], [9, 'quarantined'], [11, 'ok']];
-    for (const [h, cls] of expect) assert.deepEqual(await pixel(page, 'events', pid(h)), hex(colors[cls]!), `events$${pid(h)} is drawn as ${cls}`);
+    const colors = (await page.evaluate(
+      () => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors,
+    )) as Record<string, string>;
+    const expect: [number, string][] = [
+      [0, 'ok'],
+      [4, 'ok'],
+      [5, 'missing'],
+      [7, 'upstream-missing'],
+      [9, 'quarantined'],
+      [11, 'ok'],
+    ];
+    for (const [h, cls] of expect)
+      assert.deepEqual(await pixel(page, 'events', pid(h)), hex(colors[cls]!), `events$${pid(h)} is drawn as ${cls}`);
     assert.deepEqual(await pixel(page, 'orders', '20261124'), hex(colors.ok!));
-    assert.match(await page.textContent('section[data-table=events] [data-k=counts]') ?? '', /9 ok, 1 missing, 1 quarantined, 1 upstream-missing/);
+    assert.match(
+      (await page.textContent('section[data-table=events] [data-k=counts]')) ?? '',
+      /9 ok, 1 missing, 1 quarantined, 1 upstream-missing/,
+    );
   });
 
   it("hovering shows the UTC id with the path's local time; clicking shows the cell's files, rows and job", async () => {
-    const at = await page.evaluate(() => (window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } } }).tidemarkStatus.cellCenter('events', '2026112409'));
+    const at = await page.evaluate(() =>
+      (
+        window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } } }
+      ).tidemarkStatus.cellCenter('events', '2026112409'),
+    );
     await page.mouse.move(at.x, at.y);
-    assert.match((await page.textContent('#tip')) ?? '', /events\$2026112409 {2}2026-11-24 18:00 GMT\+9 \(Asia\/Seoul\) {2}quarantined/);
+    assert.match(
+      (await page.textContent('#tip')) ?? '',
+      /events\$2026112409 {2}2026-11-24 18:00 GMT\+9 \(Asia\/Seoul\) {2}quarantined/,
+    );
     await page.mouse.click(at.x, at.y);
     await page.waitForSelector('#details [data-k=compare]');
     assert.equal(await page.textContent('#details [data-k=title]'), 'events$2026112409');
-    assert.match((await page.textContent('#details [data-k=compare]')) ?? '', /^2 source file\(s\), .* → 4 rows in the warehouse \(last load wrote 4 rows from 1 file\(s\)/);
+    assert.match(
+      (await page.textContent('#details [data-k=compare]')) ?? '',
+      /^2 source file\(s\), .* → 4 rows in the warehouse \(last load wrote 4 rows from 1 file\(s\)/,
+    );
     assert.match((await page.textContent('#details [data-k=job]')) ?? '', /tidemark_load_events_2026112409/);
     assert.match((await page.textContent('#details')) ?? '', /bad\.csv.*(invalid|Could not|convert|not-a-number)/is);
   });
@@ -148,7 +194,11 @@ describe('the status page in a browser', { skip }, () => {
     await page.fill('#f-from', '2026-11-25');
     await page.dispatchEvent('#f-from', 'change');
     assert.equal(await page.locator('.grid canvas').count(), 2);
-    assert.equal(await page.evaluate(() => window.tidemarkStatus.cellCenter('events', '2026112405')), null, 'the hour is outside the range');
+    assert.equal(
+      await page.evaluate(() => window.tidemarkStatus.cellCenter('events', '2026112405')),
+      null,
+      'the hour is outside the range',
+    );
     await page.fill('#f-from', '');
     await page.dispatchEvent('#f-from', 'change');
     assert.ok(await page.evaluate(() => window.tidemarkStatus.cellCenter('events', '2026112405')));
@@ -157,23 +207,37 @@ describe('the status page in a browser', { skip }, () => {
   it('the problems-only filter hides the table without problems', async () => {
     assert.equal(await page.locator('section.table').count(), 2);
     await page.check('#f-problems');
-    assert.deepEqual(await page.locator('section.table').evaluateAll((s) => s.map((e) => e.getAttribute('data-table'))), ['events']);
+    assert.deepEqual(
+      await page.locator('section.table').evaluateAll((s) => s.map((e) => e.getAttribute('data-table'))),
+      ['events'],
+    );
     await page.uncheck('#f-problems');
     assert.equal(await page.locator('section.table').count(), 2);
   });
 
   it('reloading a missing partition: the dry run shows the message, publishing loads it and the cell turns ok', async () => {
-    const colors = (await page.evaluate(() => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors)) as Record<string, string>;
-    const at = await page.evaluate(() => (window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } } }).tidemarkStatus.cellCenter('events', '2026112405'));
+    const colors = (await page.evaluate(
+      () => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors,
+    )) as Record<string, string>;
+    const at = await page.evaluate(() =>
+      (
+        window as unknown as { tidemarkStatus: { cellCenter(t: string, p: string): { x: number; y: number } } }
+      ).tidemarkStatus.cellCenter('events', '2026112405'),
+    );
     await page.mouse.click(at.x, at.y);
     await page.waitForSelector('#details [data-action=reload]');
     assert.match((await page.textContent('#details')) ?? '', /never loaded \(status new\)/);
     await page.click('#details [data-action=reload]');
     await page.waitForSelector('#details [data-k=preview]');
-    assert.match((await page.textContent('#details [data-k=preview]')) ?? '', /Would publish 1 message\(s\) to tidemark-backfill:.*events\$2026112405.*2026-11-24 14:00 \+09:00.*missing.*true.*reload/s);
+    assert.match(
+      (await page.textContent('#details [data-k=preview]')) ?? '',
+      /Would publish 1 message\(s\) to tidemark-backfill:.*events\$2026112405.*2026-11-24 14:00 \+09:00.*missing.*true.*reload/s,
+    );
     assert.equal(await env.count(), 9 * 4 + 4, 'a dry run loads nothing');
     // docs/status-page.png (the README's picture) is rewritten only on request: TIDEMARK_SCREENSHOT=1.
-    const shot = process.env.TIDEMARK_SCREENSHOT ? new URL('../../../docs/status-page.png', import.meta.url).pathname : join(tmpdir(), `tidemark-status-${process.pid}.png`);
+    const shot = process.env.TIDEMARK_SCREENSHOT
+      ? new URL('../../../docs/status-page.png', import.meta.url).pathname
+      : join(tmpdir(), `tidemark-status-${process.pid}.png`);
     await page.screenshot({ path: shot, type: 'png', clip: { x: 0, y: 0, width: 1100, height: 590 } });
     const readyBefore = await page.evaluate(() => document.body.dataset.ready);
     await page.click('#details [data-action=publish]');
@@ -194,22 +258,47 @@ describe('a year of hourly partitions for 10 tables', { skip }, () => {
     const clock = new ManualClock(Date.UTC(2026, 10, 24));
     for (const n of names) {
       const cells: CellClass[] = Array.from({ length: 8760 }, (_, i) => (i % 500 === 7 ? 'missing' : 'ok'));
-      await writeSnapshot(store, config.state, { version: 1, table: n, readFrom: clock.now(), auditedAt: clock.now(), granularity: 'HOUR', window: { from: '2025112400', to: '2026112323' }, runs: encodeRuns(cells), counts: {}, watermark: null, unrouted: { count: 0, samples: [] }, findings: [] });
+      await writeSnapshot(store, config.state, {
+        version: 1,
+        table: n,
+        readFrom: clock.now(),
+        auditedAt: clock.now(),
+        granularity: 'HOUR',
+        window: { from: '2025112400', to: '2026112323' },
+        runs: encodeRuns(cells),
+        counts: {},
+        watermark: null,
+        unrouted: { count: 0, samples: [] },
+        findings: [],
+      });
     }
     const warehouse = { getTableLabels: async () => null } as unknown as Warehouse;
-    const server = await serveLocally(createStatusPageHandler({ status: { config, router: createRouter(config), store, warehouse, clock, log: memoryLogger() }, log: memoryLogger(), deadLetters: async () => [], publishBackfills: async () => {}, access: { mode: 'local' } }), 0);
+    const server = await serveLocally(
+      createStatusPageHandler({
+        status: { config, router: createRouter(config), store, warehouse, clock, log: memoryLogger() },
+        log: memoryLogger(),
+        deadLetters: async () => [],
+        publishBackfills: async () => {},
+        access: { mode: 'local' },
+      }),
+      0,
+    );
     const browser = await openBrowser();
     try {
       const page = await browser.context.newPage();
       const started = Date.now();
       await page.goto(server.url);
       await page.waitForSelector('body[data-ready]');
-      t.diagnostic(`10 tables x 8,760 hourly partitions: page ready in ${Date.now() - started} ms (informative; not asserted)`);
+      t.diagnostic(
+        `10 tables x 8,760 hourly partitions: page ready in ${Date.now() - started} ms (informative; not asserted)`,
+      );
       assert.equal(await page.locator('.grid canvas').count(), 10);
       const nodes = await page.evaluate(() => document.getElementsByTagName('*').length);
       t.diagnostic(`${nodes} DOM nodes`);
       assert.ok(nodes < 1000, `${nodes} DOM nodes`);
-      const colors = (await page.evaluate(() => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors)) as Record<string, string>;
+      const colors = (await page.evaluate(
+        () => (window as unknown as { tidemarkStatus: { colors: Record<string, string> } }).tidemarkStatus.colors,
+      )) as Record<string, string>;
       // Cell 7 of the window (2025-11-24 07:00) is missing; the newest hour is ok.
       assert.deepEqual(await pixel(page, 't9', '2025112407'), hex(colors.missing!));
       assert.deepEqual(await pixel(page, 't9', '2026112323'), hex(colors.ok!));

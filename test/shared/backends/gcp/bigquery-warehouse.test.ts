@@ -212,11 +212,21 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.deepEqual(result.status.labels, labels);
     });
 
-    const formats: { name: string; spec: Extract<JobSpec, { kind: 'load' }>; expect: Record<string, unknown>; absent: string[] }[] = [
+    const formats: {
+      name: string;
+      spec: Extract<JobSpec, { kind: 'load' }>;
+      expect: Record<string, unknown>;
+      absent: string[];
+    }[] = [
       {
         name: 'NEWLINE_DELIMITED_JSON with autodetect, daily ingestion-time',
         spec: loadSpec({
-          table: tableSpec({ format: 'NEWLINE_DELIMITED_JSON', schema: undefined, autodetect: true, partitioning: { type: 'DAY' } }),
+          table: tableSpec({
+            format: 'NEWLINE_DELIMITED_JSON',
+            schema: undefined,
+            autodetect: true,
+            partitioning: { type: 'DAY' },
+          }),
           partition: '20240101',
           writeDisposition: 'WRITE_APPEND',
         }),
@@ -238,7 +248,11 @@ describe('BigQueryWarehouse over the REST API', () => {
         }),
         expect: {
           sourceFormat: 'PARQUET',
-          destinationTable: { projectId: PROJECT, datasetId: 'lake', tableId: 'events__tidemark_stage_2024010113_ab-12' },
+          destinationTable: {
+            projectId: PROJECT,
+            datasetId: 'lake',
+            tableId: 'events__tidemark_stage_2024010113_ab-12',
+          },
         },
         absent: ['schema', 'autodetect', 'skipLeadingRows', 'useAvroLogicalTypes'],
       },
@@ -288,11 +302,18 @@ describe('BigQueryWarehouse over the REST API', () => {
 
     it('sends a truncate as a standard-SQL DELETE of one partition', async () => {
       fake.handle = echoJob;
-      await warehouse.insertJob({ kind: 'truncate', jobId: 'tidemark_trunc_1', table: tableSpec(), partition: '2024010113', labels: { tidemark_kind: 'truncate' } });
+      await warehouse.insertJob({
+        kind: 'truncate',
+        jobId: 'tidemark_trunc_1',
+        table: tableSpec(),
+        partition: '2024010113',
+        labels: { tidemark_kind: 'truncate' },
+      });
       assert.deepEqual(fake.requests[0]!.body.configuration, {
         labels: { tidemark_kind: 'truncate' },
         query: {
-          query: "DELETE FROM `tidemark-test`.`lake`.`events` WHERE TIMESTAMP_TRUNC(`event_time`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')",
+          query:
+            "DELETE FROM `tidemark-test`.`lake`.`events` WHERE TIMESTAMP_TRUNC(`event_time`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')",
           useLegacySql: false,
         },
       });
@@ -304,7 +325,10 @@ describe('BigQueryWarehouse over the REST API', () => {
       { ref: { dataset: '2021_sales', table: '2021_orders' }, sql: '`tidemark-test`.`2021_sales`.`2021_orders`' },
       { ref: { dataset: 'lake', table: '주문' }, sql: '`tidemark-test`.`lake`.`주문`' },
       { ref: { dataset: 'lake', table: 'table 01' }, sql: '`tidemark-test`.`lake`.`table 01`' },
-      { ref: { project: 'other-project', dataset: 'shared', table: 'events' }, sql: '`other-project`.`shared`.`events`' },
+      {
+        ref: { project: 'other-project', dataset: 'shared', table: 'events' },
+        sql: '`other-project`.`shared`.`events`',
+      },
     ];
     for (const { ref, sql } of names) {
       it(`loads and truncates ${ref.project ? `${ref.project}:` : ''}${ref.dataset}.${ref.table} with the right reference and quoted SQL`, async () => {
@@ -320,13 +344,20 @@ describe('BigQueryWarehouse over the REST API', () => {
           tableId: `${ref.table}$2024010113`,
         });
         await warehouse.insertJob({ kind: 'truncate', jobId: 'j2', table, partition: '2024010113', labels: {} });
-        assert.equal(fake.requests[1]!.body.configuration.query.query, `DELETE FROM ${sql} WHERE TIMESTAMP_TRUNC(\`event_time\`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')`);
+        assert.equal(
+          fake.requests[1]!.body.configuration.query.query,
+          `DELETE FROM ${sql} WHERE TIMESTAMP_TRUNC(\`event_time\`, HOUR) = TIMESTAMP('2024-01-01 13:00:00')`,
+        );
       });
     }
 
     it('sends a noop as SELECT 1 carrying its labels', async () => {
       fake.handle = echoJob;
-      const result = await warehouse.insertJob({ kind: 'noop', jobId: 'tidemark_fence_1', labels: { tidemark_kind: 'noop' } });
+      const result = await warehouse.insertJob({
+        kind: 'noop',
+        jobId: 'tidemark_fence_1',
+        labels: { tidemark_kind: 'noop' },
+      });
       assert.deepEqual(fake.requests[0]!.body.configuration, {
         labels: { tidemark_kind: 'noop' },
         query: { query: 'SELECT 1', useLegacySql: false },
@@ -335,14 +366,68 @@ describe('BigQueryWarehouse over the REST API', () => {
     });
 
     const unsafe: { name: string; spec: JobSpec }[] = [
-      { name: 'dataset with a dash in SQL', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'la-ke', table: 'events' } }), partition: '2024010113', labels: {} } },
-      { name: 'table with a dot', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'a.b' } }), partition: '2024010113', labels: {} } },
-      { name: 'table with a backslash', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'a\\`b' } }), partition: '2024010113', labels: {} } },
-      { name: 'load into a table with a $', spec: loadSpec({ destination: { dataset: 'lake', table: 'events$2024' } }) },
-      { name: 'table with a backquote', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ ref: { dataset: 'lake', table: 'e`; DROP TABLE x; --' } }), partition: '2024010113', labels: {} } },
-      { name: 'partitioning field with a space', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec({ partitioning: { type: 'HOUR', field: 'event time' } }), partition: '2024010113', labels: {} } },
-      { name: 'daily partition for an hourly table', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec(), partition: '20240101', labels: {} } },
-      { name: 'partition that is not a date', spec: { kind: 'truncate', jobId: 'j1', table: tableSpec(), partition: '2024133113', labels: {} } },
+      {
+        name: 'dataset with a dash in SQL',
+        spec: {
+          kind: 'truncate',
+          jobId: 'j1',
+          table: tableSpec({ ref: { dataset: 'la-ke', table: 'events' } }),
+          partition: '2024010113',
+          labels: {},
+        },
+      },
+      {
+        name: 'table with a dot',
+        spec: {
+          kind: 'truncate',
+          jobId: 'j1',
+          table: tableSpec({ ref: { dataset: 'lake', table: 'a.b' } }),
+          partition: '2024010113',
+          labels: {},
+        },
+      },
+      {
+        name: 'table with a backslash',
+        spec: {
+          kind: 'truncate',
+          jobId: 'j1',
+          table: tableSpec({ ref: { dataset: 'lake', table: 'a\\`b' } }),
+          partition: '2024010113',
+          labels: {},
+        },
+      },
+      {
+        name: 'load into a table with a $',
+        spec: loadSpec({ destination: { dataset: 'lake', table: 'events$2024' } }),
+      },
+      {
+        name: 'table with a backquote',
+        spec: {
+          kind: 'truncate',
+          jobId: 'j1',
+          table: tableSpec({ ref: { dataset: 'lake', table: 'e`; DROP TABLE x; --' } }),
+          partition: '2024010113',
+          labels: {},
+        },
+      },
+      {
+        name: 'partitioning field with a space',
+        spec: {
+          kind: 'truncate',
+          jobId: 'j1',
+          table: tableSpec({ partitioning: { type: 'HOUR', field: 'event time' } }),
+          partition: '2024010113',
+          labels: {},
+        },
+      },
+      {
+        name: 'daily partition for an hourly table',
+        spec: { kind: 'truncate', jobId: 'j1', table: tableSpec(), partition: '20240101', labels: {} },
+      },
+      {
+        name: 'partition that is not a date',
+        spec: { kind: 'truncate', jobId: 'j1', table: tableSpec(), partition: '2024133113', labels: {} },
+      },
       { name: 'decorator with SQL in it', spec: loadSpec({ partition: "2024' OR 1=1" }) },
       { name: 'daily decorator on an hourly load', spec: loadSpec({ partition: '20240101' }) },
       { name: 'job id with a slash', spec: loadSpec({ jobId: 'a/b' }) },
@@ -375,7 +460,11 @@ describe('BigQueryWarehouse over the REST API', () => {
     });
 
     it('retries 429, 503 and 500 on insert, then succeeds (the client does not retry on its own)', async () => {
-      const replies = [apiError(429, 'rateLimitExceeded', 'Too many requests'), apiError(503, 'backendError', 'Unavailable'), apiError(500, 'internalError', 'Internal')];
+      const replies = [
+        apiError(429, 'rateLimitExceeded', 'Too many requests'),
+        apiError(503, 'backendError', 'Unavailable'),
+        apiError(500, 'internalError', 'Internal'),
+      ];
       fake.handle = (req) => replies.shift() ?? echoJob(req);
       const result = await warehouse.insertJob(loadSpec());
       assert.equal(result.created, true);
@@ -390,7 +479,10 @@ describe('BigQueryWarehouse over the REST API', () => {
       const result = await warehouse.insertJob(loadSpec());
       assert.equal(result.created, false);
       assert.equal(result.status.kind, 'load');
-      assert.deepEqual(fake.requests.map((r) => r.method), ['POST', 'POST', 'GET']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.method),
+        ['POST', 'POST', 'GET'],
+      );
     });
 
     it('gives up with BackendUnavailableError after 6 attempts of 503', async () => {
@@ -421,10 +513,20 @@ describe('BigQueryWarehouse over the REST API', () => {
           configuration: { labels, load: {} },
           status: {
             state: 'DONE',
-            errorResult: { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors' },
+            errorResult: {
+              reason: 'invalid',
+              message: 'Error while reading data, error message: CSV table encountered too many errors',
+            },
             errors: [
-              { reason: 'invalid', location: 'gs://lake/x.csv', message: 'Error while reading data, error message: Could not parse \'abc\' as TIMESTAMP' },
-              { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors' },
+              {
+                reason: 'invalid',
+                location: 'gs://lake/x.csv',
+                message: "Error while reading data, error message: Could not parse 'abc' as TIMESTAMP",
+              },
+              {
+                reason: 'invalid',
+                message: 'Error while reading data, error message: CSV table encountered too many errors',
+              },
             ],
           },
           statistics: { load: { inputFiles: '2', inputFileBytes: '2048', outputRows: '0', outputBytes: '0' } },
@@ -436,10 +538,20 @@ describe('BigQueryWarehouse over the REST API', () => {
         state: 'DONE',
         kind: 'load',
         labels,
-        errorResult: { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors' },
+        errorResult: {
+          reason: 'invalid',
+          message: 'Error while reading data, error message: CSV table encountered too many errors',
+        },
         errors: [
-          { reason: 'invalid', location: 'gs://lake/x.csv', message: 'Error while reading data, error message: Could not parse \'abc\' as TIMESTAMP' },
-          { reason: 'invalid', message: 'Error while reading data, error message: CSV table encountered too many errors' },
+          {
+            reason: 'invalid',
+            location: 'gs://lake/x.csv',
+            message: "Error while reading data, error message: Could not parse 'abc' as TIMESTAMP",
+          },
+          {
+            reason: 'invalid',
+            message: 'Error while reading data, error message: CSV table encountered too many errors',
+          },
         ],
         outputRows: 0,
         inputBytes: 2048,
@@ -449,10 +561,28 @@ describe('BigQueryWarehouse over the REST API', () => {
     });
 
     const stats: { name: string; job: Record<string, unknown>; rows: number | undefined; kind: string }[] = [
-      { name: 'copy', job: { configuration: { labels: { tidemark_kind: 'copy' } }, statistics: { copy: { copiedRows: '77' } } }, rows: 77, kind: 'copy' },
-      { name: 'truncate', job: { configuration: { labels: { tidemark_kind: 'truncate' } }, statistics: { query: { numDmlAffectedRows: '12' } } }, rows: 12, kind: 'truncate' },
+      {
+        name: 'copy',
+        job: { configuration: { labels: { tidemark_kind: 'copy' } }, statistics: { copy: { copiedRows: '77' } } },
+        rows: 77,
+        kind: 'copy',
+      },
+      {
+        name: 'truncate',
+        job: {
+          configuration: { labels: { tidemark_kind: 'truncate' } },
+          statistics: { query: { numDmlAffectedRows: '12' } },
+        },
+        rows: 12,
+        kind: 'truncate',
+      },
       { name: 'foreign job', job: { configuration: { query: {} } }, rows: undefined, kind: 'unknown' },
-      { name: 'staging load', job: { configuration: { labels: { tidemark_kind: 'stage' } } }, rows: undefined, kind: 'unknown' },
+      {
+        name: 'staging load',
+        job: { configuration: { labels: { tidemark_kind: 'stage' } } },
+        rows: undefined,
+        kind: 'unknown',
+      },
     ];
     for (const s of stats) {
       it(`reads rows and kind of a ${s.name} job`, async () => {
@@ -472,12 +602,20 @@ describe('BigQueryWarehouse over the REST API', () => {
 
   describe('table labels', () => {
     it('reads labels and etag; null when the table is missing', async () => {
-      fake.script({ body: { kind: 'bigquery#table', etag: 'etag-1', labels: { tidemark_sync: 'x' }, schema: { fields: [] } } });
-      assert.deepEqual(await warehouse.getTableLabels({ dataset: 'lake', table: 'events' }), { labels: { tidemark_sync: 'x' }, etag: 'etag-1' });
+      fake.script({
+        body: { kind: 'bigquery#table', etag: 'etag-1', labels: { tidemark_sync: 'x' }, schema: { fields: [] } },
+      });
+      assert.deepEqual(await warehouse.getTableLabels({ dataset: 'lake', table: 'events' }), {
+        labels: { tidemark_sync: 'x' },
+        etag: 'etag-1',
+      });
       assert.equal(fake.requests[0]!.path, `${BASE}/datasets/lake/tables/events`);
 
       fake.script({ body: { kind: 'bigquery#table', etag: 'etag-2' } });
-      assert.deepEqual(await warehouse.getTableLabels({ dataset: 'lake', table: 'events' }), { labels: {}, etag: 'etag-2' });
+      assert.deepEqual(await warehouse.getTableLabels({ dataset: 'lake', table: 'events' }), {
+        labels: {},
+        etag: 'etag-2',
+      });
 
       fake.script(apiError(404, 'notFound', 'Not found: Table'));
       assert.equal(await warehouse.getTableLabels({ dataset: 'lake', table: 'gone' }), null);
@@ -516,7 +654,13 @@ describe('BigQueryWarehouse over the REST API', () => {
 
   describe('listPartitions', () => {
     const ref = { dataset: 'lake', table: 'events' };
-    const schema = { fields: [{ name: 'partition_id', type: 'STRING' }, { name: 'total_rows', type: 'INTEGER' }, { name: 'last_modified', type: 'INTEGER' }] };
+    const schema = {
+      fields: [
+        { name: 'partition_id', type: 'STRING' },
+        { name: 'total_rows', type: 'INTEGER' },
+        { name: 'last_modified', type: 'INTEGER' },
+      ],
+    };
 
     it('runs one parameterised INFORMATION_SCHEMA query in the location and maps the rows', async () => {
       fake.script({
@@ -549,7 +693,9 @@ describe('BigQueryWarehouse over the REST API', () => {
       assert.equal(req.body.useLegacySql, false);
       assert.equal(req.body.location, 'US');
       assert.equal(req.body.parameterMode, 'NAMED');
-      assert.deepEqual(req.body.queryParameters, [{ name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: 'events' } }]);
+      assert.deepEqual(req.body.queryParameters, [
+        { name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: 'events' } },
+      ]);
     });
 
     it('polls a query that is not complete, then reads every page', async () => {
@@ -559,11 +705,30 @@ describe('BigQueryWarehouse over the REST API', () => {
         const page = req.query.get('pageToken');
         const polls = fake.requests.filter((r) => r.method === 'GET').length;
         if (polls === 1) return { body: { jobComplete: false, jobReference } };
-        if (!page) return { body: { jobComplete: true, jobReference, schema, pageToken: 'p2', rows: [{ f: [{ v: '2024010100' }, { v: '1' }, { v: '1' }] }] } };
-        return { body: { jobComplete: true, jobReference, schema, rows: [{ f: [{ v: '2024010101' }, { v: '2' }, { v: '2' }] }] } };
+        if (!page)
+          return {
+            body: {
+              jobComplete: true,
+              jobReference,
+              schema,
+              pageToken: 'p2',
+              rows: [{ f: [{ v: '2024010100' }, { v: '1' }, { v: '1' }] }],
+            },
+          };
+        return {
+          body: {
+            jobComplete: true,
+            jobReference,
+            schema,
+            rows: [{ f: [{ v: '2024010101' }, { v: '2' }, { v: '2' }] }],
+          },
+        };
       };
       const partitions = await warehouse.listPartitions(ref);
-      assert.deepEqual(partitions.map((p) => p.partitionId), ['2024010100', '2024010101']);
+      assert.deepEqual(
+        partitions.map((p) => p.partitionId),
+        ['2024010100', '2024010101'],
+      );
       const gets = fake.requests.filter((r) => r.method === 'GET');
       assert.equal(gets.length, 3);
       for (const g of gets) {
@@ -590,7 +755,9 @@ describe('BigQueryWarehouse over the REST API', () => {
         req.body.query,
         'SELECT partition_id, total_rows, UNIX_MILLIS(last_modified_time) AS last_modified FROM `other-project`.`2021_sales`.INFORMATION_SCHEMA.PARTITIONS WHERE table_name = @table',
       );
-      assert.deepEqual(req.body.queryParameters, [{ name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: '주문 01' } }]);
+      assert.deepEqual(req.body.queryParameters, [
+        { name: 'table', parameterType: { type: 'STRING' }, parameterValue: { value: '주문 01' } },
+      ]);
     });
 
     it('refuses a dataset that is not a plain identifier', async () => {
@@ -605,9 +772,17 @@ describe('BigQueryWarehouse over the REST API', () => {
       await warehouse.ensureTable(tableSpec({ labels: { tidemark: 'stage' }, description: 'events' }));
       assert.deepEqual(
         fake.requests.map((r) => `${r.method} ${r.path}`),
-        [`GET ${BASE}/datasets/lake`, `POST ${BASE}/datasets`, `GET ${BASE}/datasets/lake/tables/events`, `POST ${BASE}/datasets/lake/tables`],
+        [
+          `GET ${BASE}/datasets/lake`,
+          `POST ${BASE}/datasets`,
+          `GET ${BASE}/datasets/lake/tables/events`,
+          `POST ${BASE}/datasets/lake/tables`,
+        ],
       );
-      assert.deepEqual(fake.requests[1]!.body, { datasetReference: { projectId: PROJECT, datasetId: 'lake' }, location: 'US' });
+      assert.deepEqual(fake.requests[1]!.body, {
+        datasetReference: { projectId: PROJECT, datasetId: 'lake' },
+        location: 'US',
+      });
       assert.deepEqual(fake.requests[3]!.body, {
         tableReference: { projectId: PROJECT, datasetId: 'lake', tableId: 'events' },
         schema: { fields: tableSpec().schema },
@@ -619,51 +794,100 @@ describe('BigQueryWarehouse over the REST API', () => {
 
     it('creates a dataset and table of another project there, with ids as BigQuery allows them', async () => {
       fake.handle = (req) => (req.method === 'GET' ? apiError(404, 'notFound', 'Not found') : { body: req.body });
-      await warehouse.ensureTable(tableSpec({ ref: { project: 'other-project', dataset: '2021_sales', table: 'nyc-311 주문' } }));
+      await warehouse.ensureTable(
+        tableSpec({ ref: { project: 'other-project', dataset: '2021_sales', table: 'nyc-311 주문' } }),
+      );
       const other = '/bigquery/v2/projects/other-project';
       assert.deepEqual(
         fake.requests.map((r) => `${r.method} ${r.path}`),
-        [`GET ${other}/datasets/2021_sales`, `POST ${other}/datasets`, `GET ${other}/datasets/2021_sales/tables/nyc-311 주문`, `POST ${other}/datasets/2021_sales/tables`],
+        [
+          `GET ${other}/datasets/2021_sales`,
+          `POST ${other}/datasets`,
+          `GET ${other}/datasets/2021_sales/tables/nyc-311 주문`,
+          `POST ${other}/datasets/2021_sales/tables`,
+        ],
       );
-      assert.deepEqual(fake.requests[1]!.body.datasetReference, { projectId: 'other-project', datasetId: '2021_sales' });
-      assert.deepEqual(fake.requests[3]!.body.tableReference, { projectId: 'other-project', datasetId: '2021_sales', tableId: 'nyc-311 주문' });
+      assert.deepEqual(fake.requests[1]!.body.datasetReference, {
+        projectId: 'other-project',
+        datasetId: '2021_sales',
+      });
+      assert.deepEqual(fake.requests[3]!.body.tableReference, {
+        projectId: 'other-project',
+        datasetId: '2021_sales',
+        tableId: 'nyc-311 주문',
+      });
     });
 
     it('reads and patches labels of a table in another project at its own path', async () => {
       fake.script({ body: { labels: { a: 'b' }, etag: 'e1' } }, { body: {} });
       await warehouse.getTableLabels({ project: 'other-project', dataset: 'lake', table: 'nyc-311' });
-      await warehouse.patchTableLabels({ project: 'other-project', dataset: 'lake', table: 'nyc-311' }, { a: 'c' }, 'e1');
-      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), ['GET /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311', 'PATCH /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311']);
+      await warehouse.patchTableLabels(
+        { project: 'other-project', dataset: 'lake', table: 'nyc-311' },
+        { a: 'c' },
+        'e1',
+      );
+      assert.deepEqual(
+        fake.requests.map((r) => `${r.method} ${r.path}`),
+        [
+          'GET /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311',
+          'PATCH /bigquery/v2/projects/other-project/datasets/lake/tables/nyc-311',
+        ],
+      );
     });
 
     it('only looks when both exist, and takes 409 on create as "exists"', async () => {
       fake.script({ body: {} });
       await warehouse.ensureTable(tableSpec());
-      assert.deepEqual(fake.requests.map((r) => r.method), ['GET', 'GET']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.method),
+        ['GET', 'GET'],
+      );
 
       fake.reset();
-      fake.handle = (req) => (req.method === 'GET' ? apiError(404, 'notFound', 'Not found') : apiError(409, 'duplicate', 'Already Exists'));
+      fake.handle = (req) =>
+        req.method === 'GET' ? apiError(404, 'notFound', 'Not found') : apiError(409, 'duplicate', 'Already Exists');
       await warehouse.ensureTable(tableSpec());
-      assert.deepEqual(fake.requests.map((r) => r.method), ['GET', 'POST', 'GET', 'POST']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.method),
+        ['GET', 'POST', 'GET', 'POST'],
+      );
     });
 
     it('leaves a schema-less table to its first load', async () => {
       fake.script({ body: {} });
       await warehouse.ensureTable(tableSpec({ schema: undefined, autodetect: true }));
-      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), [`GET ${BASE}/datasets/lake`]);
+      assert.deepEqual(
+        fake.requests.map((r) => `${r.method} ${r.path}`),
+        [`GET ${BASE}/datasets/lake`],
+      );
     });
 
     it('creates a table with an expiration (expirationTime), and sets it on one a load created', async () => {
-      fake.handle = (req) => (req.method === 'GET' && req.path.endsWith('/tables/events__stage') ? apiError(404, 'notFound', 'Not found') : { body: req.body ?? {} });
+      fake.handle = (req) =>
+        req.method === 'GET' && req.path.endsWith('/tables/events__stage')
+          ? apiError(404, 'notFound', 'Not found')
+          : { body: req.body ?? {} };
       const expiresAt = Date.UTC(2026, 11, 2);
       await warehouse.ensureTable(tableSpec({ ref: { dataset: 'lake', table: 'events__stage' }, expiresAt }));
-      assert.deepEqual(fake.requests.map((r) => r.method), ['GET', 'GET', 'POST']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.method),
+        ['GET', 'GET', 'POST'],
+      );
       assert.equal((fake.requests[2]!.body as { expirationTime?: string }).expirationTime, String(expiresAt));
 
       fake.reset();
       fake.script({ body: {} });
-      await warehouse.ensureTable(tableSpec({ ref: { dataset: 'lake', table: 'events__stage' }, schema: undefined, autodetect: true, expiresAt }));
-      assert.deepEqual(fake.requests.map((r) => `${r.method} ${r.path}`), [`GET ${BASE}/datasets/lake`, `GET ${BASE}/datasets/lake/tables/events__stage`, `PATCH ${BASE}/datasets/lake/tables/events__stage`]);
+      await warehouse.ensureTable(
+        tableSpec({ ref: { dataset: 'lake', table: 'events__stage' }, schema: undefined, autodetect: true, expiresAt }),
+      );
+      assert.deepEqual(
+        fake.requests.map((r) => `${r.method} ${r.path}`),
+        [
+          `GET ${BASE}/datasets/lake`,
+          `GET ${BASE}/datasets/lake/tables/events__stage`,
+          `PATCH ${BASE}/datasets/lake/tables/events__stage`,
+        ],
+      );
       assert.deepEqual(fake.requests[2]!.body, { expirationTime: String(expiresAt) });
     });
 
@@ -680,13 +904,48 @@ describe('BigQueryWarehouse over the REST API', () => {
 
 describe('partitionPredicate', () => {
   const cases: { name: string; p: Partitioning; partition: string; sql: string }[] = [
-    { name: 'ingestion-time hourly', p: { type: 'HOUR' }, partition: '2024010113', sql: "_PARTITIONTIME = TIMESTAMP('2024-01-01 13:00:00')" },
-    { name: 'ingestion-time daily', p: { type: 'DAY' }, partition: '20240229', sql: "_PARTITIONTIME = TIMESTAMP('2024-02-29')" },
-    { name: 'TIMESTAMP column hourly', p: { type: 'HOUR', field: 'ts', fieldType: 'TIMESTAMP' }, partition: '2024010100', sql: "TIMESTAMP_TRUNC(`ts`, HOUR) = TIMESTAMP('2024-01-01 00:00:00')" },
-    { name: 'TIMESTAMP column daily', p: { type: 'DAY', field: 'ts' }, partition: '20240101', sql: "TIMESTAMP_TRUNC(`ts`, DAY) = TIMESTAMP('2024-01-01')" },
-    { name: 'DATE column daily', p: { type: 'DAY', field: 'dt', fieldType: 'DATE' }, partition: '20241231', sql: "`dt` = DATE '2024-12-31'" },
-    { name: 'DATETIME column hourly', p: { type: 'HOUR', field: 'dt', fieldType: 'DATETIME' }, partition: '2024010123', sql: "DATETIME_TRUNC(`dt`, HOUR) = DATETIME '2024-01-01 23:00:00'" },
-    { name: 'DATETIME column daily', p: { type: 'DAY', field: 'dt', fieldType: 'DATETIME' }, partition: '20240101', sql: "DATETIME_TRUNC(`dt`, DAY) = DATETIME '2024-01-01 00:00:00'" },
+    {
+      name: 'ingestion-time hourly',
+      p: { type: 'HOUR' },
+      partition: '2024010113',
+      sql: "_PARTITIONTIME = TIMESTAMP('2024-01-01 13:00:00')",
+    },
+    {
+      name: 'ingestion-time daily',
+      p: { type: 'DAY' },
+      partition: '20240229',
+      sql: "_PARTITIONTIME = TIMESTAMP('2024-02-29')",
+    },
+    {
+      name: 'TIMESTAMP column hourly',
+      p: { type: 'HOUR', field: 'ts', fieldType: 'TIMESTAMP' },
+      partition: '2024010100',
+      sql: "TIMESTAMP_TRUNC(`ts`, HOUR) = TIMESTAMP('2024-01-01 00:00:00')",
+    },
+    {
+      name: 'TIMESTAMP column daily',
+      p: { type: 'DAY', field: 'ts' },
+      partition: '20240101',
+      sql: "TIMESTAMP_TRUNC(`ts`, DAY) = TIMESTAMP('2024-01-01')",
+    },
+    {
+      name: 'DATE column daily',
+      p: { type: 'DAY', field: 'dt', fieldType: 'DATE' },
+      partition: '20241231',
+      sql: "`dt` = DATE '2024-12-31'",
+    },
+    {
+      name: 'DATETIME column hourly',
+      p: { type: 'HOUR', field: 'dt', fieldType: 'DATETIME' },
+      partition: '2024010123',
+      sql: "DATETIME_TRUNC(`dt`, HOUR) = DATETIME '2024-01-01 23:00:00'",
+    },
+    {
+      name: 'DATETIME column daily',
+      p: { type: 'DAY', field: 'dt', fieldType: 'DATETIME' },
+      partition: '20240101',
+      sql: "DATETIME_TRUNC(`dt`, DAY) = DATETIME '2024-01-01 00:00:00'",
+    },
   ];
   for (const c of cases) it(c.name, () => assert.equal(partitionPredicate(c.p, c.partition), c.sql));
 
@@ -696,9 +955,13 @@ describe('partitionPredicate', () => {
     { name: 'hourly id for a daily table', p: { type: 'DAY' }, partition: '2024010100' },
     { name: '__NULL__', p: { type: 'DAY' }, partition: '__NULL__' },
   ];
-  for (const b of bad) it(`rejects ${b.name}`, () => assert.throws(() => partitionPredicate(b.p, b.partition), UnsafeIdentifierError));
+  for (const b of bad)
+    it(`rejects ${b.name}`, () => assert.throws(() => partitionPredicate(b.p, b.partition), UnsafeIdentifierError));
 
   it('rejects an hourly DATE column as a permanent config error', () => {
-    assert.throws(() => partitionPredicate({ type: 'HOUR', field: 'dt', fieldType: 'DATE' }, '2024010100'), LoadFailedError);
+    assert.throws(
+      () => partitionPredicate({ type: 'HOUR', field: 'dt', fieldType: 'DATE' }, '2024010100'),
+      LoadFailedError,
+    );
   });
 });

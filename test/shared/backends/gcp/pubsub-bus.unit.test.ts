@@ -31,11 +31,24 @@ describe('PubSubBus', () => {
   it('publishes each message as JSON with attributes and returns the ids in order', async () => {
     const stub = stubPubSub();
     const bus = new PubSubBus({ pubsub: stub.pubsub });
-    const ids = await bus.publish('tidemark-backfill', [{ table: 'events', partition: '2024010113' }, { table: 'events', partition: '2024010114' }], { origin: 'audit' });
+    const ids = await bus.publish(
+      'tidemark-backfill',
+      [
+        { table: 'events', partition: '2024010113' },
+        { table: 'events', partition: '2024010114' },
+      ],
+      { origin: 'audit' },
+    );
     assert.deepEqual(ids, ['1', '2']);
     assert.deepEqual(stub.published, [
-      { topic: 'tidemark-backfill', message: { json: { table: 'events', partition: '2024010113' }, attributes: { origin: 'audit' } } },
-      { topic: 'tidemark-backfill', message: { json: { table: 'events', partition: '2024010114' }, attributes: { origin: 'audit' } } },
+      {
+        topic: 'tidemark-backfill',
+        message: { json: { table: 'events', partition: '2024010113' }, attributes: { origin: 'audit' } },
+      },
+      {
+        topic: 'tidemark-backfill',
+        message: { json: { table: 'events', partition: '2024010114' }, attributes: { origin: 'audit' } },
+      },
     ]);
   });
 
@@ -55,6 +68,10 @@ describe('PubSubBus', () => {
   it('reports a failed publish as transient, naming the topic', async () => {
     const cause = new Error('14 UNAVAILABLE: connection refused');
     const bus = new PubSubBus({ pubsub: stubPubSub(cause).pubsub });
-    await assert.rejects(bus.publish('t', [{}]), (err: unknown) => err instanceof BackendUnavailableError && err.cause === cause && /publish to t/.test(err.message));
+    await assert.rejects(
+      bus.publish('t', [{}]),
+      (err: unknown) =>
+        err instanceof BackendUnavailableError && err.cause === cause && /publish to t/.test(err.message),
+    );
   });
 });

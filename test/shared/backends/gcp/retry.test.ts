@@ -15,9 +15,19 @@ function networkError(code: string): Error {
 describe('httpStatusOf / reasonOf', () => {
   const cases: { name: string; err: unknown; status: number | undefined; reason: string | undefined }[] = [
     { name: 'ApiError code', err: apiError(409, 'duplicate'), status: 409, reason: 'duplicate' },
-    { name: 'gaxios response.status', err: Object.assign(new Error('x'), { response: { status: 503 } }), status: 503, reason: undefined },
+    {
+      name: 'gaxios response.status',
+      err: Object.assign(new Error('x'), { response: { status: 503 } }),
+      status: 503,
+      reason: undefined,
+    },
     { name: 'teeny response.statusCode', err: { response: { statusCode: 412 } }, status: 412, reason: undefined },
-    { name: 'gRPC code is not HTTP', err: Object.assign(new Error('x'), { code: 14 }), status: undefined, reason: undefined },
+    {
+      name: 'gRPC code is not HTTP',
+      err: Object.assign(new Error('x'), { code: 14 }),
+      status: undefined,
+      reason: undefined,
+    },
     { name: 'network code string', err: networkError('ECONNRESET'), status: undefined, reason: undefined },
     { name: 'not an object', err: 'boom', status: undefined, reason: undefined },
   ];
@@ -89,10 +99,13 @@ describe('withRetry', () => {
     const err = apiError(412, 'conditionNotMet');
     let calls = 0;
     await assert.rejects(
-      withRetry(async () => {
-        calls++;
-        throw err;
-      }, { describe: 'thing', sleep }),
+      withRetry(
+        async () => {
+          calls++;
+          throw err;
+        },
+        { describe: 'thing', sleep },
+      ),
       (thrown) => thrown === err,
     );
     assert.equal(calls, 1);
@@ -104,10 +117,13 @@ describe('withRetry', () => {
     const last = apiError(503, 'backendError', 'Service unavailable');
     let calls = 0;
     await assert.rejects(
-      withRetry(async () => {
-        calls++;
-        throw last;
-      }, { describe: 'jobs.insert j1', attempts: 4, sleep }),
+      withRetry(
+        async () => {
+          calls++;
+          throw last;
+        },
+        { describe: 'jobs.insert j1', attempts: 4, sleep },
+      ),
       (err: unknown) => {
         assert.ok(err instanceof BackendUnavailableError);
         assert.equal(err.permanent, false);
@@ -124,9 +140,12 @@ describe('withRetry', () => {
   it('waits with exponential backoff and full jitter, capped at maxMs', async () => {
     const { sleeps, sleep } = recorder();
     await assert.rejects(
-      withRetry(async () => {
-        throw apiError(500);
-      }, { describe: 'x', attempts: 7, baseMs: 100, maxMs: 1000, sleep, random: () => 0.5 }),
+      withRetry(
+        async () => {
+          throw apiError(500);
+        },
+        { describe: 'x', attempts: 7, baseMs: 100, maxMs: 1000, sleep, random: () => 0.5 },
+      ),
       BackendUnavailableError,
     );
     // Ceilings 100, 200, 400, 800, 1000, 1000; jitter picks half of each.
@@ -134,9 +153,12 @@ describe('withRetry', () => {
 
     const low = recorder();
     await assert.rejects(
-      withRetry(async () => {
-        throw apiError(500);
-      }, { describe: 'x', attempts: 3, sleep: low.sleep, random: () => 0 }),
+      withRetry(
+        async () => {
+          throw apiError(500);
+        },
+        { describe: 'x', attempts: 3, sleep: low.sleep, random: () => 0 },
+      ),
       BackendUnavailableError,
     );
     assert.deepEqual(low.sleeps, [0, 0]);
@@ -146,10 +168,13 @@ describe('withRetry', () => {
     const { sleeps, sleep } = recorder();
     let calls = 0;
     await assert.rejects(
-      withRetry(async () => {
-        calls++;
-        throw apiError(429);
-      }, { describe: 'x', sleep, random: () => 0.999999 }),
+      withRetry(
+        async () => {
+          calls++;
+          throw apiError(429);
+        },
+        { describe: 'x', sleep, random: () => 0.999999 },
+      ),
       BackendUnavailableError,
     );
     assert.equal(calls, 6);

@@ -43,10 +43,16 @@ class FakeGcs {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const url = new URL(req.url ?? '/', 'http://localhost');
-      const recorded: Recorded = { method: req.method ?? 'GET', path: url.pathname, query: url.searchParams, headers: req.headers };
+      const recorded: Recorded = {
+        method: req.method ?? 'GET',
+        path: url.pathname,
+        query: url.searchParams,
+        headers: req.headers,
+      };
       this.requests.push(recorded);
       const fault = this.faults.shift();
-      if (fault !== undefined) return sendError(res, fault, fault === 429 ? 'rateLimitExceeded' : 'backendError', `injected ${fault}`);
+      if (fault !== undefined)
+        return sendError(res, fault, fault === 429 ? 'rateLimitExceeded' : 'backendError', `injected ${fault}`);
       this.beforeServe?.(recorded);
       this.serve(recorded, Buffer.concat(chunks), res);
     });
@@ -71,7 +77,13 @@ class FakeGcs {
 
   put(bucket: string, name: string, data: string, metadata?: Record<string, string>): string {
     const generation = String(this.nextGeneration++);
-    this.objects.set(`${bucket}/${name}`, { data: Buffer.from(data), generation, contentType: 'text/plain', updated: '2024-01-01T13:05:00.000Z', ...(metadata ? { metadata } : {}) });
+    this.objects.set(`${bucket}/${name}`, {
+      data: Buffer.from(data),
+      generation,
+      contentType: 'text/plain',
+      updated: '2024-01-01T13:05:00.000Z',
+      ...(metadata ? { metadata } : {}),
+    });
     return generation;
   }
 
@@ -86,7 +98,8 @@ class FakeGcs {
     const name = decodeURIComponent(object[2]!);
     const stored = this.objects.get(`${bucket}/${name}`);
     const wanted = req.query.get('generation');
-    if (!stored || (wanted !== null && wanted !== stored.generation)) return sendError(res, 404, 'notFound', `No such object: ${bucket}/${name}`);
+    if (!stored || (wanted !== null && wanted !== stored.generation))
+      return sendError(res, 404, 'notFound', `No such object: ${bucket}/${name}`);
     if (req.method === 'DELETE') {
       this.objects.delete(`${bucket}/${name}`);
       res.writeHead(204).end();
@@ -300,7 +313,10 @@ describe('GcsObjectStore over the JSON API', () => {
       const found = await store.read('state', 'a.json');
       assert.equal(found?.data.toString(), 'v2');
       assert.equal(found?.generation, fake.objects.get('state/a.json')!.generation);
-      assert.deepEqual(fake.requests.map((r) => r.query.get('alt') ?? 'meta'), ['meta', 'media', 'meta', 'media']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.query.get('alt') ?? 'meta'),
+        ['meta', 'media', 'meta', 'media'],
+      );
     });
 
     it('returns null for a missing object', async () => {
@@ -324,12 +340,27 @@ describe('GcsObjectStore over the JSON API', () => {
 
   describe('listPage', () => {
     it('passes prefix, startOffset, endOffset, maxResults and pageToken; maps objects', async () => {
-      for (const n of ['events/dt=2024-01-01/hr=12/a.json', 'events/dt=2024-01-01/hr=13/a.json', 'events/dt=2024-01-01/hr=13/b.json', 'events/dt=2024-01-01/hr=13/c.json', 'events/dt=2024-01-01/hr=14/a.json', 'other/x.json']) {
+      for (const n of [
+        'events/dt=2024-01-01/hr=12/a.json',
+        'events/dt=2024-01-01/hr=13/a.json',
+        'events/dt=2024-01-01/hr=13/b.json',
+        'events/dt=2024-01-01/hr=13/c.json',
+        'events/dt=2024-01-01/hr=14/a.json',
+        'other/x.json',
+      ]) {
         fake.put('lake', n, 'abcd', n.endsWith('b.json') ? { source: 'up' } : undefined);
       }
-      const options = { prefix: 'events/', startOffset: 'events/dt=2024-01-01/hr=13/', endOffset: 'events/dt=2024-01-01/hr=14/', maxResults: 2 };
+      const options = {
+        prefix: 'events/',
+        startOffset: 'events/dt=2024-01-01/hr=13/',
+        endOffset: 'events/dt=2024-01-01/hr=14/',
+        maxResults: 2,
+      };
       const first = await store.listPage('lake', options);
-      assert.deepEqual(first.objects.map((o) => o.name), ['events/dt=2024-01-01/hr=13/a.json', 'events/dt=2024-01-01/hr=13/b.json']);
+      assert.deepEqual(
+        first.objects.map((o) => o.name),
+        ['events/dt=2024-01-01/hr=13/a.json', 'events/dt=2024-01-01/hr=13/b.json'],
+      );
       assert.ok(first.nextPageToken);
       const b = first.objects[1]!;
       assert.equal(b.bucket, 'lake');
@@ -341,7 +372,10 @@ describe('GcsObjectStore over the JSON API', () => {
       assert.equal(first.objects[0]!.metadata, undefined);
 
       const second = await store.listPage('lake', { ...options, pageToken: first.nextPageToken! });
-      assert.deepEqual(second.objects.map((o) => o.name), ['events/dt=2024-01-01/hr=13/c.json']);
+      assert.deepEqual(
+        second.objects.map((o) => o.name),
+        ['events/dt=2024-01-01/hr=13/c.json'],
+      );
       assert.equal(second.nextPageToken, undefined);
 
       const [q1, q2] = fake.requests.map((r) => r.query);
@@ -357,7 +391,10 @@ describe('GcsObjectStore over the JSON API', () => {
 
     it('sends no parameter for options that are not set', async () => {
       await store.listPage('lake', {});
-      assert.deepEqual([...fake.requests[0]!.query.keys()].filter((k) => k !== 'prettyPrint'), []);
+      assert.deepEqual(
+        [...fake.requests[0]!.query.keys()].filter((k) => k !== 'prettyPrint'),
+        [],
+      );
     });
 
     it('retries a 503, then returns the page', async () => {
@@ -375,7 +412,10 @@ describe('GcsObjectStore over the JSON API', () => {
       await store.remove('state', 'a.json');
       assert.equal(fake.objects.has('state/a.json'), false);
       await store.remove('state', 'a.json');
-      assert.deepEqual(fake.requests.map((r) => r.method), ['DELETE', 'DELETE']);
+      assert.deepEqual(
+        fake.requests.map((r) => r.method),
+        ['DELETE', 'DELETE'],
+      );
     });
 
     it('names objects as gs:// URIs', () => {

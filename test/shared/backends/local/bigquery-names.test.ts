@@ -15,7 +15,11 @@ const NAMES: { name: string; target: string; sql: string }[] = [
   { name: 'digits', target: '{ dataset: 2021_sales, table: 2021_orders }', sql: '"2021_sales"."2021_orders"' },
   { name: 'hangul', target: '{ dataset: lake_us, table: 주문 }', sql: '"lake_us"."주문"' },
   { name: 'spaces', target: '{ dataset: lake_us, table: "table 01" }', sql: '"lake_us"."table 01"' },
-  { name: 'elsewhere', target: '{ project: other-project, dataset: shared, table: "étudiant-01" }', sql: '"shared"."étudiant-01"' },
+  {
+    name: 'elsewhere',
+    target: '{ project: other-project, dataset: shared, table: "étudiant-01" }',
+    sql: '"shared"."étudiant-01"',
+  },
 ];
 
 const YAML = `
@@ -67,7 +71,10 @@ describe('BigQuery table names on the local backend', () => {
       }
       // Job ids and labels come from the config name, never from the BigQuery name.
       const jobs = await env.rows(`SELECT job_id, kind, spec->>'$.source.table' AS stage FROM _tidemark.jobs`);
-      assert.ok(jobs.every((j) => /^[A-Za-z0-9_-]+$/.test(String(j.job_id))), JSON.stringify(jobs));
+      assert.ok(
+        jobs.every((j) => /^[A-Za-z0-9_-]+$/.test(String(j.job_id))),
+        JSON.stringify(jobs),
+      );
       const stages = jobs.filter((j) => j.kind === 'copy').map((j) => String(j.stage).replace(/_[0-9a-f]{8}$/, ''));
       assert.deepEqual(stages.sort(), NAMES.map((n) => `${n.name}__tidemark_stage_${pid(4)}`).sort());
     } finally {

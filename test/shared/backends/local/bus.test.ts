@@ -36,8 +36,14 @@ describe('LocalBus', () => {
     const ids = await bus.publish('t', [{ a: 1 }, 'two'], { origin: 'test' });
     await bus.drain();
     assert.equal(ids.length, 2);
-    assert.deepEqual(got.map((m) => m.id), ids);
-    assert.deepEqual(got.map((m) => m.json()), [{ a: 1 }, 'two']);
+    assert.deepEqual(
+      got.map((m) => m.id),
+      ids,
+    );
+    assert.deepEqual(
+      got.map((m) => m.json()),
+      [{ a: 1 }, 'two'],
+    );
     assert.equal(got[0]!.data.toString(), '{"a":1}');
     assert.deepEqual(got[0]!.attributes, { origin: 'test' });
     assert.equal(got[0]!.deliveryAttempt, 1);
@@ -49,10 +55,14 @@ describe('LocalBus', () => {
     const clock = fastClock();
     const bus = new LocalBus({ clock });
     const attempts: number[] = [];
-    bus.subscribe('t', async (m) => {
-      attempts.push(m.deliveryAttempt);
-      if (m.deliveryAttempt < 4) throw new Error('not yet');
-    }, { minBackoffMs: 100, maxBackoffMs: 300 });
+    bus.subscribe(
+      't',
+      async (m) => {
+        attempts.push(m.deliveryAttempt);
+        if (m.deliveryAttempt < 4) throw new Error('not yet');
+      },
+      { minBackoffMs: 100, maxBackoffMs: 300 },
+    );
     await bus.publish('t', [1]);
     await bus.drain();
     assert.deepEqual(attempts, [1, 2, 3, 4]);
@@ -67,11 +77,15 @@ describe('LocalBus', () => {
     const log = memoryLogger();
     const bus = new LocalBus({ clock, deadLetterFile: file, log });
     let calls = 0;
-    bus.subscribe('work', async (m) => {
-      calls++;
-      if ((m.json() as { ok: boolean }).ok) return;
-      throw new Error(`bad message ${m.id}`);
-    }, { maxDeliveryAttempts: 3, minBackoffMs: 10, deadLetterTopic: 'work-dlq' });
+    bus.subscribe(
+      'work',
+      async (m) => {
+        calls++;
+        if ((m.json() as { ok: boolean }).ok) return;
+        throw new Error(`bad message ${m.id}`);
+      },
+      { maxDeliveryAttempts: 3, minBackoffMs: 10, deadLetterTopic: 'work-dlq' },
+    );
     const dlq: BusMessage[] = [];
     bus.subscribe('work-dlq', async (m) => void dlq.push(m));
     const [bad] = await bus.publish('work', [{ ok: false }, { ok: true }], { table: 'events' });
@@ -86,7 +100,11 @@ describe('LocalBus', () => {
     assert.deepEqual(bus.deadLetters('other'), []);
     assert.equal(dlq.length, 1);
     assert.deepEqual(dlq[0]!.json(), { ok: false });
-    assert.deepEqual(dlq[0]!.attributes, { table: 'events', deadLetterReason: `bad message ${bad}`, deadLetterSourceTopic: 'work' });
+    assert.deepEqual(dlq[0]!.attributes, {
+      table: 'events',
+      deadLetterReason: `bad message ${bad}`,
+      deadLetterSourceTopic: 'work',
+    });
     assert.deepEqual(await readDeadLetterFile(file), dead);
     assert.equal(log.entries.filter((e) => e.message === 'message dead-lettered').length, 1);
     bus.close();
@@ -128,17 +146,29 @@ describe('LocalBus', () => {
 
   it('shuffles delivery order but delivers everything', async () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const random = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
     const bus = new LocalBus({ clock: fastClock(), random });
     const seen: number[] = [];
-    const unsubscribe = bus.subscribe('t', async (m) => void seen.push(m.json() as number), { shuffle: true, concurrency: 1 });
+    const unsubscribe = bus.subscribe('t', async (m) => void seen.push(m.json() as number), {
+      shuffle: true,
+      concurrency: 1,
+    });
     bus.subscribe('other', async () => {});
     // Queue everything before the first delivery runs, so order is up to the shuffle.
-    await bus.publish('t', Array.from({ length: 20 }, (_, k) => k));
+    await bus.publish(
+      't',
+      Array.from({ length: 20 }, (_, k) => k),
+    );
     await bus.drain();
     assert.equal(seen.length, 20);
-    assert.deepEqual([...seen].sort((a, b) => a - b), Array.from({ length: 20 }, (_, k) => k));
-    assert.notDeepEqual(seen, Array.from({ length: 20 }, (_, k) => k));
+    assert.deepEqual(
+      [...seen].sort((a, b) => a - b),
+      Array.from({ length: 20 }, (_, k) => k),
+    );
+    assert.notDeepEqual(
+      seen,
+      Array.from({ length: 20 }, (_, k) => k),
+    );
     unsubscribe();
     bus.close();
   });
@@ -147,13 +177,20 @@ describe('LocalBus', () => {
     const bus = new LocalBus({ clock: fastClock() });
     let running = 0;
     let peak = 0;
-    bus.subscribe('t', async () => {
-      running++;
-      peak = Math.max(peak, running);
-      await new Promise((r) => setTimeout(r, 5));
-      running--;
-    }, { concurrency: 3 });
-    await bus.publish('t', Array.from({ length: 12 }, (_, k) => k));
+    bus.subscribe(
+      't',
+      async () => {
+        running++;
+        peak = Math.max(peak, running);
+        await new Promise((r) => setTimeout(r, 5));
+        running--;
+      },
+      { concurrency: 3 },
+    );
+    await bus.publish(
+      't',
+      Array.from({ length: 12 }, (_, k) => k),
+    );
     await bus.drain();
     assert.equal(peak, 3);
     bus.close();
@@ -193,14 +230,25 @@ describe('LocalBus', () => {
     const [id] = await bus.publishAt('t', [{ p: 1 }], t0 + 60_000);
     await bus.publishAt('t', [{ p: 0 }], t0 - 1); // already due: delivered now
     await bus.settled();
-    assert.deepEqual(got.map((m) => m.json()), [{ p: 0 }]);
-    assert.deepEqual(bus.waiting('t'), [{ topic: 't', id, data: '{"p":1}', notBefore: new Date(t0 + 60_000).toISOString() }]);
+    assert.deepEqual(
+      got.map((m) => m.json()),
+      [{ p: 0 }],
+    );
+    assert.deepEqual(bus.waiting('t'), [
+      { topic: 't', id, data: '{"p":1}', notBefore: new Date(t0 + 60_000).toISOString() },
+    ]);
     await timers.advance(59_999);
     await bus.settled();
     assert.equal(got.length, 1, 'not before its time');
     await timers.advance(1);
     await bus.drain();
-    assert.deepEqual(got.map((m) => [m.json(), m.deliveryAttempt]), [[{ p: 0 }, 1], [{ p: 1 }, 1]]);
+    assert.deepEqual(
+      got.map((m) => [m.json(), m.deliveryAttempt]),
+      [
+        [{ p: 0 }, 1],
+        [{ p: 1 }, 1],
+      ],
+    );
     assert.deepEqual(bus.waiting(), []);
     assert.deepEqual(bus.deadLetters(), []);
   });
@@ -222,10 +270,14 @@ describe('LocalBus', () => {
   it('close() cancels real retry timers so drain resolves and nothing keeps the process alive', async () => {
     const bus = new LocalBus(); // real timers
     let calls = 0;
-    bus.subscribe('t', async () => {
-      calls++;
-      throw new Error('always');
-    }, { minBackoffMs: 60_000 });
+    bus.subscribe(
+      't',
+      async () => {
+        calls++;
+        throw new Error('always');
+      },
+      { minBackoffMs: 60_000 },
+    );
     await bus.publish('t', [1]);
     await new Promise((r) => setTimeout(r, 10));
     const drained = bus.drain();

@@ -24,8 +24,18 @@ describe('copy with dedupe', () => {
     const table = env.config.tables[0]!;
     const stage: TableRef = { dataset: 'lake_us', table: 'stage_p' };
     const tail: TableRef = { dataset: 'lake_us', table: 'stage_tail' };
-    await env.put('s/p1.ndjson', [line(1, 'a', '2026-11-24T13:00:02Z'), line(2, 'b', '2026-11-24T13:00:01Z'), line(3, 'c', '2026-11-24T13:00:00Z')].join('\n') + '\n');
-    await env.put('s/p2.ndjson', [line(4, 'a', '2026-11-24T13:00:01Z'), line(5, 'b', '2026-11-24T13:00:01Z')].join('\n') + '\n');
+    await env.put(
+      's/p1.ndjson',
+      [
+        line(1, 'a', '2026-11-24T13:00:02Z'),
+        line(2, 'b', '2026-11-24T13:00:01Z'),
+        line(3, 'c', '2026-11-24T13:00:00Z'),
+      ].join('\n') + '\n',
+    );
+    await env.put(
+      's/p2.ndjson',
+      [line(4, 'a', '2026-11-24T13:00:01Z'), line(5, 'b', '2026-11-24T13:00:01Z')].join('\n') + '\n',
+    );
     await env.put('s/t1.ndjson', line(6, 'c', '2026-11-24T12:59:00Z') + '\n');
     const wh = env.engine.warehouse;
     const run = async (spec: JobSpec) => {
@@ -37,16 +47,39 @@ describe('copy with dedupe', () => {
       }
     };
     const labels = {};
-    for (const [ref, files] of [[stage, ['s/p1.ndjson', 's/p2.ndjson']], [tail, ['s/t1.ndjson']]] as const) {
+    for (const [ref, files] of [
+      [stage, ['s/p1.ndjson', 's/p2.ndjson']],
+      [tail, ['s/t1.ndjson']],
+    ] as const) {
       await wh.ensureTable({ ...table.spec, ref });
-      const st = await run({ kind: 'load', jobId: `load_${ref.table}`, table: table.spec, destination: ref, partition: '2026112413', sourceUris: files.map((f) => env.engine.store.uri('lake', f)), writeDisposition: 'WRITE_TRUNCATE', labels });
+      const st = await run({
+        kind: 'load',
+        jobId: `load_${ref.table}`,
+        table: table.spec,
+        destination: ref,
+        partition: '2026112413',
+        sourceUris: files.map((f) => env.engine.store.uri('lake', f)),
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels,
+      });
       assert.equal(st.errorResult, undefined, JSON.stringify(st.errorResult));
     }
     const columns = table.spec.schema!.map((f) => f.name);
-    const st = await run({ kind: 'copy', jobId: 'dedupe_1', source: stage, destination: table.spec.ref, partition: '2026112413', writeDisposition: 'WRITE_TRUNCATE', labels, dedupe: { key: 'event_id', order: 'received_at', columns, exclude: tail } });
+    const st = await run({
+      kind: 'copy',
+      jobId: 'dedupe_1',
+      source: stage,
+      destination: table.spec.ref,
+      partition: '2026112413',
+      writeDisposition: 'WRITE_TRUNCATE',
+      labels,
+      dedupe: { key: 'event_id', order: 'received_at', columns, exclude: tail },
+    });
     assert.equal(st.errorResult, undefined, JSON.stringify(st.errorResult));
     assert.equal(st.outputRows, 2);
-    const rows = await env.rows(`SELECT event_id, device_id, strftime(_PARTITIONTIME, '%Y%m%d%H') AS p FROM lake_us.locations ORDER BY event_id`);
+    const rows = await env.rows(
+      `SELECT event_id, device_id, strftime(_PARTITIONTIME, '%Y%m%d%H') AS p FROM lake_us.locations ORDER BY event_id`,
+    );
     // a: the 13:00:01 copy (dev-4); b: two copies at the same time, the tie broken by the row (dev-2 < dev-5); c: held by the tail.
     assert.deepEqual(rows, [
       { event_id: 'a', device_id: 'dev-4', p: '2026112413' },
@@ -63,7 +96,12 @@ describe('copy with dedupe', () => {
       partition: '2026112413',
       writeDisposition: 'WRITE_TRUNCATE',
       labels: { tidemark: 'v1' },
-      dedupe: { key: 'event_id', order: 'received_at', columns: ['device_id', 'event_id', 'received_at'], exclude: { dataset: 'lake_us', table: 'stage_tail' } },
+      dedupe: {
+        key: 'event_id',
+        order: 'received_at',
+        columns: ['device_id', 'event_id', 'received_at'],
+        exclude: { dataset: 'lake_us', table: 'stage_tail' },
+      },
     };
     const job = jobResource(spec, { project: 'p1', location: 'US' });
     const q = job.configuration!.query!;
@@ -73,6 +111,9 @@ describe('copy with dedupe', () => {
       q.query,
       'SELECT t.device_id, t.event_id, t.received_at FROM `p1`.`lake_us`.`stage_p` AS t\nWHERE NOT EXISTS (SELECT 1 FROM `p1`.`lake_us`.`stage_tail` AS e WHERE e.event_id = t.event_id)\nQUALIFY ROW_NUMBER() OVER (PARTITION BY t.event_id ORDER BY t.received_at, TO_JSON_STRING(t)) = 1',
     );
-    assert.throws(() => dedupeSql(spec.source, { ...spec.dedupe!, key: 'event_id; DROP TABLE x' }, 'p1'), /not a plain identifier/);
+    assert.throws(
+      () => dedupeSql(spec.source, { ...spec.dedupe!, key: 'event_id; DROP TABLE x' }, 'p1'),
+      /not a plain identifier/,
+    );
   });
 });

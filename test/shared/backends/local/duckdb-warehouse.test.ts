@@ -40,7 +40,14 @@ const CLICKS: TableSpec = {
     { name: 'id', type: 'INT64', mode: 'REQUIRED' },
     { name: 'ts', type: 'TIMESTAMP' },
     { name: 'tags', type: 'STRING', mode: 'REPEATED' },
-    { name: 'geo', type: 'RECORD', fields: [{ name: 'country', type: 'STRING' }, { name: 'lat', type: 'FLOAT' }] },
+    {
+      name: 'geo',
+      type: 'RECORD',
+      fields: [
+        { name: 'country', type: 'STRING' },
+        { name: 'lat', type: 'FLOAT' },
+      ],
+    },
   ],
 };
 
@@ -108,12 +115,25 @@ async function partitions(ref = EVENTS.ref) {
 }
 
 /** Runs an ES module body in a child Node process; `Warehouse` is the DuckDbWarehouse class. */
-function child(code: string, onLine: (line: string) => void = () => {}): Promise<{ code: number | null; lines: string[]; stderr: string }> {
+function child(
+  code: string,
+  onLine: (line: string) => void = () => {},
+): Promise<{ code: number | null; lines: string[]; stderr: string }> {
   return new Promise((done, fail) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const { DuckDbWarehouse: Warehouse } = await import(${JSON.stringify(MODULE)});\n${code}`], {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const p = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        `const { DuckDbWarehouse: Warehouse } = await import(${JSON.stringify(MODULE)});\n${code}`,
+      ],
+      {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const lines: string[] = [];
     let stderr = '';
     p.stdout.on('data', (b: Buffer) => {
@@ -155,25 +175,79 @@ describe('DuckDbWarehouse', () => {
     });
 
     it('maps every scalar type', async () => {
-      const types = ['STRING', 'BYTES', 'INTEGER', 'INT64', 'FLOAT', 'FLOAT64', 'NUMERIC', 'BIGNUMERIC', 'BOOLEAN', 'BOOL', 'TIMESTAMP', 'DATE', 'DATETIME', 'TIME', 'JSON'];
-      await wh.ensureTable({ ...EVENTS, ref: { dataset: 'd', table: 'all_types' }, schema: types.map((type, i) => ({ name: `c${i}`, type })) });
-      const cols = await wh.query(`SELECT data_type FROM duckdb_columns() WHERE table_name = 'all_types' ORDER BY column_index`);
-      assert.deepEqual(cols.map((c) => c.data_type), [
-        'VARCHAR', 'BLOB', 'BIGINT', 'BIGINT', 'DOUBLE', 'DOUBLE', 'DECIMAL(38,9)', 'DOUBLE', 'BOOLEAN', 'BOOLEAN',
-        'TIMESTAMP WITH TIME ZONE', 'DATE', 'TIMESTAMP', 'TIME', 'JSON', 'TIMESTAMP WITH TIME ZONE',
-      ]);
+      const types = [
+        'STRING',
+        'BYTES',
+        'INTEGER',
+        'INT64',
+        'FLOAT',
+        'FLOAT64',
+        'NUMERIC',
+        'BIGNUMERIC',
+        'BOOLEAN',
+        'BOOL',
+        'TIMESTAMP',
+        'DATE',
+        'DATETIME',
+        'TIME',
+        'JSON',
+      ];
+      await wh.ensureTable({
+        ...EVENTS,
+        ref: { dataset: 'd', table: 'all_types' },
+        schema: types.map((type, i) => ({ name: `c${i}`, type })),
+      });
+      const cols = await wh.query(
+        `SELECT data_type FROM duckdb_columns() WHERE table_name = 'all_types' ORDER BY column_index`,
+      );
+      assert.deepEqual(
+        cols.map((c) => c.data_type),
+        [
+          'VARCHAR',
+          'BLOB',
+          'BIGINT',
+          'BIGINT',
+          'DOUBLE',
+          'DOUBLE',
+          'DECIMAL(38,9)',
+          'DOUBLE',
+          'BOOLEAN',
+          'BOOLEAN',
+          'TIMESTAMP WITH TIME ZONE',
+          'DATE',
+          'TIMESTAMP',
+          'TIME',
+          'JSON',
+          'TIMESTAMP WITH TIME ZONE',
+        ],
+      );
     });
 
     it('rejects unsafe identifiers, labels and types before they reach SQL', async () => {
-      for (const ref of [{ dataset: 'x; DROP', table: 't' }, { dataset: 'd', table: 'a"b' }, { dataset: 'd', table: 'a.b' }, { dataset: 'd', table: 'a`b' }, { dataset: '_tidemark', table: 'jobs' }]) {
+      for (const ref of [
+        { dataset: 'x; DROP', table: 't' },
+        { dataset: 'd', table: 'a"b' },
+        { dataset: 'd', table: 'a.b' },
+        { dataset: 'd', table: 'a`b' },
+        { dataset: '_tidemark', table: 'jobs' },
+      ]) {
         await assert.rejects(wh.ensureTable({ ...EVENTS, ref }), UnsafeIdentifierError);
         await assert.rejects(wh.getTableLabels(ref), UnsafeIdentifierError);
       }
       await assert.rejects(wh.ensureTable({ ...EVENTS, labels: { Owner: 'x' } }), UnsafeIdentifierError);
-      await assert.rejects(wh.ensureTable({ ...EVENTS, schema: [{ name: 'x', type: 'GEOMETRY_BLOB' }] }), UnsafeIdentifierError);
-      await assert.rejects(wh.ensureTable({ ...EVENTS, schema: [{ name: '_PARTITIONTIME', type: 'TIMESTAMP' }] }), UnsafeIdentifierError);
+      await assert.rejects(
+        wh.ensureTable({ ...EVENTS, schema: [{ name: 'x', type: 'GEOMETRY_BLOB' }] }),
+        UnsafeIdentifierError,
+      );
+      await assert.rejects(
+        wh.ensureTable({ ...EVENTS, schema: [{ name: '_PARTITIONTIME', type: 'TIMESTAMP' }] }),
+        UnsafeIdentifierError,
+      );
       await assert.rejects(wh.insertJob(load(['/x'], { jobId: 'bad id!' })), UnsafeIdentifierError);
-      await assert.rejects(wh.insertJob(load(['/x'], { destination: { dataset: 'a-b', table: 't' } })), UnsafeIdentifierError);
+      await assert.rejects(
+        wh.insertJob(load(['/x'], { destination: { dataset: 'a-b', table: 't' } })),
+        UnsafeIdentifierError,
+      );
     });
 
     it('patches labels only with the current etag; jobs that write the table change the etag', async () => {
@@ -196,8 +270,14 @@ describe('DuckDbWarehouse', () => {
       assert.notEqual(fourth.etag, third.etag);
       assert.deepEqual(fourth.labels, third.labels);
       await assert.rejects(wh.patchTableLabels(EVENTS.ref, { k: 'Not Valid' }, fourth.etag), UnsafeIdentifierError);
-      await assert.rejects(wh.patchTableLabels(EVENTS.ref, { k: '2024-01-01T10:00:00Z' }, fourth.etag), UnsafeIdentifierError);
-      await assert.rejects(wh.patchTableLabels({ dataset: 'lake_us', table: 'missing' }, { k: 'v' }, '1'), PreconditionFailedError);
+      await assert.rejects(
+        wh.patchTableLabels(EVENTS.ref, { k: '2024-01-01T10:00:00Z' }, fourth.etag),
+        UnsafeIdentifierError,
+      );
+      await assert.rejects(
+        wh.patchTableLabels({ dataset: 'lake_us', table: 'missing' }, { k: 'v' }, '1'),
+        PreconditionFailedError,
+      );
     });
 
     it('deletes tables and their metadata', async () => {
@@ -217,17 +297,36 @@ describe('DuckDbWarehouse', () => {
       try {
         const stage = { ...EVENTS, ref: { dataset: 'lake_us', table: 'events__stage' }, expiresAt: now + 1_000 };
         await w.ensureTable(stage);
-        const auto: TableSpec = { ...EVENTS, ref: { dataset: 'lake_us', table: 'auto__stage' }, schema: undefined, autodetect: true };
+        const auto: TableSpec = {
+          ...EVENTS,
+          ref: { dataset: 'lake_us', table: 'auto__stage' },
+          schema: undefined,
+          autodetect: true,
+        };
         await run(load([file('e1.csv', csv(1, 2))], { table: auto, destination: auto.ref }), w);
         await w.ensureTable({ ...auto, expiresAt: now + 5_000 });
-        const names = async () => (await w.query(`SELECT table_name FROM duckdb_tables() WHERE schema_name = 'lake_us' ORDER BY 1`)).map((r) => r.table_name);
+        const names = async () =>
+          (await w.query(`SELECT table_name FROM duckdb_tables() WHERE schema_name = 'lake_us' ORDER BY 1`)).map(
+            (r) => r.table_name,
+          );
         assert.deepEqual(await names(), ['auto__stage', 'events__stage']);
         now += 1_000;
         await w.ensureTable(EVENTS);
         assert.deepEqual(await names(), ['auto__stage', 'events']);
         now += 4_000;
         // Expired tables are gone before a job can read them: a copy from one fails notFound.
-        const copy = await run({ kind: 'copy', jobId: 'copy_expired', source: auto.ref, destination: EVENTS.ref, partition: null, writeDisposition: 'WRITE_APPEND', labels: {} }, w);
+        const copy = await run(
+          {
+            kind: 'copy',
+            jobId: 'copy_expired',
+            source: auto.ref,
+            destination: EVENTS.ref,
+            partition: null,
+            writeDisposition: 'WRITE_APPEND',
+            labels: {},
+          },
+          w,
+        );
         assert.equal(copy.errorResult?.reason, 'notFound');
         assert.deepEqual(await names(), ['events']);
       } finally {
@@ -260,9 +359,15 @@ describe('DuckDbWarehouse', () => {
       await run(load([file('h10.csv', csv(1, 5))], { partition: '2024010110' }));
       await run(load([file('h11.csv', csv(100, 3))], { partition: '2024010111' }));
       await run(load([file('h10b.csv', csv(50, 2))], { partition: '2024010110' }));
-      assert.deepEqual(await partitions(), [['2024010110', 2], ['2024010111', 3]]);
+      assert.deepEqual(await partitions(), [
+        ['2024010110', 2],
+        ['2024010111', 3],
+      ]);
       await run(load([file('h11b.csv', csv(200, 4))], { partition: '2024010111', writeDisposition: 'WRITE_APPEND' }));
-      assert.deepEqual(await partitions(), [['2024010110', 2], ['2024010111', 7]]);
+      assert.deepEqual(await partitions(), [
+        ['2024010110', 2],
+        ['2024010111', 7],
+      ]);
       assert.equal(await count('lake_us.events', 'id >= 50 AND id < 52'), 2);
       assert.equal(await count('lake_us.events', 'id < 50'), 0);
       // WRITE_TRUNCATE without a decorator replaces the whole table.
@@ -276,10 +381,19 @@ describe('DuckDbWarehouse', () => {
         { id: 2, ts: '2024-03-02T00:10:00Z', tags: [] },
         { id: 3, ts: '2024-03-01T12:00:00Z' },
       ];
-      const status = await run({ ...load([file('c.json', rows.map((r) => JSON.stringify(r)).join('\n') + '\n')]), table: CLICKS, destination: CLICKS.ref, partition: null, writeDisposition: 'WRITE_APPEND' });
+      const status = await run({
+        ...load([file('c.json', rows.map((r) => JSON.stringify(r)).join('\n') + '\n')]),
+        table: CLICKS,
+        destination: CLICKS.ref,
+        partition: null,
+        writeDisposition: 'WRITE_APPEND',
+      });
       assert.equal(status.errorResult, undefined, JSON.stringify(status.errorResult));
       assert.equal(status.outputRows, 3);
-      assert.deepEqual(await partitions(CLICKS.ref), [['20240301', 1], ['20240302', 2]]);
+      assert.deepEqual(await partitions(CLICKS.ref), [
+        ['20240301', 1],
+        ['20240302', 2],
+      ]);
       const [first] = await wh.query(`SELECT tags, geo FROM lake_us.clicks WHERE id = 1`);
       assert.deepEqual(first, { tags: ['a', 'b'], geo: { country: 'KR', lat: 37.5 } });
     });
@@ -290,15 +404,26 @@ describe('DuckDbWarehouse', () => {
       const status = await run({ ...load([good, bad]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
       assert.equal(status.errors?.length, 1);
       assert.equal(status.errorResult?.location, bad);
-      assert.match(status.errorResult!.message, /1 row\(s\) fall outside partition lake_us\.clicks\$20240301: ts puts them in partition 20240305/);
+      assert.match(
+        status.errorResult!.message,
+        /1 row\(s\) fall outside partition lake_us\.clicks\$20240301: ts puts them in partition 20240305/,
+      );
       assert.equal(await count('lake_us.clicks'), 0);
     });
 
     it('fails NDJSON rows with unknown fields or NULL in a REQUIRED field', async () => {
       const unknown = file('u.json', '{"id":1,"ts":"2024-03-01T01:00:00Z","colour":"red"}\n');
       const nul = file('n.json', '{"ts":"2024-03-01T01:00:00Z"}\n');
-      const status = await run({ ...load([unknown, nul]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
-      assert.deepEqual(status.errors?.map((e) => e.location), [unknown, nul]);
+      const status = await run({
+        ...load([unknown, nul]),
+        table: CLICKS,
+        destination: CLICKS.ref,
+        partition: '20240301',
+      });
+      assert.deepEqual(
+        status.errors?.map((e) => e.location),
+        [unknown, nul],
+      );
       assert.match(status.errors![0]!.message, /No such field: colour/);
       assert.match(status.errors![1]!.message, /Required field id cannot be null/);
     });
@@ -315,7 +440,11 @@ describe('DuckDbWarehouse', () => {
       assert.equal(ok.errorResult, undefined, JSON.stringify(ok.errorResult));
       assert.equal(ok.outputRows, 5);
       assert.deepEqual(await wh.query(`SELECT id, v FROM lake_us.events ORDER BY id`), [
-        { id: '0', v: 'p0' }, { id: '1', v: 'p1' }, { id: '2', v: 'p2' }, { id: '3', v: 'p3' }, { id: '9', v: 'z' },
+        { id: '0', v: 'p0' },
+        { id: '1', v: 'p1' },
+        { id: '2', v: 'p2' },
+        { id: '3', v: 'p3' },
+        { id: '9', v: 'z' },
       ]);
       const failed = await run(load([good, other], { table: spec, partition: '2024010111' }));
       assert.equal(failed.errors?.length, 1);
@@ -329,11 +458,22 @@ describe('DuckDbWarehouse', () => {
       await wh.query(`COPY (SELECT i::INTEGER AS id, 'p' || i AS v FROM range(3) t(i)) TO '${good}' (FORMAT PARQUET)`);
       const junk = file('junk.parquet', 'this is not a parquet file at all');
       const parquet = await run(load([good, junk], { table: { ...EVENTS, format: 'PARQUET' } }));
-      assert.deepEqual(parquet.errors?.map((e) => e.location), [junk]);
+      assert.deepEqual(
+        parquet.errors?.map((e) => e.location),
+        [junk],
+      );
       const okJson = file('ok.json', '{"id":1,"ts":"2024-03-01T01:00:00Z"}\n');
       const broken = file('broken.json', '{"id":2,"ts":"2024-03-01T01:00:00Z"}\n{"id":3, "ts": \n');
-      const json = await run({ ...load([okJson, broken]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
-      assert.deepEqual(json.errors?.map((e) => e.location), [broken]);
+      const json = await run({
+        ...load([okJson, broken]),
+        table: CLICKS,
+        destination: CLICKS.ref,
+        partition: '20240301',
+      });
+      assert.deepEqual(
+        json.errors?.map((e) => e.location),
+        [broken],
+      );
       assert.equal(await count(), 0);
       assert.equal(await count('lake_us.clicks'), 0);
     });
@@ -342,7 +482,10 @@ describe('DuckDbWarehouse', () => {
       const gz = file('a.csv.gz', gzipSync(csv(1, 3)));
       const noSuffix = file('b.csv', gzipSync(csv(10, 2)));
       assert.equal((await run(load([gz, noSuffix]))).outputRows, 5);
-      const json = file('c.json.gz', gzipSync('{"id":1,"ts":"2024-03-01T01:00:00Z"}\n{"id":2,"ts":"2024-03-01T02:00:00Z"}\n'));
+      const json = file(
+        'c.json.gz',
+        gzipSync('{"id":1,"ts":"2024-03-01T01:00:00Z"}\n{"id":2,"ts":"2024-03-01T02:00:00Z"}\n'),
+      );
       const status = await run({ ...load([json]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
       assert.equal(status.outputRows, 2, JSON.stringify(status.errorResult));
       assert.equal(await count('lake_us.clicks'), 2);
@@ -354,7 +497,10 @@ describe('DuckDbWarehouse', () => {
       const cutMid = file('mid.csv.gz', whole.subarray(0, Math.floor(whole.length / 2)));
       const good = file('good.csv.gz', whole);
       const status = await run(load([good, cutAtEnd, cutMid]));
-      assert.deepEqual(status.errors?.map((e) => e.location), [cutAtEnd, cutMid]);
+      assert.deepEqual(
+        status.errors?.map((e) => e.location),
+        [cutAtEnd, cutMid],
+      );
       assert.ok(status.errors!.every((e) => /corrupt or truncated gzip/.test(e.message) && e.reason === 'invalid'));
       assert.equal(status.outputRows, undefined);
       assert.equal(await count(), 0);
@@ -366,10 +512,16 @@ describe('DuckDbWarehouse', () => {
       const good = file('ok.json.gz', whole);
       const cut = file('cut.json.gz', whole.subarray(0, whole.length - 4)); // only the trailer missing
       const status = await run({ ...load([good, cut]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
-      assert.deepEqual(status.errors?.map((e) => e.location), [cut]);
+      assert.deepEqual(
+        status.errors?.map((e) => e.location),
+        [cut],
+      );
       assert.match(status.errors![0]!.message, /corrupt or truncated gzip/);
       assert.equal(await count('lake_us.clicks'), 0);
-      assert.equal((await run({ ...load([good]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' })).outputRows, 200);
+      assert.equal(
+        (await run({ ...load([good]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' })).outputRows,
+        200,
+      );
     });
 
     it('fails files with the wrong column count, naming every bad file, and loads nothing', async () => {
@@ -379,13 +531,18 @@ describe('DuckDbWarehouse', () => {
       const good = file('good.csv', csv(7, 2));
       const status = await run(load([good, short, long]));
       assert.equal(status.state, 'DONE');
-      assert.deepEqual(status.errors?.map((e) => e.location), [short, long]);
+      assert.deepEqual(
+        status.errors?.map((e) => e.location),
+        [short, long],
+      );
       assert.deepEqual(status.errorResult, status.errors![0]);
       assert.match(status.errors![0]!.message, /Expected Number of Columns: 2 Found: 1/);
       assert.match(status.errors![1]!.message, /Expected Number of Columns: 2 Found: 3/);
       assert.equal(await count(), 4); // the partition is untouched
       // allowJaggedRows pads missing trailing columns with NULL.
-      const jagged = await run(load([short], { table: { ...EVENTS, csv: { skipLeadingRows: 1, allowJaggedRows: true } } }));
+      const jagged = await run(
+        load([short], { table: { ...EVENTS, csv: { skipLeadingRows: 1, allowJaggedRows: true } } }),
+      );
       assert.equal(jagged.outputRows, 1);
     });
 
@@ -398,7 +555,10 @@ describe('DuckDbWarehouse', () => {
       const f = file('o.csv', "title\nid|v\n1|'a|b'\n2|NA\n");
       const spec = { ...EVENTS, csv: { skipLeadingRows: 2, fieldDelimiter: '|', quote: "'", nullMarker: 'NA' } };
       assert.equal((await run(load([f], { table: spec }))).outputRows, 2);
-      assert.deepEqual(await wh.query(`SELECT id, v FROM lake_us.events ORDER BY id`), [{ id: '1', v: 'a|b' }, { id: '2', v: null }]);
+      assert.deepEqual(await wh.query(`SELECT id, v FROM lake_us.events ORDER BY id`), [
+        { id: '1', v: 'a|b' },
+        { id: '2', v: null },
+      ]);
     });
 
     it('loads empty files as 0 rows', async () => {
@@ -408,17 +568,42 @@ describe('DuckDbWarehouse', () => {
     });
 
     it('creates an autodetect table at its first load from the files, then loads with its columns', async () => {
-      const spec: TableSpec = { ref: { dataset: 'auto', table: 'hits' }, partitioning: { type: 'DAY' }, format: 'CSV', autodetect: true, csv: { skipLeadingRows: 1 } };
+      const spec: TableSpec = {
+        ref: { dataset: 'auto', table: 'hits' },
+        partitioning: { type: 'DAY' },
+        format: 'CSV',
+        autodetect: true,
+        csv: { skipLeadingRows: 1 },
+      };
       await wh.ensureTable(spec);
       assert.equal(await wh.getTableLabels(spec.ref), null);
-      const first = await run(load([file('h1.csv', 'page,n\n/a,1\n/b,2\n')], { table: spec, destination: spec.ref, partition: '20240101' }));
+      const first = await run(
+        load([file('h1.csv', 'page,n\n/a,1\n/b,2\n')], { table: spec, destination: spec.ref, partition: '20240101' }),
+      );
       assert.equal(first.outputRows, 2, JSON.stringify(first.errorResult));
-      const cols = await wh.query(`SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'hits' ORDER BY column_index`);
-      assert.deepEqual(cols.map((c) => `${c.column_name} ${c.data_type}`), ['page VARCHAR', 'n BIGINT', '_PARTITIONTIME TIMESTAMP WITH TIME ZONE']);
-      const second = await run(load([file('h2.csv', 'page,n\n/c,x\n')], { table: spec, destination: spec.ref, partition: '20240102' }));
+      const cols = await wh.query(
+        `SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = 'hits' ORDER BY column_index`,
+      );
+      assert.deepEqual(
+        cols.map((c) => `${c.column_name} ${c.data_type}`),
+        ['page VARCHAR', 'n BIGINT', '_PARTITIONTIME TIMESTAMP WITH TIME ZONE'],
+      );
+      const second = await run(
+        load([file('h2.csv', 'page,n\n/c,x\n')], { table: spec, destination: spec.ref, partition: '20240102' }),
+      );
       assert.match(second.errorResult!.message, /Could not convert/);
-      assert.equal((await run(load([file('h3.csv', 'page,n\n/c,3\n')], { table: spec, destination: spec.ref, partition: '20240102' }))).outputRows, 1);
-      assert.deepEqual(await partitions(spec.ref), [['20240101', 2], ['20240102', 1]]);
+      assert.equal(
+        (
+          await run(
+            load([file('h3.csv', 'page,n\n/c,3\n')], { table: spec, destination: spec.ref, partition: '20240102' }),
+          )
+        ).outputRows,
+        1,
+      );
+      assert.deepEqual(await partitions(spec.ref), [
+        ['20240101', 2],
+        ['20240102', 1],
+      ]);
     });
 
     for (const name of ['g?.csv', 'g[12].csv', 'g{1,2}.csv', 'g[!x].csv', 'g\\1.csv']) {
@@ -446,7 +631,13 @@ describe('DuckDbWarehouse', () => {
       assert.equal((await run(load([join(dir, 'w/*.csv')]))).outputRows, 2);
       const missing = join(dir, 'missing.csv');
       const notFound = await run(load([missing, join(dir, 'none/*.csv')]));
-      assert.deepEqual(notFound.errors?.map((e) => [e.reason, e.location]), [['notFound', missing], ['notFound', join(dir, 'none/*.csv')]]);
+      assert.deepEqual(
+        notFound.errors?.map((e) => [e.reason, e.location]),
+        [
+          ['notFound', missing],
+          ['notFound', join(dir, 'none/*.csv')],
+        ],
+      );
       const avro = await run(load([file('a.avro', 'x')], { table: { ...EVENTS, format: 'AVRO' } }));
       assert.match(avro.errorResult!.message, /AVRO is not supported by the local warehouse/);
       const gs = await run(load(['gs://lake/a.csv']));
@@ -466,14 +657,22 @@ describe('DuckDbWarehouse', () => {
           const text = String(args[0]) + JSON.stringify(args[1] ?? []);
           if (text.includes(dir) || text.includes('__tidemark_')) n++;
         };
-        mock.method(DuckDBConnection.prototype, 'run', function (this: DuckDBConnection, ...args: Parameters<typeof original>) {
-          count(args);
-          return original.apply(this, args);
-        });
-        mock.method(DuckDBConnection.prototype, 'runAndReadAll', function (this: DuckDBConnection, ...args: Parameters<typeof read>) {
-          count(args);
-          return read.apply(this, args);
-        });
+        mock.method(
+          DuckDBConnection.prototype,
+          'run',
+          function (this: DuckDBConnection, ...args: Parameters<typeof original>) {
+            count(args);
+            return original.apply(this, args);
+          },
+        );
+        mock.method(
+          DuckDBConnection.prototype,
+          'runAndReadAll',
+          function (this: DuckDBConnection, ...args: Parameters<typeof read>) {
+            count(args);
+            return read.apply(this, args);
+          },
+        );
         try {
           const status = await run(spec);
           return { n, status };
@@ -483,37 +682,61 @@ describe('DuckDbWarehouse', () => {
       };
       await wh.ensureTable(CLICKS);
       const files = (count: number, tag: string) =>
-        Array.from({ length: count }, (_, i) => file(`${tag}/${i}.json`, `{"id":${i},"ts":"2024-03-01T01:00:00Z"}\n{"id":${i + 100},"ts":"2024-03-01T02:00:00Z"}\n`));
-      const clicks = (uris: string[]): LoadJob => ({ ...load(uris), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+        Array.from({ length: count }, (_, i) =>
+          file(
+            `${tag}/${i}.json`,
+            `{"id":${i},"ts":"2024-03-01T01:00:00Z"}\n{"id":${i + 100},"ts":"2024-03-01T02:00:00Z"}\n`,
+          ),
+        );
+      const clicks = (uris: string[]): LoadJob => ({
+        ...load(uris),
+        table: CLICKS,
+        destination: CLICKS.ref,
+        partition: '20240301',
+      });
       const few = await statements(clicks(files(3, 'few')));
       const many = await statements(clicks(files(30, 'many')));
       assert.equal(few.status.outputRows, 6);
       assert.equal(many.status.outputRows, 60);
       assert.equal(many.n, few.n, `3 files: ${few.n} statements; 30 files: ${many.n}`);
       // One bad file among many: the staging path names it, still without a statement per good file.
-      const withBad = (tag: string, count: number) => [...files(count, tag), file(`${tag}/bad.json`, '{"id":1,"ts":"2024-03-09T00:00:00Z"}\n')];
+      const withBad = (tag: string, count: number) => [
+        ...files(count, tag),
+        file(`${tag}/bad.json`, '{"id":1,"ts":"2024-03-09T00:00:00Z"}\n'),
+      ];
       const fewBad = await statements(clicks(withBad('few-bad', 3)));
       const manyBad = await statements(clicks(withBad('many-bad', 30)));
-      assert.deepEqual(manyBad.status.errors?.map((e) => e.location), [join(dir, 'many-bad/bad.json')]);
+      assert.deepEqual(
+        manyBad.status.errors?.map((e) => e.location),
+        [join(dir, 'many-bad/bad.json')],
+      );
       assert.equal(manyBad.n, fewBad.n, `3 good files: ${fewBad.n} statements; 30: ${manyBad.n}`);
       assert.equal(await count('lake_us.clicks'), 60);
     });
 
     it('loads more files than one scan takes (scans of 1,000), and names a bad file past the first scan', async () => {
-      const uris = Array.from({ length: 2100 }, (_, i) => file(`big/${String(i).padStart(4, '0')}.csv`, `id,v\n${i},x\n`));
+      const uris = Array.from({ length: 2100 }, (_, i) =>
+        file(`big/${String(i).padStart(4, '0')}.csv`, `id,v\n${i},x\n`),
+      );
       const ok = await run(load(uris));
       assert.equal(ok.errorResult, undefined, JSON.stringify(ok.errorResult));
       assert.equal(ok.outputRows, 2100);
       assert.equal(await count('lake_us.events', 'id >= 0 AND id < 2100'), 2100);
       const bad = file('big/bad.csv', 'id,v\nnot-a-number,x\n');
       const failed = await run(load([...uris, bad]));
-      assert.deepEqual(failed.errors?.map((e) => e.location), [bad]);
+      assert.deepEqual(
+        failed.errors?.map((e) => e.location),
+        [bad],
+      );
       assert.equal(await count(), 2100); // the partition is untouched
     });
 
     it('resolves gs:// URIs with resolveUri', async () => {
       const local = file('lake/events/a.csv', csv(1, 3));
-      const w = new DuckDbWarehouse({ file: join(dir, 'gs.duckdb'), resolveUri: (uri) => join(dir, uri.slice('gs://'.length)) });
+      const w = new DuckDbWarehouse({
+        file: join(dir, 'gs.duckdb'),
+        resolveUri: (uri) => join(dir, uri.slice('gs://'.length)),
+      });
       try {
         const status = await run(load(['gs://lake/events/a.csv']), w);
         assert.equal(status.outputRows, 3);
@@ -532,12 +755,31 @@ describe('DuckDbWarehouse', () => {
       await run(load([file('s2.csv', csv(10, 2))], { destination: stage, writeDisposition: 'WRITE_APPEND' }));
       await run(load([file('old.csv', csv(100, 9))], { partition: '2024010110' }));
       await run(load([file('keep.csv', csv(200, 1))], { partition: '2024010111' }));
-      const copy = await run({ kind: 'copy', jobId: 'copy_1', source: stage, destination: EVENTS.ref, partition: '2024010110', writeDisposition: 'WRITE_TRUNCATE', labels: {} });
+      const copy = await run({
+        kind: 'copy',
+        jobId: 'copy_1',
+        source: stage,
+        destination: EVENTS.ref,
+        partition: '2024010110',
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels: {},
+      });
       assert.equal(copy.errorResult, undefined);
       assert.equal(copy.outputRows, 5);
-      assert.deepEqual(await partitions(), [['2024010110', 5], ['2024010111', 1]]);
+      assert.deepEqual(await partitions(), [
+        ['2024010110', 5],
+        ['2024010111', 1],
+      ]);
       await wh.deleteTable(stage);
-      const missing = await run({ kind: 'copy', jobId: 'copy_2', source: stage, destination: EVENTS.ref, partition: '2024010110', writeDisposition: 'WRITE_TRUNCATE', labels: {} });
+      const missing = await run({
+        kind: 'copy',
+        jobId: 'copy_2',
+        source: stage,
+        destination: EVENTS.ref,
+        partition: '2024010110',
+        writeDisposition: 'WRITE_TRUNCATE',
+        labels: {},
+      });
       assert.match(missing.errorResult!.message, /Not found: Table lake_us\.events_stage_1/);
     });
 
@@ -587,7 +829,10 @@ describe('DuckDbWarehouse', () => {
     });
 
     it('holds jobs RUNNING for jobDelayMs and records their times in jobHistory', async () => {
-      const w = new DuckDbWarehouse({ file: join(dir, 'delay.duckdb'), jobDelayMs: (s) => (s.kind === 'load' ? 150 : 0) });
+      const w = new DuckDbWarehouse({
+        file: join(dir, 'delay.duckdb'),
+        jobDelayMs: (s) => (s.kind === 'load' ? 150 : 0),
+      });
       try {
         const spec = load([file('a.csv', csv(1, 2))], { jobId: 'slow_1' });
         const r = await w.insertJob(spec);
@@ -597,10 +842,13 @@ describe('DuckDbWarehouse', () => {
         await waitDone(w, 'slow_1');
         await run({ kind: 'noop', jobId: 'fast_1', labels: {} }, w);
         const history = await w.jobHistory();
-        assert.deepEqual(history.map((h) => [h.jobId, h.kind, h.destination, h.partition, h.state, h.error]), [
-          ['slow_1', 'load', 'lake_us.events', '2024010110', 'DONE', null],
-          ['fast_1', 'noop', null, null, 'DONE', null],
-        ]);
+        assert.deepEqual(
+          history.map((h) => [h.jobId, h.kind, h.destination, h.partition, h.state, h.error]),
+          [
+            ['slow_1', 'load', 'lake_us.events', '2024010110', 'DONE', null],
+            ['fast_1', 'noop', null, null, 'DONE', null],
+          ],
+        );
         assert.ok(history[0]!.endedAt! - history[0]!.startedAt >= 150);
       } finally {
         await w.close();

@@ -85,7 +85,10 @@ describe('LocalObjectStore', () => {
 
     it('refuses, with a clear error, an object and a folder at the same path', async () => {
       await store.write('lake', 'a', 'file');
-      await assert.rejects(store.write('lake', 'a/b', 'x'), (e: unknown) => e instanceof UnsafeIdentifierError && /file and a folder/.test(e.message));
+      await assert.rejects(
+        store.write('lake', 'a/b', 'x'),
+        (e: unknown) => e instanceof UnsafeIdentifierError && /file and a folder/.test(e.message),
+      );
       await store.write('lake', 'c/d', 'x');
       await assert.rejects(store.write('lake', 'c', 'x'), UnsafeIdentifierError);
     });
@@ -98,7 +101,10 @@ describe('LocalObjectStore', () => {
       assert.ok(existsSync(join(root, '.tidemark', 'lake', 'meta')), 'metadata kept in the lake');
       // Another store on the same root (another process, another cwd) sees the metadata.
       assert.deepEqual((await new LocalObjectStore({ root }).read('lake', 'with-meta.csv'))?.metadata, { k: 'v' });
-      assert.deepEqual((await inLake.listPage('lake', { prefix: 'with-meta' })).objects.map((o) => o.name), ['with-meta.csv']);
+      assert.deepEqual(
+        (await inLake.listPage('lake', { prefix: 'with-meta' })).objects.map((o) => o.name),
+        ['with-meta.csv'],
+      );
     });
   });
 
@@ -111,20 +117,33 @@ describe('LocalObjectStore', () => {
       assert.match(err.message, /lake\/state\/p\.json.*expected generation 0, found \d+/);
 
       const { generation: g2 } = await store.write('lake', 'state/p.json', '2', { ifGenerationMatch: g1 });
-      await assert.rejects(store.write('lake', 'state/p.json', '3', { ifGenerationMatch: g1 }), PreconditionFailedError);
-      await assert.rejects(store.write('lake', 'state/new.json', '3', { ifGenerationMatch: g2 }), (e: unknown) => e instanceof PreconditionFailedError && /object missing/.test(e.message));
+      await assert.rejects(
+        store.write('lake', 'state/p.json', '3', { ifGenerationMatch: g1 }),
+        PreconditionFailedError,
+      );
+      await assert.rejects(
+        store.write('lake', 'state/new.json', '3', { ifGenerationMatch: g2 }),
+        (e: unknown) => e instanceof PreconditionFailedError && /object missing/.test(e.message),
+      );
       assert.equal((await store.read('lake', 'state/p.json'))?.data.toString(), '2');
     });
 
     it('lets exactly one of many concurrent creators win', async () => {
-      const results = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => store.write('lake', 'race', `w${i}`, { ifGenerationMatch: '0' })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 8 }, (_, i) => store.write('lake', 'race', `w${i}`, { ifGenerationMatch: '0' })),
+      );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-      assert.equal(results.filter((r) => r.status === 'rejected' && r.reason instanceof PreconditionFailedError).length, 7);
+      assert.equal(
+        results.filter((r) => r.status === 'rejected' && r.reason instanceof PreconditionFailedError).length,
+        7,
+      );
     });
 
     it('lets exactly one of many read-modify-write updaters with the same generation win', async () => {
       const { generation } = await store.write('lake', 'counter', '0');
-      const results = await Promise.allSettled(Array.from({ length: 6 }, (_, i) => store.write('lake', 'counter', `${i}`, { ifGenerationMatch: generation })));
+      const results = await Promise.allSettled(
+        Array.from({ length: 6 }, (_, i) => store.write('lake', 'counter', `${i}`, { ifGenerationMatch: generation })),
+      );
       assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
     });
 
@@ -151,12 +170,22 @@ describe('LocalObjectStore', () => {
       assert.equal(o.bucket, 'lake');
       assert.equal(o.size, 5);
       assert.equal(o.generation, (await store.read('lake', 'a/b/c'))!.generation);
-      assert.equal(o.updated, new Date(Number(statSync(store.uri('lake', 'a/b/c'), { bigint: true }).ctimeNs / 1_000_000n)).toISOString());
+      assert.equal(
+        o.updated,
+        new Date(Number(statSync(store.uri('lake', 'a/b/c'), { bigint: true }).ctimeNs / 1_000_000n)).toISOString(),
+      );
       assert.ok(isTempFile('a/.tidemark-abc.tmp'));
     });
 
     it('honours prefix (walking only its folder), startOffset and endOffset', async () => {
-      await put('events/dt=2024-01-01/a', 'events/dt=2024-01-01/b', 'events/dt=2024-01-02/a', 'events/dt=2024-01-10/a', 'eventsX', 'other/x');
+      await put(
+        'events/dt=2024-01-01/a',
+        'events/dt=2024-01-01/b',
+        'events/dt=2024-01-02/a',
+        'events/dt=2024-01-10/a',
+        'eventsX',
+        'other/x',
+      );
       assert.deepEqual(names((await store.listPage('lake', { prefix: 'events/dt=2024-01-0' })).objects), [
         'events/dt=2024-01-01/a',
         'events/dt=2024-01-01/b',
@@ -164,10 +193,18 @@ describe('LocalObjectStore', () => {
       ]);
       assert.deepEqual(names((await store.listPage('lake', { prefix: 'events' })).objects).length, 5);
       assert.deepEqual(names((await store.listPage('lake', { prefix: 'nothing/here/' })).objects), []);
-      assert.deepEqual(names((await store.listPage('lake', { prefix: 'events/', startOffset: 'events/dt=2024-01-01/b', endOffset: 'events/dt=2024-01-10' })).objects), [
-        'events/dt=2024-01-01/b',
-        'events/dt=2024-01-02/a',
-      ]);
+      assert.deepEqual(
+        names(
+          (
+            await store.listPage('lake', {
+              prefix: 'events/',
+              startOffset: 'events/dt=2024-01-01/b',
+              endOffset: 'events/dt=2024-01-10',
+            })
+          ).objects,
+        ),
+        ['events/dt=2024-01-01/b', 'events/dt=2024-01-02/a'],
+      );
       assert.deepEqual(names((await store.listPage('lake', { prefix: '../' })).objects), []);
     });
 
@@ -223,14 +260,25 @@ describe('LocalObjectStore', () => {
       const first = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3 }));
       assert.deepEqual(names(first.result.objects), ['t/h=00/f0', 't/h=00/f1', 't/h=00/f2']);
       assert.equal(first.reads.length, 2, first.reads.join(', ')); // t/ and t/h=00/
-      const middle = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3, pageToken: first.result.nextPageToken! }));
+      const middle = await countingReaddirs(() =>
+        store.listPage('lake', { prefix: 't/', maxResults: 3, pageToken: first.result.nextPageToken! }),
+      );
       assert.deepEqual(names(middle.result.objects), ['t/h=00/f3', 't/h=00/f4', 't/h=01/f0']);
       assert.equal(middle.reads.length, 3, middle.reads.join(', ')); // t/, t/h=00/, t/h=01/
-      const late = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', maxResults: 3, startOffset: 't/h=37/f4' }));
+      const late = await countingReaddirs(() =>
+        store.listPage('lake', { prefix: 't/', maxResults: 3, startOffset: 't/h=37/f4' }),
+      );
       assert.deepEqual(names(late.result.objects), ['t/h=37/f4', 't/h=38/f0', 't/h=38/f1']);
       assert.equal(late.reads.length, 3, late.reads.join(', '));
       const ranged = await countingReaddirs(() => store.listPage('lake', { prefix: 't/', endOffset: 't/h=01/f1' }));
-      assert.deepEqual(names(ranged.result.objects), ['t/h=00/f0', 't/h=00/f1', 't/h=00/f2', 't/h=00/f3', 't/h=00/f4', 't/h=01/f0']);
+      assert.deepEqual(names(ranged.result.objects), [
+        't/h=00/f0',
+        't/h=00/f1',
+        't/h=00/f2',
+        't/h=00/f3',
+        't/h=00/f4',
+        't/h=01/f0',
+      ]);
       assert.equal(ranged.reads.length, 3, ranged.reads.join(', '));
     });
 
@@ -248,7 +296,10 @@ describe('LocalObjectStore', () => {
         } while (pageToken);
         assert.deepEqual(seen, expected, `maxResults ${maxResults}`);
       }
-      assert.deepEqual(names((await store.listPage('lake', { prefix: 'a/b', startOffset: 'a/b-', endOffset: 'a/b0' })).objects), ['a/b-c/d', 'a/b/c']);
+      assert.deepEqual(
+        names((await store.listPage('lake', { prefix: 'a/b', startOffset: 'a/b-', endOffset: 'a/b0' })).objects),
+        ['a/b-c/d', 'a/b/c'],
+      );
     });
   });
 

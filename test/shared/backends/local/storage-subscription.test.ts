@@ -39,7 +39,13 @@ describe('LocalStorageSubscription', () => {
   it('cuts a file at maxBytes; each line is one message payload; names carry the open time', async () => {
     const bus = new LocalBus({ clock: env.clock });
     const sub = open(bus);
-    await bus.publish('t', [{ a: 'x'.repeat(30) }, { a: 'y'.repeat(30) }, { a: 'z'.repeat(30) }, { a: 'w'.repeat(200) }, { a: 1 }]);
+    await bus.publish('t', [
+      { a: 'x'.repeat(30) },
+      { a: 'y'.repeat(30) },
+      { a: 'z'.repeat(30) },
+      { a: 'w'.repeat(200) },
+      { a: 1 },
+    ]);
     await sub.flush();
     await bus.drain();
     assert.deepEqual(
@@ -77,7 +83,10 @@ describe('LocalStorageSubscription', () => {
       await sub.flush();
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
-    assert.deepEqual(sub.written.map((f) => f.messages), [2, 2]);
+    assert.deepEqual(
+      sub.written.map((f) => f.messages),
+      [2, 2],
+    );
     assert.deepEqual(bus.deadLetters(), []);
     await sub.close();
     bus.close();

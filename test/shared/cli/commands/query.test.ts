@@ -17,7 +17,12 @@ const MODULE = resolve(import.meta.dirname, '../../../../shared/backends/local/d
 async function query(sql: string): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const code = await main(['node', 'tidemark', 'query', sql, '--json'], {}, { out: (s) => void (out += s), err: (s) => void (err += s) }, dir);
+  const code = await main(
+    ['node', 'tidemark', 'query', sql, '--json'],
+    {},
+    { out: (s) => void (out += s), err: (s) => void (err += s) },
+    dir,
+  );
   return { code, out, err };
 }
 
@@ -29,7 +34,9 @@ it('answers without adopting a job a dead process left RUNNING, and refuses writ
       const w = new DuckDbWarehouse({ file: ${JSON.stringify(file)}, jobDelayMs: () => 60000, idleCloseMs: 10 });
       await w.insertJob({ kind: 'noop', jobId: 'orphan_q', labels: {} });
       process.exit(0);`;
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     p.stderr.on('data', (b: Buffer) => (stderr += b));
     p.on('error', fail);

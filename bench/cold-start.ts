@@ -171,13 +171,11 @@ function fakeGoogle(): Server {
         if (path.endsWith('/project-id')) return void res.writeHead(200).end('tidemark-bench');
         return void res.writeHead(path.replace(/\/$/, '') === '/computeMetadata/v1/instance' ? 200 : 404).end('');
       }
-      res
-        .writeHead(403, { 'content-type': 'application/json' })
-        .end(
-          JSON.stringify({
-            error: { code: 403, message: 'bench fake', errors: [{ reason: 'forbidden', message: 'bench fake' }] },
-          }),
-        );
+      res.writeHead(403, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          error: { code: 403, message: 'bench fake', errors: [{ reason: 'forbidden', message: 'bench fake' }] },
+        }),
+      );
     });
   });
 }

@@ -136,11 +136,9 @@ export function statePrefixProblem(prefix: string): string | null {
   return null;
 }
 
-const timeZone = z
-  .string()
-  .refine(isValidTimeZone, {
-    error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC`,
-  });
+const timeZone = z.string().refine(isValidTimeZone, {
+  error: (iss) => `unknown time zone ${JSON.stringify(iss.input)}; use an IANA name like Asia/Seoul or UTC`,
+});
 
 const topicName = z
   .string()

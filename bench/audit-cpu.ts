@@ -12,13 +12,14 @@
  *
  *   npm run bench:audit [-- --runs=5] [--days=365] [--files=100] [--zone=Asia/Seoul] [--base=main]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { rmSync } from 'node:fs';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { extractRevision, median } from './stats.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -157,11 +158,6 @@ function runChild(root: string, args: { days: number; files: number; zone: strin
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as ChildResult & { ok: number };
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -181,12 +177,8 @@ async function main(): Promise<void> {
 
   const runs = Number(values.runs ?? 5);
   const base = values.base ?? 'main';
-  const baseRoot = mkdtempSync(join(tmpdir(), 'tidemark-bench-base-'));
+  const { dir: baseRoot, commit } = extractRevision(ROOT, base, ['shared', 'test/helpers']);
   try {
-    const tar = execFileSync('git', ['archive', base, 'shared', 'test/helpers'], { cwd: ROOT, maxBuffer: 1 << 28 });
-    execFileSync('tar', ['-x', '-C', baseRoot], { input: tar });
-    symlinkSync(join(ROOT, 'node_modules'), join(baseRoot, 'node_modules'));
-    const commit = execFileSync('git', ['rev-parse', '--short', base], { cwd: ROOT, encoding: 'utf8' }).trim();
     const load = [loadavg()[0]!];
     const roots = { base: baseRoot, current: ROOT };
     runChild(baseRoot, { days, files, zone });

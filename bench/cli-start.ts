@@ -14,6 +14,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { median } from './stats.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CONFIG = `project: tidemark-bench
@@ -27,12 +28,6 @@ tables:
     target: { dataset: lake_us, table: events }
     partitioning: { type: HOUR }
 `;
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
-}
 
 const { values } = parseArgs({
   options: { runs: { type: 'string' }, before: { type: 'string' }, 'no-write': { type: 'boolean' } },

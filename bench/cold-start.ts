@@ -65,6 +65,7 @@ import type { FunctionEntry } from '../scripts/build.ts';
 import { freePort, portAnswers } from '../test/helpers/net.ts';
 import { binaryCloudEvent } from '../test/helpers/http-event.ts';
 import type { HttpEvent } from '../test/helpers/http-event.ts';
+import { median } from './stats.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -295,12 +296,6 @@ function writeFloor(dir: string): void {
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: 'commonjs', main: 'index.js' }));
   writeFileSync(join(dir, 'index.js'), `require('${FRAMEWORK}').cloudEvent('floor', async () => {});\n`);
   linkFramework(dir);
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 interface Row {

@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DuckDbWarehouse } from '../shared/backends/local/duckdb-warehouse.ts';
 import type { JobSpec, TableSpec } from '../shared/core/ports.ts';
+import { median } from './stats.ts';
 
 const COLUMNS = `{'id': 'BIGINT', 'ts': 'TIMESTAMPTZ', 'user_id': 'VARCHAR', 'amount': 'DOUBLE', 'country': 'VARCHAR', 'flag': 'BOOLEAN'}`;
 // The warehouse's table has the same columns, REQUIRED id as NOT NULL: both pay for the constraint.
@@ -106,11 +107,6 @@ async function warehouse(file: string, kind: 'parquet' | 'ndjson', paths: string
   }
   return performance.now() - started;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -33,6 +33,7 @@ import { ingestHttpFunction } from '../shared/ingest/http.ts';
 import { createLogger } from '../shared/log.ts';
 import { createLocalEngine, defaultLocalPaths } from '../shared/runtime/local.ts';
 import { location, streamYaml } from '../test/helpers/streams.ts';
+import { median } from './stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,7 +45,6 @@ const { values: args } = parseArgs({
     'max-duration': { type: 'string', default: '5s' },
   },
 });
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const quiet = createLogger(() => {});
 const yaml = streamYaml(
   `    limits: { maxBodyBytes: 33554432, maxRecords: 100000 }\n    files: { localMaxDuration: ${args['max-duration']} }\n`,

@@ -15,12 +15,13 @@
  *
  *   npm run bench:scaling [-- --runs=3] [--sync=1000,10000] [--list=1000,10000,100000] [--base=main] [--base-sync=1000] [--base-list=1000,10000]
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { extractRevision, median } from './stats.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -132,11 +133,6 @@ function runChild(root: string, what: 'sync' | 'list', n: number): Measure {
   return JSON.parse(out.stdout.trim().split('\n').pop()!) as Measure;
 }
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -166,12 +162,7 @@ async function main(): Promise<void> {
   let baseRoot: string | undefined;
   let commit = '';
   if (values.base) {
-    baseRoot = mkdtempSync(join(tmpdir(), 'tidemark-bench-base-'));
-    execFileSync('tar', ['-x', '-C', baseRoot], {
-      input: execFileSync('git', ['archive', values.base, 'shared'], { cwd: ROOT, maxBuffer: 1 << 28 }),
-    });
-    symlinkSync(join(ROOT, 'node_modules'), join(baseRoot, 'node_modules'));
-    commit = execFileSync('git', ['rev-parse', '--short', values.base], { cwd: ROOT, encoding: 'utf8' }).trim();
+    ({ dir: baseRoot, commit } = extractRevision(ROOT, values.base, ['shared']));
   }
   const load = [loadavg()[0]!];
   const rows: string[] = [];

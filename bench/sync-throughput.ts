@@ -30,6 +30,7 @@ import { createLogger } from '../shared/log.ts';
 import { partitionIdAt } from '../shared/routing/partition.ts';
 import { createLocalEngine, defaultLocalPaths } from '../shared/runtime/local.ts';
 import type { LocalEngine } from '../shared/runtime/local.ts';
+import { median } from './stats.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -96,12 +97,6 @@ async function deliver(
   )?.totalRows;
   if (rows !== n) throw new Error(`partition ${partition} holds ${rows} rows, expected ${n}`);
   return { ms, listings, jobs, fromState };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
 const range = (xs: number[]) =>

@@ -21,3 +21,15 @@ export const SCHEDULER_RETRY = {
   maxBackoffSeconds: 300,
   maxDoublings: 3,
 } as const;
+
+/**
+ * How old a message waiting for budget may get before it is re-published, on a subscription that
+ * dead-letters after `maxDeliveryAttempts` and spaces deliveries at least `minBackoffSeconds`
+ * apart: delivery k happens at an age of at least (k-1)·minBackoff, so delivery N-1 is older than
+ * (N-2)·minBackoff, more than this (half a backoff less): it re-publishes before the Nth, last one.
+ * The deployed backfill function gets it from the function table (TIDEMARK_BUDGET_REQUEUE_MS) and
+ * passes it to shared/handlers/backfill.ts as `requeueAfterMs`.
+ */
+export function budgetRequeueAfterMs(maxDeliveryAttempts: number, minBackoffSeconds: number): number {
+  return Math.max(0, ((maxDeliveryAttempts - 2) * minBackoffSeconds - minBackoffSeconds / 2) * 1000);
+}

@@ -7,8 +7,7 @@
  */
 import type { Config, TopicsConfig } from '../config/types.ts';
 import type { DeploySettings } from '../../infra/deploy-config.ts';
-import { BACKFILL_DELIVERY } from '../../infra/delivery.ts';
-import { budgetRequeueAfterMs } from '../handlers/backfill.ts';
+import { BACKFILL_DELIVERY, budgetRequeueAfterMs } from '../../infra/delivery.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
 export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest';

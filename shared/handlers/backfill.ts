@@ -49,17 +49,6 @@ const DEFAULT_BUDGET_RETRY_MS = 60_000;
 export const REQUEUE_AT_ATTEMPT = 4;
 
 /**
- * How old a message waiting for budget may get before it is re-published, on a subscription that
- * dead-letters after `maxDeliveryAttempts` and spaces deliveries at least `minBackoffSeconds`
- * apart: delivery k happens at an age of at least (k-1)·minBackoff, so delivery N-1 is older than
- * (N-2)·minBackoff, more than this (half a backoff less): it re-publishes before the Nth, last one.
- * The deployed backfill function gets it from the function table (TIDEMARK_BUDGET_REQUEUE_MS).
- */
-export function budgetRequeueAfterMs(maxDeliveryAttempts: number, minBackoffSeconds: number): number {
-  return Math.max(0, ((maxDeliveryAttempts - 2) * minBackoffSeconds - minBackoffSeconds / 2) * 1000);
-}
-
-/**
  * Decides how a budget wait happens (see the module comment): schedule it for when the next token
  * is due if the bus can hold messages; otherwise let Pub/Sub retry until the message is older than
  * `requeueAfterMs`, then re-publish it.

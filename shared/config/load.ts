@@ -100,6 +100,8 @@ export function parseConfig(
     jobBudget: DEFAULTS.jobBudget,
     jobBurst: DEFAULTS.jobBurst,
     maxUrisPerLoad: DEFAULTS.maxUrisPerLoad,
+    onSourceDelete: DEFAULTS.onSourceDelete,
+    commit: {},
   };
   const ctx: ResolveContext = { file: absolute, readFile, now: Date.now() };
 

@@ -4,6 +4,7 @@
  * overlapping tables and the state prefix. Every problem becomes an issue with a key path; none
  * stops the others from being found.
  */
+import ms from 'ms';
 import { dirname, resolve } from 'node:path';
 import type { Partitioning, SchemaField } from '../core/ports.ts';
 import { findCommonName, findNameUnder } from '../routing/overlap.ts';
@@ -87,6 +88,15 @@ export function resolveTable(
       `jobBurst (${jobBurst}) is more than jobBudget (${jobBudget})`,
     );
 
+  const commitMode = raw.commit?.mode ?? defaults.commit.mode ?? DEFAULTS.commit.mode;
+  const commitInterval = raw.commit?.interval ?? defaults.commit.interval ?? ms(DEFAULTS.commit.interval);
+  // The transaction lists the columns it inserts: it needs them before any file is read.
+  if (commitMode === 'dml' && !schema && !(issues.length && raw.schema !== undefined))
+    issue(
+      raw.commit?.mode !== undefined ? 'commit.mode' : 'schema',
+      'commit mode dml needs a schema (its transaction inserts named columns); give `schema` or use commit mode load',
+    );
+
   if (issues.length || !matcher || !partitioning) return { issues };
   const format = raw.format;
   const table: TableConfig = {
@@ -117,6 +127,8 @@ export function resolveTable(
     jobBurst,
     maxUrisPerLoad: raw.maxUrisPerLoad ?? defaults.maxUrisPerLoad,
     ...(raw.cadence ? { cadence: raw.cadence } : {}),
+    onSourceDelete: raw.onSourceDelete ?? defaults.onSourceDelete,
+    commit: { mode: commitMode, intervalMs: commitInterval },
   };
   return { resolved: { index, table, matcher }, issues };
 }

@@ -19,6 +19,8 @@ export const DEFAULTS = {
   jobBudget: 300,
   jobBurst: 20,
   maxUrisPerLoad: 10_000,
+  onSourceDelete: 'keep',
+  commit: { mode: 'load', interval: '60s' },
   audit: {
     schedule: '15 * * * *',
     timeZone: 'Etc/UTC',
@@ -182,6 +184,11 @@ const jobBudget = positiveInt.max(
   `must be at most ${MAX_JOBS_PER_TABLE_PER_DAY} (BigQuery's hard limit on load jobs per table per day, failed ones included)`,
 );
 
+/** The shortest commit interval: BigQuery allows 25 DML statements per 10 s per table; a commit uses 2. */
+export const MIN_COMMIT_INTERVAL_MS = 10_000;
+
+const onSourceDelete = z.enum(['keep', 'mirror']);
+
 const maxUris = positiveInt.max(
   MAX_URIS_PER_LOAD_JOB,
   `must be at most ${MAX_URIS_PER_LOAD_JOB} (BigQuery's limit per load job)`,
@@ -198,6 +205,14 @@ const duration = z.string().transform((text, ctx) => {
     return z.NEVER;
   }
   return value;
+});
+
+/** `commit:` of a table or of `defaults` (keys absent in a table come from `defaults`). */
+const commit = z.strictObject({
+  mode: z.enum(['load', 'dml']).optional(),
+  interval: duration
+    .refine((v) => v >= MIN_COMMIT_INTERVAL_MS, 'must be at least 10s (BigQuery: 25 DML statements per 10 s per table)')
+    .optional(),
 });
 
 /** Unix cron: five fields, checked by croner (which Cloud Scheduler's syntax is a subset of). */
@@ -269,6 +284,8 @@ export const tableSchema = z.strictObject({
   jobBurst: positiveInt.optional(),
   maxUrisPerLoad: maxUris.optional(),
   cadence: z.enum(['HOUR', 'DAY']).optional(),
+  onSourceDelete: onSourceDelete.optional(),
+  commit: commit.optional(),
 });
 
 const audit = z.strictObject({
@@ -355,6 +372,8 @@ export const configSchema = z.strictObject({
       jobBudget: jobBudget.default(DEFAULTS.jobBudget),
       jobBurst: positiveInt.default(DEFAULTS.jobBurst),
       maxUrisPerLoad: maxUris.default(DEFAULTS.maxUrisPerLoad),
+      onSourceDelete: onSourceDelete.default(DEFAULTS.onSourceDelete),
+      commit: commit.prefault({}),
     })
     .prefault({}),
   tables: z.array(z.unknown()).min(1, 'list at least one table'),

@@ -30,6 +30,24 @@ export interface TableConfig {
   maxUrisPerLoad: number;
   /** Expected data cadence for the auditor (`upstream-missing`); undefined: no expectation. */
   cadence?: 'HOUR' | 'DAY';
+  /**
+   * What a deleted source object does to the warehouse: `keep` (default) leaves its rows (the
+   * audit reports the partition as `source-deleted`; `tidemark reload` applies it); `mirror`
+   * removes them with the next load of the partition.
+   */
+  onSourceDelete: 'keep' | 'mirror';
+  /** How changes reach the table (core/commit.ts). */
+  commit: CommitConfig;
+}
+
+/**
+ * `load`: one load job per changed partition (appending only new files when it can), paced by
+ * the job budget. `dml`: every dirty partition of the table is staged and applied in one
+ * multi-statement transaction, at most once per `intervalMs`, by one committer at a time.
+ */
+export interface CommitConfig {
+  mode: 'load' | 'dml';
+  intervalMs: number;
 }
 
 export interface AuditConfig {

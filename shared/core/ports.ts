@@ -146,6 +146,25 @@ export type JobSpec =
       labels: JobLabels;
     }
   | {
+      /**
+       * Applies a table's staged changes in one multi-statement transaction (commit mode dml,
+       * core/commit.ts): empties the `replace` partitions, then inserts the rows `stage` holds for
+       * the `insert` partitions, all or nothing. Readers see all of it or none. Rows reach `stage`
+       * through loads into `stage$P`, which reject rows outside P exactly as a load into
+       * `table$P` does, so no row can land in another partition.
+       */
+      kind: 'commit';
+      jobId: string;
+      table: TableSpec;
+      /** Staging table beside the target (same dataset), partitioned like it, created with an expiration. */
+      stage: TableRef;
+      /** Partition ids emptied first (replaced or emptied partitions). */
+      replace: string[];
+      /** Partition ids whose staged rows are inserted. */
+      insert: string[];
+      labels: JobLabels;
+    }
+  | {
       /** A job that does nothing; inserted to claim ("burn") a job id so nobody else can use it. */
       kind: 'noop';
       jobId: string;
@@ -186,6 +205,11 @@ export interface JobStatus {
   outputRows?: number;
   /** Bytes read from the sources (loads). */
   inputBytes?: number;
+  /** Bytes billed (query jobs: a commit's transaction). */
+  bytesBilled?: number;
+  /** Rows a commit's transaction inserted and deleted. */
+  insertedRows?: number;
+  deletedRows?: number;
   labels?: JobLabels;
 }
 

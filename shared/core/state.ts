@@ -59,16 +59,38 @@ export interface LoadRecord {
    * not store them (markers answer "already loaded?"). Version 1 heads carried them inline.
    */
   files?: { name: string; generation: string }[];
+  /**
+   * onSourceDelete keep: loaded objects deleted from the source since, whose rows the partition
+   * still holds (the audit's `source-deleted`; `tidemark reload` removes them).
+   */
+  kept?: { name: string; generation: string }[];
+  /**
+   * onSourceDelete keep: listed files not applied, because replacing the rows of a rewritten
+   * file needs a reload and a reload would drop the rows `kept` holds. `tidemark reload` applies them.
+   */
+  held?: { name: string; generation: string }[];
 }
 
 /** A job claimed for the partition and not yet settled. Its job id is the partition's lock. */
 export interface Inflight {
   jobId: string;
-  kind: 'load' | 'copy' | 'truncate';
+  /**
+   * load: WRITE_TRUNCATE of table$P from `files`; append: WRITE_APPEND of `load` (the partition
+   * already holds the rest of `files`); copy: staged chunks, then one atomic copy; truncate:
+   * empty P; commit: P's part of a table commit (core/commit.ts), whose job is the transaction.
+   */
+  kind: 'load' | 'append' | 'copy' | 'truncate' | 'commit';
   sourceFingerprint: string;
   loadedFingerprint: string;
-  /** The files of the job (kept in the claim object named by `claimId`, attached on read). */
+  /** What P holds once the job succeeds (kept in the claim object named by `claimId`, attached on read). */
   files: FileRef[];
+  /** The files the job reads when it reads only some of `files` (append; a commit that appends). */
+  load?: FileRef[];
+  /** A commit's part: its staging table and whether P is emptied first (replace) or appended to. */
+  commit?: { stage: string; replace: boolean };
+  /** onSourceDelete keep: carried into the state on success (LoadRecord.kept / held). */
+  kept?: { name: string; generation: string }[];
+  held?: { name: string; generation: string }[];
   /** Files the previous load did not hold: the markers a success writes (all files when absent). */
   added?: { name: string; generation: string }[];
   /** Random id of this claim: names its claim object and labels its job (`tidemark_claim`). */
@@ -125,6 +147,10 @@ export interface StateSummary {
   quarantined: number;
   inflightJobId: string | null;
   updatedAt: number;
+  /** onSourceDelete keep: deleted source objects whose rows P still holds (LoadRecord.kept). */
+  kept?: number;
+  /** onSourceDelete keep: rewritten files waiting for `tidemark reload` (LoadRecord.held). */
+  held?: number;
 }
 
 export interface StateHandle {
@@ -398,6 +424,8 @@ const META = {
   quarantined: 'tidemark-quarantined',
   inflight: 'tidemark-inflight',
   updatedAt: 'tidemark-updated-at',
+  kept: 'tidemark-kept',
+  held: 'tidemark-held',
 } as const;
 
 function summaryMetadata(s: PartitionState): Record<string, string> {
@@ -412,6 +440,8 @@ function summaryMetadata(s: PartitionState): Record<string, string> {
     [META.quarantined]: String(s.quarantine.length),
     [META.inflight]: s.inflight?.jobId ?? '',
     [META.updatedAt]: String(s.updatedAt),
+    [META.kept]: String(s.loaded?.kept?.length ?? 0),
+    [META.held]: String(s.loaded?.held?.length ?? 0),
   };
 }
 
@@ -437,6 +467,8 @@ export function summaryFromObject(
     quarantined: num(META.quarantined),
     inflightJobId: metadata[META.inflight] || null,
     updatedAt: num(META.updatedAt),
+    kept: num(META.kept),
+    held: num(META.held),
   };
 }
 

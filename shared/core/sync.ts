@@ -53,7 +53,16 @@ export interface SyncRequest {
   hint?: { name: string; generation: string };
 }
 
-export type SyncOutcome = 'loaded' | 'emptied' | 'up-to-date' | 'no-source';
+/** queued: a commit-mode dml table's partition, marked dirty for the table's next commit (core/commit.ts). */
+export type SyncOutcome = 'loaded' | 'emptied' | 'up-to-date' | 'no-source' | 'queued';
+
+/** One job a sync ran, and what it read from the lake (the cross-region transfer it caused). */
+export interface JobRead {
+  jobId: string;
+  kind: string;
+  filesRead: number;
+  bytesRead: number;
+}
 
 export interface SyncResult {
   table: string;
@@ -68,6 +77,8 @@ export interface SyncResult {
   rows: number | null;
   quarantined: QuarantineEntry[];
   newlyQuarantined: QuarantineEntry[];
+  /** The jobs this call ran (submitted or adopted) and what each read from the lake. */
+  jobs: JobRead[];
 }
 
 /** Makes partition `req.partition` of `req.table` equal to its source. See the module header. */
@@ -304,6 +315,7 @@ function result(
     rows: st.loaded?.rows ?? null,
     quarantined,
     newlyQuarantined,
+    jobs: [],
   };
 }
 

@@ -17,6 +17,8 @@ export function table(name: string, bucket: string, spec: Omit<TableSpec, 'forma
     jobBudget: 300,
     jobBurst: 20,
     maxUrisPerLoad: 10_000,
+    onSourceDelete: 'keep',
+    commit: { mode: 'load', intervalMs: 60_000 },
   };
 }
 

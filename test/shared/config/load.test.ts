@@ -113,6 +113,8 @@ describe('the documented example', () => {
       jobBudget: 300,
       jobBurst: 20,
       maxUrisPerLoad: 10_000,
+      onSourceDelete: 'keep',
+      commit: { mode: 'load', intervalMs: 60_000 },
     };
     const orders: TableConfig = {
       name: 'orders',
@@ -129,6 +131,8 @@ describe('the documented example', () => {
       jobBudget: 300,
       jobBurst: 20,
       maxUrisPerLoad: 10_000,
+      onSourceDelete: 'keep',
+      commit: { mode: 'load', intervalMs: 60_000 },
     };
     assert.deepEqual(config, {
       file: FILE,

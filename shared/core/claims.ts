@@ -19,6 +19,7 @@ import { updateState } from './state.ts';
 import { recordChange } from './status-store.ts';
 import type { StatusChange } from './status-store.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
+import type { JobRead } from './sync.ts';
 
 /** How long a staging table lives at most (from its claim): far beyond any claim's life. */
 export const STAGE_TABLE_TTL_MS = 24 * 60 * 60_000;
@@ -58,7 +59,9 @@ export async function runJob(
     ...jobLabels(table, partition, inf.kind, inf.reason),
     ...(inf.claimId ? { tidemark_claim: inf.claimId } : {}),
   };
-  const uris = inf.files.map((f) => store.uri(table.source.bucket, f.name));
+  // An append reads only its new files; everything else reads what P will hold.
+  const uris = filesRead(inf).map((f) => store.uri(table.source.bucket, f.name));
+  if (inf.kind === 'commit') throw new Error(`claim ${inf.jobId} is part of a table commit: commit.ts runs it`);
   if (inf.kind === 'truncate') {
     const r = adoptOnlyOurs(
       await warehouse.insertJob({ kind: 'truncate', jobId: inf.jobId, table: table.spec, partition, labels }),
@@ -67,7 +70,9 @@ export async function runJob(
     );
     return { created: r.created ? 1 : 0, ...(r.status.kind === 'noop' ? { status: r.status } : {}) };
   }
-  if (inf.kind === 'load') {
+  if (inf.kind === 'load' || inf.kind === 'append') {
+    // An append runs once: its job id is this claim's, inserted once, and P holds exactly what
+    // the claim's plan saw (nobody else writes P while the claim stands).
     const spec: JobSpec = {
       kind: 'load',
       jobId: inf.jobId,
@@ -75,7 +80,7 @@ export async function runJob(
       destination: table.spec.ref,
       partition,
       sourceUris: uris,
-      writeDisposition: 'WRITE_TRUNCATE',
+      writeDisposition: inf.kind === 'append' ? 'WRITE_APPEND' : 'WRITE_TRUNCATE',
       labels,
     };
     const r = adoptOnlyOurs(await warehouse.insertJob(spec), inf, log);
@@ -157,7 +162,7 @@ export async function runJob(
       source: stage,
       destination: table.spec.ref,
       partition,
-      writeDisposition: 'WRITE_TRUNCATE',
+      writeDisposition: inf.load ? 'WRITE_APPEND' : 'WRITE_TRUNCATE',
       labels,
       ...(dedupe ? { dedupe } : {}),
     }),
@@ -334,7 +339,7 @@ export async function settle(
   let bisected: BisectResult | undefined;
   const scratch = stageRef(table.spec.ref, `${table.name}__tidemark_probe_${partition}_${inf.jobId.slice(-8)}`);
   if (status.errorResult && !transient) {
-    const uriToFile = sourceUris(engine, table, inf.files);
+    const uriToFile = sourceUris(engine, table, filesRead(inf));
     for (const [uri, message] of blameUris(errors, uriToFile.keys()))
       bad.set(uri, { file: uriToFile.get(uri)!, message });
     // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
@@ -370,10 +375,12 @@ export async function settle(
         loadedFingerprint: inf.loadedFingerprint,
         objects: inf.files.length,
         bytes: inf.files.reduce((n, f) => n + f.size, 0),
-        rows: status.outputRows ?? null,
+        rows: rowsAfter(inf, status, s.loaded?.rows ?? null),
         jobId: inf.jobId,
         at: now(),
         files: inf.files.map((f) => ({ name: f.name, generation: f.generation })),
+        ...(inf.kept?.length ? { kept: inf.kept } : {}),
+        ...(inf.held?.length ? { held: inf.held } : {}),
       };
       s.quarantine = inf.quarantine;
       delete s.lastError;
@@ -464,10 +471,12 @@ export async function settle(
     );
   }
   if (o.kind === 'success') {
-    const bytesRead = status.inputBytes ?? o.state.loaded!.bytes;
+    const { filesRead: read, bytesRead } = jobRead(inf, status);
     log.info(inf.kind === 'truncate' ? 'partition emptied' : 'partition loaded', {
       jobId: inf.jobId,
+      kind: inf.kind,
       objects: inf.files.length,
+      filesRead: read,
       rows: status.outputRows ?? null,
       quarantined: inf.quarantine.length,
       sourceBucket: table.source.bucket,
@@ -485,6 +494,29 @@ export async function settle(
   }
   await noteChange(engine, route, partition, inf, status, o, log);
   return o;
+}
+
+/** The files a claim's job reads from the lake: only the new ones for an append. */
+export function filesRead(inf: Pick<Inflight, 'files' | 'load' | 'kind'>): FileRef[] {
+  return inf.kind === 'truncate' ? [] : (inf.load ?? inf.files);
+}
+
+/** What a job read from the lake (its cross-region transfer): the warehouse's count when it gives one. */
+export function jobRead(inf: Inflight, status: JobStatus): JobRead {
+  const files = filesRead(inf);
+  return {
+    jobId: inf.jobId,
+    kind: inf.kind,
+    filesRead: files.length,
+    bytesRead: status.inputBytes ?? files.reduce((n, f) => n + f.size, 0),
+  };
+}
+
+/** Rows P holds after a successful job: an append adds to what P held (unknown stays unknown). */
+function rowsAfter(inf: Inflight, status: JobStatus, before: number | null): number | null {
+  const out = status.outputRows ?? null;
+  if (!inf.load) return out;
+  return out === null || before === null ? null : before + out;
 }
 
 /** A stream claim's tail staging table: beside the claim's own stage (stream-load.ts loads it). */
@@ -519,7 +551,7 @@ async function noteChange(
     at: engine.clock.now(),
     outcome: o.kind === 'success' ? (inf.kind === 'truncate' ? 'emptied' : 'loaded') : o.kind,
     objects: loaded?.objects ?? inf.files.length,
-    bytes: o.kind === 'success' ? (status.inputBytes ?? loaded?.bytes ?? 0) : 0,
+    bytes: jobRead(inf, status).bytesRead,
     rows: loaded?.rows ?? null,
     quarantined: o.kind === 'success' ? inf.quarantine.length : o.kind === 'quarantined' ? o.entries.length : 0,
     jobId: inf.jobId,

@@ -73,6 +73,8 @@ function parseLoaded(v: unknown): LoadRecord {
   if (claimId !== undefined) rec.claimId = claimId;
   // Version 1 heads carried the loaded (name, generation) pairs inline.
   if (o.files !== undefined) rec.files = arr(o, 'files', p, parseVersion);
+  if (o.kept !== undefined) rec.kept = arr(o, 'kept', p, parseVersion);
+  if (o.held !== undefined) rec.held = arr(o, 'held', p, parseVersion);
   return rec;
 }
 
@@ -82,7 +84,7 @@ function parseInflight(v: unknown): Omit<Inflight, 'files'> & { files?: FileRef[
   const p = 'inflight.';
   const inf: Omit<Inflight, 'files'> & { files?: FileRef[] } = {
     jobId: str(o, 'jobId', p),
-    kind: oneOf(o, 'kind', p, ['load', 'copy', 'truncate'] as const),
+    kind: oneOf(o, 'kind', p, ['load', 'append', 'copy', 'truncate', 'commit'] as const),
     sourceFingerprint: str(o, 'sourceFingerprint', p),
     loadedFingerprint: str(o, 'loadedFingerprint', p),
     quarantine: arr(o, 'quarantine', p, parseQuarantine),
@@ -96,6 +98,14 @@ function parseInflight(v: unknown): Omit<Inflight, 'files'> & { files?: FileRef[
   const claimId = optStr(o, 'claimId', p);
   if (claimId !== undefined) inf.claimId = claimId;
   if (o.files !== undefined) inf.files = arr(o, 'files', p, parseFileRef);
+  if (o.kept !== undefined) inf.kept = arr(o, 'kept', p, parseVersion);
+  if (o.held !== undefined) inf.held = arr(o, 'held', p, parseVersion);
+  if (o.commit !== undefined) {
+    const c = obj(o.commit, 'inflight.commit');
+    if (typeof c.replace !== 'boolean') throw new ShapeError('inflight.commit.replace is not a boolean');
+    inf.commit = { stage: str(c, 'stage', 'inflight.commit.'), replace: c.replace };
+  }
+  if (inf.kind === 'commit' && !inf.commit) throw new ShapeError('inflight.commit is missing for a commit claim');
   if (inf.files === undefined && inf.claimId === undefined)
     throw new ShapeError('inflight has neither files nor claimId');
   return inf;
@@ -160,7 +170,7 @@ export function parseState(text: string, table: string, partition: string): Stor
 export function parseClaimFiles(
   text: string,
   jobId: string,
-): { files: FileRef[]; added: { name: string; generation: string }[] } | string {
+): { files: FileRef[]; added: { name: string; generation: string }[]; load?: FileRef[] } | string {
   let v: unknown;
   try {
     v = JSON.parse(text);
@@ -170,7 +180,11 @@ export function parseClaimFiles(
   try {
     const o = obj(v, '');
     if (str(o, 'jobId', '') !== jobId) throw new ShapeError(`it belongs to job ${String(o.jobId)}`);
-    return { files: arr(o, 'files', '', parseFileRef), added: arr(o, 'added', '', parseVersion) };
+    return {
+      files: arr(o, 'files', '', parseFileRef),
+      added: arr(o, 'added', '', parseVersion),
+      ...(o.load !== undefined ? { load: arr(o, 'load', '', parseFileRef) } : {}),
+    };
   } catch (err) {
     if (err instanceof ShapeError) return err.message;
     throw err;

@@ -45,9 +45,14 @@ export async function writeClaimFiles(
   cfg: StateConfig,
   table: string,
   partition: string,
-  claim: { claimId: string; jobId: string; files: FileRef[]; added: Version[] },
+  claim: { claimId: string; jobId: string; files: FileRef[]; added: Version[]; load?: FileRef[] },
 ): Promise<void> {
-  const body = JSON.stringify({ jobId: claim.jobId, files: claim.files, added: claim.added });
+  const body = JSON.stringify({
+    jobId: claim.jobId,
+    files: claim.files,
+    added: claim.added,
+    ...(claim.load ? { load: claim.load } : {}),
+  });
   await store.write(cfg.bucket, claimObjectName(cfg, table, partition, claim.claimId), body, {
     contentType: 'application/json',
   });
@@ -61,7 +66,7 @@ export async function readClaimFiles(
   partition: string,
   claimId: string,
   jobId: string,
-): Promise<{ files: FileRef[]; added: Version[] } | null | string> {
+): Promise<{ files: FileRef[]; added: Version[]; load?: FileRef[] } | null | string> {
   const found = await store.read(cfg.bucket, claimObjectName(cfg, table, partition, claimId));
   if (!found) return null;
   return parseClaimFiles(found.data.toString('utf8'), jobId);

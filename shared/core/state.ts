@@ -217,7 +217,10 @@ export async function readState(
     }
     if (typeof claim === 'string') return corrupt(`its claim object ${claimName} is corrupt: ${claim}`);
     return {
-      state: { ...parsed, inflight: { ...inf, files: claim.files, added: claim.added } },
+      state: {
+        ...parsed,
+        inflight: { ...inf, files: claim.files, added: claim.added, ...(claim.load ? { load: claim.load } : {}) },
+      },
       generation: found.generation,
     };
   }
@@ -263,6 +266,30 @@ export async function isLoaded(
   if (!state.loaded) return false;
   if (state.loaded.files) return state.loaded.files.some((f) => f.name === v.name && f.generation === v.generation);
   return hasMarker(store, cfg, state.table, state.partition, state.epoch, v);
+}
+
+/**
+ * The versions P holds, from the last successful job's claim object: null when P holds nothing
+ * tidemark loaded, 'unknown' when it holds rows but their list is gone (only a replacement is
+ * exact then).
+ */
+export async function heldFiles(
+  store: ObjectStore,
+  cfg: StateConfig,
+  state: PartitionState,
+): Promise<{ name: string; generation: string; size?: number }[] | null | 'unknown'> {
+  if (!state.loaded || state.loaded.objects === 0) return null;
+  if (state.loaded.files) return state.loaded.files;
+  if (!state.loaded.claimId) return 'unknown';
+  const claim = await readClaimFiles(
+    store,
+    cfg,
+    state.table,
+    state.partition,
+    state.loaded.claimId,
+    state.loaded.jobId,
+  );
+  return claim && typeof claim !== 'string' ? claim.files : 'unknown';
 }
 
 /** The files the last successful load held ([] when unknown: then every file counts as added). */
@@ -311,6 +338,7 @@ export async function writeState(
       jobId: newClaim.jobId,
       files: newClaim.files,
       added: newClaim.added ?? newClaim.files,
+      ...(newClaim.load ? { load: newClaim.load } : {}),
     });
   const settling =
     prev.inflight &&
@@ -369,17 +397,25 @@ async function headNames(
   }
 }
 
+/** Kept and held versions the head names at most (the metadata counts them all; the claim object lists them all). */
+export const HEAD_VERSION_LIST_CAP = 100;
+
 /** The head as stored: no file lists (except for a claim made without a claim object). */
 function toHead(s: PartitionState): Record<string, unknown> {
   const { inflight, loaded, ...rest } = s;
   const head: Record<string, unknown> = { ...rest };
+  const capped = <T extends { kept?: unknown[]; held?: unknown[] }>(o: T): T => ({
+    ...o,
+    ...(o.kept ? { kept: o.kept.slice(0, HEAD_VERSION_LIST_CAP) } : {}),
+    ...(o.held ? { held: o.held.slice(0, HEAD_VERSION_LIST_CAP) } : {}),
+  });
   if (loaded) {
     const { files: _files, ...l } = loaded;
-    head.loaded = l;
+    head.loaded = capped(l);
   }
   if (inflight) {
-    const { files, added: _added, ...i } = inflight;
-    head.inflight = i.claimId ? i : { ...i, files };
+    const { files, added: _added, load, ...i } = inflight;
+    head.inflight = capped(i.claimId ? i : { ...i, files, ...(load ? { load } : {}) });
   }
   return head;
 }

@@ -26,7 +26,10 @@ import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionF
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
 import { listPartitionObjects, refuseUnloadable } from './listing.ts';
 import type { ObjectStore } from './ports.ts';
-import { isLoaded, loadedFiles, readState, recoverState, updateState, writeState } from './state.ts';
+import { jobRead } from './claims.ts';
+import { planPartition, sameVersions } from './plan.ts';
+import type { Plan } from './plan.ts';
+import { heldFiles, isLoaded, readState, recoverState, updateState, writeState } from './state.ts';
 import { randomId } from './state-files.ts';
 import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
@@ -105,6 +108,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
   let jobsSubmitted = 0;
   let claimedHere = false;
   const newlyQuarantined: QuarantineEntry[] = [];
+  const jobs: JobRead[] = [];
 
   for (let round = 0; round < engine.options.maxRounds; round++) {
     let handle = await readState(store, config.state, table.name, req.partition, clock.now());
@@ -122,7 +126,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       // Costs the same whatever P holds: the state head and one marker (state-files.ts).
       const k = keyOf(req.hint);
       if (st.quarantine.some((q) => keyOf(q) === k) || (await isLoaded(store, config.state, st, req.hint))) {
-        return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
+        return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
       }
       await checkBudget(store, config.state, table, clock.now());
     }
@@ -145,10 +149,9 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     const files: FileRef[] = listing
       .filter((o) => !excluded.has(keyOf(o)))
       .map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
-    const bytes = files.reduce((n, f) => n + f.size, 0);
 
     if (!force && st.loaded && st.loaded.sourceFingerprint === sourceFingerprint && st.status !== 'failed') {
-      return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined);
+      return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
     }
     if (!force && st.status === 'failed' && st.lastError?.sourceFingerprint === sourceFingerprint && !req.retryFailed) {
       throw new LoadFailedError(
@@ -195,35 +198,75 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
         jobsSubmitted,
         quarantine,
         newlyQuarantined,
+        jobs,
       );
     }
 
-    // Stream tables always load through a stage: the copy out of it removes duplicate events.
+    // What the job must do: append only new files, replace P, empty it, or nothing (plan.ts).
+    const holds = await heldFiles(store, config.state, st);
+    let plan = planPartition({ listing: files, holds, replace: force, onSourceDelete: table.onSourceDelete });
+    // Stream tables always load through a stage: the copy out of it removes duplicate events,
+    // across the whole partition, so it replaces P from its listing.
     const stream = (config.streams ?? []).some((s) => s.table === table.name);
+    if (stream && plan.action === 'append') plan = { ...plan, action: 'replace', files: [...files] };
+    if (plan.action === 'none') {
+      // Nothing to load; record what the listing says now (kept rows, held rewrites) once.
+      const l = st.loaded!;
+      if (
+        l.sourceFingerprint === sourceFingerprint &&
+        sameVersions(l.kept, plan.kept) &&
+        sameVersions(l.held, plan.held)
+      )
+        return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
+      const noted = await tryWrite(store, config, handle, {
+        ...st,
+        quarantine,
+        loaded: { ...l, sourceFingerprint, ...versionLists(plan) },
+        updatedAt: clock.now(),
+      });
+      if (!noted) continue;
+      if (plan.kept.length)
+        log.warn(`rows of ${plan.kept.length} deleted source object(s) kept (onSourceDelete: keep)`, {
+          objects: plan.kept.slice(0, 20).map((v) => v.name),
+          held: plan.held.map((v) => v.name),
+          hint: `tidemark reload --table ${table.name} --partition ${req.partition} applies the deletion`,
+        });
+      return result(table, req.partition, 'up-to-date', noted.state, jobsSubmitted, quarantine, newlyQuarantined, jobs);
+    }
+    const target = plan.action === 'empty' ? [] : plan.files;
+    const reads = plan.action === 'append' ? plan.load : target;
     const kind: Inflight['kind'] =
-      files.length === 0 ? 'truncate' : stream || files.length > table.maxUrisPerLoad ? 'copy' : 'load';
+      plan.action === 'empty'
+        ? 'truncate'
+        : stream || reads.length > table.maxUrisPerLoad
+          ? 'copy'
+          : plan.action === 'append'
+            ? 'append'
+            : 'load';
     const tail =
       stream && kind === 'copy'
         ? await (await import('./stream-load.ts')).listTail(engine, route, req.partition, log)
         : undefined;
-    const loadedFingerprint = fingerprintObjects(files);
+    const loadedFingerprint = fingerprintObjects(target);
     const seq = (st.seq ?? 0) + 1;
     // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.
     const jobId = jobIdFor(kind, table.name, req.partition, loadedFingerprint, `${st.epoch}.${seq}`);
-    const before = new Set((await loadedFiles(store, config.state, st)).map(keyOf));
+    const before = new Set(holds === null || holds === 'unknown' ? [] : holds.map(keyOf));
 
     const inflight: Inflight = {
       jobId,
       kind,
       sourceFingerprint,
       loadedFingerprint,
-      files,
-      added: files.filter((f) => !before.has(keyOf(f))).map((f) => ({ name: f.name, generation: f.generation })),
+      files: target,
+      ...(plan.action === 'append' ? { load: plan.load } : {}),
+      added: target.filter((f) => !before.has(keyOf(f))).map((f) => ({ name: f.name, generation: f.generation })),
       claimId: randomId(),
       quarantine,
       owner,
       startedAt: clock.now(),
       reason: req.reason,
+      ...versionLists(plan),
       // Named from the config name ([a-z][a-z0-9_]*), not the BigQuery table id, which may be
       // 1,024 bytes of Unicode and spaces: the stage name stays short and plain.
       ...(kind === 'copy' ? { stageTable: `${table.name}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
@@ -249,7 +292,16 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       throw err;
     }
     await step('after-claim', jobId);
-    log.info('job claimed', { jobId, kind, objects: files.length, bytes, reason: req.reason, force });
+    log.info('job claimed', {
+      jobId,
+      kind,
+      objects: target.length,
+      filesRead: reads.length,
+      bytesRead: reads.reduce((n, f) => n + f.size, 0),
+      why: plan.why,
+      reason: req.reason,
+      force,
+    });
 
     const run = await runJob(engine, route, req.partition, inflight, log);
     if (run.created) jobsSubmitted += run.created;
@@ -260,6 +312,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     await step('after-label', jobId);
     const settled = await settle(engine, route, req.partition, inflight, status, log);
     await step('after-settle', jobId);
+    if (status.kind !== 'noop') jobs.push(jobRead(inflight, status));
 
     if (settled.kind === 'success') {
       return result(
@@ -270,6 +323,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
         jobsSubmitted,
         settled.state.quarantine,
         newlyQuarantined,
+        jobs,
       );
     }
     if (settled.kind === 'quarantined') {
@@ -303,6 +357,7 @@ function result(
   jobsSubmitted: number,
   quarantined: QuarantineEntry[],
   newlyQuarantined: QuarantineEntry[],
+  jobs: JobRead[],
 ): SyncResult {
   return {
     table: table.name,
@@ -315,7 +370,15 @@ function result(
     rows: st.loaded?.rows ?? null,
     quarantined,
     newlyQuarantined,
-    jobs: [],
+    jobs,
+  };
+}
+
+/** keep: the kept and held versions a plan records (none under mirror). */
+function versionLists(plan: Plan): Pick<Inflight, 'kept' | 'held'> {
+  return {
+    ...(plan.kept.length ? { kept: plan.kept } : {}),
+    ...(plan.held.length ? { held: plan.held } : {}),
   };
 }
 

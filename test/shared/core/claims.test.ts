@@ -234,11 +234,14 @@ describe('object names no load can take', () => {
         [lf],
       );
       assert.match(r.quarantined[0]!.error, /CR or LF|line feed/);
-      // Deleted later: the partition follows (its quarantine entry goes with it).
+      // Deleted later: its quarantine entry goes with it, and no job is needed (it was never loaded).
       rmSync(join(env.dir, 'lake', 'lake', lf));
       const after = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
-      assert.equal(after.outcome, 'loaded');
+      assert.equal(after.outcome, 'up-to-date');
+      assert.deepEqual(after.jobs, []);
       assert.deepEqual(after.quarantined, []);
+      const again = await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });
+      assert.deepEqual(again.quarantined, []);
     } finally {
       await env.close();
     }

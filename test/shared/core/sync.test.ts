@@ -284,8 +284,10 @@ describe('syncPartition', () => {
     }
   });
 
-  it('empties a partition whose objects were all deleted, and reloads a rewritten file', async () => {
-    const env = await createTestEnv();
+  it('empties a partition whose objects were all deleted (onSourceDelete: mirror), and reloads a rewritten file', async () => {
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace('defaults: {', 'defaults: { onSourceDelete: mirror,'),
+    });
     try {
       await env.put(path(10, 'a.csv'), csvRows(1, 5));
       await syncPartition(env.engine, { table: 'events', partition: P, reason: 'test' });

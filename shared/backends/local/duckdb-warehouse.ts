@@ -8,8 +8,8 @@
  * insert and table creation).
  *
  * The parts: `duckdb-session.ts` shares the file between processes, `duckdb-jobs.ts` executes
- * jobs, `duckdb-readers.ts` reads source files, `duckdb-tables.ts` keeps table metadata and
- * `duckdb-sql.ts` writes the SQL text.
+ * jobs (`duckdb-commit.ts` the commit transaction), `duckdb-readers.ts` reads source files,
+ * `duckdb-tables.ts` keeps table metadata and `duckdb-sql.ts` writes the SQL text.
  */
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';

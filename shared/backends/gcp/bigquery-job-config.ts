@@ -1,6 +1,6 @@
 /**
  * The BigQuery REST bodies of tidemark's jobs: the jobs.insert resource of a load, copy,
- * partition truncation or no-op, and the predicate selecting one partition. Every identifier and
+ * partition truncation, commit transaction or no-op, and the predicates selecting partitions. Every identifier and
  * partition id is checked before it reaches a body or SQL text: a bad one would be a 400 from
  * BigQuery on every retry, so it is refused here as permanent.
  */
@@ -57,6 +57,8 @@ function jobConfiguration(spec: JobSpec, project: string): JobConfiguration {
       };
     case 'truncate':
       return { query: { query: truncateSql(spec.table, spec.partition, project), useLegacySql: false } };
+    case 'commit':
+      return { query: { query: commitSql(spec, project), useLegacySql: false } };
     case 'noop':
       return { query: { query: 'SELECT 1', useLegacySql: false } };
   }
@@ -167,32 +169,106 @@ function truncateSql(table: TableSpec, partition: string, project: string): stri
   return `DELETE FROM ${sqlTablePath(table.ref, project)} WHERE ${partitionPredicate(table.partitioning, partition, show(table.ref))}`;
 }
 
+/**
+ * The script of a commit job: one multi-statement transaction that empties the `replace`
+ * partitions of the target and inserts the stage's rows of the `insert` partitions. Both
+ * filters cover whole partitions (partitionsPredicate), so the DELETE is metadata-only and the
+ * INSERT reads only the stage partitions it needs. An empty list drops its statement. Columns
+ * are named from the schema (the stage may order them differently); ingestion-time rows carry
+ * their `_PARTITIONTIME` over, which is the stage partition they were loaded into.
+ */
+export function commitSql(spec: Extract<JobSpec, { kind: 'commit' }>, project: string): string {
+  const table = spec.table;
+  const name = show(table.ref);
+  if (!table.schema?.length) {
+    throw new LoadFailedError(`commit into ${name} needs the table's schema (commit mode dml); it has none`, {
+      table: name,
+    });
+  }
+  const target = sqlTablePath(table.ref, project);
+  const stage = sqlTablePath(spec.stage, project);
+  const fields = table.schema.map((f) => `\`${sqlIdentifier(f.name, 'column')}\``);
+  const columns = (table.partitioning.field ? fields : ['_PARTITIONTIME', ...fields]).join(', ');
+  const statements = ['BEGIN TRANSACTION;'];
+  if (spec.replace.length > 0)
+    statements.push(`DELETE FROM ${target} WHERE ${partitionsPredicate(table.partitioning, spec.replace, name)};`);
+  if (spec.insert.length > 0) {
+    const where = partitionsPredicate(table.partitioning, spec.insert, name);
+    statements.push(`INSERT INTO ${target} (${columns}) SELECT ${columns} FROM ${stage} WHERE ${where};`);
+  }
+  statements.push('COMMIT TRANSACTION;');
+  return statements.join('\n');
+}
+
+/**
+ * The WHERE clause selecting exactly these whole partitions: `_PARTITIONTIME` equalities for
+ * ingestion time, else half-open ranges on the partitioning column (`field >= start AND field <
+ * next start`), OR'ed. BigQuery prunes to these partitions and bills a DELETE with such a filter
+ * no bytes. Duplicate ids are dropped; every id is checked against the partitioning.
+ */
+export function partitionsPredicate(partitioning: Partitioning, partitions: string[], table = 'table'): string {
+  if (partitions.length === 0) throw new LoadFailedError(`no partitions to select in ${table}`, { table });
+  const terms = [...new Set(partitions)].map((partition) => {
+    if (!partitioning.field) return partitionPredicate(partitioning, partition, table);
+    const { from, to } = parsePartition(partitioning, partition, table);
+    const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
+    return `(${field} >= ${partitionLiteral(partitioning, from, table)} AND ${field} < ${partitionLiteral(partitioning, to, table)})`;
+  });
+  return terms.length === 1 ? terms[0]! : `(${terms.join(' OR ')})`;
+}
+
 /** The WHERE clause selecting one partition of a table with this partitioning. */
 export function partitionPredicate(partitioning: Partitioning, partition: string, table = 'table'): string {
-  const { date, start } = parsePartition(partitioning, partition, table);
-  const hourly = partitioning.type === 'HOUR';
-  if (!partitioning.field) return `_PARTITIONTIME = TIMESTAMP('${start}')`;
+  const { from } = parsePartition(partitioning, partition, table);
+  if (!partitioning.field) return `_PARTITIONTIME = ${partitionLiteral(partitioning, from, table)}`;
   const field = `\`${sqlIdentifier(partitioning.field, 'partitioning field')}\``;
+  const literal = partitionLiteral(partitioning, from, table);
   switch (partitioning.fieldType ?? 'TIMESTAMP') {
+    case 'DATE':
+      return `${field} = ${literal}`;
+    case 'DATETIME':
+      return `DATETIME_TRUNC(${field}, ${partitioning.type}) = ${literal}`;
+    case 'TIMESTAMP':
+      return `TIMESTAMP_TRUNC(${field}, ${partitioning.type}) = ${literal}`;
+  }
+}
+
+/**
+ * A partition boundary as a literal of the partitioning column's type (`_PARTITIONTIME` is a
+ * TIMESTAMP). A DATE column cannot be partitioned by HOUR: a permanent config error.
+ */
+function partitionLiteral(partitioning: Partitioning, at: PartitionBoundary, table: string): string {
+  const hourly = partitioning.type === 'HOUR';
+  switch (partitioning.field ? (partitioning.fieldType ?? 'TIMESTAMP') : 'TIMESTAMP') {
     case 'DATE':
       if (hourly)
         throw new LoadFailedError(`DATE column ${partitioning.field} of ${table} cannot be partitioned by HOUR`, {
           table,
         });
-      return `${field} = DATE '${date}'`;
+      return `DATE '${at.date}'`;
     case 'DATETIME':
-      return `DATETIME_TRUNC(${field}, ${partitioning.type}) = DATETIME '${hourly ? start : `${date} 00:00:00`}'`;
-    case 'TIMESTAMP':
-      return `TIMESTAMP_TRUNC(${field}, ${partitioning.type}) = TIMESTAMP('${start}')`;
+      return `DATETIME '${hourly ? at.start : `${at.date} 00:00:00`}'`;
+    default:
+      return `TIMESTAMP('${at.start}')`;
   }
+}
+
+/** A partition's start as `YYYY-MM-DD` and as its start (`YYYY-MM-DD HH:00:00` for HOUR, else the date). */
+interface PartitionBoundary {
+  date: string;
+  start: string;
 }
 
 /**
  * Checks a partition id against the table's partitioning (10 digits for HOUR, 8 for DAY, a real
- * date) and returns it as `YYYY-MM-DD` and the partition's start. A mismatch would be a 400
- * from BigQuery on every retry, so it is refused here as permanent.
+ * date) and returns the partition's start and the next partition's start (its exclusive end).
+ * A mismatch would be a 400 from BigQuery on every retry, so it is refused here as permanent.
  */
-function parsePartition(partitioning: Partitioning, partition: string, table: string): { date: string; start: string } {
+function parsePartition(
+  partitioning: Partitioning,
+  partition: string,
+  table: string,
+): { from: PartitionBoundary; to: PartitionBoundary } {
   const m = PARTITION_ID.exec(partition);
   const hourly = partitioning.type === 'HOUR';
   if (!m || hourly !== (m[4] !== undefined) || !validDate(m)) {
@@ -201,8 +277,13 @@ function parsePartition(partitioning: Partitioning, partition: string, table: st
       { table, partition },
     );
   }
-  const date = `${m[1]}-${m[2]}-${m[3]}`;
-  return { date, start: hourly ? `${date} ${m[4]}:00:00` : date };
+  const startMs = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), m[4] === undefined ? 0 : Number(m[4]));
+  const boundary = (ms: number): PartitionBoundary => {
+    const iso = new Date(ms).toISOString();
+    const date = iso.slice(0, 10);
+    return { date, start: hourly ? `${date} ${iso.slice(11, 13)}:00:00` : date };
+  };
+  return { from: boundary(startMs), to: boundary(startMs + (hourly ? 3_600_000 : 86_400_000)) };
 }
 
 function validDate(m: RegExpExecArray): boolean {

@@ -56,7 +56,7 @@ interface QueryResponse {
 
 /** Loose on length (tests use short ids), strict on what may sit inside backquotes. */
 const PROJECT_ID = /^(?:[a-z0-9.-]+:)?[a-z0-9][a-z0-9-]*$/;
-const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['load', 'copy', 'truncate', 'noop']);
+const JOB_KINDS: ReadonlySet<string> = new Set<JobKind>(['load', 'copy', 'truncate', 'commit', 'noop']);
 /** A metadata query that is still running after this many polls is reported as transient. */
 const MAX_QUERY_POLLS = 120;
 
@@ -324,9 +324,17 @@ export function toJobStatus(job: JobMetadata, jobId: string): JobStatus {
   };
   if (job.status?.errorResult) status.errorResult = toErrorItem(job.status.errorResult);
   if (job.status?.errors?.length) status.errors = job.status.errors.map(toErrorItem);
-  const rows = stats?.load?.outputRows ?? stats?.copy?.copiedRows ?? stats?.query?.numDmlAffectedRows;
+  // A commit's numDmlAffectedRows adds its deletions to its insertions: its rows written are the insertions.
+  const dmlRows =
+    status.kind === 'commit' ? stats?.query?.dmlStats?.insertedRowCount : stats?.query?.numDmlAffectedRows;
+  const rows = stats?.load?.outputRows ?? stats?.copy?.copiedRows ?? dmlRows;
   if (rows !== undefined && rows !== null) status.outputRows = Number(rows);
   if (stats?.load?.inputFileBytes !== undefined) status.inputBytes = Number(stats.load.inputFileBytes);
+  // Query jobs (a commit's transaction): int64 counts arrive as decimal strings.
+  const query = stats?.query;
+  if (query?.totalBytesBilled != null) status.bytesBilled = Number(query.totalBytesBilled);
+  if (query?.dmlStats?.insertedRowCount != null) status.insertedRows = Number(query.dmlStats.insertedRowCount);
+  if (query?.dmlStats?.deletedRowCount != null) status.deletedRows = Number(query.dmlStats.deletedRowCount);
   return status;
 }
 

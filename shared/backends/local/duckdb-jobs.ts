@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, TidemarkError } from '../../core/errors.ts';
 import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
+import { runCommit } from './duckdb-commit.ts';
 import { directLoad, FILE_COLUMN, prepareSources, stageLoad } from './duckdb-load.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
@@ -88,6 +89,8 @@ export class DuckDbJobRunner {
           return await this.runCopy(conn, spec);
         case 'truncate':
           return await this.runTruncate(conn, spec);
+        case 'commit':
+          return await runCommit(conn, spec, this.clock.now(), (result) => this.finishJob(conn, spec.jobId, result));
         case 'noop':
           return await this.finishJob(conn, spec.jobId, {});
       }

@@ -4,7 +4,7 @@
  * identifiers and labels safe before anything reaches SQL.
  */
 import { datasetIdProblem, tableIdProblem } from '../../core/bigquery-ids.ts';
-import { UnsafeIdentifierError } from '../../core/errors.ts';
+import { LoadFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
 import type { JobErrorItem, JobSpec, Partitioning, SchemaField, TableRef } from '../../core/ports.ts';
 
 /** A table column as DuckDB describes it. */
@@ -105,6 +105,24 @@ export function validateJobSpec(spec: JobSpec): void {
       break;
     case 'truncate':
       validateTableRef(spec.table.ref);
+      break;
+    case 'commit':
+      validateTableRef(spec.table.ref);
+      validateTableRef(spec.stage);
+      // As BigQuery refuses them at insert: a partition id that does not fit the partitioning, or no schema.
+      for (const partition of [...(spec.replace ?? []), ...(spec.insert ?? [])]) {
+        try {
+          resolvePartition(partition, spec.table.partitioning, `${spec.table.ref.dataset}.${spec.table.ref.table}`);
+        } catch (err) {
+          throw new UnsafeIdentifierError((err as Error).message, { jobId: spec.jobId, partition });
+        }
+      }
+      if (!spec.table.schema?.length) {
+        throw new LoadFailedError(
+          `commit into ${spec.table.ref.dataset}.${spec.table.ref.table} needs the table's schema (commit mode dml); it has none`,
+          { jobId: spec.jobId },
+        );
+      }
       break;
     case 'noop':
       break;

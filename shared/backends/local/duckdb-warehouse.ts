@@ -8,8 +8,8 @@
  * insert and table creation).
  *
  * The parts: `duckdb-session.ts` shares the file between processes, `duckdb-jobs.ts` executes
- * jobs, `duckdb-readers.ts` reads source files, `duckdb-tables.ts` keeps table metadata and
- * `duckdb-sql.ts` writes the SQL text.
+ * jobs (`duckdb-commit.ts` the commit transaction), `duckdb-readers.ts` reads source files,
+ * `duckdb-tables.ts` keeps table metadata and `duckdb-sql.ts` writes the SQL text.
  */
 import { randomBytes } from 'node:crypto';
 import type { DuckDBConnection } from '@duckdb/node-api';
@@ -28,6 +28,7 @@ import type {
   Warehouse,
 } from '../../core/ports.ts';
 import { LockHeldError } from './file-lock.ts';
+import { COMMIT_STATS_DDL, withCommitStats } from './duckdb-commit.ts';
 import { DuckDbJobRunner } from './duckdb-jobs.ts';
 import { DuckDbSessions, readRows, transaction } from './duckdb-session.ts';
 import {
@@ -85,7 +86,10 @@ export interface JobHistoryEntry {
   kind: JobKind;
   /** `dataset.table`, or null for noop jobs. */
   destination: string | null;
+  /** The one partition a load, copy or truncate wrote; null for a whole table, a commit or a noop. */
   partition: string | null;
+  /** The partitions a commit replaced or inserted into. */
+  partitions?: string[];
   startedAt: number;
   endedAt: number | null;
   state: JobStatus['state'];
@@ -130,7 +134,7 @@ export class DuckDbWarehouse implements Warehouse {
     const result = await this.sessions.withDb(async (conn) => {
       // Expired tables are gone before any job can read them (a copy from an expired stage fails notFound).
       await dropExpiredTables(conn, this.clock.now());
-      const existing = await this.jobs.readJob(conn, spec.jobId);
+      const existing = await this.readJob(conn, spec.jobId);
       if (existing) return { status: existing, created: false };
       const now = this.clock.now();
       await conn.run(
@@ -147,7 +151,7 @@ export class DuckDbWarehouse implements Warehouse {
 
   async getJob(jobId: string): Promise<JobStatus | null> {
     if (typeof jobId !== 'string' || !JOB_ID.test(jobId)) return null;
-    return this.sessions.withDb((conn) => this.jobs.readJob(conn, jobId));
+    return this.sessions.withDb((conn) => this.readJob(conn, jobId));
   }
 
   async getTableLabels(ref: TableRef): Promise<TableLabels | null> {
@@ -305,14 +309,15 @@ export class DuckDbWarehouse implements Warehouse {
       const destination =
         spec.kind === 'load' || spec.kind === 'copy'
           ? spec.destination
-          : spec.kind === 'truncate'
+          : spec.kind === 'truncate' || spec.kind === 'commit'
             ? spec.table.ref
             : null;
       return {
         jobId: String(r.job_id),
         kind: spec.kind,
         destination: destination ? `${destination.dataset}.${destination.table}` : null,
-        partition: spec.kind === 'noop' ? null : spec.partition,
+        partition: spec.kind === 'noop' || spec.kind === 'commit' ? null : spec.partition,
+        ...(spec.kind === 'commit' ? { partitions: [...new Set([...spec.replace, ...spec.insert])].sort() } : {}),
         startedAt: Number(r.started_at),
         endedAt: r.ended_at === null ? null : Number(r.ended_at),
         state: String(r.state) as JobStatus['state'],
@@ -357,7 +362,8 @@ export class DuckDbWarehouse implements Warehouse {
         created_at TIMESTAMPTZ, started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, owner VARCHAR);
       CREATE TABLE IF NOT EXISTS ${META}.tables (dataset VARCHAR, table_name VARCHAR, labels JSON, etag VARCHAR, spec JSON);
       CREATE TABLE IF NOT EXISTS ${META}.partitions (dataset VARCHAR, table_name VARCHAR, partition_id VARCHAR, last_modified TIMESTAMPTZ);
-      CREATE SEQUENCE IF NOT EXISTS ${META}.etag_seq;`);
+      CREATE SEQUENCE IF NOT EXISTS ${META}.etag_seq;
+      ${COMMIT_STATS_DDL}`);
     if (this.sessions.closing) return;
     const running = await readRows(
       conn,
@@ -370,6 +376,11 @@ export class DuckDbWarehouse implements Warehouse {
       await conn.run(`UPDATE ${META}.jobs SET owner = ? WHERE job_id = ?`, [this.owner, String(row.job_id)]);
       this.track(this.runJob(JSON.parse(String(row.spec)) as JobSpec));
     }
+  }
+
+  /** A job's status as the runner records it, with a commit's statistics. */
+  private async readJob(conn: DuckDBConnection, jobId: string): Promise<JobStatus | null> {
+    return withCommitStats(conn, await this.jobs.readJob(conn, jobId));
   }
 
   private track(job: Promise<void>): void {

@@ -506,6 +506,246 @@ describe('BigQueryWarehouse over the REST API', () => {
     });
   });
 
+  describe('commit jobs', () => {
+    type CommitJob = Extract<JobSpec, { kind: 'commit' }>;
+    const STAGE = { dataset: 'lake', table: 'events__tidemark_commit_1' };
+    const T = '`tidemark-test`.`lake`.`events`';
+    const S = '`tidemark-test`.`lake`.`events__tidemark_commit_1`';
+    function commitSpec(overrides: Partial<CommitJob> = {}): CommitJob {
+      return {
+        kind: 'commit',
+        jobId: 'tidemark_events_commit_1',
+        table: tableSpec(),
+        stage: STAGE,
+        replace: ['2024010113'],
+        insert: ['2024010113'],
+        labels: { tidemark_kind: 'commit', tidemark_table: 'events' },
+        ...overrides,
+      };
+    }
+
+    const scripts: { name: string; spec: CommitJob; sql: string[] }[] = [
+      {
+        name: 'HOUR ingestion-time: _PARTITIONTIME equalities, carried over from the stage',
+        spec: commitSpec({
+          table: tableSpec({ partitioning: { type: 'HOUR' } }),
+          replace: ['2024010113', '2024010114', '2024010113'],
+          insert: ['2024010114'],
+        }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          `DELETE FROM ${T} WHERE (_PARTITIONTIME = TIMESTAMP('2024-01-01 13:00:00') OR _PARTITIONTIME = TIMESTAMP('2024-01-01 14:00:00'));`,
+          `INSERT INTO ${T} (_PARTITIONTIME, \`event_time\`, \`user_id\`) SELECT _PARTITIONTIME, \`event_time\`, \`user_id\` FROM ${S} WHERE _PARTITIONTIME = TIMESTAMP('2024-01-01 14:00:00');`,
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'DAY DATE column: half-open date ranges, across a year end',
+        spec: commitSpec({
+          table: tableSpec({
+            partitioning: { type: 'DAY', field: 'dt', fieldType: 'DATE' },
+            schema: [
+              { name: 'dt', type: 'DATE' },
+              { name: 'n', type: 'INTEGER' },
+            ],
+          }),
+          replace: ['20241231', '20250101'],
+          insert: ['20250101'],
+        }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          `DELETE FROM ${T} WHERE ((\`dt\` >= DATE '2024-12-31' AND \`dt\` < DATE '2025-01-01') OR (\`dt\` >= DATE '2025-01-01' AND \`dt\` < DATE '2025-01-02'));`,
+          `INSERT INTO ${T} (\`dt\`, \`n\`) SELECT \`dt\`, \`n\` FROM ${S} WHERE (\`dt\` >= DATE '2025-01-01' AND \`dt\` < DATE '2025-01-02');`,
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'HOUR TIMESTAMP column: half-open hour ranges, the last hour of a leap day',
+        spec: commitSpec({ replace: ['2024022923'], insert: ['2024022923', '2024030100'] }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          `DELETE FROM ${T} WHERE (\`event_time\` >= TIMESTAMP('2024-02-29 23:00:00') AND \`event_time\` < TIMESTAMP('2024-03-01 00:00:00'));`,
+          `INSERT INTO ${T} (\`event_time\`, \`user_id\`) SELECT \`event_time\`, \`user_id\` FROM ${S} WHERE ((\`event_time\` >= TIMESTAMP('2024-02-29 23:00:00') AND \`event_time\` < TIMESTAMP('2024-03-01 00:00:00')) OR (\`event_time\` >= TIMESTAMP('2024-03-01 00:00:00') AND \`event_time\` < TIMESTAMP('2024-03-01 01:00:00')));`,
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'DAY DATETIME column in another project',
+        spec: commitSpec({
+          table: tableSpec({
+            ref: { project: 'other-project', dataset: 'shared', table: 'events' },
+            partitioning: { type: 'DAY', field: 'event_time', fieldType: 'DATETIME' },
+          }),
+          stage: { project: 'other-project', dataset: 'shared', table: 'events__stage' },
+          replace: [],
+          insert: ['20240101'],
+        }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          "INSERT INTO `other-project`.`shared`.`events` (`event_time`, `user_id`) SELECT `event_time`, `user_id` FROM `other-project`.`shared`.`events__stage` WHERE (`event_time` >= DATETIME '2024-01-01 00:00:00' AND `event_time` < DATETIME '2024-01-02 00:00:00');",
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'empty insert: only the DELETE (partitions emptied)',
+        spec: commitSpec({ insert: [] }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          `DELETE FROM ${T} WHERE (\`event_time\` >= TIMESTAMP('2024-01-01 13:00:00') AND \`event_time\` < TIMESTAMP('2024-01-01 14:00:00'));`,
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'empty replace: only the INSERT (new partitions)',
+        spec: commitSpec({ replace: [] }),
+        sql: [
+          'BEGIN TRANSACTION;',
+          `INSERT INTO ${T} (\`event_time\`, \`user_id\`) SELECT \`event_time\`, \`user_id\` FROM ${S} WHERE (\`event_time\` >= TIMESTAMP('2024-01-01 13:00:00') AND \`event_time\` < TIMESTAMP('2024-01-01 14:00:00'));`,
+          'COMMIT TRANSACTION;',
+        ],
+      },
+      {
+        name: 'both empty: an empty transaction',
+        spec: commitSpec({ replace: [], insert: [] }),
+        sql: ['BEGIN TRANSACTION;', 'COMMIT TRANSACTION;'],
+      },
+    ];
+    for (const c of scripts) {
+      it(`sends a commit as one transaction: ${c.name}`, async () => {
+        fake.handle = echoJob;
+        const result = await warehouse.insertJob(c.spec);
+        assert.equal(fake.requests.length, 1);
+        const req = fake.requests[0]!;
+        assert.equal(req.path, `${BASE}/jobs`);
+        assert.deepEqual(req.body, {
+          jobReference: { projectId: PROJECT, jobId: c.spec.jobId, location: 'US' },
+          configuration: { labels: c.spec.labels, query: { query: c.sql.join('\n'), useLegacySql: false } },
+        });
+        assert.equal(result.status.kind, 'commit');
+      });
+    }
+
+    const refused: { name: string; spec: CommitJob; error: typeof UnsafeIdentifierError | typeof LoadFailedError }[] = [
+      {
+        name: 'a column name with a backquote',
+        spec: commitSpec({
+          table: tableSpec({ schema: [{ name: 'a` FROM x; --', type: 'STRING' }] }),
+        }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'a stage table with a dot',
+        spec: commitSpec({ stage: { dataset: 'lake', table: 'a.b' } }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'a target dataset with a dash',
+        spec: commitSpec({ table: tableSpec({ ref: { dataset: 'la-ke', table: 'events' } }) }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'a replace partition with SQL in it',
+        spec: commitSpec({ replace: ["2024010113' OR TRUE --"] }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'a daily insert partition of an hourly table',
+        spec: commitSpec({ insert: ['20240101'] }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'an insert partition that is not a date',
+        spec: commitSpec({ insert: ['2024023013'] }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'a partitioning field with a space',
+        spec: commitSpec({ table: tableSpec({ partitioning: { type: 'HOUR', field: 'event time' } }) }),
+        error: UnsafeIdentifierError,
+      },
+      {
+        name: 'an hourly DATE column',
+        spec: commitSpec({ table: tableSpec({ partitioning: { type: 'HOUR', field: 'dt', fieldType: 'DATE' } }) }),
+        error: LoadFailedError,
+      },
+      {
+        name: 'a table without a schema',
+        spec: commitSpec({ table: tableSpec({ schema: undefined }) }),
+        error: LoadFailedError,
+      },
+      { name: 'an empty schema', spec: commitSpec({ table: tableSpec({ schema: [] }) }), error: LoadFailedError },
+    ];
+    for (const r of refused) {
+      it(`refuses a commit with ${r.name} before any request`, async () => {
+        fake.handle = echoJob;
+        await assert.rejects(warehouse.insertJob(r.spec), r.error);
+        assert.equal(fake.requests.length, 0);
+      });
+    }
+
+    it('names the table when a commit has no schema', async () => {
+      await assert.rejects(
+        warehouse.insertJob(commitSpec({ table: tableSpec({ schema: undefined }) })),
+        (err: unknown) =>
+          err instanceof LoadFailedError && /lake\.events/.test(err.message) && /schema/.test(err.message),
+      );
+    });
+
+    it('reads bytes billed, inserted and deleted rows and the kind of a finished commit', async () => {
+      fake.script({
+        body: jobResource('tidemark_events_commit_1', {
+          configuration: { labels: { tidemark_kind: 'commit' }, query: { query: 'BEGIN TRANSACTION; …' } },
+          status: { state: 'DONE' },
+          statistics: {
+            query: {
+              statementType: 'SCRIPT',
+              totalBytesBilled: '10485760',
+              totalBytesProcessed: '4096',
+              numDmlAffectedRows: '175',
+              dmlStats: { insertedRowCount: '100', deletedRowCount: '75', updatedRowCount: '0' },
+            },
+          },
+        }),
+      });
+      const status = await warehouse.getJob('tidemark_events_commit_1');
+      assert.deepEqual(status, {
+        jobId: 'tidemark_events_commit_1',
+        state: 'DONE',
+        kind: 'commit',
+        labels: { tidemark_kind: 'commit' },
+        outputRows: 100,
+        bytesBilled: 10485760,
+        insertedRows: 100,
+        deletedRows: 75,
+      });
+    });
+
+    it('leaves the statistics out while a commit runs, and reports a failed one with its error', async () => {
+      fake.script({
+        body: jobResource('c2', {
+          configuration: { labels: { tidemark_kind: 'commit' } },
+          status: {
+            state: 'DONE',
+            errorResult: { reason: 'invalidQuery', message: 'Query error: Transaction is aborted' },
+            errors: [{ reason: 'invalidQuery', message: 'Query error: Transaction is aborted' }],
+          },
+          statistics: { query: { totalBytesBilled: '0' } },
+        }),
+      });
+      const failed = await warehouse.getJob('c2');
+      assert.equal(failed?.errorResult?.reason, 'invalidQuery');
+      assert.equal(failed?.bytesBilled, 0);
+      assert.equal(failed?.insertedRows, undefined);
+      assert.equal(failed?.outputRows, undefined);
+      fake.script({ body: jobResource('c3', { configuration: { labels: { tidemark_kind: 'commit' } } }) });
+      const running = await warehouse.getJob('c3');
+      assert.deepEqual(
+        [running?.state, running?.bytesBilled, running?.insertedRows, running?.deletedRows],
+        ['RUNNING', undefined, undefined, undefined],
+      );
+    });
+  });
+
   describe('getJob', () => {
     it('maps a failed load: errorResult, errors with the bad file location, statistics, kind', async () => {
       fake.script({

@@ -24,14 +24,11 @@ import { keyOf, checkpointLabel, resolveInflight, runJob, settle, waitForJob } f
 import type { Engine, SyncStep } from './engine.ts';
 import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
-import { listPartitionObjects, refuseUnloadable } from './listing.ts';
 import type { ObjectStore } from './ports.ts';
 import { jobRead } from './claims.ts';
-import { planPartition, sameVersions } from './plan.ts';
-import type { Plan } from './plan.ts';
+import { claimFor, decide, logKept, planFiles, viewPartition } from './partition-view.ts';
 import { heldFiles, isLoaded, readState, recoverState, updateState, writeState } from './state.ts';
-import { randomId } from './state-files.ts';
-import type { FileRef, Inflight, PartitionState, QuarantineEntry } from './state.ts';
+import type { Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
 export { defaultEngineOptions } from './engine.ts';
 export type { Engine, EngineOptions, SyncStep } from './engine.ts';
@@ -134,107 +131,60 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     if (jobsSubmitted === 0 && !claimedHere && force && req.forceToken && st.lastForceToken === req.forceToken)
       force = retryQuarantined = false;
 
-    const listing = await listPartitionObjects(store, route, req.partition, log);
+    const view = await viewPartition(engine, route, req.partition, st, retryQuarantined, log);
     await step('after-list');
-    const sourceFingerprint = fingerprintObjects(listing);
-    const live = new Set(listing.map(keyOf));
-    // Names no load can take are quarantined before any claim (even on a forced retry: renaming fixes them, retrying cannot).
-    const refused = refuseUnloadable(store, table.source.bucket, listing, st.quarantine, clock.now());
-    const refusedKeys = new Set(refused.map(keyOf));
-    const quarantine = [
-      ...refused,
-      ...(retryQuarantined ? [] : st.quarantine.filter((q) => live.has(keyOf(q)) && !refusedKeys.has(keyOf(q)))),
-    ];
-    const excluded = new Set(quarantine.map(keyOf));
-    const files: FileRef[] = listing
-      .filter((o) => !excluded.has(keyOf(o)))
-      .map((o) => ({ name: o.name, generation: o.generation, size: o.size }));
-
-    if (!force && st.loaded && st.loaded.sourceFingerprint === sourceFingerprint && st.status !== 'failed') {
-      return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
+    const holds = await heldFiles(store, config.state, st);
+    const stream = (config.streams ?? []).some((s) => s.table === table.name);
+    const verdict = decide({
+      st,
+      view,
+      holds,
+      force,
+      retryFailed: !!req.retryFailed,
+      onSourceDelete: table.onSourceDelete,
+      stream,
+      now: clock.now(),
+    });
+    if (verdict.kind === 'up-to-date' && view.refused.length === 0) {
+      const outcome = verdict.noSource ? 'no-source' : 'up-to-date';
+      return result(table, req.partition, outcome, st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
     }
-    if (!force && st.status === 'failed' && st.lastError?.sourceFingerprint === sourceFingerprint && !req.retryFailed) {
+    if (verdict.kind === 'failed-unchanged')
       throw new LoadFailedError(
-        `last load of ${table.name}$${req.partition} failed and its files have not changed since: ${st.lastError.message}`,
-        {
-          table: table.name,
-          partition: req.partition,
-          jobId: st.lastError.jobId,
-        },
+        `last load of ${table.name}$${req.partition} failed and its files have not changed since: ${verdict.message}`,
+        { table: table.name, partition: req.partition, jobId: verdict.jobId },
       );
-    }
-
-    for (const q of refused) {
+    for (const q of view.refused) {
       if (st.quarantine.some((p) => keyOf(p) === keyOf(q)) || newlyQuarantined.some((p) => keyOf(p) === keyOf(q)))
         continue;
       newlyQuarantined.push(q);
       log.warn('file quarantined', { object: q.name, generation: q.generation, error: q.error });
     }
-    const previouslyHeldRows = !!st.loaded && st.loaded.objects > 0;
-    if (files.length === 0 && !previouslyHeldRows) {
-      // Nothing to load and nothing to remove. Record the quarantine-only outcome so the auditor sees it.
-      if (listing.length > 0 && st.loaded?.sourceFingerprint !== sourceFingerprint) {
-        await tryWrite(store, config, handle, {
-          ...st,
-          status: 'empty',
-          quarantine,
-          loaded: {
-            sourceFingerprint,
-            loadedFingerprint: fingerprintObjects([]),
-            objects: 0,
-            bytes: 0,
-            rows: 0,
-            jobId: '',
-            at: clock.now(),
-          },
-        });
-        continue;
-      }
+    if (verdict.kind === 'up-to-date') {
+      const outcome = verdict.noSource ? 'no-source' : 'up-to-date';
+      return result(table, req.partition, outcome, st, jobsSubmitted, view.quarantine, newlyQuarantined, jobs);
+    }
+    if (verdict.kind === 'record') {
+      const noted = await tryWrite(store, config, handle, verdict.state);
+      if (!noted) continue;
+      if (verdict.plan) logKept(log, table.name, req.partition, verdict.plan);
+      // A quarantine-only listing: look again (the next round finds it recorded).
+      if (!verdict.plan) continue;
       return result(
         table,
         req.partition,
-        listing.length ? 'up-to-date' : 'no-source',
-        st,
+        'up-to-date',
+        noted.state,
         jobsSubmitted,
-        quarantine,
+        view.quarantine,
         newlyQuarantined,
         jobs,
       );
     }
 
-    // What the job must do: append only new files, replace P, empty it, or nothing (plan.ts).
-    const holds = await heldFiles(store, config.state, st);
-    let plan = planPartition({ listing: files, holds, replace: force, onSourceDelete: table.onSourceDelete });
-    // Stream tables always load through a stage: the copy out of it removes duplicate events,
-    // across the whole partition, so it replaces P from its listing.
-    const stream = (config.streams ?? []).some((s) => s.table === table.name);
-    if (stream && plan.action === 'append') plan = { ...plan, action: 'replace', files: [...files] };
-    if (plan.action === 'none') {
-      // Nothing to load; record what the listing says now (kept rows, held rewrites) once.
-      const l = st.loaded!;
-      if (
-        l.sourceFingerprint === sourceFingerprint &&
-        sameVersions(l.kept, plan.kept) &&
-        sameVersions(l.held, plan.held)
-      )
-        return result(table, req.partition, 'up-to-date', st, jobsSubmitted, st.quarantine, newlyQuarantined, jobs);
-      const noted = await tryWrite(store, config, handle, {
-        ...st,
-        quarantine,
-        loaded: { ...l, sourceFingerprint, ...versionLists(plan) },
-        updatedAt: clock.now(),
-      });
-      if (!noted) continue;
-      if (plan.kept.length)
-        log.warn(`rows of ${plan.kept.length} deleted source object(s) kept (onSourceDelete: keep)`, {
-          objects: plan.kept.slice(0, 20).map((v) => v.name),
-          held: plan.held.map((v) => v.name),
-          hint: `tidemark reload --table ${table.name} --partition ${req.partition} applies the deletion`,
-        });
-      return result(table, req.partition, 'up-to-date', noted.state, jobsSubmitted, quarantine, newlyQuarantined, jobs);
-    }
-    const target = plan.action === 'empty' ? [] : plan.files;
-    const reads = plan.action === 'append' ? plan.load : target;
+    // A job: append only new files, replace P, or empty it (plan.ts).
+    const { plan } = verdict;
+    const { target, reads } = planFiles(plan);
     const kind: Inflight['kind'] =
       plan.action === 'empty'
         ? 'truncate'
@@ -247,31 +197,25 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       stream && kind === 'copy'
         ? await (await import('./stream-load.ts')).listTail(engine, route, req.partition, log)
         : undefined;
-    const loadedFingerprint = fingerprintObjects(target);
     const seq = (st.seq ?? 0) + 1;
     // The epoch (random per state object) keeps a lost or rebuilt state from re-creating an old id.
-    const jobId = jobIdFor(kind, table.name, req.partition, loadedFingerprint, `${st.epoch}.${seq}`);
-    const before = new Set(holds === null || holds === 'unknown' ? [] : holds.map(keyOf));
-
-    const inflight: Inflight = {
+    const jobId = jobIdFor(kind, table.name, req.partition, fingerprintObjects(target), `${st.epoch}.${seq}`);
+    const inflight = claimFor({
       jobId,
       kind,
-      sourceFingerprint,
-      loadedFingerprint,
-      files: target,
-      ...(plan.action === 'append' ? { load: plan.load } : {}),
-      added: target.filter((f) => !before.has(keyOf(f))).map((f) => ({ name: f.name, generation: f.generation })),
-      claimId: randomId(),
-      quarantine,
+      view,
+      plan,
+      holds: verdict.holds,
       owner,
-      startedAt: clock.now(),
       reason: req.reason,
-      ...versionLists(plan),
-      // Named from the config name ([a-z][a-z0-9_]*), not the BigQuery table id, which may be
-      // 1,024 bytes of Unicode and spaces: the stage name stays short and plain.
-      ...(kind === 'copy' ? { stageTable: `${table.name}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
-      ...(tail ? { tail } : {}),
-    };
+      now: clock.now(),
+      extra: {
+        // Named from the config name ([a-z][a-z0-9_]*), not the BigQuery table id, which may be
+        // 1,024 bytes of Unicode and spaces: the stage name stays short and plain.
+        ...(kind === 'copy' ? { stageTable: `${table.name}__tidemark_stage_${req.partition}_${jobId.slice(-8)}` } : {}),
+        ...(tail ? { tail } : {}),
+      },
+    });
     const claimed = await tryWrite(store, config, handle, {
       ...st,
       seq,
@@ -371,14 +315,6 @@ function result(
     quarantined,
     newlyQuarantined,
     jobs,
-  };
-}
-
-/** keep: the kept and held versions a plan records (none under mirror). */
-function versionLists(plan: Plan): Pick<Inflight, 'kept' | 'held'> {
-  return {
-    ...(plan.kept.length ? { kept: plan.kept } : {}),
-    ...(plan.held.length ? { held: plan.held } : {}),
   };
 }
 

@@ -343,7 +343,8 @@ export async function settle(
     for (const [uri, message] of blameUris(errors, uriToFile.keys()))
       bad.set(uri, { file: uriToFile.get(uri)!, message });
     // No error named a file: a reload would teach nothing, so bisect (bisect.ts says why that is cheapest).
-    if (bad.size === 0 && !missing && inf.kind !== 'truncate' && uriToFile.size >= 2) {
+    // (Not for a commit's part: its probe ids would be shared by every partition of the commit.)
+    if (bad.size === 0 && !missing && inf.kind !== 'truncate' && inf.kind !== 'commit' && uriToFile.size >= 2) {
       const labels = jobLabels(table, partition, inf.kind, inf.reason);
       // bisect.ts loads only here (in the bundles, from a lazy file of its own): most loads never fail unnamed.
       const { bisectBadFiles } = await import('./bisect.ts');
@@ -369,7 +370,7 @@ export async function settle(
     }
     delete s.inflight;
     if (!status.errorResult) {
-      s.status = inf.kind === 'truncate' ? 'empty' : 'loaded';
+      s.status = inf.kind === 'truncate' || inf.files.length === 0 ? 'empty' : 'loaded';
       s.loaded = {
         sourceFingerprint: inf.sourceFingerprint,
         loadedFingerprint: inf.loadedFingerprint,
@@ -472,7 +473,7 @@ export async function settle(
   }
   if (o.kind === 'success') {
     const { filesRead: read, bytesRead } = jobRead(inf, status);
-    log.info(inf.kind === 'truncate' ? 'partition emptied' : 'partition loaded', {
+    log.info(inf.files.length === 0 ? 'partition emptied' : 'partition loaded', {
       jobId: inf.jobId,
       kind: inf.kind,
       objects: inf.files.length,
@@ -549,7 +550,7 @@ async function noteChange(
     table: route.table.name,
     partition,
     at: engine.clock.now(),
-    outcome: o.kind === 'success' ? (inf.kind === 'truncate' ? 'emptied' : 'loaded') : o.kind,
+    outcome: o.kind === 'success' ? (inf.files.length === 0 ? 'emptied' : 'loaded') : o.kind,
     objects: loaded?.objects ?? inf.files.length,
     bytes: jobRead(inf, status).bytesRead,
     rows: loaded?.rows ?? null,

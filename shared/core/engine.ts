@@ -9,7 +9,18 @@ import type { Clock, ObjectStore, Warehouse } from './ports.ts';
 
 /** Points where tests inject crashes. */
 export type SyncStep =
-  'after-list' | 'after-claim' | 'after-submit' | 'after-complete' | 'after-label' | 'after-settle';
+  | 'after-list'
+  | 'after-claim'
+  | 'after-submit'
+  | 'after-complete'
+  | 'after-label'
+  | 'after-settle'
+  // A table commit's steps (commit.ts); `partition` is '' for them.
+  | 'commit-opened'
+  | 'commit-sealed'
+  | 'commit-staged'
+  | 'commit-submitted'
+  | 'commit-done';
 
 export interface EngineOptions {
   /** How often a running job is polled. */

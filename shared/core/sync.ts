@@ -93,6 +93,8 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
     );
   }
   const table = route.table;
+  // A commit-mode dml table's partitions change only through its commits (commit.ts).
+  if (table.commit.mode === 'dml') return (await import('./commit.ts')).requestCommit(engine, route, req);
   const { store, clock, config } = engine;
   const log = engine.log.child({ table: table.name, partition: req.partition });
   const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;

@@ -10,7 +10,7 @@ import { readResolvedConfig, RESOLVED_CONFIG_FILE } from '../config/resolved.ts'
 import type { Config } from '../config/types.ts';
 import { systemClock } from '../core/ports.ts';
 import type { Bus, ObjectStore, Warehouse } from '../core/ports.ts';
-import { defaultEngineOptions } from '../core/sync.ts';
+import { defaultEngineOptions } from '../core/engine.ts';
 import type { Engine } from '../core/sync.ts';
 import type { BigQuery, BigQueryOptions } from '@google-cloud/bigquery';
 import type { Storage } from '@google-cloud/storage';

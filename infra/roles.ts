@@ -181,6 +181,31 @@ export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> 
     },
     invoker,
   ],
+  // Deployed only with a commit-mode dml table (the function table's deployedWhen): then these
+  // grants, as the backfill account's for loads and state, and the DML transaction on top.
+  committer: [
+    {
+      role: { predefined: 'roles/storage.objectViewer' },
+      on: lake,
+      why: 'list the dirty partitions\' source objects; the load jobs into the staging table read them as this account',
+    },
+    {
+      role: { predefined: 'roles/storage.objectUser' },
+      on: { kind: 'statePrefix' },
+      why: 'read and delete dirty markers, hold the table lease and settle partition state, only under the state prefix',
+    },
+    {
+      role: { custom: 'syncJobs' },
+      on: project,
+      why: 'jobs.create for the staging loads and the commit query job (the DML transaction), jobs.get to find and finish a commit a crashed tick submitted: both only exist at project level',
+    },
+    {
+      role: { custom: 'syncTables' },
+      on: datasets,
+      why: 'create the staging table beside the target (tables.create: dataset scope only) and load it; the transaction reads it (tables.getData) and deletes and inserts partitions of the target (tables.updateData); advance the load label',
+    },
+    invoker,
+  ],
   // ingestEvents validates records and publishes them: nothing to read, nothing else to write.
   // The same grants as describeStreams' ingestGrants (shared/deploy/streams.ts; a test keeps
   // them equal). Its callers get run.invoker (CALLER_GRANTS), not its own account.
@@ -324,7 +349,7 @@ export function roleTable(prefix = 'tidemark'): string {
   const show = (role: RoleRef) =>
     'predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`;
   const rows: string[] = ['| Principal | Role | On | Why |', '|---|---|---|---|'];
-  for (const fn of ['loader', 'auditor', 'backfill', 'status', 'ingest'] as const) {
+  for (const fn of ['loader', 'auditor', 'backfill', 'committer', 'status', 'ingest'] as const) {
     for (const g of SERVICE_ACCOUNT_GRANTS[fn])
       rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   }

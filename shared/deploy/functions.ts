@@ -10,7 +10,12 @@ import type { DeploySettings } from '../../infra/deploy-config.ts';
 import { BACKFILL_DELIVERY, budgetRequeueAfterMs } from '../../infra/delivery.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest' | 'committer';
+
+/** Whether some table commits in mode dml: only then is the committer (and its tick) deployed. */
+export function commitsTables(config: Pick<Config, 'tables'>): boolean {
+  return config.tables.some((t) => t.commit.mode === 'dml');
+}
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -32,6 +37,15 @@ export interface FunctionRow {
   settings: (d: DeploySettings) => { memory: string; timeoutSeconds: number; maxInstances: number };
   /** Environment beyond what every function gets. */
   env?: (d: DeploySettings) => Record<string, string>;
+  /**
+   * Deployed only for configs that need it (default: always). A function left out has no
+   * account, grants or deploy command, and its topic and schedule are not declared either.
+   */
+  deployedWhen?: {
+    needed: (config: Pick<Config, 'tables'>) => boolean;
+    /** Why a config that does not need it goes without (the build prints it instead of deploying). */
+    otherwise: string;
+  };
   /** Why it is deployed this way. */
   why: string;
 }
@@ -108,7 +122,39 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: 60, maxInstances: 2 }),
     why: 'the status page and its JSON API; HTTP without unauthenticated access (open it with `gcloud run services proxy`)',
   },
+  {
+    folder: 'commit-tables',
+    entryPoint: 'commitTables',
+    role: 'committer',
+    trigger: { kind: 'topic', topic: 'commit' },
+    runsIn: 'region',
+    // The next tick (a minute later) covers a failed one; a redelivery would only queue behind it.
+    retry: false,
+    // A commit is loads into the staging table plus one transaction: the loader's timeout. Few
+    // instances: the core's table lease already allows one committer per table, and one tick
+    // commits every due table.
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: 2 }),
+    deployedWhen: { needed: commitsTables, otherwise: 'no table has commit.mode dml' },
+    why: 'only when some table has `commit.mode: dml`: Cloud Scheduler publishes a tick to the commit topic every minute; each dml table commits its dirty partitions at most once per `commit.interval`; no retry (the next tick covers a failed one)',
+  },
 ];
+
+/** The rows a config deploys (a row's `deployedWhen` decides; absent, always). */
+export function deployedRows(config: Pick<Config, 'tables'>): FunctionRow[] {
+  return FUNCTION_TABLE.filter((row) => row.deployedWhen?.needed(config) ?? true);
+}
+
+/**
+ * The `topics:` a config declares: every one but the trigger topics of functions it does not
+ * deploy (the commit topic without a dml table), in the config's order.
+ */
+export function neededTopics(config: Pick<Config, 'topics' | 'tables'>): (keyof TopicsConfig)[] {
+  const deployed = deployedRows(config);
+  const idle = FUNCTION_TABLE.filter((r) => !deployed.includes(r)).flatMap((r) =>
+    r.trigger.kind === 'topic' ? [r.trigger.topic] : [],
+  );
+  return (Object.keys(config.topics) as (keyof TopicsConfig)[]).filter((k) => !idle.includes(k));
+}
 
 /** A function as deployed with a given config: every name resolved. */
 export interface FunctionSpec {
@@ -129,12 +175,12 @@ export interface FunctionSpec {
   env: Record<string, string>;
 }
 
-/** Resolves the table against a config: what every consumer deploys, names included. */
+/** Resolves the table against a config: what every consumer deploys, names included (rows the config does not need are left out). */
 export function describeFunctions(
-  config: Pick<Config, 'project' | 'lake' | 'topics'>,
+  config: Pick<Config, 'project' | 'lake' | 'topics' | 'tables'>,
   deploy: DeploySettings,
 ): FunctionSpec[] {
-  return FUNCTION_TABLE.map((row) => {
+  return deployedRows(config).map((row) => {
     const id = `${deploy.serviceAccountPrefix}-${row.role}`;
     const trigger: FunctionSpec['trigger'] =
       row.trigger.kind === 'storage-finalized'

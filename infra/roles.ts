@@ -58,7 +58,7 @@ export const CUSTOM_ROLES: readonly CustomRole[] = [
     // jobs.get at project level (jobs have no IAM of their own). No jobs.list/listAll: nobody's
     // query text is listed.
     permissions: ['bigquery.jobs.create', 'bigquery.jobs.get'],
-    why: 'run load, copy and DELETE jobs, and read by id a job the other sync function submitted (settle, fence, adopt a 409)',
+    why: 'run load, copy and DELETE jobs and the commit transaction (a query job), and read by id a job another sync function submitted (settle, fence, adopt a 409, finish a crashed commit)',
   },
   {
     key: 'queryJobs',
@@ -80,7 +80,7 @@ export const CUSTOM_ROLES: readonly CustomRole[] = [
       'bigquery.tables.update',
       'bigquery.tables.updateData',
     ],
-    why: 'replace partitions, create and delete staging tables beside the target (dataset scope: tables.create cannot be granted on a table), advance the load label',
+    why: 'replace partitions, create and delete staging tables beside the target (dataset scope: tables.create cannot be granted on a table), read a staging table and change target partitions in a DML transaction (getData, updateData), advance the load label',
   },
   {
     key: 'labelPatcher',
@@ -187,7 +187,7 @@ export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> 
     {
       role: { predefined: 'roles/storage.objectViewer' },
       on: lake,
-      why: 'list the dirty partitions\' source objects; the load jobs into the staging table read them as this account',
+      why: "list the dirty partitions' source objects; the load jobs into the staging table read them as this account",
     },
     {
       role: { predefined: 'roles/storage.objectUser' },

@@ -98,6 +98,21 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
   },
   {
+    folder: 'commit-tables',
+    entryPoint: 'commitTables',
+    role: 'committer',
+    trigger: { kind: 'topic', topic: 'commit' },
+    runsIn: 'region',
+    // The next tick (a minute later) covers a failed one; a redelivery would only queue behind it.
+    retry: false,
+    // A commit is loads into the staging table plus one transaction: the loader's timeout. Few
+    // instances: the core's table lease already allows one committer per table, and one tick
+    // commits every due table.
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: 2 }),
+    deployedWhen: { needed: commitsTables, otherwise: 'no table has commit.mode dml' },
+    why: 'only with a `commit.mode: dml` table: the Cloud Scheduler job `<prefix>-commit-tick` publishes to the commit topic every minute; each dml table commits at most once per `commit.interval`; no retry (the next tick covers a failed one)',
+  },
+  {
     folder: 'ingest-events',
     entryPoint: 'ingestEvents',
     role: 'ingest',
@@ -121,21 +136,6 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     retry: false,
     settings: (d) => ({ memory: d.auditor.memory, timeoutSeconds: 60, maxInstances: 2 }),
     why: 'the status page and its JSON API; HTTP without unauthenticated access (open it with `gcloud run services proxy`)',
-  },
-  {
-    folder: 'commit-tables',
-    entryPoint: 'commitTables',
-    role: 'committer',
-    trigger: { kind: 'topic', topic: 'commit' },
-    runsIn: 'region',
-    // The next tick (a minute later) covers a failed one; a redelivery would only queue behind it.
-    retry: false,
-    // A commit is loads into the staging table plus one transaction: the loader's timeout. Few
-    // instances: the core's table lease already allows one committer per table, and one tick
-    // commits every due table.
-    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: 2 }),
-    deployedWhen: { needed: commitsTables, otherwise: 'no table has commit.mode dml' },
-    why: 'only when some table has `commit.mode: dml`: Cloud Scheduler publishes a tick to the commit topic every minute; each dml table commits its dirty partitions at most once per `commit.interval`; no retry (the next tick covers a failed one)',
   },
 ];
 

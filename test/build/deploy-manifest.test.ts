@@ -71,7 +71,7 @@ describe('the deploy manifest', () => {
     assert.ok(statSync(join(out, 'after-deploy.sh')).mode & 0o100, 'executable');
   });
 
-  it('with a commit-mode dml table, writes the committer\'s arguments and removes a skip file left from before', () => {
+  it("with a commit-mode dml table, writes the committer's arguments and removes a skip file left from before", () => {
     const out = join(dir, 'out3');
     writeDeployManifest({ config: config((t) => t), out });
     assert.ok(statSync(join(out, 'commit-tables.skip')).isFile());

@@ -1,9 +1,10 @@
 /**
  * The Pulumi program: everything a tidemark deployment needs, declared from the config alone.
  * Topics and subscriptions with their dead-letter and retry policies, the Pub/Sub service agent's
- * grants, the Cloud Scheduler jobs (the audit; the commit tick with a commit-mode dml table), datasets and tables (in each table's own project), the state
- * bucket, custom roles, one service account per function and its grants (roles.ts, expanded by
- * grants.ts), the realtime streams' topics and Cloud Storage subscriptions (streams.ts), and the
+ * grants, the Cloud Scheduler jobs (the audit; the commit tick with a commit-mode dml table),
+ * datasets and tables (in each table's own project), the state bucket, custom roles, one service
+ * account per function and its grants (roles.ts, expanded by grants.ts; the committer's only with
+ * a dml table), the realtime streams' topics and Cloud Storage subscriptions (streams.ts), and the
  * log-based metrics and alert policies (alerts.ts).
  *
  * What only exists after `gcloud functions deploy` (Eventarc's subscription on the backfill

@@ -175,7 +175,10 @@ export interface FunctionSpec {
   env: Record<string, string>;
 }
 
-/** Resolves the table against a config: what every consumer deploys, names included (rows the config does not need are left out). */
+/**
+ * Resolves the table against a config: what every consumer deploys, names included. Rows the
+ * config does not need (deployedWhen) are left out.
+ */
 export function describeFunctions(
   config: Pick<Config, 'project' | 'lake' | 'topics' | 'tables'>,
   deploy: DeploySettings,

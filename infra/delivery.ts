@@ -23,6 +23,12 @@ export const SCHEDULER_RETRY = {
 } as const;
 
 /**
+ * The commit tick: Cloud Scheduler's finest schedule, every minute (each table still commits at
+ * most once per its `commit.interval`). No retry: a missed tick is covered by the next one.
+ */
+export const COMMIT_TICK = { schedule: '* * * * *', timeZone: 'Etc/UTC', retryCount: 0 } as const;
+
+/**
  * How old a message waiting for budget may get before it is re-published, on a subscription that
  * dead-letters after `maxDeliveryAttempts` and spaces deliveries at least `minBackoffSeconds`
  * apart: delivery k happens at an age of at least (k-1)·minBackoff, so delivery N-1 is older than

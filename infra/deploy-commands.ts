@@ -8,7 +8,7 @@
  * the bundles carry and `pulumi up` reads names every topic, account, region and size.
  */
 import type { Config } from '../shared/config/types.ts';
-import { describeFunctions } from '../shared/deploy/functions.ts';
+import { FUNCTION_TABLE, deployedRows, describeFunctions } from '../shared/deploy/functions.ts';
 import type { FunctionSpec } from '../shared/deploy/functions.ts';
 import { BACKFILL_DELIVERY } from './delivery.ts';
 import type { DeploySettings } from './deploy-config.ts';
@@ -56,6 +56,19 @@ export function deployArgs(fn: FunctionSpec, project: string): string[] {
 /** Every function's deploy command for this config, by function folder. */
 export function deployCommands(config: Config, deploy: DeploySettings): { folder: string; args: string[] }[] {
   return describeFunctions(config, deploy).map((fn) => ({ folder: fn.folder, args: deployArgs(fn, config.project) }));
+}
+
+/**
+ * The function folders this config does not deploy (a row's deployedWhen), each with the line
+ * its cloudbuild step prints instead of deploying: every folder keeps its step, so cloudbuild.yaml
+ * stays one file for every config.
+ */
+export function skippedDeploys(config: Pick<Config, 'tables'>): { folder: string; reason: string }[] {
+  const deployed = deployedRows(config);
+  return FUNCTION_TABLE.filter((r) => !deployed.includes(r)).map((r) => ({
+    folder: r.folder,
+    reason: `functions/${r.folder} is not deployed with this config: ${r.deployedWhen?.otherwise ?? 'not needed'}`,
+  }));
 }
 
 /** Single-quoted for bash (config values are validated, but the script must not care). */

@@ -9,8 +9,8 @@ import { z } from 'zod';
 import { ConfigError, errorMessage } from '../shared/core/errors.ts';
 
 const REGION = /^[a-z]+-[a-z]+\d+$/;
-/** Service account ids are 6-30 chars; the longest suffix used is `-backfill` (9). */
-const PREFIX = /^[a-z][a-z0-9-]{1,19}[a-z0-9]$/;
+/** Service account ids are 6-30 chars; the longest suffix used is `-committer` (10). */
+const PREFIX = /^[a-z][a-z0-9-]{1,18}[a-z0-9]$/;
 const MEMORY = /^\d+(Mi|Gi)$/;
 
 const region = (what: string) => z.string().regex(REGION, `${what} must be a Cloud region such as asia-northeast3`);
@@ -24,10 +24,10 @@ const DeploySchema = z.strictObject({
   region: region('region').default('asia-northeast3'),
   /** The lake bucket's region: the storage trigger's --trigger-location. */
   lakeRegion: region('lakeRegion').default('asia-northeast3'),
-  /** Service accounts and functions are named `<prefix>-loader`, `<prefix>-auditor`, `<prefix>-backfill`. */
+  /** Service accounts and functions are named `<prefix>-<role>`: `<prefix>-loader`, `<prefix>-committer`, ... */
   serviceAccountPrefix: z
     .string()
-    .regex(PREFIX, 'lowercase letters, digits and -, 3-21 characters, starting with a letter')
+    .regex(PREFIX, 'lowercase letters, digits and -, 3-20 characters, starting with a letter')
     .default('tidemark'),
   backfill: z
     .strictObject({

@@ -1,9 +1,10 @@
 /**
  * The Pulumi program: everything a tidemark deployment needs, declared from the config alone.
  * Topics and subscriptions with their dead-letter and retry policies, the Pub/Sub service agent's
- * grants, the Cloud Scheduler job, datasets and tables (in each table's own project), the state
- * bucket, custom roles, one service account per function and its grants (roles.ts, expanded by
- * grants.ts), the realtime streams' topics and Cloud Storage subscriptions (streams.ts), and the
+ * grants, the Cloud Scheduler jobs (the audit; the commit tick with a commit-mode dml table),
+ * datasets and tables (in each table's own project), the state bucket, custom roles, one service
+ * account per function and its grants (roles.ts, expanded by grants.ts; the committer's only with
+ * a dml table), the realtime streams' topics and Cloud Storage subscriptions (streams.ts), and the
  * log-based metrics and alert policies (alerts.ts).
  *
  * What only exists after `gcloud functions deploy` (Eventarc's subscription on the backfill
@@ -15,9 +16,9 @@ import * as gcp from '@pulumi/gcp';
 import * as pulumi from '@pulumi/pulumi';
 import type { Config } from '../shared/config/types.ts';
 import { describeAlerts } from '../shared/deploy/alerts.ts';
-import { describeFunctions } from '../shared/deploy/functions.ts';
+import { commitsTables, describeFunctions, neededTopics } from '../shared/deploy/functions.ts';
 import { declareAlerts } from './alerts.ts';
-import { DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
+import { COMMIT_TICK, DLQ_RETENTION_SECONDS, SCHEDULER_RETRY } from './delivery.ts';
 import type { DeploySettings } from './deploy-config.ts';
 import {
   PROJECT_NUMBER,
@@ -94,8 +95,11 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   // ---- Pub/Sub ------------------------------------------------------------------------------
   const { topics } = config;
   const topic: Record<string, gcp.pubsub.Topic> = {};
-  for (const [key, name] of Object.entries(topics))
+  // The commit topic only with a commit-mode dml table (its committer is deployed only then).
+  for (const key of neededTopics(config)) {
+    const name = topics[key];
     topic[name] = new gcp.pubsub.Topic(`topic-${key}`, { project, name }, opts);
+  }
   // Pull subscriptions for people and `tidemark dlq`: a week of retention, never expire (the
   // default deletes a subscription idle for 31 days, and a quiet DLQ must not vanish).
   const subscription: Record<string, gcp.pubsub.Subscription> = {};
@@ -137,6 +141,24 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
     },
     opts,
   );
+  // The committer's tick, only when some table commits in mode dml: every minute (Scheduler's
+  // finest); commitTables skips a table that committed less than its interval ago.
+  if (commitsTables(config)) {
+    new gcp.cloudscheduler.Job(
+      'commit-tick',
+      {
+        project,
+        region: deploy.region,
+        name: `${deploy.serviceAccountPrefix}-commit-tick`,
+        description: 'tidemark commit tick for commit-mode dml tables (managed by the tidemark Pulumi program)',
+        schedule: COMMIT_TICK.schedule,
+        timeZone: COMMIT_TICK.timeZone,
+        pubsubTarget: { topicName: topic[topics.commit]!.id, data: Buffer.from('{}').toString('base64') },
+        retryConfig: { retryCount: COMMIT_TICK.retryCount },
+      },
+      opts,
+    );
+  }
 
   // ---- BigQuery -----------------------------------------------------------------------------
   // Each in its table's project (`target.project`), keyed by project and dataset. Resources in the

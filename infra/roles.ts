@@ -58,7 +58,7 @@ export const CUSTOM_ROLES: readonly CustomRole[] = [
     // jobs.get at project level (jobs have no IAM of their own). No jobs.list/listAll: nobody's
     // query text is listed.
     permissions: ['bigquery.jobs.create', 'bigquery.jobs.get'],
-    why: 'run load, copy and DELETE jobs, and read by id a job the other sync function submitted (settle, fence, adopt a 409)',
+    why: 'run load, copy and DELETE jobs and the commit transaction (a query job), and read by id a job another sync function submitted (settle, fence, adopt a 409, finish a crashed commit)',
   },
   {
     key: 'queryJobs',
@@ -80,7 +80,7 @@ export const CUSTOM_ROLES: readonly CustomRole[] = [
       'bigquery.tables.update',
       'bigquery.tables.updateData',
     ],
-    why: 'replace partitions, create and delete staging tables beside the target (dataset scope: tables.create cannot be granted on a table), advance the load label',
+    why: 'replace partitions, create and delete staging tables beside the target (dataset scope: tables.create cannot be granted on a table), read a staging table and change target partitions in a DML transaction (getData, updateData), advance the load label',
   },
   {
     key: 'labelPatcher',
@@ -178,6 +178,31 @@ export const SERVICE_ACCOUNT_GRANTS: Record<FunctionRole, readonly RoleGrant[]> 
       role: { predefined: 'roles/pubsub.publisher' },
       on: { kind: 'topic', topic: 'backfill' },
       why: 're-publish a request that waits for job budget',
+    },
+    invoker,
+  ],
+  // Deployed only with a commit-mode dml table (the function table's deployedWhen): then these
+  // grants, as the backfill account's for loads and state, and the DML transaction on top.
+  committer: [
+    {
+      role: { predefined: 'roles/storage.objectViewer' },
+      on: lake,
+      why: "list the dirty partitions' source objects; the load jobs into the staging table read them as this account",
+    },
+    {
+      role: { predefined: 'roles/storage.objectUser' },
+      on: { kind: 'statePrefix' },
+      why: 'read and delete dirty markers, hold the table lease and settle partition state, only under the state prefix',
+    },
+    {
+      role: { custom: 'syncJobs' },
+      on: project,
+      why: 'jobs.create for the staging loads and the commit query job (the DML transaction), jobs.get to find and finish a commit a crashed tick submitted: both only exist at project level',
+    },
+    {
+      role: { custom: 'syncTables' },
+      on: datasets,
+      why: 'create the staging table beside the target (tables.create: dataset scope only) and load it; the transaction reads it (tables.getData) and deletes and inserts partitions of the target (tables.updateData); advance the load label',
     },
     invoker,
   ],
@@ -324,7 +349,7 @@ export function roleTable(prefix = 'tidemark'): string {
   const show = (role: RoleRef) =>
     'predefined' in role ? `\`${role.predefined}\`` : `\`${customRoleId(prefix, role.custom)}\` (custom)`;
   const rows: string[] = ['| Principal | Role | On | Why |', '|---|---|---|---|'];
-  for (const fn of ['loader', 'auditor', 'backfill', 'status', 'ingest'] as const) {
+  for (const fn of ['loader', 'auditor', 'backfill', 'committer', 'status', 'ingest'] as const) {
     for (const g of SERVICE_ACCOUNT_GRANTS[fn])
       rows.push(`| \`${prefix}-${fn}\` | ${show(g.role)} | ${scopeText(g.on)} | ${g.why} |`);
   }

@@ -1,16 +1,17 @@
 /**
  * Writes dist/deploy/: `<folder>.args` (one `gcloud` argument per line: that function's deploy
- * command) and `after-deploy.sh`, from the function table and the config the build bundles.
+ * command), `<folder>.skip` instead for a function this config does not deploy (its one line says
+ * why; the committer without a commit-mode dml table), and `after-deploy.sh`, from the function table and the config the build bundles.
  * cloudbuild.yaml runs it after the bundles and runs what it wrote; see infra/deploy-commands.ts
  * for why this happens at build time.
  *
  *   npm run deploy:manifest -- --config=tidemark.config.yaml [--project=P] [--out=dist/deploy]
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { loadConfig } from '../shared/config/load.ts';
-import { afterDeployScript, deployCommands } from '../infra/deploy-commands.ts';
+import { afterDeployScript, deployCommands, skippedDeploys } from '../infra/deploy-commands.ts';
 import { loadDeploySettings } from '../infra/deploy-config.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -33,7 +34,14 @@ export function writeDeployManifest(opts: ManifestOptions): string[] {
     if (bad !== undefined)
       throw new Error(`deploy argument for functions/${folder} contains a line break: ${JSON.stringify(bad)}`);
     const file = join(opts.out, `${folder}.args`);
+    rmSync(join(opts.out, `${folder}.skip`), { force: true });
     writeFileSync(file, args.join('\n') + '\n');
+    written.push(file);
+  }
+  for (const { folder, reason } of skippedDeploys(config)) {
+    const file = join(opts.out, `${folder}.skip`);
+    rmSync(join(opts.out, `${folder}.args`), { force: true });
+    writeFileSync(file, reason + '\n');
     written.push(file);
   }
   const script = join(opts.out, 'after-deploy.sh');

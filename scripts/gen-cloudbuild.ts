@@ -47,6 +47,16 @@ export function argsFile(fn: FunctionEntry): string {
   return `dist/deploy/${fn.name}.args`;
 }
 
+/** Where the manifest step writes why a function is not deployed with this config (instead of its arguments). */
+export function skipFile(fn: FunctionEntry): string {
+  return `dist/deploy/${fn.name}.skip`;
+}
+
+/** A deploy step's script: the function's gcloud arguments, or the line saying why this config skips it. */
+export function deployScript(fn: FunctionEntry): string {
+  return `if [ -f ${skipFile(fn)} ]; then cat ${skipFile(fn)}; else mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"; fi`;
+}
+
 interface Step {
   id: string;
   name: string;
@@ -81,8 +91,9 @@ export function renderCloudbuild(fns: FunctionEntry[]): string {
     id: deployStepId(fn),
     name: GCLOUD_IMAGE,
     entrypoint: 'bash',
-    // One argument per line, written by the manifest step from the config.
-    args: ['-c', `mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"`],
+    // One argument per line, written by the manifest step from the config; or a .skip file when
+    // the config does not deploy this function (the committer without a commit-mode dml table).
+    args: ['-c', deployScript(fn)],
     waitFor: ['build', 'deploy-manifest', 'infra'],
   }));
   const steps: Step[] = [

@@ -30,6 +30,10 @@ export const COMMAND_MODULES: readonly { commands: Record<string, string>; load:
     load: async () => (await import('./commands/sync.ts')).registerSyncCommand,
   },
   {
+    commands: { commit: 'commit the dirty partitions of commit-mode dml tables now, in one transaction per table' },
+    load: async () => (await import('./commands/commit.ts')).registerCommitCommand,
+  },
+  {
     commands: {
       query: 'run read-only SQL on the local warehouse, e.g. tidemark query "SELECT count(*) FROM lake_us.events"',
     },

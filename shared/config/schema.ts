@@ -34,6 +34,7 @@ export const DEFAULTS = {
     backfill: 'tidemark-backfill',
     backfillDlq: 'tidemark-backfill-dlq',
     auditResults: 'tidemark-audit-results',
+    commit: 'tidemark-commit',
   },
   stream: {
     datetimeFormat: 'YYYY-MM-DD/hh/mm_ssZ',
@@ -302,6 +303,7 @@ const topics = z.strictObject({
   backfill: topicName.default(DEFAULTS.topics.backfill),
   backfillDlq: topicName.default(DEFAULTS.topics.backfillDlq),
   auditResults: topicName.default(DEFAULTS.topics.auditResults),
+  commit: topicName.default(DEFAULTS.topics.commit),
 });
 
 /**

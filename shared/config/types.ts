@@ -73,6 +73,8 @@ export interface TopicsConfig {
   backfill: string;
   backfillDlq: string;
   auditResults: string;
+  /** The commit tick (Cloud Scheduler, every minute) that triggers the committer of commit-mode dml tables. */
+  commit: string;
 }
 
 /** How the storage subscription cuts the stream into files (Pub/Sub `cloudStorageConfig`). */

@@ -10,7 +10,12 @@ import type { DeploySettings } from '../../infra/deploy-config.ts';
 import { BACKFILL_DELIVERY, budgetRequeueAfterMs } from '../../infra/delivery.ts';
 
 /** The identity each function runs as; names the function and its service account `<prefix>-<role>`. */
-export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest';
+export type FunctionRole = 'loader' | 'auditor' | 'backfill' | 'status' | 'ingest' | 'committer';
+
+/** Whether some table commits in mode dml: only then is the committer (and its tick) deployed. */
+export function commitsTables(config: Pick<Config, 'tables'>): boolean {
+  return config.tables.some((t) => t.commit.mode === 'dml');
+}
 
 /** What starts a function, before the config names buckets and topics. */
 export type TriggerKind =
@@ -32,6 +37,15 @@ export interface FunctionRow {
   settings: (d: DeploySettings) => { memory: string; timeoutSeconds: number; maxInstances: number };
   /** Environment beyond what every function gets. */
   env?: (d: DeploySettings) => Record<string, string>;
+  /**
+   * Deployed only for configs that need it (default: always). A function left out has no
+   * account, grants or deploy command, and its topic and schedule are not declared either.
+   */
+  deployedWhen?: {
+    needed: (config: Pick<Config, 'tables'>) => boolean;
+    /** Why a config that does not need it goes without (the build prints it instead of deploying). */
+    otherwise: string;
+  };
   /** Why it is deployed this way. */
   why: string;
 }
@@ -84,6 +98,21 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
     why: 'one message per partition; retried with backoff, dead-lettered after deploy.backfill.maxDeliveryAttempts',
   },
   {
+    folder: 'commit-tables',
+    entryPoint: 'commitTables',
+    role: 'committer',
+    trigger: { kind: 'topic', topic: 'commit' },
+    runsIn: 'region',
+    // The next tick (a minute later) covers a failed one; a redelivery would only queue behind it.
+    retry: false,
+    // A commit is loads into the staging table plus one transaction: the loader's timeout. Few
+    // instances: the core's table lease already allows one committer per table, and one tick
+    // commits every due table.
+    settings: (d) => ({ memory: d.loader.memory, timeoutSeconds: d.loader.timeoutSeconds, maxInstances: 2 }),
+    deployedWhen: { needed: commitsTables, otherwise: 'no table has commit.mode dml' },
+    why: 'only with a `commit.mode: dml` table: the Cloud Scheduler job `<prefix>-commit-tick` publishes to the commit topic every minute; each dml table commits at most once per `commit.interval`; no retry (the next tick covers a failed one)',
+  },
+  {
     folder: 'ingest-events',
     entryPoint: 'ingestEvents',
     role: 'ingest',
@@ -110,6 +139,23 @@ export const FUNCTION_TABLE: readonly FunctionRow[] = [
   },
 ];
 
+/** The rows a config deploys (a row's `deployedWhen` decides; absent, always). */
+export function deployedRows(config: Pick<Config, 'tables'>): FunctionRow[] {
+  return FUNCTION_TABLE.filter((row) => row.deployedWhen?.needed(config) ?? true);
+}
+
+/**
+ * The `topics:` a config declares: every one but the trigger topics of functions it does not
+ * deploy (the commit topic without a dml table), in the config's order.
+ */
+export function neededTopics(config: Pick<Config, 'topics' | 'tables'>): (keyof TopicsConfig)[] {
+  const deployed = deployedRows(config);
+  const idle = FUNCTION_TABLE.filter((r) => !deployed.includes(r)).flatMap((r) =>
+    r.trigger.kind === 'topic' ? [r.trigger.topic] : [],
+  );
+  return (Object.keys(config.topics) as (keyof TopicsConfig)[]).filter((k) => !idle.includes(k));
+}
+
 /** A function as deployed with a given config: every name resolved. */
 export interface FunctionSpec {
   folder: string;
@@ -129,12 +175,15 @@ export interface FunctionSpec {
   env: Record<string, string>;
 }
 
-/** Resolves the table against a config: what every consumer deploys, names included. */
+/**
+ * Resolves the table against a config: what every consumer deploys, names included. Rows the
+ * config does not need (deployedWhen) are left out.
+ */
 export function describeFunctions(
-  config: Pick<Config, 'project' | 'lake' | 'topics'>,
+  config: Pick<Config, 'project' | 'lake' | 'topics' | 'tables'>,
   deploy: DeploySettings,
 ): FunctionSpec[] {
-  return FUNCTION_TABLE.map((row) => {
+  return deployedRows(config).map((row) => {
     const id = `${deploy.serviceAccountPrefix}-${row.role}`;
     const trigger: FunctionSpec['trigger'] =
       row.trigger.kind === 'storage-finalized'

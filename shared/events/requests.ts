@@ -1,6 +1,6 @@
 /**
- * Checks of the JSON messages tidemark accepts on its topics: backfill requests and audit
- * requests. Strict: unknown fields, wrong types and unsafe identifiers are InvalidMessageError
+ * Checks of the JSON messages tidemark accepts on its topics: backfill requests, audit
+ * requests and commit ticks. Strict: unknown fields, wrong types and unsafe identifiers are InvalidMessageError
  * naming the field, before anything reaches an API or SQL. Hand-written rather than zod: this
  * ships in every function, and zod was about half of each bundle.
  */
@@ -42,21 +42,24 @@ const BACKFILL: Record<string, { check: Check; required: boolean }> = {
   reason: { check: text(0, 100, /^[A-Za-z0-9 _.:-]*$/, 'letters, digits, space and _.:- only'), required: false },
 };
 
+const tableNames: Check = (v) => {
+  if (!Array.isArray(v)) return `expected an array, got ${describe(v)}`;
+  if (v.length > 1000) return 'at most 1000 tables';
+  for (const [i, t] of v.entries()) {
+    const problem = tableName(t);
+    if (problem) return `[${i}]: ${problem}`;
+  }
+  return undefined;
+};
+
 const AUDIT: Record<string, { check: Check; required: boolean }> = {
-  tables: {
-    check: (v) => {
-      if (!Array.isArray(v)) return `expected an array, got ${describe(v)}`;
-      if (v.length > 1000) return 'at most 1000 tables';
-      for (const [i, t] of v.entries()) {
-        const problem = tableName(t);
-        if (problem) return `[${i}]: ${problem}`;
-      }
-      return undefined;
-    },
-    required: false,
-  },
+  tables: { check: tableNames, required: false },
   from: { check: text(0, 40), required: false },
   to: { check: text(0, 40), required: false },
+};
+
+const COMMIT_TICK: Record<string, { check: Check; required: boolean }> = {
+  tables: { check: tableNames, required: false },
 };
 
 function describe(v: unknown): string {
@@ -144,4 +147,28 @@ export function parseAuditRequest(config: Config, payload: unknown, messageId: s
     ...(fromMs !== undefined ? { fromMs } : {}),
     ...(toMs !== undefined ? { toMs } : {}),
   };
+}
+
+/** A commit tick: `{}` (Cloud Scheduler's) commits every commit-mode dml table; `tables` names some. */
+export interface CommitTick {
+  tables?: string[];
+}
+
+/** Validates a commit tick; a table that is unknown or not in commit mode dml is named. */
+export function parseCommitTick(config: Config, payload: unknown, messageId: string): CommitTick {
+  const r = checkFields(payload, COMMIT_TICK);
+  if (!r.data)
+    throw new InvalidMessageError(`commit tick ${messageId} is invalid: ${r.problems.join('; ')}`, { messageId });
+  const data = r.data as { tables?: string[] };
+  for (const t of data.tables ?? []) {
+    const table = config.tables.find((c) => c.name === t);
+    if (!table)
+      throw new InvalidMessageError(`commit tick ${messageId}: unknown table "${t}"`, { messageId, table: t });
+    if (table.commit.mode !== 'dml')
+      throw new InvalidMessageError(
+        `commit tick ${messageId}: table "${t}" has commit.mode ${table.commit.mode}, not dml`,
+        { messageId, table: t },
+      );
+  }
+  return data.tables ? { tables: data.tables } : {};
 }

@@ -1,12 +1,17 @@
 /**
  * The deployed topology, in one process: the in-process bus with the backfill and audit topics
- * subscribed by the same handlers the functions run, a dead-letter topic for backfills, and
- * (optionally) the audit schedule. Used by `npm start` and the CLI's local backend.
+ * subscribed by the same handlers the functions run, a dead-letter topic for backfills,
+ * (optionally) the audit schedule, and, when some table commits in mode dml, the commit topic
+ * with its tick (Cloud Scheduler's every-minute job, here every `commitTickPeriodMs`). Used by
+ * `npm start` and the CLI's local backend.
  */
 import { LocalBus } from '../backends/local/bus.ts';
 import type { BusMessage } from '../backends/local/bus.ts';
 import type { AuditDeps } from '../core/audit.ts';
 import type { Clock } from '../core/ports.ts';
+import type { Config } from '../config/types.ts';
+import { onCommitTick } from '../handlers/commit-tick.ts';
+import type { CommitFn } from '../handlers/commit-tick.ts';
 import { MESSAGE_PUBLISHED } from '../events/pubsub-event.ts';
 import { onAuditMessage } from '../handlers/audit.ts';
 import { onBackfillMessage, planBudgetWait } from '../handlers/backfill.ts';
@@ -57,6 +62,49 @@ export interface LocalSuiteOptions {
   clock?: Clock;
   /** Subscribe the audit topic too (npm start); the CLI runs audits directly. */
   subscribeAudit?: boolean;
+  /** Tests: what a commit tick runs (default commitTables). */
+  commit?: CommitFn;
+}
+
+/** The local tick never waits longer than this, so a local dml table is as fresh as a deployed one or fresher. */
+export const MAX_LOCAL_TICK_MS = 10_000;
+
+/**
+ * How often the local suite ticks the committer: the shortest `commit.interval` of the dml
+ * tables, at most MAX_LOCAL_TICK_MS (commitTables itself skips a table committed less than its
+ * interval ago); null when no table commits in mode dml (no tick at all).
+ */
+export function commitTickPeriodMs(config: Pick<Config, 'tables'>): number | null {
+  const intervals = config.tables.filter((t) => t.commit.mode === 'dml').map((t) => t.commit.intervalMs);
+  return intervals.length ? Math.min(MAX_LOCAL_TICK_MS, ...intervals) : null;
+}
+
+/**
+ * Calls `tick` every `periodMs` on `clock` (real timers when absent) until the returned function
+ * is called. A sleep on the clock, not a message held by the bus's publishAt: a held message counts
+ * as pending, and bus.drain(), which npm start, its status page and the CLI wait on, would never
+ * resolve while the next tick waits.
+ */
+export function startTicker(tick: () => Promise<void>, periodMs: number, clock?: Clock): () => void {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const sleep = (ms: number) =>
+    clock
+      ? clock.sleep(ms)
+      : new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, ms);
+          timer.unref();
+        });
+  void (async () => {
+    while (!stopped) {
+      await sleep(periodMs);
+      if (!stopped) await tick();
+    }
+  })();
+  return () => {
+    stopped = true;
+    if (timer) clearTimeout(timer);
+  };
 }
 
 export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = {}): LocalSuite {
@@ -93,7 +141,56 @@ export function createLocalSuite(engine: LocalEngine, opts: LocalSuiteOptions = 
       { maxDeliveryAttempts: 1, concurrency: 1 },
     );
   }
-  return { bus, deps, drain: () => bus.drain(), close: () => bus.close() };
+  const stopTicks = subscribeCommits(engine, bus, opts);
+  return {
+    bus,
+    deps,
+    drain: () => bus.drain(),
+    close: () => {
+      stopTicks();
+      bus.close();
+    },
+  };
+}
+
+/**
+ * With a dml table: the commit topic served by the committer's handler, and a tick published
+ * every commitTickPeriodMs on the bus's clock. A tick is published only once the previous one
+ * was handled (a slow commit does not pile ticks up), and a failed tick is logged and dropped,
+ * as Pub/Sub drops a failed delivery to the function deployed without retry: the next tick is
+ * the retry. Returns what stops the ticks.
+ */
+function subscribeCommits(engine: LocalEngine, bus: LocalBus, opts: LocalSuiteOptions): () => void {
+  const period = commitTickPeriodMs(engine.config);
+  if (period === null) return () => {};
+  const topic = engine.config.topics.commit;
+  let ticking = false;
+  bus.subscribe(
+    topic,
+    async (msg) => {
+      try {
+        await onCommitTick(engine, toPubSubCloudEvent(msg, topic) as never, opts.commit);
+      } catch {
+        // settleEvent logged it; the next tick commits what this one could not.
+      } finally {
+        if (msg.attributes.origin === 'tick') ticking = false;
+      }
+    },
+    { maxDeliveryAttempts: 1, concurrency: 1 },
+  );
+  return startTicker(
+    async () => {
+      if (ticking) return;
+      ticking = true;
+      try {
+        await bus.publish(topic, [{}], { origin: 'tick' });
+      } catch {
+        ticking = false; // the bus closed under the tick
+      }
+    },
+    period,
+    opts.clock,
+  );
 }
 
 /**

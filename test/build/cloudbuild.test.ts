@@ -29,8 +29,8 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { discoverFunctions } from '../../scripts/build.ts';
-import { argsFile, cloudbuildPath, renderCloudbuild } from '../../scripts/gen-cloudbuild.ts';
-import { afterDeployScript, deployCommands } from '../../infra/deploy-commands.ts';
+import { argsFile, cloudbuildPath, renderCloudbuild, skipFile } from '../../scripts/gen-cloudbuild.ts';
+import { afterDeployScript, deployCommands, skippedDeploys } from '../../infra/deploy-commands.ts';
 import { loadDeploySettings } from '../../infra/deploy-config.ts';
 import { loadConfig } from '../../shared/config/load.ts';
 import type { StreamConfig } from '../../shared/config/types.ts';
@@ -57,9 +57,19 @@ interface CloudBuild {
 const BUILD = parse(TEXT) as CloudBuild;
 const DEPLOY_STEPS = BUILD.steps.filter((s) => s.id.startsWith('deploy-') && s.id !== 'deploy-manifest');
 
-/** The deploy commands the manifest step writes for the example config (examples/tidemark.config.yaml). */
+/**
+ * The deploy commands the manifest step writes for the example config (examples/tidemark.config.yaml),
+ * with its events table in commit mode dml so that every function is deployed (the committer
+ * only is with a dml table).
+ */
 const EXAMPLE_FILE = join(ROOT, 'examples/tidemark.config.yaml');
-const EXAMPLE = loadConfig({ file: EXAMPLE_FILE });
+const EXAMPLE_LOAD = loadConfig({ file: EXAMPLE_FILE });
+const EXAMPLE = {
+  ...EXAMPLE_LOAD,
+  tables: EXAMPLE_LOAD.tables.map((t) =>
+    t.name === 'events' ? { ...t, commit: { ...t.commit, mode: 'dml' as const } } : t,
+  ),
+};
 const COMMANDS = deployCommands({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
 const AFTER_DEPLOY = afterDeployScript({ ...EXAMPLE, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
 
@@ -122,6 +132,7 @@ const TRIGGERS: Record<string, { region: string; trigger: string[]; retry: boole
   },
   auditGaps: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-audit'], retry: false },
   backfillPartition: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-backfill'], retry: true },
+  commitTables: { region: 'asia-northeast3', trigger: ['--trigger-topic=tidemark-commit'], retry: false },
 };
 const TRIGGER_FLAGS = [
   '--trigger-event-filters',
@@ -188,13 +199,58 @@ describe('cloudbuild.yaml', () => {
       const steps = DEPLOY_STEPS.filter((s) => s.args?.join(' ').includes(` < ${argsFile(fn)} `));
       assert.equal(steps.length, 1, `deploy steps reading ${argsFile(fn)}`);
       assert.equal(steps[0]!.name, 'gcr.io/google.com/cloudsdktool/cloud-sdk');
-      assert.deepEqual(steps[0]!.args, ['-c', `mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"`]);
+      assert.deepEqual(steps[0]!.args, [
+        '-c',
+        `if [ -f ${skipFile(fn)} ]; then cat ${skipFile(fn)}; else mapfile -t args < ${argsFile(fn)} && gcloud "$\${args[@]}"; fi`,
+      ]);
     }
     assert.deepEqual(
       COMMANDS.map((c) => c.folder).sort(),
       FUNCTIONS.map((f) => f.name).sort(),
       'one command per folder',
     );
+  });
+
+  it('without a commit-mode dml table, the committer is skipped (its step prints why) and every other function deployed', () => {
+    const load = deployCommands({ ...EXAMPLE_LOAD, project: 'tidemark-sample' }, loadDeploySettings(EXAMPLE_FILE));
+    const skipped = skippedDeploys(EXAMPLE_LOAD);
+    assert.deepEqual(
+      skipped.map((s) => s.folder),
+      ['commit-tables'],
+    );
+    assert.match(skipped[0]!.reason, /not deployed with this config: no table has commit\.mode dml/);
+    assert.deepEqual(
+      [...load.map((c) => c.folder), ...skipped.map((s) => s.folder)].sort(),
+      FUNCTIONS.map((f) => f.name).sort(),
+    );
+    assert.deepEqual(skippedDeploys(EXAMPLE), []);
+  });
+
+  it('a deploy step runs the arguments, or prints the skip file instead, as bash reads them', () => {
+    const fn = FUNCTIONS.find((f) => f.name === 'commit-tables')!;
+    const step = DEPLOY_STEPS.find((s) => s.id === `deploy-${fn.name}`)!;
+    const dir = mkdtempSync(join(tmpdir(), 'tidemark-step-'));
+    try {
+      const bin = join(dir, 'bin');
+      mkdirSync(join(dir, 'dist/deploy'), { recursive: true });
+      mkdirSync(bin);
+      writeFileSync(join(bin, 'gcloud'), '#!/usr/bin/env bash\nprintf "gcloud %s\\n" "$*"\n');
+      chmodSync(join(bin, 'gcloud'), 0o755);
+      // Cloud Build turns `$$` into `$` before bash sees the script.
+      const script = step.args![1]!.replace(/\$\$/g, '$');
+      const run = () =>
+        spawnSync('bash', ['-c', script], {
+          cwd: dir,
+          env: { PATH: `${bin}${delimiter}${process.env.PATH}` },
+          encoding: 'utf8',
+        });
+      writeFileSync(join(dir, argsFile(fn)), 'functions\ndeploy\ntidemark-committer\n');
+      assert.equal(run().stdout, 'gcloud functions deploy tidemark-committer\n');
+      writeFileSync(join(dir, skipFile(fn)), 'not deployed\n');
+      assert.equal(run().stdout, 'not deployed\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   for (const fn of FUNCTIONS) {
@@ -333,6 +389,11 @@ describe('the after-deploy script (what only a deploy creates)', () => {
         'asia-northeast3',
         'serviceAccount:tidemark-backfill@tidemark-sample.iam.gserviceaccount.com',
       ],
+      [
+        'tidemark-committer',
+        'asia-northeast3',
+        'serviceAccount:tidemark-committer@tidemark-sample.iam.gserviceaccount.com',
+      ],
       ['tidemark-loader', 'asia-northeast3', 'serviceAccount:tidemark-loader@tidemark-sample.iam.gserviceaccount.com'],
     ]);
     assert.ok(
@@ -367,8 +428,9 @@ describe('the after-deploy script (what only a deploy creates)', () => {
       [grant[3], flag(grant, '--member')[0], flag(grant, '--role')[0]],
       [SUB, 'serviceAccount:service-123456789@gcp-sa-pubsub.iam.gserviceaccount.com', 'roles/pubsub.subscriber'],
     );
-    // The audit trigger does not retry: its subscription is left as Eventarc made it.
+    // The audit and commit triggers do not retry: their subscriptions are left as Eventarc made them.
     assert.ok(!lines.some((l) => l.includes('functions describe tidemark-auditor')));
+    assert.ok(!lines.some((l) => l.includes('functions describe tidemark-committer')));
   });
 
   it('grants run.invoker on the HTTP functions to the callers the config lists, and to nobody when it lists none', () => {

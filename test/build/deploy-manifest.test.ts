@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { afterDeployScript, deployCommands } from '../../infra/deploy-commands.ts';
+import { afterDeployScript, deployCommands, skippedDeploys } from '../../infra/deploy-commands.ts';
 import { loadDeploySettings } from '../../infra/deploy-config.ts';
 import { loadConfig } from '../../shared/config/load.ts';
 import { writeDeployManifest } from '../../scripts/deploy-manifest.ts';
@@ -50,10 +50,16 @@ describe('the deploy manifest', () => {
     const cfg = { ...loadConfig({ file }), project: 'p-123' };
     const deploy = loadDeploySettings(file);
     const commands = deployCommands(cfg, deploy);
+    // The example has no commit-mode dml table: the committer gets a .skip file saying so.
     assert.deepEqual(
       written.sort(),
-      [...commands.map((c) => join(out, `${c.folder}.args`)), join(out, 'after-deploy.sh')].sort(),
+      [
+        ...commands.map((c) => join(out, `${c.folder}.args`)),
+        join(out, 'commit-tables.skip'),
+        join(out, 'after-deploy.sh'),
+      ].sort(),
     );
+    assert.equal(readFileSync(join(out, 'commit-tables.skip'), 'utf8'), `${skippedDeploys(cfg)[0]!.reason}\n`);
     for (const c of commands) assert.deepEqual(bashArgs(join(out, `${c.folder}.args`)), c.args);
     const backfill = bashArgs(join(out, 'backfill-partition.args'));
     assert.ok(backfill.includes('--trigger-topic=team-backfill'));
@@ -63,6 +69,21 @@ describe('the deploy manifest', () => {
     );
     assert.equal(readFileSync(join(out, 'after-deploy.sh'), 'utf8'), afterDeployScript(cfg, deploy));
     assert.ok(statSync(join(out, 'after-deploy.sh')).mode & 0o100, 'executable');
+  });
+
+  it("with a commit-mode dml table, writes the committer's arguments and removes a skip file left from before", () => {
+    const out = join(dir, 'out3');
+    writeDeployManifest({ config: config((t) => t), out });
+    assert.ok(statSync(join(out, 'commit-tables.skip')).isFile());
+    const file = config((t) =>
+      t.replace('schema: schemas/events.json', 'schema: schemas/events.json\n    commit: { mode: dml }'),
+    );
+    writeDeployManifest({ config: file, project: 'p-123', out });
+    assert.throws(() => statSync(join(out, 'commit-tables.skip')));
+    const args = bashArgs(join(out, 'commit-tables.args'));
+    assert.ok(args.includes('--trigger-topic=tidemark-commit'));
+    assert.ok(args.includes('--service-account=tidemark-committer@p-123.iam.gserviceaccount.com'));
+    assert.ok(!args.includes('--retry'));
   });
 
   it('a bad deploy: value stops it with the key named, writing nothing', () => {

@@ -33,6 +33,7 @@ describe('discoverFunctions', () => {
       [
         ['audit-gaps', 'auditGaps', 'functions/audit-gaps/index.ts', 'audit-gaps'],
         ['backfill-partition', 'backfillPartition', 'functions/backfill-partition/index.ts', 'backfill-partition'],
+        ['commit-tables', 'commitTables', 'functions/commit-tables/index.ts', 'commit-tables'],
         ['ingest-events', 'ingestEvents', 'functions/ingest-events/index.ts', 'ingest-events'],
         ['load-on-finalize', 'loadOnFinalize', 'functions/load-on-finalize/index.ts', 'load-on-finalize'],
         ['status-page', 'statusPage', 'functions/status-page/index.ts', 'status-page'],

@@ -27,7 +27,12 @@ async function render(config: Config, deploy: DeploySettings): Promise<Record<Co
 /** `name` as a whole name: not part of a longer one (tidemark-audit is not tidemark-audit-results). */
 const whole = (name: string) => new RegExp(`(?<![\\w.-])${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w-])`);
 
-const base = testConfig({ state: { bucket: 'tidemark-test-tidemark-state', prefix: '_tidemark/' } });
+// events commits by DML, so the committer, its topic and its tick are among the consumers' output.
+const plain = testConfig({ state: { bucket: 'tidemark-test-tidemark-state', prefix: '_tidemark/' } });
+const base: Config = {
+  ...plain,
+  tables: plain.tables.map((t) => (t.name === 'events' ? { ...t, commit: { mode: 'dml', intervalMs: 60_000 } } : t)),
+};
 const topics = base.topics;
 /** Names that differ from the topics' and regions that differ from each other, so each value is findable. */
 const BASE_DEPLOY = { serviceAccountPrefix: 'tmk', lakeRegion: 'us-central1' };
@@ -69,6 +74,27 @@ const CASES: Case[] = [
     config: { topics: { ...topics, auditResults: 'team-results' } },
     from: 'tidemark-audit-results',
     to: 'team-results',
+    in: ['graph'],
+  },
+  {
+    what: 'topics.commit',
+    config: { topics: { ...topics, commit: 'team-commit' } },
+    from: 'tidemark-commit',
+    to: 'team-commit',
+    in: ['deploy', 'graph'],
+  },
+  {
+    what: 'deploy.serviceAccountPrefix (the committer and its tick)',
+    deploy: { serviceAccountPrefix: 'acme-tm' },
+    from: 'tmk-committer',
+    to: 'acme-tm-committer',
+    in: ['deploy', 'after', 'graph', 'readme'],
+  },
+  {
+    what: 'deploy.serviceAccountPrefix (the commit tick job)',
+    deploy: { serviceAccountPrefix: 'acme-tm' },
+    from: 'tmk-commit-tick',
+    to: 'acme-tm-commit-tick',
     in: ['graph'],
   },
   {

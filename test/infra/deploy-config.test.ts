@@ -83,7 +83,13 @@ describe('parseDeploySettings', () => {
     {
       name: 'a prefix too long for service account ids',
       raw: { serviceAccountPrefix: 'a-very-long-prefix-for-ids' },
-      issues: [{ path: 'deploy.serviceAccountPrefix', message: /3-21 characters/ }],
+      issues: [{ path: 'deploy.serviceAccountPrefix', message: /3-20 characters/ }],
+    },
+    {
+      // 21 + `-committer` would be a 31-character account id (the limit is 30).
+      name: 'a 21-character prefix',
+      raw: { serviceAccountPrefix: 'abcdefghij-klmnopqrst' },
+      issues: [{ path: 'deploy.serviceAccountPrefix', message: /3-20 characters/ }],
     },
     { name: 'a list', raw: ['region'], issues: [{ path: 'deploy', message: /mapping/ }] },
   ];

@@ -62,6 +62,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
       backfill: 'tidemark-backfill',
       backfillDlq: 'tidemark-backfill-dlq',
       auditResults: 'tidemark-audit-results',
+      commit: 'tidemark-commit',
     },
     streams: [],
     ...overrides,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { expandGrants } from '../../infra/grants.ts';
 import { STREAM_AGENT_ROWS } from '../../infra/roles.ts';
-import type { StreamConfig } from '../../shared/config/types.ts';
+import type { Config, StreamConfig } from '../../shared/config/types.ts';
 import { describeStreams } from '../../shared/deploy/streams.ts';
 import { table, testConfig, testDeploy } from './fixtures.ts';
 import { PROJECT_NUMBER, graphOf, resourceGraph } from './pulumi-graph.ts';
@@ -111,8 +111,8 @@ function iamTuples(resources: GraphResource[]): string[] {
 }
 
 /** The grants of the role table, expanded the same way (project number as the mocks return it). */
-function tableTuples(): string[] {
-  return expandGrants(config, deploy)
+function tableTuples(cfg: Config = config): string[] {
+  return expandGrants(cfg, deploy)
     .filter((g) => !g.afterDeploy)
     .map((g) => {
       const t = g.target;
@@ -594,6 +594,90 @@ describe('the Pulumi program', () => {
         `${SA('loader')} | roles/storage.objectUser | bucket lake-seoul | resource.name.startsWith("projects/_/buckets/lake-seoul/objects/_tidemark/")`,
       ),
     );
+  });
+
+  describe('with a table in commit mode dml', async () => {
+    // events commits by DML: the committer, its topic, its tick and its grants join the graph.
+    const dml: Config = {
+      ...config,
+      tables: config.tables.map((t) =>
+        t.name === 'events' ? { ...t, commit: { mode: 'dml', intervalMs: 60_000 } } : t,
+      ),
+    };
+    const g = await resourceGraph(dml, deploy);
+    const names = (resources: GraphResource[]) =>
+      resources.filter((r) => !/iam(member|policy)/i.test(r.type)).map((r) => `${r.type.split(':').pop()} ${r.name}`);
+    const C = SA('committer');
+
+    it('adds exactly the committer account, the commit topic and the commit tick; none of them exist without one', () => {
+      assert.deepEqual(
+        names(g)
+          .filter((n) => !names(graph).includes(n))
+          .sort(),
+        ['Account sa-committer', 'Job commit-tick', 'Topic topic-commit'],
+      );
+      assert.deepEqual(
+        names(graph).filter((n) => !names(g).includes(n)),
+        [],
+      );
+      assert.ok(!graph.some((r) => /commit/.test(r.name)), 'no commit resource without a dml table');
+      assert.ok(!iamTuples(graph).some((t) => t.includes(C)), 'no committer grant without a dml table');
+    });
+
+    it('ticks every minute on the commit topic, in deploy.region, without retry', () => {
+      const job = g.find((r) => r.name === 'commit-tick')!.inputs;
+      assert.deepEqual(
+        {
+          name: job.name,
+          region: job.region,
+          schedule: job.schedule,
+          topic: job.pubsubTarget.topicName,
+          data: Buffer.from(job.pubsubTarget.data, 'base64').toString(),
+          retry: job.retryConfig,
+        },
+        {
+          name: 'tidemark-commit-tick',
+          region: 'asia-northeast3',
+          schedule: '* * * * *',
+          topic: 'projects/tidemark-test/topics/tidemark-commit',
+          data: '{}',
+          retry: { retryCount: 0 },
+        },
+      );
+      assert.equal(g.find((r) => r.name === 'topic-commit')!.inputs.name, 'tidemark-commit');
+    });
+
+    it("grants the committer the backfill account's loads and state, the DML transaction's tables and jobs, and nothing else", () => {
+      assert.deepEqual(
+        iamTuples(g).filter((t) => !iamTuples(graph).includes(t)),
+        [
+          `${C} | roles/storage.objectViewer | bucket lake-seoul`,
+          `${C} | roles/storage.objectViewer | bucket orders-seoul`,
+          `${C} | roles/storage.objectUser | bucket ${STATE} | ${STATE_CONDITION}`,
+          `${C} | ${custom('syncJobs')} | project tidemark-test`,
+          `${C} | ${custom('syncTables')} | dataset tidemark-test:lake_us`,
+          `${C} | ${custom('syncTables')} | dataset tidemark-test:sessions_us`,
+          `${C} | ${custom('syncTables', 'finance-dw')} | dataset finance-dw:ledger_eu`,
+        ].sort(),
+      );
+      assert.deepEqual(iamTuples(g), tableTuples(dml), 'no grant outside the role table');
+      // The DML transaction's permissions are in the custom roles it holds.
+      const perms = (name: string) => g.find((r) => r.name === name)!.inputs.permissions as string[];
+      for (const p of ['bigquery.tables.updateData', 'bigquery.tables.getData', 'bigquery.tables.create'])
+        assert.ok(perms('role-syncTables').includes(p), p);
+      assert.ok(perms('role-syncJobs').includes('bigquery.jobs.create'));
+      // ... and run.invoker on its own service, after deploy.
+      assert.ok(
+        expandGrants(dml, deploy).some(
+          (x) =>
+            x.member === C &&
+            x.role === 'roles/run.invoker' &&
+            x.afterDeploy &&
+            x.target.type === 'function' &&
+            x.target.function === 'tidemark-committer',
+        ),
+      );
+    });
   });
 
   it('the entry point (infra/index.ts) reads the config named by TIDEMARK_CONFIG, relative to the repository root', async () => {

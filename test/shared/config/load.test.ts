@@ -155,6 +155,7 @@ describe('the documented example', () => {
         backfill: 'tidemark-backfill',
         backfillDlq: 'tidemark-backfill-dlq',
         auditResults: 'tidemark-audit-results',
+        commit: 'tidemark-commit',
       },
       streams: [],
     } satisfies Config);
@@ -226,7 +227,7 @@ describe('overrides', () => {
       auditFrom: '1 year',
       maxBackfillsPerAudit: 50,
     };
-    doc.topics = { audit: 'a-audit', backfillDlq: 'a-dlq' };
+    doc.topics = { audit: 'a-audit', backfillDlq: 'a-dlq', commit: 'a-commit' };
     doc.deploy = { region: 'asia-northeast3', anything: { nested: [1, 2] } };
     Object.assign(doc.tables[0], {
       jobBudget: 1000,
@@ -263,6 +264,7 @@ describe('overrides', () => {
       backfill: 'tidemark-backfill',
       backfillDlq: 'a-dlq',
       auditResults: 'tidemark-audit-results',
+      commit: 'a-commit',
     });
     const [events, orders, visits] = config.tables;
     assert.deepEqual(

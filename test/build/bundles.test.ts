@@ -80,6 +80,13 @@ tables:
     schema: schemas/events.json
     target: { dataset: lake_us, table: events }
     partitioning: { type: HOUR }
+  - name: orders
+    source: { pattern: "orders/{yyyy}/{mm}/{dd}/*.json.gz", timeZone: UTC }
+    format: NEWLINE_DELIMITED_JSON
+    schema: schemas/events.json
+    target: { dataset: lake_us, table: orders }
+    partitioning: { type: DAY }
+    commit: { mode: dml, interval: 60s }
 `;
 const SCHEMA = JSON.stringify(
   [
@@ -226,6 +233,11 @@ const CASES: Record<string, FunctionCase> = {
       what: 'a backfill of events$2026112413',
       payload: { table: 'events', partition: '2026112413', reason: 'missing' },
     },
+  ),
+  commitTables: pubsubCase(
+    'tidemark-commit',
+    { what: 'naming an unknown table', payload: { tables: ['no_such_table'] } },
+    { what: 'a tick committing every dml table', payload: {} },
   ),
 };
 

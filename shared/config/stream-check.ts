@@ -57,6 +57,11 @@ export function resolveStream(
       `table ${table.name} must be partitioned by ingestion time, hourly (partitioning: { type: HOUR }): each file's hour is its rows' partition`,
     );
   }
+  if (table.commit.mode === 'dml')
+    issue(
+      'table',
+      `table ${table.name} must use commit mode load (commit: { mode: load }): a stream table's load removes duplicate events across the whole partition, which a dml commit does not`,
+    );
   if (table.format !== 'NEWLINE_DELIMITED_JSON')
     issue(
       'table',

@@ -214,6 +214,20 @@ describe('the state bucket', () => {
   });
 });
 
+describe('onSourceDelete and commit', () => {
+  it('a table takes them from defaults, key by key, and may override each', () => {
+    const doc = example();
+    doc.defaults = { onSourceDelete: 'mirror', commit: { mode: 'dml', interval: '5m' } };
+    doc.tables[1].commit = { mode: 'load' };
+    doc.tables[0].onSourceDelete = 'keep';
+    const [events, orders] = load(stringify(doc)).tables;
+    assert.deepEqual(
+      [events!.onSourceDelete, events!.commit, orders!.onSourceDelete, orders!.commit],
+      ['keep', { mode: 'dml', intervalMs: 300_000 }, 'mirror', { mode: 'load', intervalMs: 300_000 }],
+    );
+  });
+});
+
 describe('overrides', () => {
   it('state, defaults, audit, topics, per-table budgets, labels, regex sources, partition columns and deploy', () => {
     const doc = example();
@@ -272,6 +286,7 @@ describe('overrides', () => {
       [1000, 50, 500, 'HOUR'],
     );
     assert.deepEqual([orders!.jobBudget, orders!.jobBurst], [100, 5]);
+    assert.deepEqual([events!.onSourceDelete, events!.commit], ['keep', { mode: 'load', intervalMs: 60_000 }]);
     assert.deepEqual(events!.partitioning, { type: 'HOUR', field: 'event_time', fieldType: 'TIMESTAMP' });
     assert.deepEqual(events!.spec.partitioning, events!.partitioning);
     assert.deepEqual(events!.spec.labels, { team: 'data', 'cost-center': '42' });
@@ -388,6 +403,36 @@ describe('invalid configs', () => {
       edit: (d) => (d.tables[0].maxUrisPerLoad = 20_000),
       path: 'tables[0].maxUrisPerLoad',
       reason: /at most 10000/,
+    },
+    {
+      name: 'bad onSourceDelete',
+      edit: (d) => (d.tables[0].onSourceDelete = 'drop'),
+      path: 'tables[0].onSourceDelete',
+      reason: /expected one of/,
+    },
+    {
+      name: 'bad commit mode',
+      edit: (d) => (d.defaults = { commit: { mode: 'merge' } }),
+      path: 'defaults.commit.mode',
+      reason: /expected one of/,
+    },
+    {
+      name: 'commit interval below 10s',
+      edit: (d) => (d.tables[0].commit = { mode: 'dml', interval: '5s' }),
+      path: 'tables[0].commit.interval',
+      reason: /at least 10s/,
+    },
+    {
+      name: 'an unknown commit key',
+      edit: (d) => (d.tables[0].commit = { mode: 'dml', every: '1m' }),
+      path: 'tables[0].commit.every',
+      reason: /unknown key/,
+    },
+    {
+      name: 'dml without a schema',
+      edit: (d) => (d.tables[1].commit = { mode: 'dml' }),
+      path: 'tables[1].commit.mode',
+      reason: /dml needs a schema/,
     },
     {
       name: 'bad format',

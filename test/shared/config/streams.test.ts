@@ -70,6 +70,13 @@ describe('config streams', () => {
     ],
     ['a CSV table', table((t) => t.replace('NEWLINE_DELIMITED_JSON', 'CSV')), /NEWLINE_DELIMITED_JSON/],
     [
+      'a table in commit mode dml',
+      table((t) =>
+        t.replace('partitioning: { type: HOUR }', 'partitioning: { type: HOUR }\n    commit: { mode: dml }'),
+      ),
+      /commit mode load .*duplicate events/,
+    ],
+    [
       'a table in Seoul time',
       table((t) => t.replace('timeZone: UTC', 'timeZone: Asia/Seoul')),
       /source\.timeZone: UTC/,

@@ -275,7 +275,13 @@ export function declareTidemark(config: Config, deploy: DeploySettings): Tidemar
   const service = (role: string) => functions.find((f) => f.role === role)!.name;
   declareAlerts(
     describeAlerts(config, {
-      services: { loader: service('loader'), auditor: service('auditor'), backfill: service('backfill') },
+      services: {
+        loader: service('loader'),
+        auditor: service('auditor'),
+        backfill: service('backfill'),
+        // Deployed only with a commit-mode dml table.
+        ...(functions.some((f) => f.role === 'committer') ? { committer: service('committer') } : {}),
+      },
     }),
     { project, opts },
   );

@@ -87,7 +87,7 @@ export const HOLE_CLASSES: readonly AuditClass[] = AUDIT_CLASSES.filter((c) => c
 
 export interface AlertOptions {
   /** Cloud Run service names of the functions (`<prefix>-loader`, ...). */
-  services: { loader: string; auditor: string; backfill: string };
+  services: { loader: string; auditor: string; backfill: string; committer?: string };
   /** Freshness lag that pages (default 6 h). */
   freshnessLagSeconds?: number;
 }
@@ -116,7 +116,8 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
   const engineServices: LogCondition = {
     field: 'resource.labels.service_name',
     op: '=~',
-    value: `^(${[opts.services.loader, opts.services.backfill].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`,
+    // Every function that loads: a dml table's files are quarantined by the committer.
+    value: `^(${[opts.services.loader, opts.services.backfill, ...(opts.services.committer ? [opts.services.committer] : [])].map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})$`,
   };
   const metrics: (LogMetric | BuiltinMetric)[] = [
     logMetric({

@@ -107,6 +107,20 @@ describe('alerts', () => {
     }
   });
 
+  it('counts files the committer quarantines too, when a dml table deploys one', async () => {
+    const env = await createTestEnv();
+    try {
+      const quarantined = (opts: Parameters<typeof describeAlerts>[1]) =>
+        describeAlerts(env.config, opts).metrics.find((m) => m.name === 'tidemark_quarantined_files')!;
+      const without = quarantined({ services });
+      const withCommitter = quarantined({ services: { ...services, committer: 'tidemark-committer' } });
+      assert.ok(without.kind === 'log' && !without.filter.includes('committer'));
+      assert.ok(withCommitter.kind === 'log' && withCommitter.filter.includes('tidemark-committer'));
+    } finally {
+      await env.close();
+    }
+  });
+
   it('policies only when notification channels are configured, each with what to do', async () => {
     const env = await createTestEnv();
     try {

@@ -45,6 +45,8 @@ tables:
     schema: schemas/sessions.json
     target: { dataset: lake_us, table: sessions }
     partitioning: { type: DAY, field: session_date }
+    # Applied by table commits: every dirty day in one transaction, at most every 10 s.
+    commit: { mode: dml, interval: 10s }
   # The realtime stream (POST /v1/streams/locations/events): the storage subscription writes
   # one file per batch under streams/locations/<UTC date>/<hour>/, loaded hourly, duplicates removed.
   - name: locations

@@ -11,6 +11,7 @@ import { watch } from 'chokidar';
 import { Cron } from 'croner';
 import { createLocalSuite, deliverFinalizeEvent } from '../../runtime/local-suite.ts';
 import type { AuditReport } from '../../core/audit.ts';
+import { commitTables } from '../../core/commit.ts';
 import { diffAudit } from '../audit-diff.ts';
 import type { AuditMemory } from '../audit-diff.ts';
 import { localPathTime } from '../../core/status.ts';
@@ -176,6 +177,10 @@ async function runStartLocked(
       },
     ]);
 
+  // Commit-mode dml tables: what the steps below queued is committed at once (the tick would take up to a period).
+  const commitNow = async () => {
+    if (config.tables.some((t) => t.commit.mode === 'dml')) await commitTables(engine, { now: true });
+  };
   const buckets = [...new Set(config.tables.map((t) => t.source.bucket))];
   if (fresh) {
     // The demo's history: every object is delivered as if it had just arrived...
@@ -189,6 +194,7 @@ async function runStartLocked(
     }
     ctx.out(`Loading the demo's history: ${initial} object(s) delivered as finalize events...`);
     await bus.drain();
+    await commitNow();
     // ...then holes appear while nothing is watching, as they do in production.
     ctx.out(
       `\nMaking holes on purpose (no events for these):\n${fresh
@@ -201,6 +207,7 @@ async function runStartLocked(
   ctx.out(`\nAuditing now, then on "${config.audit.schedule}" (${config.audit.timeZone})...`);
   await bus.publish(config.topics.audit, [{}], { origin: 'start' });
   await bus.drain(); // the audit, and the backfills it published
+  await commitNow();
   if (fresh) {
     ctx.out('\nAuditing again, now that the backfills ran...');
     await bus.publish(config.topics.audit, [{}], { origin: 'start' });

@@ -28,7 +28,16 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
-import { checkpointLabel, filesRead, jobLabels, keyOf, resolveInflight, settle, STAGE_TABLE_TTL_MS } from './claims.ts';
+import {
+  checkpointLabel,
+  filesRead,
+  jobLabels,
+  keyOf,
+  resolveInflight,
+  settle,
+  STAGE_TABLE_TTL_MS,
+  waitForJob,
+} from './claims.ts';
 import type { Settled } from './claims.ts';
 import {
   clearDirty,
@@ -41,10 +50,10 @@ import {
   type RecordHandle,
 } from './commit-queue.ts';
 import type { Engine } from './engine.ts';
-import { errorMessage, isPermanent, PartitionBusyError, PreconditionFailedError } from './errors.ts';
+import { errorMessage, isPermanent, PartitionBusyError } from './errors.ts';
 import { claimFor, decide, logKept, viewPartition } from './partition-view.ts';
 import type { JobStatus, TableRef } from './ports.ts';
-import { heldFiles, isLoaded, readState, recoverState, writeState } from './state.ts';
+import { heldFiles, isLoaded, readState, recoverState, tryWriteState } from './state.ts';
 import type { Inflight, PartitionState } from './state.ts';
 import type { SyncRequest, SyncResult } from './sync.ts';
 
@@ -285,7 +294,7 @@ async function claimPartition(
       return { claimed: false, consumed: true };
     }
     if (verdict.kind === 'record') {
-      if (!(await tryWrite(engine, handle, verdict.state))) continue;
+      if (!(await tryWriteState(store, config.state, handle, verdict.state))) continue;
       if (verdict.plan) logKept(log, table.name, partition, verdict.plan);
       if (!verdict.plan) continue;
       return { claimed: false, consumed: true };
@@ -309,7 +318,7 @@ async function claimPartition(
       ...(token ? { lastForceToken: token } : {}),
       updatedAt: clock.now(),
     };
-    if (!(await tryWrite(engine, handle, next))) continue;
+    if (!(await tryWriteState(store, config.state, handle, next))) continue;
     log.info('partition claimed for a commit', {
       jobId: open.jobId,
       plan: verdict.plan.action,
@@ -492,7 +501,7 @@ async function finishCommit(
   }
   if (txn.state !== 'DONE') {
     try {
-      txn = await waitFor(engine, open.jobId);
+      txn = await waitForJob(engine, open.jobId, 'all');
     } catch (err) {
       if (err instanceof PartitionBusyError) return { ...result, outcome: 'busy', message: err.message };
       throw err;
@@ -574,7 +583,7 @@ async function stagePartition(
       st = r.status;
       if (r.created) read.loadJobs++;
     }
-    if (st.state !== 'DONE') st = await waitFor(engine, jobId);
+    if (st.state !== 'DONE') st = await waitForJob(engine, jobId, partition);
     if (st.errorResult) return { read, failed: st };
     read.rows = read.rows === null || st.outputRows === undefined ? null : read.rows + st.outputRows;
     read.bytes += st.inputBytes ?? files.slice(i, i + chunk).reduce((s, f) => s + f.size, 0);
@@ -602,17 +611,6 @@ async function settleClaim(
   return await settle(engine, route, partition, inf, own, log.child({ partition }));
 }
 
-async function waitFor(engine: Engine, jobId: string): Promise<JobStatus> {
-  const deadline = engine.clock.now() + engine.options.maxWaitMs;
-  for (;;) {
-    const status = await engine.warehouse.getJob(jobId);
-    if (status?.state === 'DONE') return status;
-    if (engine.clock.now() >= deadline)
-      throw new PartitionBusyError(`job ${jobId} is still running; the next tick finishes the commit`, { jobId });
-    await engine.clock.sleep(engine.options.pollMs);
-  }
-}
-
 async function dropStage(engine: Engine, stage: TableRef, log: Logger): Promise<void> {
   await engine.warehouse.deleteTable(stage).catch((err: unknown) =>
     log.warn('could not delete the staging table; it expires on its own', {
@@ -636,20 +634,6 @@ async function closeRecord(engine: Engine, handle: RecordHandle, committed: bool
     });
     if (done) return;
     h = await readCommitRecord(store, config.state, handle.record.table);
-  }
-}
-
-async function tryWrite(
-  engine: Engine,
-  handle: Awaited<ReturnType<typeof readState>>,
-  next: PartitionState,
-): Promise<boolean> {
-  try {
-    await writeState(engine.store, engine.config.state, handle, next);
-    return true;
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) return false;
-    throw err;
   }
 }
 

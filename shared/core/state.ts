@@ -292,26 +292,6 @@ export async function heldFiles(
   return claim && typeof claim !== 'string' ? claim.files : 'unknown';
 }
 
-/** The files the last successful load held ([] when unknown: then every file counts as added). */
-export async function loadedFiles(
-  store: ObjectStore,
-  cfg: StateConfig,
-  state: PartitionState,
-): Promise<{ name: string; generation: string }[]> {
-  if (!state.loaded) return [];
-  if (state.loaded.files) return state.loaded.files;
-  if (!state.loaded.claimId) return [];
-  const claim = await readClaimFiles(
-    store,
-    cfg,
-    state.table,
-    state.partition,
-    state.loaded.claimId,
-    state.loaded.jobId,
-  );
-  return claim && typeof claim !== 'string' ? claim.files : [];
-}
-
 /**
  * Writes `next` if the object is still at `handle.generation`. Throws PreconditionFailedError
  * when somebody else wrote it first: the caller re-reads and decides again.
@@ -380,6 +360,21 @@ export async function writeState(
     if (id && !named.has(id)) await removeClaimFiles(store, cfg, table, partition, id);
   }
   return { state: stored, generation };
+}
+
+/** writeState, with a lost race (somebody else wrote first) answered as null: read again and decide again. */
+export async function tryWriteState(
+  store: ObjectStore,
+  cfg: StateConfig,
+  handle: StateHandle,
+  next: PartitionState,
+): Promise<StateHandle | null> {
+  try {
+    return await writeState(store, cfg, handle, next);
+  } catch (err) {
+    if (isLostRace(err)) return null;
+    throw err;
+  }
 }
 
 async function headNames(

@@ -18,16 +18,14 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { Config, TableConfig } from '../config/types.ts';
+import type { TableConfig } from '../config/types.ts';
 import { checkBudget, reserveJob } from './budget.ts';
-import { keyOf, checkpointLabel, resolveInflight, runJob, settle, waitForJob } from './claims.ts';
+import { checkpointLabel, jobRead, keyOf, resolveInflight, runJob, settle, waitForJob } from './claims.ts';
 import type { Engine, SyncStep } from './engine.ts';
-import { InvalidMessageError, LoadFailedError, PartitionBusyError, PreconditionFailedError } from './errors.ts';
+import { InvalidMessageError, LoadFailedError, PartitionBusyError } from './errors.ts';
 import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
-import type { ObjectStore } from './ports.ts';
-import { jobRead } from './claims.ts';
 import { claimFor, decide, logKept, planFiles, viewPartition } from './partition-view.ts';
-import { heldFiles, isLoaded, readState, recoverState, updateState, writeState } from './state.ts';
+import { heldFiles, isLoaded, readState, recoverState, tryWriteState, updateState } from './state.ts';
 import type { Inflight, PartitionState, QuarantineEntry } from './state.ts';
 
 export { defaultEngineOptions } from './engine.ts';
@@ -167,7 +165,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
       return result(table, req.partition, outcome, st, jobsSubmitted, view.quarantine, newlyQuarantined, jobs);
     }
     if (verdict.kind === 'record') {
-      const noted = await tryWrite(store, config, handle, verdict.state);
+      const noted = await tryWriteState(store, config.state, handle, verdict.state);
       if (!noted) continue;
       if (verdict.plan) logKept(log, table.name, req.partition, verdict.plan);
       // A quarantine-only listing: look again (the next round finds it recorded).
@@ -218,7 +216,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
         ...(tail ? { tail } : {}),
       },
     });
-    const claimed = await tryWrite(store, config, handle, {
+    const claimed = await tryWriteState(store, config.state, handle, {
       ...st,
       seq,
       inflight,
@@ -338,18 +336,4 @@ async function releaseClaim(
     else s.lastForceToken = forceTokenBefore;
     return s;
   });
-}
-
-async function tryWrite(
-  store: ObjectStore,
-  config: Config,
-  handle: Awaited<ReturnType<typeof readState>>,
-  next: PartitionState,
-) {
-  try {
-    return await writeState(store, config.state, handle, next);
-  } catch (err) {
-    if (err instanceof PreconditionFailedError) return null;
-    throw err;
-  }
 }

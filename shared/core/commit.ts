@@ -426,6 +426,11 @@ async function finishCommit(
   const result: CommitResult = { ...emptyResult(table.name, 'committed'), jobId: open.jobId };
 
   let txn = await warehouse.getJob(open.jobId);
+  if (!txn && claims.length === 0) {
+    // Every claim was settled or fenced by somebody else: nothing left to submit.
+    await closeRecord(engine, handle, false);
+    return { ...result, outcome: 'up-to-date' };
+  }
   const failures: { partition: string; inf: Inflight; status: JobStatus }[] = [];
   // Stage loads: looked up first (a resumed commit never loads twice), inserted if missing.
   const expiresAt = open.startedAt + STAGE_TABLE_TTL_MS;

@@ -15,7 +15,7 @@ import type { Waiver } from './waivers.ts';
 
 /** What an audit concludes about one partition. */
 export type AuditClass =
-  'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan';
+  'ok' | 'missing' | 'stale' | 'failed' | 'quarantined' | 'upstream-missing' | 'waived' | 'orphan' | 'source-deleted';
 
 export const AUDIT_CLASSES: readonly AuditClass[] = [
   'ok',
@@ -26,12 +26,27 @@ export const AUDIT_CLASSES: readonly AuditClass[] = [
   'upstream-missing',
   'waived',
   'orphan',
+  'source-deleted',
 ];
 
-/** Classes the watermark passes: nothing to load there. */
-export const SETTLED_CLASSES: readonly (AuditClass | null)[] = [null, 'ok', 'quarantined', 'waived', 'orphan'];
+/**
+ * Classes the watermark passes: nothing to load there. `source-deleted` is a policy's steady
+ * state (onSourceDelete keep: the rows stay on purpose), not a hole: only `tidemark reload`
+ * changes it.
+ */
+export const SETTLED_CLASSES: readonly (AuditClass | null)[] = [
+  null,
+  'ok',
+  'quarantined',
+  'waived',
+  'orphan',
+  'source-deleted',
+];
 
-/** Classes a backfill can fix; one message each. */
+/**
+ * Classes a backfill can fix; one message each. Never `source-deleted`: a backfill would apply
+ * the deletion, and under onSourceDelete keep only `tidemark reload` does that, on purpose.
+ */
 export const BACKFILL_CLASSES: readonly AuditClass[] = ['missing', 'stale', 'failed'];
 
 /**
@@ -46,13 +61,23 @@ export function classifyPartition(input: {
   expected: boolean;
   /** An accepted gap recorded with `tidemark waive`. */
   waiver?: Pick<Waiver, 'reason'> | undefined;
+  /** The table's policy for deleted source objects (TableConfig.onSourceDelete; default keep). */
+  onSourceDelete?: 'keep' | 'mirror';
 }): { class: AuditClass | null; detail?: string; force?: boolean } {
   const { source, state, warehouse, expected, waiver } = input;
+  const keep = (input.onSourceDelete ?? 'keep') === 'keep';
   const whRows = warehouse?.totalRows ?? 0;
   const loadedSomething = !!state && state.status !== 'new' && state.loadedAt !== null;
+  const kept = state?.kept ?? 0;
+  const held = state?.held ?? 0;
   if (source.length === 0) {
-    if (loadedSomething && state!.objects > 0)
+    // Every source object went (a lake retention rule, say). Under keep the rows stay: reported,
+    // never published (a backfill would empty the partition). Under mirror the next load empties it.
+    if (loadedSomething && (state!.objects > 0 || kept > 0)) {
+      if (keep)
+        return { class: 'source-deleted', detail: sourceDeletedDetail(Math.max(kept, state!.objects), held, true) };
       return { class: 'stale', detail: 'source objects deleted since the last load' };
+    }
     if (whRows > 0)
       return { class: 'orphan', detail: 'warehouse partition with no source objects (never deleted by tidemark)' };
     // Only a partition with nothing anywhere is waived: once data arrives it is audited normally.
@@ -77,6 +102,29 @@ export function classifyPartition(input: {
   // Drift on the warehouse side: the source listing is unchanged, so only a forced reload helps.
   if (state!.objects > 0 && whRows === 0)
     return { class: 'missing', detail: 'partition gone from the warehouse (deleted by hand?)', force: true };
+  // The listing is what the state says it applied, yet rows of deleted objects stay on purpose
+  // (and rewritten files may wait): only `tidemark reload` changes that, so nothing is published,
+  // not even for a row count that differs (a forced reload would apply the deletion).
+  if (kept > 0 || held > 0) {
+    // Kept under a former keep policy, now mirror: the listing is unchanged, so only a forced
+    // load applies the deletion (and the held rewrites).
+    if (!keep)
+      return {
+        class: 'stale',
+        detail: `${kept} deleted source object(s) kept, ${held} rewritten file(s) held under onSourceDelete keep; mirror applies them`,
+        force: true,
+      };
+    if (state!.quarantined > 0)
+      return {
+        class: 'quarantined',
+        detail: `${state!.quarantined} file(s) quarantined; ${kept} deleted source object(s) kept`,
+      };
+    const drift =
+      state!.rows !== null && warehouse && warehouse.totalRows !== state!.rows
+        ? `; warehouse holds ${warehouse.totalRows} rows, the last load wrote ${state!.rows}`
+        : '';
+    return { class: 'source-deleted', detail: sourceDeletedDetail(kept, held, false) + drift };
+  }
   if (state!.rows !== null && warehouse && state!.objects > 0 && warehouse.totalRows !== state!.rows) {
     return {
       class: 'stale',
@@ -86,6 +134,15 @@ export function classifyPartition(input: {
   }
   if (state!.quarantined > 0) return { class: 'quarantined', detail: `${state!.quarantined} file(s) quarantined` };
   return { class: 'ok' };
+}
+
+/** The detail of a `source-deleted` partition (the audit appends the objects' names when it read them). */
+export function sourceDeletedDetail(kept: number, held: number, all: boolean): string {
+  const what = all ? `all ${kept} source object(s) deleted` : `${kept} source object(s) deleted`;
+  return (
+    `${what} since loaded; their rows are kept (onSourceDelete: keep; \`tidemark reload\` applies the deletion)` +
+    (held > 0 ? `; ${held} rewritten file(s) wait for \`tidemark reload\`` : '')
+  );
 }
 
 /**

@@ -4,8 +4,11 @@
  *
  * Cost: per table, one paged listing of the source per range prefix (1,000 objects a call),
  * one paged listing of the state objects (1,000 partitions a call), one metadata query for the
- * warehouse's partition list, one read of the table's waivers, and one or two label calls.
- * Nothing scans table data and nothing is called once per partition. Objects under the listing
+ * warehouse's partition list, one read of the table's waivers, one paged listing of the change
+ * markers of the last READS_DAYS days (1,000 jobs a call; for the reads summary), and one or two
+ * label calls. Nothing scans table data and nothing is called once per partition, except that
+ * the objects of `source-deleted` partitions are named from their state heads: at most
+ * MAX_SOURCE_DELETED_READS partitions per audit (a read or two each). Objects under the listing
  * that no table loads are reported as unrouted.
  */
 import type { TableConfig } from '../config/types.ts';
@@ -16,8 +19,8 @@ import { InvalidMessageError, RouteError } from './errors.ts';
 import type { ObjectVersion } from './fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
 import { listAll } from './listing.ts';
-import type { Bus } from './ports.ts';
-import { listStateSummaries } from './state.ts';
+import type { Bus, ObjectStore } from './ports.ts';
+import { listStateSummaries, loadedFiles, readState } from './state.ts';
 import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
 import {
@@ -34,6 +37,8 @@ import { CorruptWaiversError, readWaivers } from './waivers.ts';
 import { MAX_FINDINGS, encodeRuns, listChanges, pruneChanges, readSnapshot, writeSnapshot } from './status-store.ts';
 import type { CellClass } from './status-store.ts';
 import { freshnessLagMs, mergeSnapshots } from './status.ts';
+import { dailyReads, dayStartOf, READS_DAYS, readsDays } from './reads.ts';
+import type { DayReads } from './reads.ts';
 import type { Waiver } from './waivers.ts';
 
 // The classes and the classification rules live in audit-classes.ts; re-exported for callers.
@@ -45,6 +50,12 @@ export {
   SETTLED_CLASSES,
 } from './audit-classes.ts';
 export type { AuditClass } from './audit-classes.ts';
+export type { DayReads } from './reads.ts';
+
+/** Most `source-deleted` partitions whose objects one audit names (each costs a state read or two). */
+export const MAX_SOURCE_DELETED_READS = 50;
+/** Most objects named per list (kept, held) of one finding; the detail gives the counts. */
+export const MAX_NAMED_OBJECTS = 20;
 
 /** A backfill request as published to the backfill topic. */
 export interface BackfillMessage {
@@ -68,6 +79,12 @@ export interface PartitionFinding {
   sourceObjects: number;
   warehouseRows: number | null;
   detail?: string;
+  /**
+   * source-deleted: deleted source objects whose rows the partition keeps, and rewritten files
+   * waiting for `tidemark reload` (from the state head; at most MAX_NAMED_OBJECTS each). Absent
+   * when the audit's cap of MAX_SOURCE_DELETED_READS was reached before this partition.
+   */
+  objects?: { kept: ObjectVersion[]; held: ObjectVersion[] };
 }
 
 export interface TableAudit {
@@ -80,7 +97,17 @@ export interface TableAudit {
   watermark: { before: string | null; after: string | null };
   /** Objects under the table's listing that no table loads (a producer's path drift). */
   unrouted: UnroutedReport;
-  calls: { sourcePages: number; statePages: number; partitionQueries: number };
+  calls: AuditCalls;
+}
+
+export interface AuditCalls {
+  sourcePages: number;
+  statePages: number;
+  partitionQueries: number;
+  /** Listing calls for the change markers (the reads summary). */
+  changePages: number;
+  /** Object reads naming the objects of source-deleted partitions (state heads, claim objects). */
+  stateReads: number;
 }
 
 export interface AuditReport {
@@ -92,6 +119,11 @@ export interface AuditReport {
   deferred: number;
   /** Unrouted objects seen, all tables (each table's report has examples). */
   unrouted: number;
+  /**
+   * Per table and UTC day of the windows (at most the last READS_DAYS days): bytes the jobs read
+   * from the lake, and the amplification against the bytes of object generations written that day.
+   */
+  reads: DayReads[];
 }
 
 /** Everything the auditor needs: the engine's backends plus a bus to publish on. */
@@ -123,11 +155,19 @@ export async function auditTable(
   toMs: number,
   log: Logger,
   watermark: number | null = null,
-): Promise<{ audit: TableAudit; backfills: BackfillMessage[]; goodUntil: number | null; cells: CellClass[] }> {
+  /** Reads left for naming source-deleted objects; shared by the tables of one audit. */
+  namingBudget: { left: number } = { left: MAX_SOURCE_DELETED_READS },
+): Promise<{
+  audit: TableAudit;
+  backfills: BackfillMessage[];
+  goodUntil: number | null;
+  cells: CellClass[];
+  reads: DayReads[];
+}> {
   const table = route.table;
   const g = route.granularity;
   const ids = partitionsInRange(fromMs, toMs, g);
-  const calls = { sourcePages: 0, statePages: 0, partitionQueries: 0 };
+  const calls: AuditCalls = { sourcePages: 0, statePages: 0, partitionQueries: 0, changePages: 0, stateReads: 0 };
   const counts = emptyCounts();
   // Exactly the partitions judged: those whose start lies in [fromMs, toMs) (a window starting
   // mid-hour begins with the next hour).
@@ -150,6 +190,7 @@ export async function auditTable(
       backfills: [],
       goodUntil: null,
       cells: [],
+      reads: [],
     };
   const first = ids[0]!;
   const last = ids[ids.length - 1]!;
@@ -165,6 +206,11 @@ export async function auditTable(
     },
   };
   const bucket = table.source.bucket;
+  // New object generations per day, for the reads summary: every routed object listed (its
+  // partition may lie outside the window; it was still written on a day the window covers).
+  const days = readsDays(partitionStart(first), partitionEnd(last), deps.clock.now());
+  const daysFrom = days.length ? days[0]! : Infinity;
+  const written: { size: number; updated: string }[] = [];
   for (const prefix of route.prefixesForRange(partitionStart(first), partitionEnd(last), { drift: true })) {
     for await (const o of listAll(countingStore, bucket, prefix)) {
       let p: string | null;
@@ -180,6 +226,7 @@ export async function auditTable(
         if (why) unrouted.add(o.name, why);
         continue;
       }
+      if (o.updated && Date.parse(o.updated) >= daysFrom) written.push({ size: o.size, updated: o.updated });
       if (!inWindow.has(p)) continue;
       const list = source.get(p) ?? [];
       list.push({ name: o.name, generation: o.generation });
@@ -233,6 +280,7 @@ export async function auditTable(
       warehouse: whParts.get(id),
       expected: cadenceApplies && ended && partitionStart(id) >= expectedFrom,
       waiver: waivers.get(id),
+      onSourceDelete: table.onSourceDelete,
     });
     const cls = verdict.class;
     cells.push(
@@ -241,13 +289,15 @@ export async function auditTable(
     if (cls) {
       counts[cls]++;
       if (cls !== 'ok') {
-        findings.push({
+        const finding: PartitionFinding = {
           partition: id,
           class: cls,
           sourceObjects: src.length,
           warehouseRows: whParts.get(id)?.totalRows ?? null,
           ...(verdict.detail ? { detail: verdict.detail } : {}),
-        });
+        };
+        if (cls === 'source-deleted') await nameSourceDeleted(deps, table.name, finding, src, namingBudget, calls);
+        findings.push(finding);
       }
       if (BACKFILL_CLASSES.includes(cls))
         backfills.push({ table: table.name, partition: id, force: !!verdict.force, reason: cls });
@@ -256,6 +306,19 @@ export async function auditTable(
     // accepted) and before the first partition not yet ended: it is judged again next time.
     if (!ended || !SETTLED_CLASSES.includes(cls)) holeSeen = true;
     if (!holeSeen) goodUntil = Math.min(partitionEnd(id), toMs);
+  }
+  // Bytes read per day: the change markers of those days (one listing per 1,000 jobs).
+  let reads: DayReads[] = [];
+  if (days.length) {
+    const markerStore = {
+      listPage: (...a: Parameters<typeof deps.store.listPage>) => (calls.changePages++, deps.store.listPage(...a)),
+    };
+    reads = dailyReads(
+      table.name,
+      days,
+      await listChanges(markerStore, deps.config.state, table.name, daysFrom),
+      written,
+    );
   }
   log.debug('table audited', { table: table.name, partitions: ids.length, calls });
   return {
@@ -271,7 +334,51 @@ export async function auditTable(
     backfills,
     goodUntil,
     cells,
+    reads,
   };
+}
+
+/**
+ * Names the objects of a source-deleted partition from its state head (LoadRecord.kept / held),
+ * within the audit's budget of reads. When every source object went and the engine has not
+ * recorded them yet (no sync ran since), the loaded files are the deleted ones (the claim
+ * object: one more read). Over the budget the finding says so and names nothing.
+ */
+async function nameSourceDeleted(
+  deps: AuditDeps,
+  table: string,
+  finding: PartitionFinding,
+  source: readonly ObjectVersion[],
+  budget: { left: number },
+  calls: AuditCalls,
+): Promise<void> {
+  if (budget.left <= 0) {
+    finding.detail = `${finding.detail ?? ''} (objects not named: over the audit's ${MAX_SOURCE_DELETED_READS} state reads; see \`tidemark status\`)`;
+    return;
+  }
+  budget.left--;
+  const store: ObjectStore = {
+    listPage: (b, o) => deps.store.listPage(b, o),
+    read: (b, n) => (calls.stateReads++, deps.store.read(b, n)),
+    write: (b, n, d, o) => deps.store.write(b, n, d, o),
+    remove: (b, n) => deps.store.remove(b, n),
+    uri: (b, n) => deps.store.uri(b, n),
+  };
+  const { state } = await readState(store, deps.config.state, table, finding.partition, deps.clock.now());
+  let kept = state.loaded?.kept ?? [];
+  const held = state.loaded?.held ?? [];
+  if (!kept.length && source.length === 0) kept = await loadedFiles(store, deps.config.state, state);
+  const pick = (l: readonly ObjectVersion[]) =>
+    l.slice(0, MAX_NAMED_OBJECTS).map((o) => ({ name: o.name, generation: o.generation }));
+  finding.objects = { kept: pick(kept), held: pick(held) };
+  const names = (l: readonly ObjectVersion[], what: string) =>
+    l.length
+      ? `; ${what}: ${l
+          .slice(0, 3)
+          .map((o) => o.name)
+          .join(', ')}${l.length > 3 ? ', ...' : ''}`
+      : '';
+  finding.detail = `${finding.detail ?? ''}${names(kept, 'deleted')}${names(held, 'waiting')}`;
 }
 
 /**
@@ -296,23 +403,27 @@ export async function runAudit(
     published: 0,
     deferred: 0,
     unrouted: 0,
+    reads: [],
   };
   const allBackfills: BackfillMessage[] = [];
   const lagSeconds = new Map<string, number | null>();
+  const namingBudget = { left: MAX_SOURCE_DELETED_READS };
   for (const route of routes) {
     const table = route.table;
     const dflt = await defaultWindow(deps, table);
     const fromMs = request.fromMs ?? dflt.fromMs;
     const toMs = request.toMs ?? dflt.toMs;
     const readFrom = deps.clock.now();
-    const { audit, backfills, goodUntil, cells } = await auditTable(
+    const { audit, backfills, goodUntil, cells, reads } = await auditTable(
       deps,
       route,
       fromMs,
       toMs,
       log.child({ table: table.name }),
       dflt.watermark,
+      namingBudget,
     );
+    report.reads.push(...reads);
     audit.watermark.before = dflt.watermark === null ? null : new Date(dflt.watermark).toISOString();
     if (!opts.dryRun && goodUntil !== null && (dflt.watermark === null || goodUntil > dflt.watermark)) {
       const after = await advanceLabelTime(deps.warehouse, table.spec.ref, WATERMARK_LABEL, goodUntil, log);
@@ -362,6 +473,7 @@ export async function runAudit(
         watermark: t.watermark.after,
         // Now minus the end of the newest fully loaded partition (the freshness alert's metric).
         freshnessLagSeconds: lagSeconds.get(t.table) ?? null,
+        reads: report.reads.filter((r) => r.table === t.table),
         findings: t.findings.slice(0, 50),
       },
     );
@@ -412,9 +524,9 @@ async function persistStatus(
         since,
       ),
     );
-    // Markers a day older than this snapshot are covered by it (the day's margin keeps today's
-    // job and byte counts readable).
-    await pruneChanges(deps.store, deps.config.state, audit.table, Math.floor(readFrom / 86_400_000) * 86_400_000);
+    // Markers older than this snapshot are covered by it; READS_DAYS days of them stay, for the
+    // next audits' reads summary (and today's job and byte counts in `tidemark status`).
+    await pruneChanges(deps.store, deps.config.state, audit.table, dayStartOf(readFrom) - READS_DAYS * 86_400_000);
   } catch (err) {
     log.warn(`status snapshot not written: ${(err as Error).message}`, { table: audit.table });
   }

@@ -73,6 +73,7 @@ function parseLoaded(v: unknown): LoadRecord {
   if (claimId !== undefined) rec.claimId = claimId;
   // Version 1 heads carried the loaded (name, generation) pairs inline.
   if (o.files !== undefined) rec.files = arr(o, 'files', p, parseVersion);
+  // onSourceDelete keep: rows of deleted objects the partition keeps, rewritten files held back.
   if (o.kept !== undefined) rec.kept = arr(o, 'kept', p, parseVersion);
   if (o.held !== undefined) rec.held = arr(o, 'held', p, parseVersion);
   return rec;

@@ -33,6 +33,7 @@ export const CELL_CODES: Record<CellClass, string> = {
   'upstream-missing': 'u',
   waived: 'w',
   orphan: 'x',
+  'source-deleted': 'd',
   loading: 'l',
   none: 'n',
 };

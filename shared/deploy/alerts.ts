@@ -105,7 +105,15 @@ const HOLE_DOCS: Record<string, string> = {
     "The table's cadence expects data and the source has none: the producer did not write. Ask upstream; if the gap is accepted, `tidemark waive`.",
   orphan:
     'Warehouse partitions with no source objects (tidemark never deletes them). Decide whether the source was deleted by mistake; drop the partition by hand if it should go.',
+  'source-deleted':
+    'Partitions still holding rows of source objects deleted since they were loaded (onSourceDelete: keep), some with rewritten files waiting. `tidemark audit` names the objects; `tidemark reload --partition P` applies the deletion on purpose.',
 };
+
+/**
+ * Classes with a metric but no policy: `source-deleted` is a policy's steady state (a lake
+ * retention rule makes it permanent), charted rather than paged.
+ */
+const UNPAGED: readonly AuditClass[] = ['quarantined', 'source-deleted'];
 
 /** Every metric and (with channels configured) every policy. Pure. */
 export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: AlertOptions): AlertsDescription {
@@ -197,7 +205,8 @@ export function describeAlerts(config: Pick<Config, 'topics' | 'alerts'>, opts: 
       documentation:
         "Backfill messages failed every delivery attempt. `tidemark dlq --backend gcp` lists them with the partitions; fix the cause (the status page shows each partition's last error), then `tidemark dlq --replay`.",
     },
-    ...HOLE_CLASSES.filter((c) => c !== 'quarantined').map((cls): AlertPolicy => ({
+    // Quarantined files page through their own log metric (above).
+    ...HOLE_CLASSES.filter((c) => !UNPAGED.includes(c)).map((cls): AlertPolicy => ({
       name: `tidemark: ${cls} partitions`,
       metric: `logging.googleapis.com/user/tidemark_audit_${cls.replace(/-/g, '_')}`,
       // A distribution: Cloud Monitoring refuses ALIGN_MAX on one; p99 is its max in practice.

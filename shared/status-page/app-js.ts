@@ -8,10 +8,11 @@
 export const APP_JS = String.raw`
 const COLORS = {
   ok: '#2da44e', loading: '#54aeff', missing: '#cf222e', stale: '#fb8f44', failed: '#82071e',
-  quarantined: '#8250df', 'upstream-missing': '#d4a72c', waived: '#8c959f', orphan: '#bf3989', none: '#eaeef2',
+  quarantined: '#8250df', 'upstream-missing': '#d4a72c', waived: '#8c959f', orphan: '#bf3989',
+  'source-deleted': '#1b7c83', none: '#eaeef2',
 };
-const PROBLEMS = ['missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'orphan', 'loading'];
-const CODES = { o: 'ok', m: 'missing', s: 'stale', f: 'failed', q: 'quarantined', u: 'upstream-missing', w: 'waived', x: 'orphan', l: 'loading', n: 'none' };
+const PROBLEMS = ['missing', 'stale', 'failed', 'quarantined', 'upstream-missing', 'orphan', 'source-deleted', 'loading'];
+const CODES = { o: 'ok', m: 'missing', s: 'stale', f: 'failed', q: 'quarantined', u: 'upstream-missing', w: 'waived', x: 'orphan', d: 'source-deleted', l: 'loading', n: 'none' };
 const CELL = 14, GAP = 2, LABEL_W = 92, HOUR = 3600000, DAY = 86400000;
 const $ = (id) => document.getElementById(id);
 const filters = { problems: false, table: '', from: '', to: '' };

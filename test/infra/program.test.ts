@@ -186,6 +186,7 @@ describe('the Pulumi program', () => {
         'Metric metric-tidemark_audit_missing',
         'Metric metric-tidemark_audit_orphan',
         'Metric metric-tidemark_audit_quarantined',
+        'Metric metric-tidemark_audit_source_deleted',
         'Metric metric-tidemark_audit_stale',
         'Metric metric-tidemark_audit_upstream_missing',
         'Metric metric-tidemark_freshness_lag_seconds',
@@ -563,7 +564,8 @@ describe('the Pulumi program', () => {
   it('without notification channels, declares the metrics and no alert policy', async () => {
     const { alerts: _none, ...rest } = config;
     const g = await resourceGraph(rest, deploy);
-    assert.equal(g.filter((r) => r.type === 'gcp:logging/metric:Metric').length, 8);
+    // One per audit class worth a metric (source-deleted included, though it pages nobody) and two more.
+    assert.equal(g.filter((r) => r.type === 'gcp:logging/metric:Metric').length, 9);
     assert.ok(!g.some((r) => r.type === 'gcp:monitoring/alertPolicy:AlertPolicy'));
   });
 

@@ -6,10 +6,10 @@
  */
 import type { Command } from 'commander';
 import { AUDIT_CLASSES, runAudit } from '../../core/audit.ts';
-import type { AuditDeps, AuditReport } from '../../core/audit.ts';
+import type { AuditDeps, AuditReport, DayReads } from '../../core/audit.ts';
 import { parseAuditRequest } from '../../events/requests.ts';
 import { reportBudgetWaits } from './backfill.ts';
-import { formatTable, toJson } from '../format.ts';
+import { formatBytes, formatTable, toJson } from '../format.ts';
 import { localPathTime } from '../../core/status.ts';
 import { partitionEnd, partitionStart, partitionsInRange } from '../../routing/partition.ts';
 import { openEngine, readConfig } from '../context.ts';
@@ -90,6 +90,8 @@ export function formatAuditReport(
       formatTable(findings.slice(0, 200), undefined, 'full text: --json'),
       findings.length > 200 ? `... and ${findings.length - 200} more (use --json)` : '',
     );
+  const reads = formatReads(report.reads);
+  if (reads) lines.push('', reads);
   const unrouted = report.tables.flatMap((t) =>
     t.unrouted.samples.map((s) => ({ table: t.table, object: s.object, reason: s.reason })),
   );
@@ -107,6 +109,28 @@ export function formatAuditReport(
     `${report.published} backfill message(s) published${report.deferred ? `, ${report.deferred} left for the next run (maxBackfillsPerAudit)` : ''}.`,
   );
   return lines.filter((l, i, a) => !(l === '' && a[i - 1] === '')).join('\n');
+}
+
+/**
+ * The reads summary: per table and UTC day with any job or new object, what the jobs read from
+ * the lake against the bytes of object generations written that day. '' when there is none.
+ */
+export function formatReads(reads: readonly DayReads[]): string {
+  const rows = reads.filter((r) => r.jobs > 0 || r.newBytes > 0);
+  if (!rows.length) return '';
+  return [
+    'Lake reads per UTC day (amplification = bytes the jobs read / bytes of object generations written that day):',
+    formatTable(
+      rows.map((r) => ({
+        table: r.table,
+        day: r.day,
+        jobs: r.jobs,
+        read: formatBytes(r.bytesRead),
+        new: formatBytes(r.newBytes),
+        amplification: r.amplification === null ? '-' : `${r.amplification.toFixed(2)}x`,
+      })),
+    ),
+  ].join('\n');
 }
 
 async function runAuditCommand(

@@ -9,10 +9,11 @@ import cliProgress from 'cli-progress';
 import { commandLine, configPath, openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
-import { resolveSelection } from './sync.ts';
+import { formatSyncResults, resolveSelection } from './sync.ts';
+import type { SyncRow } from './sync.ts';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
-import { formatTable } from '../format.ts';
+import { formatTable, toJson } from '../format.ts';
 import type { LocalBus } from '../../backends/local/bus.ts';
 import type { Config } from '../../config/types.ts';
 
@@ -24,14 +25,16 @@ export function registerBackfillCommands(program: Command, host: CommandHost): v
     .requiredOption('--from <id>', 'first partition (id or ISO time)')
     .requiredOption('--to <id>', 'last partition, inclusive')
     .option('--force', 'reload even unchanged partitions (and retry quarantined files)')
+    .option('--json', 'print the outcome as JSON (locally: every partition synced, with its jobs and what they read)')
     .action(
-      host.run((ctx, opts: { table: string; from: string; to: string; force?: boolean }) =>
+      host.run((ctx, opts: { table: string; from: string; to: string; force?: boolean; json?: boolean }) =>
         publishBackfills(
           ctx,
           opts.table,
           { from: opts.from, to: opts.to },
           !!opts.force,
           opts.force ? 'manual-force' : 'manual',
+          !!opts.json,
         ),
       ),
     );
@@ -40,9 +43,10 @@ export function registerBackfillCommands(program: Command, host: CommandHost): v
     .description('force-reload one partition (a backfill message with force: true)')
     .requiredOption('--table <name>', 'table name from the config')
     .requiredOption('--partition <id>', 'partition id (2026112413, 20261124) or ISO time')
+    .option('--json', 'print the outcome as JSON (locally: the sync, with its jobs and what they read)')
     .action(
-      host.run((ctx, opts: { table: string; partition: string }) =>
-        publishBackfills(ctx, opts.table, { partition: opts.partition }, true, 'reload'),
+      host.run((ctx, opts: { table: string; partition: string; json?: boolean }) =>
+        publishBackfills(ctx, opts.table, { partition: opts.partition }, true, 'reload', !!opts.json),
       ),
     );
 }
@@ -78,6 +82,35 @@ export function budgetWaitLine(
   );
 }
 
+/** Most partitions a local backfill lists in text (the summary counts them all; --json has every one). */
+const MAX_LISTED = 200;
+
+/**
+ * What a local backfill or reload prints once done: the summary per table, then each partition
+ * that ran a job or failed, with what its jobs read from the lake (formatSyncResults). With
+ * --json, the same as one object.
+ */
+export function formatBackfillOutcome(
+  summary: { table: string; partitions: number; outcomes: Record<string, number>; deadLettered: number },
+  results: readonly SyncRow[],
+  json: boolean,
+): string {
+  if (json) return toJson({ ...summary, results });
+  const lines = [
+    formatTable([
+      {
+        table: summary.table,
+        partitions: summary.partitions,
+        ...summary.outcomes,
+        dead_lettered: summary.deadLettered,
+      },
+    ]),
+  ];
+  const worked = results.filter((r) => 'error' in r || r.jobs.length > 0 || r.jobsSubmitted > 0);
+  if (worked.length) lines.push('', formatSyncResults(worked, { max: MAX_LISTED }));
+  return lines.join('\n');
+}
+
 /**
  * After the first pass of local backfills: one line per table whose partitions wait for job budget
  * (budgetWaitLine). Returns how many wait.
@@ -102,6 +135,7 @@ async function publishBackfills(
   sel: { partition?: string; from?: string; to?: string },
   force: boolean,
   reason: string,
+  json = false,
 ): Promise<number> {
   const config = readConfig(ctx);
   const selection = resolveSelection(config, tableName, sel);
@@ -130,13 +164,22 @@ async function publishBackfills(
     }
     bar?.stop();
     ctx.out(
-      `published ${ids.length} message(s) to ${config.topics.backfill} (project ${config.project}); the backfillPartition function loads them.`,
+      json
+        ? toJson({
+            table: table.name,
+            partitions: partitions.length,
+            published: ids.length,
+            topic: config.topics.backfill,
+          })
+        : `published ${ids.length} message(s) to ${config.topics.backfill} (project ${config.project}); the backfillPartition function loads them.`,
     );
     return 0;
   }
 
   const engine = (await openEngine(ctx, config)) as LocalEngine;
   const outcomes: Record<string, number> = {};
+  // The last sync of each partition (a message can be requeued for budget, then synced).
+  const results = new Map<string, SyncRow>();
   let failures = 0;
   const suite = createLocalSuite(engine, {
     deadLetterFile: engine.paths.deadLetterFile,
@@ -146,6 +189,7 @@ async function publishBackfills(
       if (o.ok && o.value.action === 'requeued') return; // waits for budget: counted when it runs
       const key = o.ok ? (o.value.action === 'synced' ? o.value.result.outcome : 'requeued') : 'rejected';
       if (!o.ok) failures++;
+      if (o.ok && o.value.action === 'synced') results.set(o.value.result.partition, o.value.result);
       outcomes[key] = (outcomes[key] ?? 0) + 1;
       bar?.increment();
     },
@@ -164,7 +208,13 @@ async function publishBackfills(
     await suite.drain();
     bar?.stop();
     const dead = suite.bus.deadLetters(config.topics.backfill).length;
-    ctx.out(formatTable([{ table: table.name, partitions: partitions.length, ...outcomes, dead_lettered: dead }]));
+    ctx.out(
+      formatBackfillOutcome(
+        { table: table.name, partitions: partitions.length, outcomes, deadLettered: dead },
+        partitions.flatMap((p) => results.get(p) ?? []),
+        json,
+      ),
+    );
     if (dead) ctx.err(`${dead} message(s) dead-lettered: see \`${commandLine(ctx, ['dlq'])}\``);
     return failures || dead ? 1 : 0;
   } finally {

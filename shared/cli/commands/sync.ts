@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { BudgetExhaustedError, errorMessage, PartitionBusyError } from '../../core/errors.ts';
 import { syncPartition } from '../../core/sync.ts';
-import type { Engine, SyncResult } from '../../core/sync.ts';
+import type { Engine, JobRead, SyncResult } from '../../core/sync.ts';
 import { normalizePartition, partitionsInRange, partitionStart, partitionEnd } from '../../routing/partition.ts';
 import { formatBytes, formatTable, toJson } from '../format.ts';
 import { openEngine, readConfig } from '../context.ts';
@@ -37,6 +37,57 @@ export function selectPartitions(
 }
 
 export class UsageError extends Error {}
+
+/** One partition's outcome as the CLI prints it: the engine's result, or why it failed. */
+export type SyncRow = SyncResult | { table: string; partition: string; outcome: 'failed'; error: string };
+
+/** Files and bytes the jobs of one partition's sync read from the lake. */
+export function lakeRead(jobs: readonly JobRead[] | undefined): { files: number; bytes: number } {
+  return (jobs ?? []).reduce((t, j) => ({ files: t.files + j.filesRead, bytes: t.bytes + j.bytesRead }), {
+    files: 0,
+    bytes: 0,
+  });
+}
+
+/** "read 3 files, 1.2 MiB" (what a partition's jobs read from the lake); "-" when it ran none. */
+export function readLabel(jobs: readonly JobRead[] | undefined): string {
+  if (!jobs?.length) return '-';
+  const { files, bytes } = lakeRead(jobs);
+  return `read ${files} file${files === 1 ? '' : 's'}, ${formatBytes(bytes)}`;
+}
+
+/**
+ * What `tidemark sync` (and a local `backfill`/`reload`) prints: with --json the results as
+ * they are (each with `jobs`: every job run and its filesRead / bytesRead); as text one line per
+ * partition, with what its jobs read from the lake, and the total.
+ */
+export function formatSyncResults(results: readonly SyncRow[], opts: { json?: boolean; max?: number } = {}): string {
+  if (opts.json) return toJson(results);
+  const max = opts.max ?? Infinity;
+  const rows = results.slice(0, max).map((r) =>
+    'error' in r
+      ? { partition: r.partition, outcome: r.outcome, detail: r.error }
+      : {
+          partition: r.partition,
+          outcome: r.outcome,
+          objects: r.objects,
+          rows: r.rows,
+          bytes: formatBytes(r.bytes),
+          jobs: r.jobsSubmitted,
+          read: readLabel(r.jobs),
+          quarantined: r.quarantined.length,
+          jobId: r.jobId,
+        },
+  );
+  const lines = [formatTable(rows)];
+  if (results.length > max) lines.push(`... and ${results.length - max} more (use --json)`);
+  const jobs = results.flatMap((r) => ('jobs' in r ? r.jobs : []));
+  if (jobs.length) {
+    const { files, bytes } = lakeRead(jobs);
+    lines.push(`${jobs.length} job(s) read ${files} file(s), ${formatBytes(bytes)} from the lake.`);
+  }
+  return lines.join('\n');
+}
 
 /** The table named on the command line and the partitions selected, or a usage message. */
 export function resolveSelection(
@@ -100,7 +151,7 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
         )
       : null;
   bar?.start(partitions.length, 0, { partition: '' });
-  const results: (SyncResult | { table: string; partition: string; outcome: 'failed'; error: string })[] = [];
+  const results: SyncRow[] = [];
   try {
     for (const partition of partitions) {
       bar?.update({ partition });
@@ -126,26 +177,6 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
     bar?.stop();
     await engine.close();
   }
-  if (opts.json) ctx.out(toJson(results));
-  else {
-    ctx.out(
-      formatTable(
-        results.map((r) =>
-          'error' in r
-            ? { partition: r.partition, outcome: r.outcome, detail: r.error }
-            : {
-                partition: r.partition,
-                outcome: r.outcome,
-                objects: r.objects,
-                rows: r.rows,
-                bytes: formatBytes(r.bytes),
-                jobs: r.jobsSubmitted,
-                quarantined: r.quarantined.length,
-                jobId: r.jobId,
-              },
-        ),
-      ),
-    );
-  }
+  ctx.out(formatSyncResults(results, { json: !!opts.json }));
   return results.some((r) => r.outcome === 'failed') ? 1 : 0;
 }

@@ -19,12 +19,13 @@ const table = (
     'upstream-missing': 0,
     waived: 0,
     orphan: 0,
+    'source-deleted': 0,
     ...counts,
   },
   findings: findings.map(([partition, cls]) => ({ partition, class: cls, sourceObjects: 1, warehouseRows: null })),
   watermark: { before: null, after: null },
   unrouted: { count: 0, samples: [] },
-  calls: { sourcePages: 0, statePages: 0, partitionQueries: 0 },
+  calls: { sourcePages: 0, statePages: 0, partitionQueries: 0, changePages: 0, stateReads: 0 },
 });
 const report = (t: TableAudit, published = 0): AuditReport => ({
   startedAt: '',
@@ -32,6 +33,7 @@ const report = (t: TableAudit, published = 0): AuditReport => ({
   published,
   deferred: 0,
   unrouted: 0,
+  reads: [],
 });
 
 describe('diffAudit', () => {

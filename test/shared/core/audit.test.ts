@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import {
   AUDIT_CLASSES,
+  BACKFILL_CLASSES,
+  SETTLED_CLASSES,
   auditTable,
   classifyPartition,
   partitionDataEnd,
@@ -17,7 +19,7 @@ import type { AuditClass, AuditDeps, BackfillMessage } from '../../../shared/cor
 import { fingerprintObjects, decodeLabelTime } from '../../../shared/core/fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime } from '../../../shared/core/labels.ts';
 import type { JobStatus, PartitionInfo, Warehouse } from '../../../shared/core/ports.ts';
-import { writeState, emptyState } from '../../../shared/core/state.ts';
+import { writeState, emptyState, updateState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { createRouter } from '../../../shared/routing/router.ts';
@@ -71,7 +73,87 @@ describe('classifyPartition', () => {
       { source: [{ name: 'a', generation: '9' }], state: state(), warehouse: wh(5), expected: false },
       'stale',
     ],
-    ['object deleted from the lake (all)', { source: [], state: state(), warehouse: wh(5), expected: false }, 'stale'],
+    [
+      'object deleted from the lake (all), mirror',
+      { source: [], state: state(), warehouse: wh(5), expected: false, onSourceDelete: 'mirror' },
+      'stale',
+    ],
+    // onSourceDelete keep (the default): rows of deleted objects stay, reported, never backfilled.
+    [
+      'object deleted from the lake (all), keep, not yet seen by a sync',
+      { source: [], state: state(), warehouse: wh(5), expected: false, onSourceDelete: 'keep' },
+      'source-deleted',
+    ],
+    [
+      'object deleted from the lake (all), keep by default',
+      { source: [], state: state(), warehouse: wh(5), expected: false },
+      'source-deleted',
+    ],
+    [
+      'object deleted from the lake (all), keep, recorded by a sync',
+      {
+        source: [],
+        state: state({ sourceFingerprint: fingerprintObjects([]), objects: 0, kept: 1 }),
+        warehouse: wh(5),
+        expected: false,
+      },
+      'source-deleted',
+    ],
+    [
+      'one of two objects deleted, keep, recorded (listing equals the state)',
+      { source: src, state: state({ kept: 1 }), warehouse: wh(5), expected: false },
+      'source-deleted',
+    ],
+    [
+      'deleted and rewritten, keep: the rewrite waits for a reload',
+      { source: src, state: state({ kept: 1, held: 1 }), warehouse: wh(5), expected: false },
+      'source-deleted',
+    ],
+    [
+      'kept rows, and the listing changed since (a late file)',
+      {
+        source: [...src, { name: 'b', generation: '2' }],
+        state: state({ kept: 1 }),
+        warehouse: wh(5),
+        expected: false,
+      },
+      'stale',
+    ],
+    [
+      'kept rows, row count differs: no forced reload (it would apply the deletion)',
+      { source: src, state: state({ kept: 1 }), warehouse: wh(3), expected: false },
+      'source-deleted',
+    ],
+    [
+      'kept rows, partition deleted by hand',
+      { source: src, state: state({ kept: 1 }), warehouse: undefined, expected: false },
+      'missing',
+    ],
+    [
+      'kept rows and quarantined files',
+      { source: src, state: state({ kept: 1, quarantined: 1 }), warehouse: wh(5), expected: false },
+      'quarantined',
+    ],
+    [
+      'kept rows, last load failed',
+      { source: src, state: state({ kept: 1, status: 'failed' }), warehouse: wh(5), expected: false },
+      'failed',
+    ],
+    [
+      'deleted objects under mirror (listing equals the state, nothing kept)',
+      { source: src, state: state({ kept: 0 }), warehouse: wh(5), expected: false, onSourceDelete: 'mirror' },
+      'ok',
+    ],
+    [
+      'rows kept under a former keep policy, table now mirror',
+      { source: src, state: state({ kept: 1 }), warehouse: wh(5), expected: false, onSourceDelete: 'mirror' },
+      'stale',
+    ],
+    [
+      'never loaded, no source, warehouse rows, keep',
+      { source: [], state: undefined, warehouse: wh(7), expected: false, onSourceDelete: 'keep' },
+      'orphan',
+    ],
     ['rows changed by hand', { source: src, state: state(), warehouse: wh(3), expected: false }, 'stale'],
     [
       'last load failed',
@@ -144,6 +226,35 @@ describe('classifyPartition', () => {
   ];
   for (const [name, input, expected] of cases) {
     it(`${name} -> ${expected ?? 'not reported'}`, () => assert.equal(classifyPartition(input).class, expected));
+  }
+  it('source-deleted is never backfilled, and the watermark passes it', () => {
+    assert.ok(!BACKFILL_CLASSES.includes('source-deleted'));
+    assert.ok(SETTLED_CLASSES.includes('source-deleted'));
+  });
+  const details: [string, Parameters<typeof classifyPartition>[0], RegExp][] = [
+    [
+      'kept only',
+      { source: src, state: state({ kept: 2 }), warehouse: wh(5), expected: false },
+      /^2 source object\(s\) deleted since loaded; their rows are kept .*`tidemark reload`[^;]*$/,
+    ],
+    [
+      'held files',
+      { source: src, state: state({ kept: 1, held: 3 }), warehouse: wh(5), expected: false },
+      /; 3 rewritten file\(s\) wait for `tidemark reload`$/,
+    ],
+    ['all gone', { source: [], state: state({ objects: 4 }), warehouse: wh(5), expected: false }, /^all 4 source/],
+    [
+      'row count differs',
+      { source: src, state: state({ kept: 1 }), warehouse: wh(3), expected: false },
+      /warehouse holds 3 rows, the last load wrote 5$/,
+    ],
+  ];
+  for (const [name, input, detail] of details) {
+    it(`source-deleted detail: ${name}`, () => {
+      const v = classifyPartition(input);
+      assert.equal(v.force, undefined);
+      assert.match(v.detail!, detail);
+    });
   }
 });
 
@@ -249,6 +360,7 @@ describe('runAudit on the embedded backends', () => {
         'upstream-missing': 1,
         waived: 0,
         orphan: 1,
+        'source-deleted': 0,
       });
       assert.deepEqual(
         published.map((m) => `${m.partition}:${m.reason}`),
@@ -300,6 +412,130 @@ describe('runAudit on the embedded backends', () => {
         [pid(0), pid(1), pid(2)],
       );
       assert.equal(report.deferred, 5);
+    } finally {
+      await env.close();
+    }
+  });
+});
+
+describe('source-deleted partitions', () => {
+  const MIRROR_YAML = `${YAML}    onSourceDelete: mirror\n`;
+  it('the mirror table really is mirror', () =>
+    assert.equal(parseConfig(MIRROR_YAML, '/virtual/tidemark.config.yaml').tables[0]!.onSourceDelete, 'mirror'));
+  const fp = (names: [string, string][]) =>
+    fingerprintObjects(names.map(([name, generation]) => ({ name, generation })));
+  /** Loads hours 0..3 (two files each), then: hour 0 loses every file; hour 1 a file the engine recorded as kept, another rewritten and held. */
+  async function setup(yaml: string) {
+    const env = await createTestEnv({ yaml });
+    for (let h = 0; h < 4; h++) {
+      await env.put(hourPath(h, 'a.csv'), csvRows(h * 100, 3));
+      await env.put(hourPath(h, 'b.csv'), csvRows(h * 100 + 50, 2));
+      await syncPartition(env.engine, { table: 'events', partition: pid(h), reason: 'test' });
+    }
+    await env.remove(hourPath(0, 'a.csv'));
+    await env.remove(hourPath(0, 'b.csv'));
+    // What a keep-mode sync records for hour 1 (b.csv deleted, a.csv rewritten and held): the
+    // state's source fingerprint is the new listing's.
+    await env.remove(hourPath(1, 'b.csv'));
+    const { generation: g1 } = await env.put(hourPath(1, 'a.csv'), csvRows(100, 4));
+    await updateState(env.engine.store, env.config.state, 'events', pid(1), env.clock, (st) => ({
+      ...st,
+      loaded: {
+        ...st.loaded!,
+        sourceFingerprint: fp([[hourPath(1, 'a.csv'), g1]]),
+        kept: [{ name: hourPath(1, 'b.csv'), generation: '7' }],
+        held: [{ name: hourPath(1, 'a.csv'), generation: g1 }],
+      },
+    }));
+    const published: BackfillMessage[] = [];
+    const deps: AuditDeps = {
+      ...env.engine,
+      bus: {
+        publish: async (topic, msgs) => {
+          if (topic === 'tidemark-backfill') published.push(...(msgs as BackfillMessage[]));
+          return msgs.map(() => 'id');
+        },
+      },
+    };
+    return { env, deps, published };
+  }
+
+  it('keep: reported with the objects, never published, and the watermark passes them', async () => {
+    const { env, deps, published } = await setup(YAML);
+    try {
+      const t = (await runAudit(deps, { fromMs: at(0), toMs: at(4) })).tables[0]!;
+      assert.deepEqual(
+        t.findings.map((f) => [f.partition, f.class]),
+        [
+          [pid(0), 'source-deleted'],
+          [pid(1), 'source-deleted'],
+        ],
+      );
+      assert.equal(t.counts['source-deleted'], 2);
+      const [h0, h1] = t.findings;
+      // Hour 0: no sync has run since, so the loaded files (the claim object) are the deleted ones.
+      assert.deepEqual(
+        h0!.objects!.kept.map((o) => o.name),
+        [hourPath(0, 'a.csv'), hourPath(0, 'b.csv')],
+      );
+      assert.match(
+        h0!.detail!,
+        /^all 2 source object\(s\) deleted since loaded; .*; deleted: events\/dt=2026-11-24\/hr=00\/a\.csv, /,
+      );
+      assert.deepEqual(h1!.objects, {
+        kept: [{ name: hourPath(1, 'b.csv'), generation: '7' }],
+        held: [{ name: hourPath(1, 'a.csv'), generation: h1!.objects!.held[0]!.generation }],
+      });
+      assert.match(
+        h1!.detail!,
+        /1 rewritten file\(s\) wait for `tidemark reload`.*; waiting: events\/dt=2026-11-24\/hr=01\/a\.csv$/,
+      );
+      assert.deepEqual(published, []);
+      assert.equal(t.watermark.after, new Date(at(4)).toISOString());
+      // The head of hour 1 (one read), the head and claim object of hour 0 (two).
+      assert.equal(t.calls.stateReads, 3);
+      // The rows stay.
+      assert.equal(await env.count(`strftime(_PARTITIONTIME, '%H') = '00'`), 5);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('keep: objects are named for at most the cap of partitions per audit; the rest say so', async () => {
+    const { env, deps } = await setup(YAML);
+    try {
+      const budget = { left: 1 };
+      const { audit } = await auditTable(deps, deps.router.table('events')!, at(0), at(4), env.log, null, budget);
+      assert.equal(budget.left, 0);
+      assert.ok(audit.findings[0]!.objects);
+      assert.equal(audit.findings[1]!.objects, undefined);
+      assert.match(audit.findings[1]!.detail!, /objects not named: over the audit's 50 state reads/);
+      assert.equal(audit.calls.stateReads, 2);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('mirror: a partition whose objects all went is stale and backfilled (emptied), as before', async () => {
+    const { env, deps, published } = await setup(MIRROR_YAML);
+    try {
+      const t = (await runAudit(deps, { fromMs: at(0), toMs: at(4) })).tables[0]!;
+      assert.deepEqual(
+        t.findings.map((f) => [f.partition, f.class]),
+        [
+          [pid(0), 'stale'],
+          [pid(1), 'stale'],
+        ],
+      );
+      // Hour 1 kept rows under a former keep policy: its listing is unchanged, so the load is forced.
+      assert.deepEqual(
+        published.map((m) => [m.partition, m.reason, m.force]),
+        [
+          [pid(0), 'stale', false],
+          [pid(1), 'stale', true],
+        ],
+      );
+      assert.equal(t.calls.stateReads, 0);
     } finally {
       await env.close();
     }

@@ -84,6 +84,7 @@ describe('alerts', () => {
         quarantined: 1,
         'upstream-missing': 1,
         orphan: 0,
+        'source-deleted': 0,
       };
       for (const cls of HOLE_CLASSES) {
         const m = byName.get(`tidemark_audit_${cls.replace(/-/g, '_')}`)!;
@@ -130,6 +131,9 @@ describe('alerts', () => {
         { services },
       );
       assert.ok(policies.length >= 6);
+      // A policy's steady state (keep, under a lake retention rule) is charted, not paged.
+      assert.ok(metrics.some((m) => m.name === 'tidemark_audit_source_deleted'));
+      assert.ok(!policies.some((p) => /source-deleted/.test(p.name)));
       for (const p of policies) {
         assert.ok(p.documentation.length > 40, p.name);
         assert.deepEqual(p.notificationChannels, ['projects/test-project/notificationChannels/123']);

@@ -194,6 +194,7 @@ export class DuckDbJobRunner {
           target,
           partitionTime,
           name,
+          scratch,
         };
         const done = await transaction(conn, async () => {
           if (spec.writeDisposition === 'WRITE_TRUNCATE')

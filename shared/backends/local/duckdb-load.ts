@@ -5,6 +5,9 @@
  * each bad file. The cost of a load grows with its rows, not with its files squared: no temp
  * table per file, no catalog lookup per file.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage } from '../../core/errors.ts';
 import type { CsvOptions, JobErrorItem, Partitioning } from '../../core/ports.ts';
@@ -16,6 +19,8 @@ import {
   isGzip,
   jsonCompression,
   readablePath,
+  strictJsonReader,
+  templateRecord,
 } from './duckdb-readers.ts';
 import { readRows } from './duckdb-session.ts';
 import { id, lit, partitionExpr, partitionRange, PARTITIONTIME } from './duckdb-sql.ts';
@@ -308,13 +313,17 @@ export interface DirectRequest {
   target: PartitionTarget;
   partitionTime: string | null;
   name: string;
+  /** A folder of the load's own, for the NDJSON template files. */
+  scratch: string;
 }
 
 /**
  * The fast path of a decorated load into an existing table: one scan of all files straight into
  * the table, with every check inline (a bad row raises an error), inside the caller's
- * transaction. Returns the rows written, or null when anything is wrong: the caller rolls back
- * and takes the careful path (stageLoad), which names every bad file.
+ * transaction. Each file is read once (NDJSON too: strictJsonReader fails on unknown keys in the
+ * scan that reads the rows; Node inflates gzip files alongside to catch truncated streams).
+ * Returns the rows written, or null when anything is wrong: the caller rolls back and takes the
+ * careful path (stageLoad), which names every bad file.
  */
 export async function directLoad(
   conn: DuckDBConnection,
@@ -322,6 +331,8 @@ export async function directLoad(
   sources: SourceFile[],
   insertInto: string,
 ): Promise<number | null> {
+  const json = request.format === 'NEWLINE_DELIMITED_JSON';
+  if (json && request.columns.some((c) => c.name === FILE_COLUMN)) return null; // stageLoad says why
   let gzipOk = true;
   const gzipChecks = checkGzipFiles(
     sources.filter((s) => s.gzip),
@@ -340,11 +351,6 @@ export async function directLoad(
         ).size > 0
       )
         return null;
-      if (
-        request.format === 'NEWLINE_DELIMITED_JSON' &&
-        (await unknownJsonKeys(conn, request.columns, sources)).length > 0
-      )
-        return null;
     } catch {
       return null; // a file the check cannot read: the careful path names it
     }
@@ -352,21 +358,24 @@ export async function directLoad(
     const bad: string[] = [];
     if (request.partitioning.field)
       bad.push(`${partitionRange(request.partitioning, request.columns, request.target, request.name)} IS NOT TRUE`);
-    const check =
-      bad.length === 0 ? '' : ` WHERE CASE WHEN ${bad.join(' OR ')} THEN error('a row fails a check') ELSE true END`;
+    const fail = bad.length === 0 ? [] : [`WHEN ${bad.join(' OR ')} THEN error('a row fails a check')`];
     const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
     let rows = 0;
     try {
       for (const { gzip, group } of scanGroups(sources)) {
-        const reader = explicitReader(
-          request.format,
-          group.map((s) => s.path),
-          request.columns,
-          request.csv,
-          gzip,
-        );
-        rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME SELECT *${extra} FROM ${reader}${check}`))
-          .rowsChanged;
+        const paths = group.map((s) => s.path);
+        let statement: string;
+        if (json) {
+          // The template's row (file 0) is dropped first: a CASE decides in order, row by row.
+          const template = await writeTemplate(request.scratch, request.columns, gzip);
+          const reader = strictJsonReader(template, paths, request.columns, gzip, FILE_COLUMN);
+          const when = [`WHEN ${id(FILE_COLUMN)} = 0 THEN false`, ...fail].join(' ');
+          statement = `SELECT * EXCLUDE (${id(FILE_COLUMN)})${extra} FROM ${reader} WHERE CASE ${when} ELSE true END`;
+        } else {
+          const reader = explicitReader(request.format, paths, request.columns, request.csv, gzip);
+          statement = `SELECT *${extra} FROM ${reader}${fail.length === 0 ? '' : ` WHERE CASE ${fail.join(' ')} ELSE true END`}`;
+        }
+        rows += (await conn.run(`INSERT INTO ${insertInto} BY NAME ${statement}`)).rowsChanged;
       }
     } catch {
       return null;
@@ -376,6 +385,14 @@ export async function directLoad(
   } finally {
     await gzipChecks;
   }
+}
+
+/** Writes the template file of strictJsonReader (gzip-compressed for a gzip scan: one scan, one compression). */
+async function writeTemplate(scratch: string, columns: Column[], gzip: boolean): Promise<string> {
+  const path = join(scratch, gzip ? 'template.json.gz' : 'template.json');
+  const record = templateRecord(columns);
+  await writeFile(path, gzip ? gzipSync(record) : record);
+  return path;
 }
 
 /** Keys of NDJSON records that are not columns (case-insensitive): the first per file, with its count. */

@@ -524,6 +524,68 @@ describe('DuckDbWarehouse', () => {
       );
     });
 
+    it('reads each NDJSON file once on the fast path, into the same rows as the careful path reads', async () => {
+      const rows = (base: number) => [
+        { id: base + 1, ts: '2024-03-01T21:30:00-02:00', tags: ['a', 'b'], geo: { country: 'KR', lat: 37.5 } },
+        { id: String(base + 2), ts: '2024-03-01 00:00:00', tags: [], geo: { lat: -1 } }, // a string id; a nested key missing
+        { id: base + 3, ts: '2024-03-01T05:00:00Z', geo: null },
+        { ts: '2024-03-01T12:00:00.123456Z', id: base + 4, tags: ['\u00e9', 'x"y'] }, // keys in another order
+      ];
+      const lines = (base: number) =>
+        rows(base)
+          .map((r) => JSON.stringify(r))
+          .join('\n') + '\n';
+      const sources = [file('once/a.json.gz', gzipSync(lines(0))), file('once/b.json', lines(10))];
+      // Which statements DuckDB runs that name each source file.
+      const seen = new Map<string, number>();
+      const original = DuckDBConnection.prototype.run;
+      mock.method(
+        DuckDBConnection.prototype,
+        'run',
+        function (this: DuckDBConnection, ...args: Parameters<typeof original>) {
+          for (const path of sources) if (String(args[0]).includes(path)) seen.set(path, (seen.get(path) ?? 0) + 1);
+          return original.apply(this, args);
+        },
+      );
+      let fast: JobStatus;
+      try {
+        fast = await run({ ...load(sources), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      } finally {
+        mock.restoreAll();
+      }
+      assert.equal(fast.errorResult, undefined, JSON.stringify(fast.errorResult));
+      assert.equal(fast.outputRows, 8);
+      assert.deepEqual(Object.fromEntries(seen), Object.fromEntries(sources.map((p) => [p, 1])));
+      // Not decorated: the careful path (a stage, checked per file) reads the same files.
+      const careful = { ...CLICKS, ref: { dataset: 'lake_us', table: 'clicks_careful' } };
+      const staged = await run({ ...load(sources), table: careful, destination: careful.ref, partition: null });
+      assert.equal(staged.outputRows, 8, JSON.stringify(staged.errorResult));
+      const all = (table: string) => wh.query(`SELECT * FROM lake_us.${table} ORDER BY id`);
+      assert.deepEqual(await all('clicks'), await all('clicks_careful'));
+      assert.deepEqual((await all('clicks'))[1], {
+        id: '2',
+        ts: '2024-03-01 00:00:00+00',
+        tags: [],
+        geo: { country: null, lat: -1 },
+      });
+    });
+
+    it('fails an NDJSON file whose one fault is an unknown key deep in it, on the fast path as on the careful one', async () => {
+      const row = (i: number, extra = '') => `{"id":${i},"ts":"2024-03-01T01:00:00Z"${extra}}`;
+      const many = (from: number) => Array.from({ length: 500 }, (_, i) => row(from + i)).join('\n') + '\n';
+      const good = file('deep/good.json.gz', gzipSync(many(0)));
+      const late = file('deep/late.json.gz', gzipSync(many(1000) + row(2000, ',"colour":"red"') + '\n' + many(3000)));
+      for (const partition of ['20240301', null]) {
+        const status = await run({ ...load([good, late]), table: CLICKS, destination: CLICKS.ref, partition });
+        assert.deepEqual(
+          status.errors?.map((e) => e.location),
+          [late],
+        );
+        assert.match(status.errors![0]!.message, /No such field: colour \(in 1 row\(s\)\)/);
+        assert.equal(await count('lake_us.clicks'), 0);
+      }
+    });
+
     it('fails files with the wrong column count, naming every bad file, and loads nothing', async () => {
       await run(load([file('before.csv', csv(1, 4))]));
       const short = file('short.csv', 'id,v\n1\n');

@@ -20,7 +20,7 @@ import type { ObjectVersion } from './fingerprint.ts';
 import { WATERMARK_LABEL, advanceLabelTime, readLabelTime } from './labels.ts';
 import { listAll } from './listing.ts';
 import type { Bus, ObjectStore } from './ports.ts';
-import { listStateSummaries, loadedFiles, readState } from './state.ts';
+import { heldFiles, listStateSummaries, readState } from './state.ts';
 import type { StateSummary } from './state.ts';
 import type { Engine } from './sync.ts';
 import {
@@ -367,7 +367,10 @@ async function nameSourceDeleted(
   const { state } = await readState(store, deps.config.state, table, finding.partition, deps.clock.now());
   let kept = state.loaded?.kept ?? [];
   const held = state.loaded?.held ?? [];
-  if (!kept.length && source.length === 0) kept = await loadedFiles(store, deps.config.state, state);
+  if (!kept.length && source.length === 0) {
+    const holds = await heldFiles(store, deps.config.state, state);
+    kept = Array.isArray(holds) ? holds : [];
+  }
   const pick = (l: readonly ObjectVersion[]) =>
     l.slice(0, MAX_NAMED_OBJECTS).map((o) => ({ name: o.name, generation: o.generation }));
   finding.objects = { kept: pick(kept), held: pick(held) };

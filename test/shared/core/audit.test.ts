@@ -376,7 +376,10 @@ describe('runAudit on the embedded backends', () => {
       suite.close();
       const again = await runAudit(deps, { fromMs: at(0), toMs: at(12) });
       const t2 = again.tables[0]!;
+      // Hour 3 lost b.csv from the lake: under onSourceDelete keep (the default) the backfill keeps
+      // its rows and records the deletion, so the audit now reports it as source-deleted.
       assert.deepEqual(Object.fromEntries(t2.findings.map((f) => [f.partition, f.class])), {
+        [pid(3)]: 'source-deleted',
         [pid(6)]: 'quarantined',
         [pid(8)]: 'upstream-missing',
         [pid(9)]: 'orphan',

@@ -75,6 +75,8 @@ export interface CommitResult {
   /** Load jobs (into the staging table) and DML statements this commit ran. */
   loadJobs: number;
   dmlStatements: number;
+  /** What the commit read from the lake for each partition it staged. */
+  reads: Record<string, { filesRead: number; bytesRead: number }>;
   message?: string;
 }
 
@@ -161,6 +163,7 @@ function emptyResult(table: string, outcome: CommitResult['outcome'], message?: 
     bytesBilled: null,
     loadJobs: 0,
     dmlStatements: 0,
+    reads: {},
     ...(message ? { message } : {}),
   };
 }
@@ -452,7 +455,8 @@ async function finishCommit(
       }),
     );
   }
-  for (const r of reads.values()) {
+  for (const [partition, r] of reads) {
+    result.reads[partition] = { filesRead: r.files, bytesRead: r.bytes };
     result.filesRead += r.files;
     result.bytesRead += r.bytes;
     result.loadJobs += r.loadJobs;

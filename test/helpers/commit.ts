@@ -27,6 +27,7 @@ export function commitResult(table: string, over: Partial<CommitResult> = {}): C
     bytesBilled: 10_485_760,
     loadJobs: 2,
     dmlStatements: 3,
+    reads: { '2026112412': { filesRead: 2, bytesRead: 3000 }, '2026112413': { filesRead: 1, bytesRead: 1096 } },
     ...over,
   };
 }

@@ -9,7 +9,7 @@ import cliProgress from 'cli-progress';
 import { commandLine, configPath, openEngine, readConfig } from '../context.ts';
 import type { CliContext } from '../context.ts';
 import type { CommandHost } from '../main.ts';
-import { formatSyncResults, resolveSelection } from './sync.ts';
+import { commitQueued, formatSyncResults, resolveSelection } from './sync.ts';
 import type { SyncRow } from './sync.ts';
 import { createLocalSuite } from '../../runtime/local-suite.ts';
 import type { LocalEngine } from '../../runtime/local.ts';
@@ -208,10 +208,13 @@ async function publishBackfills(
     await suite.drain();
     bar?.stop();
     const dead = suite.bus.deadLetters(config.topics.backfill).length;
+    const rows: SyncRow[] = partitions.flatMap((p) => results.get(p) ?? []);
+    // A commit-mode dml table: the backfill only queued its partitions; commit them now.
+    if (rows.some((r) => r.outcome === 'queued')) await commitQueued(ctx, engine, table.name, rows);
     ctx.out(
       formatBackfillOutcome(
         { table: table.name, partitions: partitions.length, outcomes, deadLettered: dead },
-        partitions.flatMap((p) => results.get(p) ?? []),
+        rows,
         json,
       ),
     );

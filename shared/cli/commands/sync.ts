@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { BudgetExhaustedError, errorMessage, PartitionBusyError } from '../../core/errors.ts';
+import { commitTables } from '../../core/commit.ts';
 import { syncPartition } from '../../core/sync.ts';
 import type { Engine, JobRead, SyncResult } from '../../core/sync.ts';
 import { normalizePartition, partitionsInRange, partitionStart, partitionEnd } from '../../routing/partition.ts';
@@ -104,6 +105,32 @@ export function resolveSelection(
   }
 }
 
+/**
+ * Runs a commit of `table` now and turns its queued rows into what the commit did: loaded
+ * (with the commit's job and what it read for that partition), up to date, or failed.
+ */
+export async function commitQueued(ctx: CliContext, engine: Engine, table: string, rows: SyncRow[]): Promise<void> {
+  const [c] = await commitTables(engine, { tables: [table], now: true });
+  if (!c) return;
+  ctx.err(
+    `commit ${table}: ${c.outcome}${c.jobId ? ` (job ${c.jobId})` : ''}, ${c.partitions.length} partition(s), ${c.loadJobs} staging load(s), ${c.dmlStatements} DML statement(s)${c.message ? `: ${c.message}` : ''}`,
+  );
+  for (const [i, r] of rows.entries()) {
+    if (r.outcome !== 'queued' || 'error' in r) continue;
+    const read = c.reads[r.partition];
+    if (c.outcome === 'committed' && c.partitions.includes(r.partition))
+      rows[i] = {
+        ...r,
+        outcome: 'loaded',
+        jobId: c.jobId,
+        jobs: [{ jobId: c.jobId!, kind: 'commit', filesRead: read?.filesRead ?? 0, bytesRead: read?.bytesRead ?? 0 }],
+      };
+    else if (c.outcome === 'aborted' && c.partitions.includes(r.partition))
+      rows[i] = { table: r.table, partition: r.partition, outcome: 'failed', error: c.message ?? 'commit aborted' };
+    else if (c.outcome === 'committed' || c.outcome === 'up-to-date') rows[i] = { ...r, outcome: 'up-to-date' };
+  }
+}
+
 /** Syncs one partition, waiting while another sync holds it. */
 export async function syncWaiting(
   engine: Engine,
@@ -173,6 +200,8 @@ async function runSync(ctx: CliContext, opts: SyncOptions): Promise<number> {
       }
       bar?.increment();
     }
+    // A commit-mode dml table: the syncs only queued its partitions; an operator's sync commits them now.
+    if (results.some((r) => r.outcome === 'queued')) await commitQueued(ctx, engine, table.name, results);
   } finally {
     bar?.stop();
     await engine.close();

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { formatBackfillOutcome } from '../../../../shared/cli/commands/backfill.ts';
-import { formatSyncResults, lakeRead, readLabel } from '../../../../shared/cli/commands/sync.ts';
+import { commitQueued, formatSyncResults, lakeRead, readLabel } from '../../../../shared/cli/commands/sync.ts';
+import type { CliContext } from '../../../../shared/cli/context.ts';
+import { syncPartition } from '../../../../shared/core/sync.ts';
+import { createTestEnv, csvRows, EVENTS_YAML } from '../../../helpers/local-env.ts';
 import type { SyncRow } from '../../../../shared/cli/commands/sync.ts';
 import type { JobRead, SyncResult } from '../../../../shared/core/sync.ts';
 
@@ -116,5 +119,40 @@ describe('formatBackfillOutcome', () => {
         ['2026112403', [[1, MiB]]],
       ],
     );
+  });
+});
+
+describe('commitQueued (tidemark sync of a commit-mode dml table)', () => {
+  it('commits the queued partitions now and reports what the commit read for each', async () => {
+    const env = await createTestEnv({
+      yaml: EVENTS_YAML.replace('defaults: {', 'defaults: { commit: { mode: dml, interval: 60s },'),
+    });
+    try {
+      const path = (h: string, f: string) => `events/dt=2026-11-24/hr=${h}/${f}`;
+      await env.put(path('10', 'a.csv'), csvRows(1, 5));
+      await env.put(path('11', 'a.csv'), csvRows(10, 2));
+      const rows: SyncRow[] = [];
+      for (const partition of ['2026112410', '2026112411', '2026112412'])
+        rows.push(await syncPartition(env.engine, { table: 'events', partition, reason: 'cli-sync' }));
+      assert.deepEqual(
+        rows.map((r) => r.outcome),
+        ['queued', 'queued', 'queued'],
+      );
+      const errs: string[] = [];
+      const ctx = { err: (s: string) => errs.push(s), out: () => {} } as unknown as CliContext;
+      await commitQueued(ctx, env.engine, 'events', rows);
+      assert.equal(await env.count(), 7);
+      assert.deepEqual(
+        rows.map((r) => [r.partition, r.outcome, 'jobs' in r ? lakeRead(r.jobs).files : -1]),
+        [
+          ['2026112410', 'loaded', 1],
+          ['2026112411', 'loaded', 1],
+          ['2026112412', 'up-to-date', 0],
+        ],
+      );
+      assert.match(errs.join('\n'), /^commit events: committed \(job tidemark_commit_events_\w+\), 2 partition\(s\)/);
+    } finally {
+      await env.close();
+    }
   });
 });

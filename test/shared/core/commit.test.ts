@@ -286,3 +286,39 @@ describe('table commits (commit mode dml)', () => {
     }
   });
 });
+
+describe('no hot object', () => {
+  it('a stream of one event a second writes each per-event object once; shared objects only a few times per commit', async () => {
+    const env = await createTestEnv({ yaml: DML_YAML });
+    try {
+      const writes: { name: string; at: number }[] = [];
+      const store = env.engine.store;
+      const write = store.write.bind(store);
+      store.write = async (bucket, name, data, opts) => {
+        writes.push({ name: `${bucket}/${name}`, at: env.clock.now() });
+        return write(bucket, name, data, opts);
+      };
+      for (let i = 0; i < 150; i++) {
+        await arrive(env, path(10, `s-${i}.csv`), csvRows(i * 10, 2));
+        env.clock.advance(1_000);
+        if (i % 60 === 59) await commitTables(env.engine);
+      }
+      await commitTables(env.engine, { now: true });
+      assert.equal(await env.count(), 300);
+      // Every name written, with how often: per-event objects (dirty and loaded markers) are written
+      // once each; the partition's state head and the table's commit record a fixed number of times
+      // per commit (claim and settle; open, seal and close), whatever the number of events.
+      const count = new Map<string, number>();
+      for (const w of writes.filter((x) => !x.name.startsWith('lake/events/')))
+        count.set(w.name, (count.get(w.name) ?? 0) + 1);
+      const perCommit = (suffix: string) => [...count].filter(([n]) => n.endsWith(suffix)).map(([, c]) => c);
+      assert.deepEqual(perCommit('commits/events.json'), [3 * 3]);
+      assert.deepEqual(perCommit('state/events/2026112410.json'), [2 * 3]);
+      const perEvent = [...count].filter(([n]) => n.includes('/dirty/') || n.includes('/loaded/'));
+      assert.equal(perEvent.length, 150 * 2, 'one dirty marker and one loaded marker per file');
+      for (const [name, c] of perEvent) assert.equal(c, 1, `${name} written ${c} times`);
+    } finally {
+      await env.close();
+    }
+  });
+});

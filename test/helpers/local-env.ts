@@ -10,6 +10,8 @@ import type { Config } from '../../shared/config/types.ts';
 import { memoryLogger } from '../../shared/log.ts';
 import { createLocalEngine, defaultLocalPaths } from '../../shared/runtime/local.ts';
 import type { LocalEngine, LocalEngineOptions } from '../../shared/runtime/local.ts';
+import { SimulatedCrashError } from '../../shared/core/errors.ts';
+import type { SyncStep } from '../../shared/core/engine.ts';
 import { ManualClock } from './clock.ts';
 
 export const EVENTS_YAML = `
@@ -128,5 +130,37 @@ export function storageEvent(
       size: String(data.size ?? 0),
       contentType: 'text/csv',
     },
+  };
+}
+
+/** The per-partition sync's steps, in order: where the crash tests inject a crash. */
+export const SYNC_STEPS: readonly SyncStep[] = [
+  'after-list',
+  'after-claim',
+  'after-submit',
+  'after-complete',
+  'after-label',
+  'after-settle',
+];
+
+/**
+ * Engine hooks that throw SimulatedCrashError once, at step `at`, while armed. `armed` starts as
+ * given; `arm()` arms it (after setup that must not crash).
+ */
+export function crashOnce(
+  at: SyncStep,
+  armed = true,
+): { hooks: NonNullable<LocalEngineOptions['hooks']>; arm(): void } {
+  let live = armed;
+  return {
+    hooks: {
+      step: (s) => {
+        if (live && s === at) {
+          live = false;
+          throw new SimulatedCrashError(`crash ${s}`);
+        }
+      },
+    },
+    arm: () => void (live = true),
   };
 }

@@ -10,9 +10,8 @@ import { describe, it } from 'node:test';
 import { SimulatedCrashError } from '../../../shared/core/errors.ts';
 import { readState, stateObjectName } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
-import type { SyncStep } from '../../../shared/core/sync.ts';
 import { onObjectFinalized } from '../../../shared/handlers/object-finalized.ts';
-import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
+import { crashOnce, createTestEnv, csvRows, EVENTS_YAML, SYNC_STEPS } from '../../helpers/local-env.ts';
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { deliverUntilQuiet } from '../../helpers/platform.ts';
 
@@ -74,32 +73,15 @@ describe('delta loads', () => {
     }
   });
 
-  const steps: SyncStep[] = [
-    'after-list',
-    'after-claim',
-    'after-submit',
-    'after-complete',
-    'after-label',
-    'after-settle',
-  ];
-  for (const crashAt of steps) {
+  for (const crashAt of SYNC_STEPS) {
     it(`an append that crashes ${crashAt} takes effect once`, async () => {
-      let armed = false;
-      const env = await createTestEnv({
-        hooks: {
-          step: (s) => {
-            if (armed && s === crashAt) {
-              armed = false;
-              throw new SimulatedCrashError(`crash ${s}`);
-            }
-          },
-        },
-      });
+      const crash = crashOnce(crashAt, false);
+      const env = await createTestEnv({ hooks: crash.hooks });
       try {
         await env.put(path('a.csv'), csvRows(1, 6));
         await sync(env);
         await env.put(path('b.csv'), csvRows(10, 4));
-        armed = true;
+        crash.arm();
         await assert.rejects(sync(env), SimulatedCrashError);
         // Redelivered past any grace period: whoever finds the claim settles it.
         await deliverUntilQuiet(

@@ -12,7 +12,7 @@ import { readState } from '../../../shared/core/state.ts';
 import { syncPartition } from '../../../shared/core/sync.ts';
 import type { SyncStep } from '../../../shared/core/sync.ts';
 import { onObjectFinalized } from '../../../shared/handlers/object-finalized.ts';
-import { createTestEnv, csvRows, EVENTS_YAML } from '../../helpers/local-env.ts';
+import { crashOnce, createTestEnv, csvRows, EVENTS_YAML, SYNC_STEPS } from '../../helpers/local-env.ts';
 import type { TestEnv } from '../../helpers/local-env.ts';
 import { deliverUntilQuiet, shuffled } from '../../helpers/platform.ts';
 
@@ -172,27 +172,9 @@ describe('syncPartition', () => {
     }
   });
 
-  const steps: SyncStep[] = [
-    'after-list',
-    'after-claim',
-    'after-submit',
-    'after-complete',
-    'after-label',
-    'after-settle',
-  ];
-  for (const crashAt of steps) {
+  for (const crashAt of SYNC_STEPS) {
     it(`recovers from a crash ${crashAt}: rows exactly once, state settled, label set`, async () => {
-      let crashed = false;
-      const env = await createTestEnv({
-        hooks: {
-          step: (s) => {
-            if (s === crashAt && !crashed) {
-              crashed = true;
-              throw new SimulatedCrashError(`crash ${s}`);
-            }
-          },
-        },
-      });
+      const env = await createTestEnv({ hooks: crashOnce(crashAt).hooks });
       try {
         await env.put(path(10, 'a.csv'), csvRows(1, 6));
         await env.put(path(10, 'b.csv'), csvRows(10, 4));

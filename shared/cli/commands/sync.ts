@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { BudgetExhaustedError, errorMessage, PartitionBusyError } from '../../core/errors.ts';
 import { commitTables } from '../../core/commit.ts';
+import { readState } from '../../core/state.ts';
 import { syncPartition } from '../../core/sync.ts';
 import type { Engine, JobRead, SyncResult } from '../../core/sync.ts';
 import { normalizePartition, partitionsInRange, partitionStart, partitionEnd } from '../../routing/partition.ts';
@@ -118,14 +119,20 @@ export async function commitQueued(ctx: CliContext, engine: Engine, table: strin
   for (const [i, r] of rows.entries()) {
     if (r.outcome !== 'queued' || 'error' in r) continue;
     const read = c.reads[r.partition];
-    if (c.outcome === 'committed' && c.partitions.includes(r.partition))
+    if (c.outcome === 'committed' && c.partitions.includes(r.partition)) {
+      // What the partition holds now, as a load's result says it.
+      const { state } = await readState(engine.store, engine.config.state, table, r.partition, engine.clock.now());
       rows[i] = {
         ...r,
         outcome: 'loaded',
         jobId: c.jobId,
+        objects: state.loaded?.objects ?? 0,
+        bytes: state.loaded?.bytes ?? 0,
+        rows: state.loaded?.rows ?? null,
+        quarantined: state.quarantine,
         jobs: [{ jobId: c.jobId!, kind: 'commit', filesRead: read?.filesRead ?? 0, bytesRead: read?.bytesRead ?? 0 }],
       };
-    else if (c.outcome === 'aborted' && c.partitions.includes(r.partition))
+    } else if (c.outcome === 'aborted' && c.partitions.includes(r.partition))
       rows[i] = { table: r.table, partition: r.partition, outcome: 'failed', error: c.message ?? 'commit aborted' };
     else if (c.outcome === 'committed' || c.outcome === 'up-to-date') rows[i] = { ...r, outcome: 'up-to-date' };
   }

@@ -150,6 +150,13 @@ describe('commitQueued (tidemark sync of a commit-mode dml table)', () => {
           ['2026112412', 'up-to-date', 0],
         ],
       );
+      assert.deepEqual(
+        rows.slice(0, 2).map((r) => ('objects' in r ? [r.objects, r.rows] : [])),
+        [
+          [1, 5],
+          [1, 2],
+        ],
+      );
       assert.match(errs.join('\n'), /^commit events: committed \(job tidemark_commit_events_\w+\), 2 partition\(s\)/);
     } finally {
       await env.close();

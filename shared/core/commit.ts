@@ -394,7 +394,7 @@ async function fenceUnsealed(
     return emptyResult(route.table.name, 'aborted', `commit ${open.jobId} was never sealed; fenced`);
   }
   // The transaction exists, so the commit was sealed after all (we read an old record): finish it.
-  return await finishCommit(engine, route, { ...handle, record: { ...handle.record, open: { ...open } } }, [], log);
+  return await finishCommit(engine, route, handle, [], log);
 }
 
 interface StageRead {

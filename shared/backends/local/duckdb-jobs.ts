@@ -213,7 +213,18 @@ export class DuckDbJobRunner {
       }
       const staged = await stageLoad(
         conn,
-        { format, columns: known, csv: spec.table.csv, table, partitioning, target, partitionTime, name, stage },
+        {
+          format,
+          columns: known,
+          csv: spec.table.csv,
+          table,
+          partitioning,
+          target,
+          partitionTime,
+          name,
+          stage,
+          scratch,
+        },
         sources,
       );
       if (staged.errors.length > 0) throw new JobFailure(staged.errors);

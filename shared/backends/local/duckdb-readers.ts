@@ -4,10 +4,9 @@
  * or autodetected), and the checks DuckDB would skip but BigQuery makes: gzip integrity, unknown
  * NDJSON keys (in the same scan as the rows: strictJsonReader) and Parquet columns.
  */
-import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat, symlink } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { extname, isAbsolute, join } from 'node:path';
-import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, gunzip } from 'node:zlib';
@@ -72,18 +71,21 @@ export function explicitReader(
   paths: string | string[],
   columns: Column[],
   csv: CsvOptions | undefined,
-  gzip: boolean,
   fileColumn?: string,
 ): string {
-  const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
   const source = pathList(paths);
   const filename = fileColumn === undefined ? '' : `, filename=${lit(fileColumn)}`;
   if (format === 'CSV') {
     const skip = csv?.skipLeadingRows ?? 0;
-    return `read_csv(${source}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${compression}, ${csvReadOptions(csv).join(', ')}${filename})`;
+    return `read_csv(${source}, hive_partitioning=false, columns=${structLiteral(columns)}, header=false, skip=${skip}, auto_detect=false, ${CSV_PLAIN}, ${csvReadOptions(csv).join(', ')}${filename})`;
   }
   if (format === 'NEWLINE_DELIMITED_JSON') {
-    return `read_json(${source}, hive_partitioning=false, columns=${structLiteral(columns)}, format='newline_delimited', records=true, ${jsonCompression(gzip)}${filename})`;
+    // Dates and times are read as text and cast, as strictJsonReader does (see TEXT_TYPES).
+    const read = columns.map((c) => ({ ...c, type: textType(c.type) }));
+    const reader = `read_json(${source}, hive_partitioning=false, columns=${structLiteral(read)}, format='newline_delimited', records=true, ${JSON_PLAIN}${filename})`;
+    const casts = columns.filter((c, i) => read[i]!.type !== c.type);
+    if (casts.length === 0) return reader;
+    return `(SELECT * REPLACE (${casts.map((c) => `CAST(${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ')}) FROM ${reader})`;
   }
   // Parquet carries its own schema: select the table's columns by name (union_by_name: files
   // may order them differently; each file's columns are checked first), cast to their types.
@@ -96,21 +98,22 @@ function pathList(paths: string | string[]): string {
   return typeof paths === 'string' ? lit(paths) : `[${paths.map(lit).join(', ')}]`;
 }
 
-/** read_json spells "no compression" differently from read_csv. */
-export function jsonCompression(gzip: boolean): string {
-  return `compression=${lit(gzip ? 'gzip' : 'uncompressed')}`;
-}
+/**
+ * DuckDB reads every file uncompressed: Node inflates gzip files first (inflateGzip), checking
+ * what DuckDB's gzip reader would not. read_json spells "no compression" differently from read_csv.
+ */
+export const JSON_PLAIN = `compression='uncompressed'`;
+const CSV_PLAIN = `compression='none'`;
 
 /** A reader of one file with its columns autodetected, as BigQuery's autodetect would. */
-export function autoReader(format: string, path: string, csv: CsvOptions | undefined, gzip: boolean): string {
-  const compression = `compression=${lit(gzip ? 'gzip' : 'none')}`;
+export function autoReader(format: string, path: string, csv: CsvOptions | undefined): string {
   if (format === 'CSV') {
     const skip = csv?.skipLeadingRows ?? 0;
     // BigQuery's autodetect takes column names from the last skipped row.
-    return `read_csv(${lit(path)}, hive_partitioning=false, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${compression}, ${csvReadOptions(csv).join(', ')})`;
+    return `read_csv(${lit(path)}, hive_partitioning=false, header=${skip > 0}, skip=${Math.max(0, skip - 1)}, ${CSV_PLAIN}, ${csvReadOptions(csv).join(', ')})`;
   }
   if (format === 'NEWLINE_DELIMITED_JSON')
-    return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${jsonCompression(gzip)})`;
+    return `read_json(${lit(path)}, hive_partitioning=false, format='newline_delimited', ${JSON_PLAIN})`;
   return `read_parquet(${lit(path)}, hive_partitioning=false)`;
 }
 
@@ -154,62 +157,126 @@ export async function isGzip(path: string): Promise<boolean> {
 }
 
 const GZIP_CHUNK = 1 << 20;
-/** Gzip files up to this size are inflated in one call; larger ones as a stream (memory stays bounded). */
-const GZIP_WHOLE = 16 << 20;
-/** The most output one-call inflating may produce before the stream takes over. */
-const GZIP_WHOLE_OUTPUT = 64 << 20;
+/**
+ * Gzip files up to this size, inflating to at most GZIP_WHOLE_OUTPUT, are inflated in one call;
+ * the rest as a stream. Memory stays bounded: a load inflates a few files at once.
+ */
+const GZIP_WHOLE = 8 << 20;
+const GZIP_WHOLE_OUTPUT = 32 << 20;
 const gunzipWhole = promisify(gunzip);
 
-/** DuckDB reads a truncated gzip stream as if it ended there; BigQuery fails it. Check the whole stream. */
-export async function checkGzip(path: string): Promise<void> {
-  try {
-    if ((await stat(path)).size <= GZIP_WHOLE) {
-      // One inflate call on a libuv thread: about 0.75x the CPU of the stream below (no per-chunk
-      // stream machinery); the output is dropped at once.
-      try {
-        const data = await readFile(path);
-        // One output chunk of the size the trailer claims (ISIZE), when it claims a plausible one.
-        const claimed = data.length >= 4 ? data.readUInt32LE(data.length - 4) + 1 : 0;
-        const chunkSize = Math.min(Math.max(claimed, 1 << 16), GZIP_WHOLE_OUTPUT);
-        await gunzipWhole(data, { chunkSize, maxOutputLength: GZIP_WHOLE_OUTPUT });
-        return;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
-      }
+/** A gzip stream that does not inflate: truncated, corrupt, or with a wrong CRC or length. */
+export class CorruptGzipError extends Error {
+  constructor(cause: unknown) {
+    super(`corrupt or truncated gzip stream: ${errorMessage(cause)}`);
+    this.name = 'CorruptGzipError';
+  }
+}
+
+/** zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR, ...): the stream's fault, not the machine's. */
+function isZlibError(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('Z_');
+}
+
+/**
+ * Inflates the gzip file at `path` (`size` bytes) into `out`, checking the whole stream: zlib
+ * verifies every member's CRC and length, which DuckDB's own gzip reader does not (it reads a
+ * truncated stream as if it ended there; BigQuery fails it). Returns the bytes written. A stream
+ * that does not inflate throws CorruptGzipError; anything else (a full disk) is thrown as it is.
+ */
+export async function inflateGzip(path: string, size: number, out: string): Promise<number> {
+  if (size <= GZIP_WHOLE) {
+    // One inflate call on a libuv thread into one output chunk of the size the trailer claims
+    // (ISIZE), when it claims a plausible one: about half the CPU of the stream below.
+    const data = await readFile(path);
+    // ISIZE is the length modulo 2^32 of the last member only: a hint, never trusted.
+    const claimed = data.length >= 4 ? data.readUInt32LE(data.length - 4) + 1 : 0;
+    const chunkSize = Math.min(Math.max(claimed, 1 << 16), GZIP_WHOLE_OUTPUT);
+    let plain: Buffer | null = null;
+    try {
+      if (claimed <= GZIP_WHOLE_OUTPUT)
+        plain = await gunzipWhole(data, { chunkSize, maxOutputLength: GZIP_WHOLE_OUTPUT });
+    } catch (err) {
+      if (isZlibError(err)) throw new CorruptGzipError(err);
+      if ((err as { code?: unknown }).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
     }
-    const sink = new Writable({ write: (_chunk, _enc, done) => done() });
-    // 1 MiB reads and output chunks: with the defaults (64 KiB in, 16 KiB out) the stream's
-    // per-chunk overhead costs about half as much CPU again as inflating itself.
+    if (plain) {
+      await writeFile(out, plain);
+      return plain.length;
+    }
+  }
+  // 1 MiB reads and output chunks: with the defaults (64 KiB in, 16 KiB out) the stream's
+  // per-chunk overhead costs about half as much CPU again as inflating itself.
+  const sink = createWriteStream(out);
+  try {
     await pipeline(
       createReadStream(path, { highWaterMark: GZIP_CHUNK }),
       createGunzip({ chunkSize: GZIP_CHUNK }),
       sink,
     );
   } catch (err) {
-    throw new Error(`corrupt or truncated gzip stream: ${errorMessage(err)}`);
+    throw isZlibError(err) ? new CorruptGzipError(err) : err;
   }
+  return sink.bytesWritten;
+}
+
+/**
+ * Dates and times, which JSON holds as text: both NDJSON readers read them as VARCHAR and cast
+ * the text with DuckDB's SQL cast, so the fast and the careful path convert them alike (the
+ * typed reader's own conversion of TIMESTAMPTZ differs: it refuses a zone name such as
+ * `2024-03-01 09:00:00 Asia/Seoul`, which the SQL cast, as BigQuery, accepts).
+ */
+const TEXT_TYPES = new Set(['TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ', 'TIMESTAMP', 'DATE', 'TIME']);
+
+/** One field of a STRUCT spelling: a quoted or bare name, then its type. */
+const STRUCT_FIELD = /^\s*(?:"((?:[^"]|"")*)"|([^\s"]+))\s+(\S.*)$/s;
+
+/** The fields of a STRUCT spelling, or null when `type` is not one (or is not understood). */
+function structFields(type: string): { quoted: string; name: string; type: string }[] | null {
+  if (!/^STRUCT\(.*\)$/s.test(type)) return null;
+  const fields = [];
+  for (const field of splitTopLevel(type.slice('STRUCT('.length, -1))) {
+    const m = STRUCT_FIELD.exec(field);
+    if (!m) return null;
+    fields.push(
+      m[1] !== undefined
+        ? { quoted: `"${m[1]}"`, name: m[1].replace(/""/g, '"'), type: m[3]! }
+        : { quoted: m[2]!, name: m[2]!, type: m[3]! },
+    );
+  }
+  return fields;
+}
+
+/**
+ * `type` as an NDJSON reader reads it: every date and time (TEXT_TYPES), at any depth, as
+ * VARCHAR, to be cast to `type` after. A spelling not understood is read as it is.
+ */
+export function textType(type: string): string {
+  const t = type.trim();
+  if (t.endsWith('[]')) return `${textType(t.slice(0, -2))}[]`;
+  const fields = structFields(t);
+  if (fields) return `STRUCT(${fields.map((f) => `${f.quoted} ${textType(f.type)}`).join(', ')})`;
+  return TEXT_TYPES.has(t.toUpperCase()) ? 'VARCHAR' : t;
 }
 
 /**
  * The JSON value of a column in a load's template record (see strictJsonReader): a value DuckDB's
- * JSON type detection reads back as exactly `type` (BIGINT, DOUBLE, BOOLEAN, VARCHAR, and structs
- * and lists of those), or null where no value would (TIMESTAMPTZ, DATE, DECIMAL, ...): DuckDB
- * detects null as JSON, which the reader then casts to the column's type with the same
- * conversion its typed reader uses. `type` is DuckDB's spelling (`STRUCT(a VARCHAR, "b c" DOUBLE)[]`).
+ * JSON type detection reads back as exactly textType(`type`) (BIGINT, DOUBLE, BOOLEAN, VARCHAR,
+ * dates and times as VARCHAR, and structs and lists of those), or null where no value would
+ * (DECIMAL, BLOB, ...): DuckDB detects null as JSON, which the reader then casts to the column's
+ * type with the same conversion its typed reader uses. `type` is DuckDB's spelling
+ * (`STRUCT(a VARCHAR, "b c" DOUBLE)[]`).
  */
 export function templateValue(type: string): unknown {
   const t = type.trim();
   if (t.endsWith('[]')) return [templateValue(t.slice(0, -2))];
   if (/^STRUCT\(.*\)$/s.test(t)) {
-    const record: Record<string, unknown> = {};
-    for (const field of splitTopLevel(t.slice('STRUCT('.length, -1))) {
-      const m = /^\s*(?:"((?:[^"]|"")*)"|([^\s"]+))\s+(\S.*)$/s.exec(field);
-      if (!m) return null; // a spelling not understood: the whole value is read as JSON and cast
-      record[m[1] !== undefined ? m[1].replace(/""/g, '"') : m[2]!] = templateValue(m[3]!);
-    }
-    return record;
+    const fields = structFields(t);
+    // A spelling not understood: the whole value is read as JSON and cast.
+    return fields && Object.fromEntries(fields.map((f) => [f.name, templateValue(f.type)]));
   }
-  return SCALAR_TEMPLATES.get(t) ?? null;
+  return SCALAR_TEMPLATES.get(textType(t)) ?? null;
 }
 
 const SCALAR_TEMPLATES = new Map<string, unknown>([
@@ -251,20 +318,14 @@ export function templateRecord(columns: Column[]): string {
  * whose columns were auto-detected fails on a key the detection did not see (as long as every
  * detected column is read, no `union_by_name`, no `ignore_errors`). So the scan starts with
  * `template`, a one-record file holding every column (templateRecord), and detects the columns
- * from that record alone. Every row carries its file's position in the list in `indexColumn`: the
- * template's row (0) holds placeholders and must be filtered out by the caller before any value is
- * used. Values detected as JSON are cast to the column type (the typed reader's own conversion);
- * the rest already are. Keys match exactly, as in DuckDB's typed reader.
+ * from that record alone; the template's row (file 0) is filtered out before any value is cast.
+ * Every column is cast to its type: values detected as JSON with the typed reader's own
+ * conversion, dates and times (read as VARCHAR) as explicitReader casts them. Keys match exactly,
+ * as in DuckDB's typed reader.
  */
-export function strictJsonReader(
-  template: string,
-  paths: string[],
-  columns: Column[],
-  gzip: boolean,
-  indexColumn: string,
-): string {
+export function strictJsonReader(template: string, paths: string[], columns: Column[]): string {
   const casts = columns.map((c) => `CAST(${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ');
-  return `(SELECT * REPLACE (${casts}), file_index AS ${id(indexColumn)} FROM read_json(${pathList([template, ...paths])}, hive_partitioning=false, format='newline_delimited', records=true, auto_detect=true, sample_size=1, maximum_sample_files=1, map_inference_threshold=-1, union_by_name=false, ignore_errors=false, ${jsonCompression(gzip)}))`;
+  return `(SELECT * EXCLUDE (file_index) REPLACE (${casts}) FROM (SELECT *, file_index FROM read_json(${pathList([template, ...paths])}, hive_partitioning=false, format='newline_delimited', records=true, auto_detect=true, sample_size=1, maximum_sample_files=1, map_inference_threshold=-1, union_by_name=false, ignore_errors=false, ${JSON_PLAIN})) WHERE file_index > 0)`;
 }
 
 /**

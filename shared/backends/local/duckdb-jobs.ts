@@ -11,7 +11,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, TidemarkError } from '../../core/errors.ts';
 import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
 import { runCommit } from './duckdb-commit.ts';
-import { directLoad, FILE_COLUMN, prepareSources, stageLoad } from './duckdb-load.ts';
+import { directLoad, FILE_COLUMN, prepareSources, stageLoad, unordered } from './duckdb-load.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
 import {
@@ -196,19 +196,21 @@ export class DuckDbJobRunner {
           name,
           scratch,
         };
-        const done = await transaction(conn, async () => {
-          if (spec.writeDisposition === 'WRITE_TRUNCATE')
-            await this.emptyPartition(conn, ref, partitioning, table!, target, name);
-          const outputRows = await directLoad(conn, request, sources, tableName(ref));
-          if (outputRows === null) throw new FallBack();
-          await touchPartitions(conn, ref, [target.id], this.clock.now());
-          await bumpEtag(conn, ref);
-          await this.finishJob(conn, spec.jobId, { outputRows, inputBytes });
-          return true;
-        }).catch((err: unknown) => {
-          if (err instanceof FallBack) return false;
-          throw err;
-        });
+        const done = await unordered(conn, () =>
+          transaction(conn, async () => {
+            if (spec.writeDisposition === 'WRITE_TRUNCATE')
+              await this.emptyPartition(conn, ref, partitioning, table!, target, name);
+            const outputRows = await directLoad(conn, request, sources, tableName(ref));
+            if (outputRows === null) throw new FallBack();
+            await touchPartitions(conn, ref, [target.id], this.clock.now());
+            await bumpEtag(conn, ref);
+            await this.finishJob(conn, spec.jobId, { outputRows, inputBytes });
+            return true;
+          }).catch((err: unknown) => {
+            if (err instanceof FallBack) return false;
+            throw err;
+          }),
+        );
         if (done) return;
       }
       const staged = await stageLoad(

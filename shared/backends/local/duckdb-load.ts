@@ -273,8 +273,12 @@ async function allThenEach<T>(
  */
 const SCAN_BYTES = 512 << 20;
 
-/** Gzip files inflated at once: with 4, inflating keeps 2 cores busy (measured against 2 and 8). */
-const INFLATE_AT_ONCE = 4;
+/**
+ * Gzip files inflated at once. Each file's read, inflate and write are separate trips to libuv's
+ * threads, so more files than cores in flight keep the cores busy: measured in a load of 200
+ * files, 8 at once inflated in 207-251 ms where 4 took 269-293 and 16 232-249.
+ */
+const INFLATE_AT_ONCE = 8;
 
 /** Files DuckDB reads (see plainFiles). */
 interface PlainBatch {
@@ -409,6 +413,21 @@ export async function directLoad(
     from = next;
   }
   return rows;
+}
+
+/**
+ * Runs `work` with DuckDB free to insert rows in any order (on this connection only): a load's
+ * rows have no order (BigQuery keeps none), and DuckDB then inserts them as its threads finish,
+ * about 0.87x the CPU of keeping the files' order. Outside any transaction: a failed statement
+ * leaves a transaction where not even a setting can change.
+ */
+export async function unordered<T>(conn: DuckDBConnection, work: () => Promise<T>): Promise<T> {
+  await conn.run('SET SESSION preserve_insertion_order = false');
+  try {
+    return await work();
+  } finally {
+    await conn.run('RESET SESSION preserve_insertion_order');
+  }
 }
 
 /** Writes the template file of strictJsonReader. */

@@ -162,7 +162,7 @@ const GZIP_CHUNK = 1 << 20;
  * the rest as a stream. Memory stays bounded: a load inflates a few files at once.
  */
 const GZIP_WHOLE = 8 << 20;
-const GZIP_WHOLE_OUTPUT = 32 << 20;
+const GZIP_WHOLE_OUTPUT = 16 << 20;
 const gunzipWhole = promisify(gunzip);
 
 /** A gzip stream that does not inflate: truncated, corrupt, or with a wrong CRC or length. */

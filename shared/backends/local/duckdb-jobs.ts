@@ -12,6 +12,7 @@ import { errorMessage, TidemarkError } from '../../core/errors.ts';
 import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
 import { runCommit } from './duckdb-commit.ts';
 import { directLoad, FILE_COLUMN, prepareSources, stageLoad, unordered } from './duckdb-load.ts';
+import { memoryFolder } from './inflate-folder.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
 import {
@@ -181,6 +182,7 @@ export class DuckDbJobRunner {
 
     const stage = `__tidemark_${spec.jobId.slice(0, 40).replace(/-/g, '_')}`;
     const scratch = await mkdtemp(join(tmpdir(), 'tidemark-load-'));
+    let memory: string | null = null;
     try {
       const sources = await prepareSources(format, files, scratch);
       if (table && known && target && sources.length > 0) {
@@ -195,6 +197,7 @@ export class DuckDbJobRunner {
           partitionTime,
           name,
           scratch,
+          memory: (memory = sources.some((s) => s.gzip) ? await memoryFolder() : null),
         };
         const done = await unordered(conn, () =>
           transaction(conn, async () => {
@@ -270,6 +273,7 @@ export class DuckDbJobRunner {
     } finally {
       await conn.run(`DROP TABLE IF EXISTS temp.main.${id(stage)}`).catch(() => {});
       await rm(scratch, { recursive: true, force: true });
+      if (memory) await rm(memory, { recursive: true, force: true });
     }
   }
 

@@ -3,8 +3,9 @@
  * a column naming each row's file, then checked per file with one grouped query per check. Only
  * when the scan itself fails (a file DuckDB cannot parse) are the files read one by one, to name
  * each bad file. The cost of a load grows with its rows, not with its files squared: no temp
- * table per file, no catalog lookup per file. Gzip files are inflated once, by Node, into the
- * load's scratch folder (plainFiles): DuckDB reads only plain files.
+ * table per file, no catalog lookup per file. Gzip files are inflated once, by Node, into a
+ * folder of the load's own, in memory when there is room (plainFiles, inflate-folder.ts): DuckDB
+ * reads only plain files.
  */
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,6 +25,7 @@ import {
   templateRecord,
 } from './duckdb-readers.ts';
 import { readRows } from './duckdb-session.ts';
+import { isNoRoom, MEMORY_SCAN_BYTES } from './inflate-folder.ts';
 import { id, lit, partitionExpr, partitionRange, PARTITIONTIME } from './duckdb-sql.ts';
 import type { Column, PartitionTarget } from './duckdb-sql.ts';
 import type { TableInfo } from './duckdb-tables.ts';
@@ -111,7 +113,7 @@ export async function stageLoad(
   };
   const errors = () => sources.flatMap((s) => failures.get(s.uri) ?? []);
   // Every file at once: the stage holds every row of the load anyway.
-  const { files } = await plainFiles(sources, 0, { files: Infinity, bytes: Infinity }, request.scratch, fail);
+  const { files } = await plainFiles(sources, 0, { files: Infinity, bytes: Infinity }, [request.scratch], fail);
   let columns = request.columns;
   for (const file of files) {
     if (columns) break;
@@ -265,7 +267,8 @@ async function allThenEach<T>(
 }
 
 /**
- * Inflated bytes per scan of the fast path, about: what the scratch folder holds at most. Fewer,
+ * Inflated bytes per scan of the fast path on disk, about: what the scratch folder holds at most
+ * (in memory: MEMORY_SCAN_BYTES). Fewer,
  * larger scans cost less CPU (measured: 15 scans of 16 MiB took 1.5x the CPU of one scan of the
  * same 236 MiB), and inflating the next scan's files while DuckDB reads this one's makes DuckDB's
  * threads and zlib's compete for the cores: more CPU and no sooner done. So scans run one after
@@ -291,16 +294,17 @@ interface PlainBatch {
 
 /**
  * The sources from `from` as DuckDB reads them: plain files as they are, gzip files inflated by
- * Node into `scratch`, each once and INFLATE_AT_ONCE at a time (on libuv threads), until `max.files` files or
- * `max.bytes` inflated bytes. A gzip stream that does not inflate goes to `fail` and is left out.
- * Returns the files in order, where the next batch starts, and the inflated files (for the
- * caller to delete once read).
+ * Node into the first of `folders`, each once and INFLATE_AT_ONCE at a time (on libuv threads),
+ * until `max.files` files or `max.bytes` inflated bytes. A folder with no room left is dropped
+ * from `folders` (the file goes to the next one). A gzip stream that does not inflate goes to
+ * `fail` and is left out. Returns the files in order, where the next batch starts, and the
+ * inflated files (for the caller to delete once read).
  */
-async function plainFiles(
+export async function plainFiles(
   sources: SourceFile[],
   from: number,
   max: { files: number; bytes: number },
-  scratch: string,
+  folders: string[],
   fail: (s: SourceFile, message: string) => void,
 ): Promise<PlainBatch> {
   const files: (SourceFile | null)[] = [];
@@ -316,14 +320,23 @@ async function plainFiles(
         files[i - from] = source;
         continue;
       }
-      const path = join(scratch, `z${i}`);
-      inflated.push(path);
-      try {
-        bytes += await inflateGzip(source.path, source.size, path);
-        files[i - from] = { ...source, path, gzip: false };
-      } catch (err) {
-        if (!(err instanceof CorruptGzipError)) throw err;
-        fail(source, err.message);
+      for (;;) {
+        const folder = folders[0]!;
+        const path = join(folder, `z${i}`);
+        inflated.push(path);
+        try {
+          bytes += await inflateGzip(source.path, source.size, path);
+          files[i - from] = { ...source, path, gzip: false };
+        } catch (err) {
+          // No room: drop the folder (unless another file already did) and try the next one.
+          if (isNoRoom(err) && (folders[0] !== folder || folders.length > 1)) {
+            if (folders[0] === folder) folders.shift();
+            continue;
+          }
+          if (!(err instanceof CorruptGzipError)) throw err;
+          fail(source, err.message);
+        }
+        break;
       }
     }
   };
@@ -342,8 +355,10 @@ export interface DirectRequest {
   target: PartitionTarget;
   partitionTime: string | null;
   name: string;
-  /** A folder of the load's own, for inflated gzip files and the NDJSON template file. */
+  /** A folder of the load's own, on disk, for inflated gzip files and the NDJSON template file. */
   scratch: string;
+  /** A folder of the load's own in memory (see inflate-folder.ts), tried first for inflated files. */
+  memory: string | null;
 }
 
 /**
@@ -393,12 +408,14 @@ export async function directLoad(
 
   let corrupt = false;
   let rows = 0;
+  const folders = request.memory ? [request.memory, request.scratch] : [request.scratch];
   for (let from = 0; from < sources.length;) {
+    const bytes = folders[0] === request.memory ? MEMORY_SCAN_BYTES : SCAN_BYTES;
     const { files, next, inflated } = await plainFiles(
       sources,
       from,
-      { files: SCAN_FILES, bytes: SCAN_BYTES },
-      request.scratch,
+      { files: SCAN_FILES, bytes },
+      folders,
       () => (corrupt = true),
     );
     if (corrupt) return null;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -10,6 +10,7 @@ import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shar
 import type { JobSpec, JobStatus, TableSpec } from '../../../../shared/core/ports.ts';
 import { DuckDbWarehouse } from '../../../../shared/backends/local/duckdb-warehouse.ts';
 import { LockHeldError } from '../../../../shared/backends/local/file-lock.ts';
+import { MEMORY_ROOT, memoryFolder } from '../../../../shared/backends/local/inflate-folder.ts';
 
 const top = mkdtempSync(join(tmpdir(), 'tidemark-wh-'));
 after(() => rmSync(top, { recursive: true, force: true }));
@@ -522,6 +523,36 @@ describe('DuckDbWarehouse', () => {
         (await run({ ...load([good]), table: CLICKS, destination: CLICKS.ref, partition: '20240301' })).outputRows,
         200,
       );
+    });
+
+    it('inflates gzip files in memory when there is room, and leaves no inflated file behind', async () => {
+      const probe = await memoryFolder();
+      if (probe) rmSync(probe, { recursive: true, force: true });
+      const mine = () => readdirSync(MEMORY_ROOT).filter((n) => n.startsWith(`tidemark-inflate-${process.pid}-`));
+      const before = probe ? mine() : [];
+      const rows = Array.from({ length: 50 }, (_, i) => `{"id":${i},"ts":"2024-03-01T01:00:00Z"}`).join('\n') + '\n';
+      const sources = [file('mem/a.json.gz', gzipSync(rows)), file('mem/b.json.gz', gzipSync(rows))];
+      const read: string[] = [];
+      const original = DuckDBConnection.prototype.run;
+      mock.method(
+        DuckDBConnection.prototype,
+        'run',
+        function (this: DuckDBConnection, ...args: Parameters<typeof original>) {
+          if (String(args[0]).startsWith('INSERT INTO')) read.push(String(args[0]));
+          return original.apply(this, args);
+        },
+      );
+      let status: JobStatus;
+      try {
+        status = await run({ ...load(sources), table: CLICKS, destination: CLICKS.ref, partition: '20240301' });
+      } finally {
+        mock.restoreAll();
+      }
+      assert.equal(status.outputRows, 100, JSON.stringify(status.errorResult));
+      // Where the one scan read them: memory when this machine has room there, else the disk.
+      const folder = probe ? `${MEMORY_ROOT}/tidemark-inflate-${process.pid}-` : `${tmpdir()}/tidemark-load-`;
+      assert.equal(read.filter((sql) => sql.includes(folder)).length, 1, read.join('\n'));
+      if (probe) assert.deepEqual(mine(), before);
     });
 
     it('reads each NDJSON file once on the fast path, into the same rows as the careful path reads', async () => {

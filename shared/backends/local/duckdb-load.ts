@@ -19,13 +19,13 @@ import {
   explicitReader,
   inflateGzip,
   isGzip,
-  JSON_PLAIN,
   readablePath,
   strictJsonReader,
   templateRecord,
 } from './duckdb-readers.ts';
 import { readRows } from './duckdb-session.ts';
 import { isNoRoom, MEMORY_SCAN_BYTES } from './inflate-folder.ts';
+import { checkKeys, fieldsOf, respell } from './json-keys.ts';
 import { id, lit, partitionExpr, partitionRange, PARTITIONTIME } from './duckdb-sql.ts';
 import type { Column, PartitionTarget } from './duckdb-sql.ts';
 import type { TableInfo } from './duckdb-tables.ts';
@@ -139,7 +139,8 @@ export async function stageLoad(
     );
     for (const s of files) if (problems.has(s.path)) fail(s, problems.get(s.path)!);
   }
-  const readable = files.filter((s) => !failures.has(s.uri));
+  let readable = files.filter((s) => !failures.has(s.uri));
+  if (format === 'NEWLINE_DELIMITED_JSON') readable = await checkJsonKeys(request, columns, readable, fail);
   const stageColumns = [
     ...columns,
     ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : []),
@@ -207,12 +208,6 @@ async function checkStaged(
     if (source) fail(source, message);
   };
   const stage = id(request.stage);
-  if (request.format === 'NEWLINE_DELIMITED_JSON') {
-    // read_json ignores keys it was not asked for; BigQuery rejects them ("No such field").
-    for (const u of await allThenEach(sources, fail, (group) => unknownJsonKeys(conn, columns, group))) {
-      report(u.path, `No such field: ${u.key} (in ${u.rows} row(s)); ${request.name} has no column of that name`);
-    }
-  }
   const required = (request.table?.columns ?? []).filter((c) => !c.nullable && c.name !== PARTITIONTIME);
   if (required.length > 0) {
     const counts = required.map((c, i) => `count(*) FILTER (WHERE ${id(c.name)} IS NULL) AS n${i}`).join(', ');
@@ -454,27 +449,32 @@ async function writeTemplate(scratch: string, columns: Column[]): Promise<string
   return path;
 }
 
-/** Keys of NDJSON records that are not columns (case-insensitive): the first per file, with its count. */
-async function unknownJsonKeys(
-  conn: DuckDBConnection,
+/**
+ * Checks the keys of every NDJSON file as BigQuery matches them (json-keys.ts): a file with a key
+ * that is no column or field fails; a file whose keys are spelled otherwise than the columns is
+ * read from a respelled copy in the scratch folder. Returns the files to read.
+ */
+async function checkJsonKeys(
+  request: StageRequest,
   columns: Column[],
-  sources: SourceFile[],
-): Promise<{ path: string; key: string; rows: number }[]> {
-  const known = columns.map((c) => lit(c.name.toLowerCase())).join(', ');
-  const found: { path: string; key: string; rows: number }[] = [];
-  for (let i = 0; i < sources.length; i += SCAN_FILES) {
-    const group = sources.slice(i, i + SCAN_FILES).map((s) => lit(s.path));
-    const rows = await readRows(
-      conn,
-      // Only unknown keys are unnested: a file without any costs one key list per row.
-      `SELECT f, arg_min(k, k) AS k, arg_min(n, k) AS n FROM (
-         SELECT f, k, count(*) AS n FROM (
-           SELECT filename AS f, unnest(list_filter(json_keys(json), k -> NOT list_contains([${known}], lower(k)))) AS k
-           FROM read_ndjson_objects([${group.join(', ')}], hive_partitioning=false, filename=true, ${JSON_PLAIN}))
-         GROUP BY f, k)
-       GROUP BY f`,
-    );
-    for (const r of rows) found.push({ path: String(r.f), key: String(r.k), rows: Number(r.n) });
+  files: SourceFile[],
+  fail: (s: SourceFile, message: string) => void,
+): Promise<SourceFile[]> {
+  const fields = fieldsOf(columns);
+  const out: SourceFile[] = [];
+  for (const [i, file] of files.entries()) {
+    const { problem, respell: respelled } = await checkKeys(file.path, fields, request.name);
+    if (problem) {
+      fail(file, problem);
+      continue;
+    }
+    if (!respelled) {
+      out.push(file);
+      continue;
+    }
+    const path = join(request.scratch, `k${i}`);
+    await respell(file.path, fields, path);
+    out.push({ ...file, path });
   }
-  return found;
+  return out;
 }

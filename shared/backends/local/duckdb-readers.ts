@@ -102,7 +102,7 @@ function pathList(paths: string | string[]): string {
  * DuckDB reads every file uncompressed: Node inflates gzip files first (inflateGzip), checking
  * what DuckDB's gzip reader would not. read_json spells "no compression" differently from read_csv.
  */
-export const JSON_PLAIN = `compression='uncompressed'`;
+const JSON_PLAIN = `compression='uncompressed'`;
 const CSV_PLAIN = `compression='none'`;
 
 /** A reader of one file with its columns autodetected, as BigQuery's autodetect would. */
@@ -233,7 +233,7 @@ const TEXT_TYPES = new Set(['TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ', 'TIMESTAM
 const STRUCT_FIELD = /^\s*(?:"((?:[^"]|"")*)"|([^\s"]+))\s+(\S.*)$/s;
 
 /** The fields of a STRUCT spelling, or null when `type` is not one (or is not understood). */
-function structFields(type: string): { quoted: string; name: string; type: string }[] | null {
+export function structFields(type: string): { quoted: string; name: string; type: string }[] | null {
   if (!/^STRUCT\(.*\)$/s.test(type)) return null;
   const fields = [];
   for (const field of splitTopLevel(type.slice('STRUCT('.length, -1))) {

@@ -429,6 +429,52 @@ describe('DuckDbWarehouse', () => {
       assert.match(status.errors![1]!.message, /Required field id cannot be null/);
     });
 
+    it('matches NDJSON keys to columns and fields in any case, as BigQuery does, on both paths', async () => {
+      const lines =
+        '{"ID":1,"Ts":"2024-03-01T01:00:00Z","GEO":{"Country":"KR","lat":1.5},"tags":["a"]}\n' +
+        '{"id":2,"ts":"2024-03-01T02:00:00Z","geo":{"country":"US"}}\n';
+      const spelled = file('case/a.json', lines);
+      const careful = { ...CLICKS, ref: { dataset: 'lake_us', table: 'clicks_case' } };
+      for (const [table, partition] of [
+        [CLICKS, '20240301'], // fast path first (its exact keys fail), then the careful one
+        [careful, null], // the careful path alone
+      ] as const) {
+        const status = await run({ ...load([spelled]), table, destination: table.ref, partition });
+        assert.equal(status.outputRows, 2, JSON.stringify(status.errorResult));
+        assert.deepEqual(await wh.query(`SELECT id, geo FROM lake_us.${table.ref.table} ORDER BY id`), [
+          { id: '1', geo: { country: 'KR', lat: 1.5 } },
+          { id: '2', geo: { country: 'US', lat: null } },
+        ]);
+      }
+    });
+
+    it('fails an NDJSON file with an unknown nested key or two keys for one column, on both paths', async () => {
+      const nested = file('nested/a.json', '{"id":1,"ts":"2024-03-01T01:00:00Z","geo":{"country":"KR","alt":3}}\n');
+      const inList = file(
+        'nested/b.json',
+        '{"id":2,"ts":"2024-03-01T01:00:00Z","tags":["x"],"geo":{"lat":1}}\n{"id":3,"ID":4,"ts":"2024-03-01T01:00:00Z"}\n',
+      );
+      const good = file('nested/c.json', '{"id":5,"ts":"2024-03-01T01:00:00Z"}\n');
+      for (const partition of ['20240301', null]) {
+        const status = await run({
+          ...load([good, nested, inList]),
+          table: CLICKS,
+          destination: CLICKS.ref,
+          partition,
+        });
+        assert.deepEqual(
+          status.errors?.map((e) => e.location),
+          [nested, inList],
+        );
+        assert.match(
+          status.errors![0]!.message,
+          /No such field: geo\.alt \(in 1 row\(s\)\); lake_us\.clicks has no field/,
+        );
+        assert.match(status.errors![1]!.message, /Duplicate field id: the keys "id" and "ID"/);
+        assert.equal(await count('lake_us.clicks'), 0);
+      }
+    });
+
     it('loads Parquet by column name and fails a Parquet file with another schema', async () => {
       const good = join(dir, 'good.parquet');
       const reordered = join(dir, 'reordered.parquet');

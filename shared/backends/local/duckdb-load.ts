@@ -140,7 +140,6 @@ export async function stageLoad(
     for (const s of files) if (problems.has(s.path)) fail(s, problems.get(s.path)!);
   }
   let readable = files.filter((s) => !failures.has(s.uri));
-  if (format === 'NEWLINE_DELIMITED_JSON') readable = await checkJsonKeys(request, columns, readable, fail);
   const stageColumns = [
     ...columns,
     ...(request.partitionTime ? [{ name: PARTITIONTIME, type: 'TIMESTAMPTZ', nullable: true }] : []),
@@ -148,7 +147,12 @@ export async function stageLoad(
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE ${id(request.stage)} (${[...stageColumns.map((c) => `${id(c.name)} ${c.type}`), `${id(FILE_COLUMN)} VARCHAR`].join(', ')})`,
   );
-  await readAll(conn, request, columns, readable, fail);
+  // NDJSON: one strict scan proves every key a column or field, spelled as the table spells it;
+  // only when it fails are the keys checked file by file, in Node (json-keys.ts).
+  if (!(format === 'NEWLINE_DELIMITED_JSON' && (await readStrict(conn, request, columns, readable)))) {
+    if (format === 'NEWLINE_DELIMITED_JSON') readable = await checkJsonKeys(request, columns, readable, fail);
+    await readAll(conn, request, columns, readable, fail);
+  }
   const unfailed = readable.filter((s) => !failures.has(s.uri));
   await checkStaged(conn, request, columns, stageColumns, unfailed, fail);
   return { columns, staged: true, errors: errors() };
@@ -161,6 +165,33 @@ async function detectColumns(conn: DuckDBConnection, request: StageRequest, firs
     `DESCRIBE SELECT * FROM ${autoReader(request.format, first.path, request.csv)}`,
   );
   return described.map((r) => ({ name: String(r.column_name), type: String(r.column_type), nullable: true }));
+}
+
+/**
+ * Reads every NDJSON file into the stage with strictJsonReader, which fails on any key that is
+ * not a column or field spelled as the table spells it. Returns false, the stage emptied, when
+ * any scan fails (then readAll reads them, after checkJsonKeys).
+ */
+async function readStrict(
+  conn: DuckDBConnection,
+  request: StageRequest,
+  columns: Column[],
+  sources: SourceFile[],
+): Promise<boolean> {
+  const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
+  const template = await writeTemplate(request.scratch, columns);
+  try {
+    for (let i = 0; i < sources.length; i += SCAN_FILES) {
+      const paths = sources.slice(i, i + SCAN_FILES).map((s) => s.path);
+      await conn.run(
+        `INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${strictJsonReader(template, paths, columns, FILE_COLUMN)}`,
+      );
+    }
+    return true;
+  } catch {
+    await conn.run(`DELETE FROM ${id(request.stage)}`);
+    return false;
+  }
 }
 
 /** One scan of all files; if it fails, one read per file to name each bad one. */

@@ -321,11 +321,12 @@ export function templateRecord(columns: Column[]): string {
  * from that record alone; the template's row (file 0) is filtered out before any value is cast.
  * Every column is cast to its type: values detected as JSON with the typed reader's own
  * conversion, dates and times (read as VARCHAR) as explicitReader casts them. Keys match exactly,
- * as in DuckDB's typed reader.
+ * as in DuckDB's typed reader. With `fileColumn`, every row also names its file in that column.
  */
-export function strictJsonReader(template: string, paths: string[], columns: Column[]): string {
+export function strictJsonReader(template: string, paths: string[], columns: Column[], fileColumn?: string): string {
+  const filename = fileColumn === undefined ? '' : `, filename=${lit(fileColumn)}`;
   const casts = columns.map((c) => `CAST(${id(c.name)} AS ${c.type}) AS ${id(c.name)}`).join(', ');
-  return `(SELECT * EXCLUDE (file_index) REPLACE (${casts}) FROM (SELECT *, file_index FROM read_json(${pathList([template, ...paths])}, hive_partitioning=false, format='newline_delimited', records=true, auto_detect=true, sample_size=1, maximum_sample_files=1, map_inference_threshold=-1, union_by_name=false, ignore_errors=false, ${JSON_PLAIN})) WHERE file_index > 0)`;
+  return `(SELECT * EXCLUDE (file_index) REPLACE (${casts}) FROM (SELECT *, file_index FROM read_json(${pathList([template, ...paths])}, hive_partitioning=false, format='newline_delimited', records=true, auto_detect=true, sample_size=1, maximum_sample_files=1, map_inference_threshold=-1, union_by_name=false, ignore_errors=false, ${JSON_PLAIN}${filename})) WHERE file_index > 0)`;
 }
 
 /**

@@ -320,7 +320,8 @@ interface PlainBatch {
 
 /**
  * The sources from `from` as DuckDB reads them: plain files as they are, gzip files inflated by
- * Node into the first of `folders`, each once and INFLATE_AT_ONCE at a time (on libuv threads),
+ * Node into the first of `folders` (a file too large to inflate in one call into the last), each
+ * once and INFLATE_AT_ONCE at a time (on libuv threads),
  * until `max.files` files or `max.bytes` inflated bytes. A folder with no room left is dropped
  * from `folders` (the file goes to the next one). A gzip stream that does not inflate goes to
  * `fail` and is left out. Returns the files in order, where the next batch starts, and the
@@ -348,11 +349,13 @@ export async function plainFiles(
       }
       for (;;) {
         const folder = folders[0]!;
-        const path = join(folder, `z${i}`);
-        inflated.push(path);
+        // A file inflated as a stream (too large for one call) goes to the last folder, the disk.
+        const [small, large] = [folder, folders.at(-1)!].map((f) => join(f, `z${i}`)) as [string, string];
+        inflated.push(small, large);
         try {
-          bytes += await inflateGzip(source.path, source.size, path);
-          files[i - from] = { ...source, path, gzip: false };
+          const done = await inflateGzip(source.path, source.size, small, large);
+          bytes += done.bytes;
+          files[i - from] = { ...source, path: done.path, gzip: false };
         } catch (err) {
           // No room: drop the folder (unless another file already did) and try the next one.
           if (isNoRoom(err) && (folders[0] !== folder || folders.length > 1)) {

@@ -180,12 +180,19 @@ function isZlibError(err: unknown): boolean {
 }
 
 /**
- * Inflates the gzip file at `path` (`size` bytes) into `out`, checking the whole stream: zlib
- * verifies every member's CRC and length, which DuckDB's own gzip reader does not (it reads a
- * truncated stream as if it ended there; BigQuery fails it). Returns the bytes written. A stream
- * that does not inflate throws CorruptGzipError; anything else (a full disk) is thrown as it is.
+ * Inflates the gzip file at `path` (`size` bytes) into `out`, or into `largeOut` when it is
+ * inflated as a stream (larger than one call takes: its size is then known only once written),
+ * checking the whole stream: zlib verifies every member's CRC and length, which DuckDB's own gzip
+ * reader does not (it reads a truncated stream as if it ended there; BigQuery fails it). Returns
+ * the bytes written and where. A stream that does not inflate throws CorruptGzipError; anything
+ * else (a full disk) is thrown as it is.
  */
-export async function inflateGzip(path: string, size: number, out: string): Promise<number> {
+export async function inflateGzip(
+  path: string,
+  size: number,
+  out: string,
+  largeOut = out,
+): Promise<{ bytes: number; path: string }> {
   if (size <= GZIP_WHOLE) {
     // One inflate call on a libuv thread into one output chunk of the size the trailer claims
     // (ISIZE), when it claims a plausible one: about half the CPU of the stream below.
@@ -203,12 +210,12 @@ export async function inflateGzip(path: string, size: number, out: string): Prom
     }
     if (plain) {
       await writeFile(out, plain);
-      return plain.length;
+      return { bytes: plain.length, path: out };
     }
   }
   // 1 MiB reads and output chunks: with the defaults (64 KiB in, 16 KiB out) the stream's
   // per-chunk overhead costs about half as much CPU again as inflating itself.
-  const sink = createWriteStream(out);
+  const sink = createWriteStream(largeOut);
   try {
     await pipeline(
       createReadStream(path, { highWaterMark: GZIP_CHUNK }),
@@ -218,7 +225,7 @@ export async function inflateGzip(path: string, size: number, out: string): Prom
   } catch (err) {
     throw isZlibError(err) ? new CorruptGzipError(err) : err;
   }
-  return sink.bytesWritten;
+  return { bytes: sink.bytesWritten, path: largeOut };
 }
 
 /**

@@ -15,7 +15,10 @@ import { join } from 'node:path';
 export const MEMORY_ROOT = '/dev/shm';
 const PREFIX = 'tidemark-inflate-';
 
-/** The most a load's fast path puts in memory at once (one scan's inflated files). */
+/**
+ * About the most a load's fast path puts in memory at once (one scan's inflated files; a file
+ * too large to inflate in one call goes to the disk).
+ */
 export const MEMORY_SCAN_BYTES = 256 << 20;
 
 /** Errors of a folder with no room left (or none for us): the next folder is tried. */

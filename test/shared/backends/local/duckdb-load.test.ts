@@ -123,6 +123,20 @@ describe('plainFiles', () => {
     assert.deepEqual(readFileSync(join(disk, 'z0')), rows(0));
   });
 
+  it('puts a file too large to inflate in one call in the last folder (the disk), the rest in the first', async () => {
+    const memory = join(dir, 'memory');
+    const disk = join(dir, 'disk-large');
+    mkdirSync(memory);
+    mkdirSync(disk);
+    const big = Buffer.alloc(40 << 20, '\n'); // 40 MiB of empty lines, inflated as a stream
+    const sources = [source('small.json.gz', gzipSync(rows(0))), source('big.json.gz', gzipSync(big))];
+    const batch = await plainFiles(sources, 0, { files: 10, bytes: 1 << 30 }, [memory, disk], () => assert.fail());
+    assert.deepEqual(
+      batch.files.map((f) => f.path),
+      [join(memory, 'z0'), join(disk, 'z1')],
+    );
+  });
+
   it('fails on any other write error (the machine, not the file), naming no file', async () => {
     const failed: string[] = [];
     await assert.rejects(

@@ -200,14 +200,15 @@ describe('inflateGzip', () => {
     const path = join(dir, `${name}.gz`);
     writeFileSync(path, gz);
     const out = join(dir, `${name}.out`);
-    const bytes = await inflateGzip(path, gz.length, out);
-    return { bytes, text: readFileSync(out) };
+    const { bytes, path: written } = await inflateGzip(path, gz.length, out, `${out}.large`);
+    return { bytes, text: readFileSync(written), written };
   };
   const text = Buffer.from('{"id":1}\n'.repeat(1000));
   const big = Buffer.alloc(40 << 20, 'a'); // inflates past the one-call limit: read as a stream
 
-  it('inflates a whole file, and returns its bytes', async () => {
-    const { bytes, text: out } = await inflate('whole', gzipSync(text));
+  it('inflates a whole file, and returns its bytes and where', async () => {
+    const { bytes, text: out, written } = await inflate('whole', gzipSync(text));
+    assert.equal(written, join(dir, 'whole.out'));
     assert.equal(bytes, text.length);
     assert.ok(out.equals(text));
   });
@@ -217,9 +218,10 @@ describe('inflateGzip', () => {
     assert.equal(out.toString(), `${text.toString()}tail\n`);
   });
 
-  it('inflates a file whose output is too large for one call, as a stream', async () => {
-    const { bytes } = await inflate('big', gzipSync(big));
+  it('inflates a file whose output is too large for one call, as a stream, into the large file', async () => {
+    const { bytes, written } = await inflate('big', gzipSync(big));
     assert.equal(bytes, big.length);
+    assert.equal(written, join(dir, 'big.out.large'));
   });
 
   for (const [what, gz] of [

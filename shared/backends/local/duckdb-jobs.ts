@@ -185,18 +185,14 @@ export class DuckDbJobRunner {
     let memory: string | null = null;
     try {
       const sources = await prepareSources(format, files, scratch);
+      const load = { format, csv: spec.table.csv, partitioning, partitionTime, name, scratch };
       if (table && known && target && sources.length > 0) {
         // The fast path: straight into the table in one transaction; anything wrong rolls it back.
         const request = {
-          format,
+          ...load,
           columns: known,
-          csv: spec.table.csv,
           table,
-          partitioning,
           target,
-          partitionTime,
-          name,
-          scratch,
           memory: (memory = sources.some((s) => s.gzip) ? await memoryFolder() : null),
         };
         const done = await unordered(conn, () =>
@@ -216,22 +212,7 @@ export class DuckDbJobRunner {
         );
         if (done) return;
       }
-      const staged = await stageLoad(
-        conn,
-        {
-          format,
-          columns: known,
-          csv: spec.table.csv,
-          table,
-          partitioning,
-          target,
-          partitionTime,
-          name,
-          stage,
-          scratch,
-        },
-        sources,
-      );
+      const staged = await stageLoad(conn, { ...load, columns: known, table, target, stage }, sources);
       if (staged.errors.length > 0) throw new JobFailure(staged.errors);
       const columns = staged.columns;
 

@@ -11,7 +11,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { errorMessage, TidemarkError } from '../../core/errors.ts';
 import type { Clock, JobErrorItem, JobKind, JobSpec, JobStatus, Partitioning, TableRef } from '../../core/ports.ts';
 import { runCommit } from './duckdb-commit.ts';
-import { directLoad, FILE_COLUMN, prepareSources, stageLoad, unordered } from './duckdb-load.ts';
+import { directLoad, FILE_COLUMN, prepareSources, SCAN_FILES, stageLoad, unordered } from './duckdb-load.ts';
 import { memoryFolder } from './inflate-folder.ts';
 import { resolveSources } from './duckdb-readers.ts';
 import { readRows, transaction } from './duckdb-session.ts';
@@ -51,6 +51,8 @@ export interface DuckDbJobRunnerOptions {
   owner: string;
   /** Maps a `gs://bucket/name` source URI to a local path; without it such URIs fail the job. */
   resolveUri: ((uri: string) => string) | undefined;
+  /** Files per DuckDB scan of a load (default SCAN_FILES). */
+  scanFiles?: number | undefined;
 }
 
 type LoadJob = Extract<JobSpec, { kind: 'load' }>;
@@ -71,11 +73,13 @@ export class DuckDbJobRunner {
   private readonly clock: Clock;
   private readonly owner: string;
   private readonly resolveUri: ((uri: string) => string) | undefined;
+  private readonly scanFiles: number;
 
   constructor(options: DuckDbJobRunnerOptions) {
     this.clock = options.clock;
     this.owner = options.owner;
     this.resolveUri = options.resolveUri;
+    this.scanFiles = options.scanFiles ?? SCAN_FILES;
   }
 
   /** Executes a job if it is RUNNING and ours; it ends DONE, with its errors if it fails. */
@@ -185,7 +189,15 @@ export class DuckDbJobRunner {
     let memory: string | null = null;
     try {
       const sources = await prepareSources(format, files, scratch);
-      const load = { format, csv: spec.table.csv, partitioning, partitionTime, name, scratch };
+      const load = {
+        format,
+        csv: spec.table.csv,
+        partitioning,
+        partitionTime,
+        name,
+        scratch,
+        scanFiles: this.scanFiles,
+      };
       if (table && known && target && sources.length > 0) {
         // The fast path: straight into the table in one transaction; anything wrong rolls it back.
         const request = {

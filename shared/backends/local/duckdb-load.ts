@@ -53,6 +53,8 @@ export interface StageRequest {
   stage: string;
   /** A folder of the load's own, for inflated gzip files. */
   scratch: string;
+  /** Files per DuckDB scan (SCAN_FILES). */
+  scanFiles: number;
 }
 
 /** The outcome: the columns read (null when every file was empty and none were known), and one error per bad file. */
@@ -181,8 +183,8 @@ async function readStrict(
   const extra = request.partitionTime ? `, TIMESTAMPTZ ${lit(request.partitionTime)} AS ${id(PARTITIONTIME)}` : '';
   const template = await writeTemplate(request.scratch, columns);
   try {
-    for (let i = 0; i < sources.length; i += SCAN_FILES) {
-      const paths = sources.slice(i, i + SCAN_FILES).map((s) => s.path);
+    for (let i = 0; i < sources.length; i += request.scanFiles) {
+      const paths = sources.slice(i, i + request.scanFiles).map((s) => s.path);
       await conn.run(
         `INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${strictJsonReader(template, paths, columns, FILE_COLUMN)}`,
       );
@@ -208,8 +210,8 @@ async function readAll(
       `INSERT INTO ${id(request.stage)} BY NAME SELECT *${extra} FROM ${explicitReader(request.format, paths, columns, request.csv, FILE_COLUMN)}`,
     );
   try {
-    for (let i = 0; i < sources.length; i += SCAN_FILES)
-      await insert(sources.slice(i, i + SCAN_FILES).map((s) => s.path));
+    for (let i = 0; i < sources.length; i += request.scanFiles)
+      await insert(sources.slice(i, i + request.scanFiles).map((s) => s.path));
     return;
   } catch {
     // Some file is bad; DuckDB names only the first it meets (and not always). Read them one by one.
@@ -265,10 +267,11 @@ async function checkStaged(
 }
 
 /**
- * Files per DuckDB scan. One scan of many files keeps some state per file (about 30 KiB for a
- * CSV file: 400 MiB for 10,000 files), so scans take a bounded number of files at a time.
+ * Files per DuckDB scan, unless the warehouse sets `scanFiles`. One scan of many files keeps some state
+ * per file (about 30 KiB for a CSV file: 400 MiB for 10,000 files), so scans take a bounded
+ * number of files at a time.
  */
-const SCAN_FILES = 1000;
+export const SCAN_FILES = 1000;
 
 /** Runs a check on all files in one query; if that query fails, on each file alone, naming each file it fails on. */
 async function allThenEach<T>(
@@ -388,6 +391,8 @@ export interface DirectRequest {
   scratch: string;
   /** A folder of the load's own in memory (see inflate-folder.ts), tried first for inflated files. */
   memory: string | null;
+  /** Files per DuckDB scan (SCAN_FILES). */
+  scanFiles: number;
 }
 
 /**
@@ -443,7 +448,7 @@ export async function directLoad(
     const { files, next, inflated } = await plainFiles(
       sources,
       from,
-      { files: SCAN_FILES, bytes },
+      { files: request.scanFiles, bytes },
       folders,
       () => (corrupt = true),
     );

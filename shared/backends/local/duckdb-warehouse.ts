@@ -78,6 +78,8 @@ export interface DuckDbWarehouseOptions {
    * process died alone: re-running them is the engine's work, not a reader's (default false).
    */
   readOnly?: boolean;
+  /** Files per DuckDB scan of a load (default 1,000; tests cross scan boundaries with fewer). */
+  scanFiles?: number;
 }
 
 /** One job as `jobHistory` reports it (times in epoch ms). */
@@ -123,7 +125,12 @@ export class DuckDbWarehouse implements Warehouse {
       prepare: (conn) => this.prepare(conn),
       readOnly: this.readOnly,
     });
-    this.jobs = new DuckDbJobRunner({ clock: this.clock, owner: this.owner, resolveUri: options.resolveUri });
+    this.jobs = new DuckDbJobRunner({
+      clock: this.clock,
+      owner: this.owner,
+      resolveUri: options.resolveUri,
+      scanFiles: options.scanFiles,
+    });
     liveOwners.add(this.owner);
   }
 

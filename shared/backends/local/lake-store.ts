@@ -9,10 +9,28 @@
  * keeps mtime, like `cp -p`), and nobody can set it by hand. Writes through this store are atomic
  * (temp file + rename) and serialized per object by a lock, which is also where
  * `ifGenerationMatch` is checked.
+ *
+ * Every file operation here is a synchronous call: each is one or a few small metadata or
+ * file operations, and an asynchronous call's thread-pool round trip costs many times the
+ * operation itself (a small file's read: about 24 times on a VM whose system calls are slow;
+ * BENCHMARKS.md, "Local object store"). Only the object lock waits asynchronously.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { BigIntStats, Dirent } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, rmdir, stat, utimes, writeFile } from 'node:fs/promises';
+import {
+  closeSync,
+  fstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { PreconditionFailedError, UnsafeIdentifierError } from '../../core/errors.ts';
 import type { ListOptions, ListPage, ObjectInfo, ObjectStore, WriteOptions } from '../../core/ports.ts';
@@ -173,9 +191,9 @@ export class LocalObjectStore implements ObjectStore {
   ): Promise<{ data: Buffer; generation: string; metadata?: Record<string, string> } | null> {
     const path = this.uri(bucket, name);
     if (name.endsWith('/')) return null;
-    let handle;
+    let fd;
     try {
-      handle = await open(path, 'r');
+      fd = openSync(path, 'r');
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -183,14 +201,14 @@ export class LocalObjectStore implements ObjectStore {
     try {
       // Stat and read the same open file, so data and generation belong together even if a
       // writer renames a new version into place meanwhile.
-      const stats = await handle.stat({ bigint: true });
+      const stats = fstatSync(fd, { bigint: true });
       if (!stats.isFile()) return null;
-      const data = await handle.readFile();
+      const data = readFileSync(fd);
       const generation = generationOf(stats);
-      const metadata = (await this.readSidecar(bucket, name, generation))?.metadata;
+      const metadata = this.readSidecar(bucket, name, generation)?.metadata;
       return metadata ? { data, generation, metadata } : { data, generation };
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   }
 
@@ -202,7 +220,7 @@ export class LocalObjectStore implements ObjectStore {
   ): Promise<{ generation: string }> {
     const path = this.uri(bucket, name);
     return this.withObjectLock(bucket, name, async () => {
-      const previous = await currentGeneration(path);
+      const previous = currentGeneration(path);
       if (options.ifGenerationMatch !== undefined && options.ifGenerationMatch !== previous) {
         throw new PreconditionFailedError(
           `precondition failed writing ${bucket}/${name}: expected generation ${options.ifGenerationMatch}, found ${previous === '0' ? 'none (object missing)' : previous}`,
@@ -211,30 +229,32 @@ export class LocalObjectStore implements ObjectStore {
       }
       if (name.endsWith('/')) {
         // A folder placeholder: GCS keeps a zero-byte object; a folder is the honest local equivalent.
-        await mkdir(path, { recursive: true });
-        return { generation: generationOf(await stat(path, { bigint: true })) };
+        mkdirSync(path, { recursive: true });
+        return { generation: generationOf(statSync(path, { bigint: true })) };
       }
-      await mkdir(dirname(path), { recursive: true }).catch((err: unknown) => {
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+      } catch (err) {
         throw folderClash(bucket, name, err);
-      });
+      }
       const temp = join(dirname(path), `${TEMP_PREFIX}${randomBytes(6).toString('hex')}${TEMP_SUFFIX}`);
       try {
-        await writeFile(temp, data);
-        await rename(temp, path);
+        writeFileSync(temp, data);
+        renameSync(temp, path);
       } catch (err) {
-        await rm(temp, { force: true });
+        rmSync(temp, { force: true });
         throw folderClash(bucket, name, err);
       }
-      let generation = generationOf(await stat(path, { bigint: true }));
+      let generation = generationOf(statSync(path, { bigint: true }));
       // ctime ticks with the kernel's coarse clock (a few ms): two writes in one tick would share
       // a generation and defeat compare-and-swap. Touch the inode until its ctime moves on.
       while (generation === previous) {
         await new Promise((r) => setTimeout(r, 1));
         const now = new Date();
-        await utimes(path, now, now);
-        generation = generationOf(await stat(path, { bigint: true }));
+        utimesSync(path, now, now);
+        generation = generationOf(statSync(path, { bigint: true }));
       }
-      await this.writeSidecar(bucket, name, generation, options);
+      this.writeSidecar(bucket, name, generation, options);
       return { generation };
     });
   }
@@ -243,18 +263,22 @@ export class LocalObjectStore implements ObjectStore {
     const path = this.uri(bucket, name);
     await this.withObjectLock(bucket, name, async () => {
       if (name.endsWith('/')) {
-        await rmdir(path).catch(() => {}); // only an empty folder goes, as GCS keeps the objects under it
+        try {
+          rmdirSync(path); // only an empty folder goes, as GCS keeps the objects under it
+        } catch {
+          // not empty, or gone
+        }
       } else {
-        await rm(path, { force: true });
+        rmSync(path, { force: true });
       }
-      await rm(this.sidecarPath(bucket, name), { force: true });
+      rmSync(this.sidecarPath(bucket, name), { force: true });
     });
   }
 
   private async info(bucket: string, name: string): Promise<ObjectInfo | null> {
     let stats: BigIntStats;
     try {
-      stats = await stat(join(this.root, bucket, name), { bigint: true });
+      stats = statSync(join(this.root, bucket, name), { bigint: true });
     } catch (err) {
       if (isMissing(err)) return null;
       throw err;
@@ -269,7 +293,7 @@ export class LocalObjectStore implements ObjectStore {
       // ctime, like the generation: `cp -p` keeps an old mtime, but the object was written now.
       updated: new Date(Number(stats.ctimeMs)).toISOString(),
     };
-    const metadata = (await this.readSidecar(bucket, name, generation))?.metadata;
+    const metadata = this.readSidecar(bucket, name, generation)?.metadata;
     if (metadata) info.metadata = metadata;
     return info;
   }
@@ -283,9 +307,9 @@ export class LocalObjectStore implements ObjectStore {
     return join(this.metaDir, bucket, 'meta', `${this.key(name)}.json`);
   }
 
-  private async readSidecar(bucket: string, name: string, generation: string): Promise<Sidecar | undefined> {
+  private readSidecar(bucket: string, name: string, generation: string): Sidecar | undefined {
     try {
-      const sidecar = JSON.parse(await readFile(this.sidecarPath(bucket, name), 'utf8')) as Sidecar;
+      const sidecar = JSON.parse(readFileSync(this.sidecarPath(bucket, name), 'utf8')) as Sidecar;
       // Metadata belongs to one generation; a file rewritten behind our back has none.
       return sidecar.name === name && sidecar.generation === generation ? sidecar : undefined;
     } catch {
@@ -293,19 +317,19 @@ export class LocalObjectStore implements ObjectStore {
     }
   }
 
-  private async writeSidecar(bucket: string, name: string, generation: string, options: WriteOptions): Promise<void> {
+  private writeSidecar(bucket: string, name: string, generation: string, options: WriteOptions): void {
     const path = this.sidecarPath(bucket, name);
     if (!options.metadata && !options.contentType) {
-      await rm(path, { force: true });
+      rmSync(path, { force: true });
       return;
     }
     const sidecar: Sidecar = { name, generation };
     if (options.metadata) sidecar.metadata = { ...options.metadata };
     if (options.contentType) sidecar.contentType = options.contentType;
-    await mkdir(dirname(path), { recursive: true });
+    mkdirSync(dirname(path), { recursive: true });
     const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-    await writeFile(temp, JSON.stringify(sidecar));
-    await rename(temp, path);
+    writeFileSync(temp, JSON.stringify(sidecar));
+    renameSync(temp, path);
   }
 
   private withObjectLock<T>(bucket: string, name: string, fn: () => Promise<T>): Promise<T> {
@@ -315,9 +339,9 @@ export class LocalObjectStore implements ObjectStore {
 }
 
 /** '0' when the object does not exist (the GCS convention for ifGenerationMatch). */
-async function currentGeneration(path: string): Promise<string> {
+function currentGeneration(path: string): string {
   try {
-    const stats = await stat(path, { bigint: true });
+    const stats = statSync(path, { bigint: true });
     return stats.isFile() ? generationOf(stats) : '0';
   } catch (err) {
     if (isMissing(err)) return '0';
@@ -370,7 +394,7 @@ interface WalkBounds {
 async function* walkSorted(bucketDir: string, rel: string, bounds: WalkBounds): AsyncGenerator<string> {
   let entries: Dirent[];
   try {
-    entries = await readdir(join(bucketDir, rel), { withFileTypes: true });
+    entries = readdirSync(join(bucketDir, rel), { withFileTypes: true });
   } catch (err) {
     if (isMissing(err)) return;
     throw err;

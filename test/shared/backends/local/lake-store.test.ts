@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fsPromises from 'node:fs/promises';
+import fs from 'node:fs';
 import { syncBuiltinESMExports } from 'node:module';
 import { after, beforeEach, describe, it, mock } from 'node:test';
 import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
@@ -233,11 +233,11 @@ describe('LocalObjectStore', () => {
   });
 
   describe('listing cost', () => {
-    /** Counts the folders a call reads (lake-store imports readdir from node:fs/promises). */
+    /** Counts the folders a call reads (lake-store imports readdirSync from node:fs). */
     async function countingReaddirs<T>(fn: () => Promise<T>): Promise<{ result: T; reads: string[] }> {
       const reads: string[] = [];
-      const original = fsPromises.readdir;
-      mock.method(fsPromises, 'readdir', (path: string, ...rest: unknown[]) => {
+      const original = fs.readdirSync;
+      mock.method(fs, 'readdirSync', (path: string, ...rest: unknown[]) => {
         reads.push(String(path));
         return (original as (...a: unknown[]) => unknown)(path, ...rest);
       });

@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { BackendUnavailableError } from '../../core/errors.ts';
@@ -88,64 +88,86 @@ export async function withFileLock<T>(lockPath: string, fn: () => Promise<T>, op
  * - mkdir builds `<lock>.<uuid>.tmp/holder.json` and renames the folder onto the lock path (atomic;
  *   it fails when a lock, never empty, is there: reported as EEXIST like mkdir would);
  * - rmdir renames the lock away first (atomic), then deletes it.
+ * These and stat/utimes run as synchronous calls that answer on the next tick: each is a few
+ * small metadata operations, and an asynchronous call's thread-pool round trip costs many times
+ * the operation itself (BENCHMARKS.md, "Local object store").
  */
-function holderFs(record: () => LockHolder): typeof fs {
-  const trash = (path: string) => `${path}.${randomUUID()}.released`;
-  return {
-    ...fs,
-    mkdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) => {
+const lockFs: typeof fs = {
+  ...fs,
+  rmdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) =>
+    answer(cb, () => removeLockDir(path))) as typeof fs.rmdir,
+  rmdirSync: removeLockDir as typeof fs.rmdirSync,
+  stat: ((path: string, cb: (err: NodeJS.ErrnoException | null, stats?: fs.Stats) => void) =>
+    answer(cb, () => fs.statSync(path))) as typeof fs.stat,
+  utimes: ((path: string, atime: Date, mtime: Date, cb: (err: NodeJS.ErrnoException | null) => void) =>
+    answer(cb, () => fs.utimesSync(path, atime, mtime))) as typeof fs.utimes,
+};
+
+function removeLockDir(path: string): void {
+  const gone = `${path}.${randomUUID()}.released`;
+  fs.renameSync(path, gone);
+  fs.rmSync(gone, { recursive: true, force: true });
+}
+
+/**
+ * lockFs with a mkdir that writes `holder`'s record. It inherits from lockFs, and what
+ * proper-lockfile learns of the file system (its mtime precision, cached on the fs object) is
+ * copied back by `remember`, so it is probed once per process, not once per lock.
+ */
+function holderFs(holder: string): typeof fs {
+  const made = Object.create(lockFs) as typeof fs;
+  made.mkdir = ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) =>
+    answer(cb, () => {
       const temp = `${path}.${randomUUID()}.tmp`;
-      const cleanup = (err: NodeJS.ErrnoException | null) =>
-        fs.rm(temp, { recursive: true, force: true }, () => cb(err));
-      fs.mkdir(temp, (err) => {
-        if (err) return cb(err);
-        fs.writeFile(join(temp, 'holder.json'), JSON.stringify(record()), (err) => {
-          if (err) return cleanup(err);
-          fs.rename(temp, path, (err) => {
-            if (
-              err &&
-              (err.code === 'ENOTEMPTY' || err.code === 'EEXIST' || err.code === 'EISDIR' || err.code === 'ENOTDIR')
-            ) {
-              return cleanup(
-                Object.assign(new Error(`EEXIST: lock exists, mkdir '${path}'`), { code: 'EEXIST', path }),
-              );
-            }
-            if (err) return cleanup(err);
-            cb(null);
-          });
-        });
-      });
-    }) as typeof fs.mkdir,
-    rmdir: ((path: string, cb: (err: NodeJS.ErrnoException | null) => void) => {
-      const gone = trash(path);
-      fs.rename(path, gone, (err) => {
-        if (err) return cb(err);
-        fs.rm(gone, { recursive: true, force: true }, () => cb(null));
-      });
-    }) as typeof fs.rmdir,
-    rmdirSync: ((path: string) => {
-      const gone = trash(path);
-      fs.renameSync(path, gone);
-      fs.rmSync(gone, { recursive: true, force: true });
-    }) as typeof fs.rmdirSync,
-  };
+      fs.mkdirSync(temp);
+      try {
+        const record: LockHolder = {
+          pid: process.pid,
+          holder,
+          acquiredAt: new Date().toISOString(),
+          token: randomUUID(),
+        };
+        fs.writeFileSync(join(temp, 'holder.json'), JSON.stringify(record));
+        fs.renameSync(temp, path);
+      } catch (err) {
+        fs.rmSync(temp, { recursive: true, force: true });
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code === 'ENOTEMPTY' || code === 'EEXIST' || code === 'EISDIR' || code === 'ENOTDIR')
+          throw Object.assign(new Error(`EEXIST: lock exists, mkdir '${path}'`), { code: 'EEXIST', path });
+        throw err;
+      }
+    })) as typeof fs.mkdir;
+  return made;
+}
+
+function remember(used: typeof fs): void {
+  for (const key of Object.getOwnPropertySymbols(used))
+    if (!(key in lockFs)) Object.defineProperty(lockFs, key, { value: (used as never)[key] });
+}
+
+/** Runs `op` now and hands its outcome to the callback on the next tick, as an fs callback API would. */
+function answer<T>(cb: (err: NodeJS.ErrnoException | null, value?: T) => void, op: () => T): void {
+  let value: T;
+  try {
+    value = op();
+  } catch (err) {
+    process.nextTick(cb, err as NodeJS.ErrnoException);
+    return;
+  }
+  process.nextTick(cb, null, value);
 }
 
 async function acquire(lockPath: string, opts: FileLockOptions): Promise<() => Promise<void>> {
-  await mkdir(dirname(lockPath), { recursive: true });
+  fs.mkdirSync(dirname(lockPath), { recursive: true });
   const stale = Math.max(2000, opts.staleMs ?? 10_000);
   const started = Date.now();
   let poll = MIN_POLL_MS;
   for (;;) {
     try {
-      return await lockfile.lock(lockPath, {
+      const used = holderFs(opts.holder);
+      const release = await lockfile.lock(lockPath, {
         lockfilePath: lockPath,
-        fs: holderFs(() => ({
-          pid: process.pid,
-          holder: opts.holder,
-          acquiredAt: new Date().toISOString(),
-          token: randomUUID(),
-        })),
+        fs: used,
         realpath: false,
         stale,
         update: Math.floor(stale / 2),
@@ -155,6 +177,8 @@ async function acquire(lockPath: string, opts: FileLockOptions): Promise<() => P
           ((err) =>
             process.emitWarning(`lock ${lockPath} was compromised while held: ${err.message}`, 'TidemarkLockWarning')),
       });
+      remember(used);
+      return release;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err;
     }

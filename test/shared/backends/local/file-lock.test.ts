@@ -152,7 +152,9 @@ describe('withFileLock', () => {
         await new Promise((r) => setImmediate(r));
       }
     })();
-    for (let i = 0; i < 30; i++) await withFileLock(lockPath, async () => {}, { waitMs: 1000, holder: `cycle ${i}` });
+    // Each holder keeps the lock for a turn of the event loop, so the watcher gets to look.
+    const aTurn = () => new Promise((r) => setImmediate(r));
+    for (let i = 0; i < 30; i++) await withFileLock(lockPath, aTurn, { waitMs: 1000, holder: `cycle ${i}` });
     running = false;
     await watch;
     assert.ok(seen.length > 0, 'the watcher saw the lock at least once');

@@ -12,7 +12,7 @@
  *
  * Every file operation here is a synchronous call: each is one or a few small metadata or
  * file operations, and an asynchronous call's thread-pool round trip costs many times the
- * operation itself (a small file's read: about 24 times on a VM whose system calls are slow;
+ * operation itself (a small file's read: about 12 times on a VM whose system calls are slow;
  * BENCHMARKS.md, "Local object store"). Only the object lock waits asynchronously.
  */
 import { createHash, randomBytes } from 'node:crypto';

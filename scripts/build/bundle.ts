@@ -2,7 +2,8 @@
  * esbuild options and plugins for one function: index.js plus, for each package the project's
  * own code loads with import(), a file of its own under lazy/ read only when that import runs.
  */
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import * as esbuild from 'esbuild';
 import type { BuildOptions, Metafile, Plugin } from 'esbuild';
 import { lazyWrapperSource } from './code-cache.ts';
@@ -165,16 +166,34 @@ function sharedPackagesExternal(except: string): Plugin {
   };
 }
 
+/** A lazy package's file as built: its esbuild metafile, the input it starts from, the folder it was built in. */
+export interface LazyBuild {
+  pkg: string;
+  file: string;
+  metafile: Metafile;
+  entry: string;
+}
+
+/**
+ * Lazy files already built in this build, by package and file name: a lazy file depends only on
+ * the package, so the functions of one build bundle it once and copy it (see buildLazyPackages).
+ */
+export type LazyBuilds = Map<string, Promise<LazyBuild & { dir: string }>>;
+
 /**
  * Bundles each lazily imported package into its own file beside index.js, and each shared
- * package one of them requires (SHARED_PACKAGES) into one more.
+ * package one of them requires (SHARED_PACKAGES) into one more. With `built` (one per build),
+ * a package another function already bundled is copied from that function's folder with its
+ * map and legal notices: the bytes are the same (the same options, and every function folder
+ * is at the same depth, so the maps' relative source paths are too).
  */
 export async function buildLazyPackages(
   root: string,
   dir: string,
   lazy: Map<string, string>,
-): Promise<{ pkg: string; file: string; metafile: Metafile; entry: string }[]> {
-  const one = async (pkg: string, file: string) => {
+  built: LazyBuilds = new Map(),
+): Promise<LazyBuild[]> {
+  const bundleOne = async (pkg: string, file: string) => {
     const result = await esbuild.build({
       ...commonOptions(root),
       entryPoints: [pkg],
@@ -183,19 +202,38 @@ export async function buildLazyPackages(
       metafile: true,
     });
     const entry = Object.values(result.metafile.outputs).find((o) => o.entryPoint)?.entryPoint ?? pkg;
-    return { pkg, file, metafile: result.metafile, entry };
+    return { pkg, file, metafile: result.metafile, entry, dir };
   };
-  const built = await Promise.all([...lazy].map(([pkg, file]) => one(pkg, file)));
+  const one = async (pkg: string, file: string): Promise<LazyBuild> => {
+    const key = `${pkg}\0${file}`;
+    const first = built.get(key);
+    if (!first) {
+      const building = bundleOne(pkg, file);
+      built.set(key, building);
+      const { dir: _dir, ...own } = await building;
+      return own;
+    }
+    const made = await first;
+    const outputs: Metafile['outputs'] = {};
+    for (const [out, o] of Object.entries(made.metafile.outputs)) {
+      const to = join(dir, relative(made.dir, resolve(root, out)));
+      mkdirSync(dirname(to), { recursive: true });
+      copyFileSync(resolve(root, out), to);
+      outputs[relative(root, to).split(sep).join('/')] = o;
+    }
+    return { pkg, file, metafile: { inputs: made.metafile.inputs, outputs }, entry: made.entry };
+  };
+  const done = await Promise.all([...lazy].map(([pkg, file]) => one(pkg, file)));
   const needed = SHARED_PACKAGES.filter(
     (pkg) =>
       !lazy.has(pkg) &&
-      built.some((b) =>
+      done.some((b) =>
         Object.values(b.metafile.inputs).some((i) =>
           i.imports.some((imp) => imp.external && imp.path === `./${lazyFileName(pkg).slice('lazy/'.length)}`),
         ),
       ),
   );
-  return [...built, ...(await Promise.all(needed.map((pkg) => one(pkg, lazyFileName(pkg)))))];
+  return [...done, ...(await Promise.all(needed.map((pkg) => one(pkg, lazyFileName(pkg)))))];
 }
 
 /** Turns esbuild's failure into a BuildError naming the function. */

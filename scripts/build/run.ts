@@ -9,6 +9,7 @@ import type { Metafile } from 'esbuild';
 import type { Config } from '../../shared/config/types.ts';
 import { BuildError, FRAMEWORK } from './common.ts';
 import { bundleOptions, buildLazyPackages, esbuildFailure, LAZY_NAMESPACE, unreachableOnNode22 } from './bundle.ts';
+import type { LazyBuilds } from './bundle.ts';
 import { bundleWithProjectChunks } from './project-chunks.ts';
 import { CODE_CACHE_LOADER, writeCodeCaches } from './code-cache.ts';
 import { discoverFunctions } from './discover.ts';
@@ -31,6 +32,8 @@ export interface BuildRunOptions {
   configFile: string | undefined;
   /** resolveConfigForBuild(configFile), computed once by buildAll. */
   config?: Config;
+  /** Lazy files the other functions of this build made (buildAll shares one). */
+  lazyBuilds?: LazyBuilds;
 }
 
 /** Builds one function into outdir/<name>/ (the folder is replaced). */
@@ -56,7 +59,9 @@ export async function buildFunction(
   // Only the lazy packages whose import() survived tree shaking get a file.
   const kept = new Set(Object.values(metafile.outputs).flatMap((o) => Object.keys(o.inputs)));
   for (const pkg of lazyFound.keys()) if (!kept.has(`${LAZY_NAMESPACE}:${pkg}`)) lazyFound.delete(pkg);
-  const lazy = await buildLazyPackages(opts.root, dir, lazyFound).catch((err: unknown) => esbuildFailure(fn, err));
+  const lazy = await buildLazyPackages(opts.root, dir, lazyFound, opts.lazyBuilds).catch((err: unknown) =>
+    esbuildFailure(fn, err),
+  );
 
   const problems = checkHygiene(metafile, fn.entry);
   for (const l of lazy) {
@@ -199,8 +204,11 @@ export async function buildAll(opts: BuildRunOptions): Promise<BundleResult[]> {
   const config = opts.configFile ? resolveConfigForBuild(opts.configFile) : undefined;
   mkdirSync(opts.outdir, { recursive: true });
   // Build them all, then report every failure, not only the first.
+  const lazyBuilds: LazyBuilds = new Map();
   const settled = await Promise.allSettled(
-    fns.map((fn) => buildFunction({ ...opts, ...(config ? { config } : {}) }, fn, frameworkVersion, version)),
+    fns.map((fn) =>
+      buildFunction({ ...opts, lazyBuilds, ...(config ? { config } : {}) }, fn, frameworkVersion, version),
+    ),
   );
   const failures = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
   if (failures.length) {

@@ -27,16 +27,7 @@ function cli(
   return new Promise((done, fail) => {
     const p = spawn(
       process.execPath,
-      [
-        '--import',
-        import.meta.resolve('tsx'),
-        join(ROOT, 'shared/cli/main.ts'),
-        '--config',
-        join(dir, 'tidemark.config.yaml'),
-        '--backend',
-        'gcp',
-        ...args,
-      ],
+      [join(ROOT, 'shared/cli/main.ts'), '--config', join(dir, 'tidemark.config.yaml'), '--backend', 'gcp', ...args],
       {
         cwd: dir,
         env: { PATH: process.env.PATH ?? '', HOME: home, GCE_METADATA_HOST: '127.0.0.1:1', ...extraEnv },
@@ -98,7 +89,7 @@ it(
     await runCli(['node', 'tidemark', '--config', ${JSON.stringify(join(dir, 'tidemark.config.yaml'))}, 'config', 'check'], {});
     await new Promise((r) => setTimeout(r, 60_000));`;
     const r = await new Promise<{ code: number | null; stderr: string }>((done, fail) => {
-      const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], {
+      const p = spawn(process.execPath, ['--input-type=module', '-e', code], {
         cwd: dir,
         stdio: ['ignore', 'ignore', 'pipe'],
       });

@@ -125,8 +125,6 @@ function child(
     const p = spawn(
       process.execPath,
       [
-        '--import',
-        'tsx',
         '--input-type=module',
         '-e',
         `const { DuckDbWarehouse: Warehouse } = await import(${JSON.stringify(MODULE)});\n${code}`,

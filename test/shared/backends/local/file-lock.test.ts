@@ -24,13 +24,7 @@ function child(
   return new Promise((done, fail) => {
     const p = spawn(
       process.execPath,
-      [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `const lock = await import(${JSON.stringify(MODULE)});\n${code}`,
-      ],
+      ['--input-type=module', '-e', `const lock = await import(${JSON.stringify(MODULE)});\n${code}`],
       {
         cwd: resolve(import.meta.dirname, '../../../..'),
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,7 +34,7 @@ it('answers without adopting a job a dead process left RUNNING, and refuses writ
       const w = new DuckDbWarehouse({ file: ${JSON.stringify(file)}, jobDelayMs: () => 60000, idleCloseMs: 10 });
       await w.insertJob({ kind: 'noop', jobId: 'orphan_q', labels: {} });
       process.exit(0);`;
-    const p = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), '--input-type=module', '-e', code], {
+    const p = spawn(process.execPath, ['--input-type=module', '-e', code], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -15,12 +15,17 @@ import { resourceGraph } from './pulumi-graph.ts';
 
 type Consumer = 'deploy' | 'after' | 'graph' | 'readme';
 
-async function render(config: Config, deploy: DeploySettings): Promise<Record<Consumer, string>> {
+/** The consumers' output (only `which`: the Pulumi graph is the slow one). */
+async function render(
+  config: Config,
+  deploy: DeploySettings,
+  which: readonly Consumer[] = ['deploy', 'after', 'graph', 'readme'],
+): Promise<Partial<Record<Consumer, string>>> {
   return {
-    deploy: JSON.stringify(deployCommands(config, deploy)),
-    after: afterDeployScript(config, deploy),
-    graph: JSON.stringify(await resourceGraph(config, deploy)),
-    readme: roleTable(deploy.serviceAccountPrefix),
+    ...(which.includes('deploy') ? { deploy: JSON.stringify(deployCommands(config, deploy)) } : {}),
+    ...(which.includes('after') ? { after: afterDeployScript(config, deploy) } : {}),
+    ...(which.includes('graph') ? { graph: JSON.stringify(await resourceGraph(config, deploy)) } : {}),
+    ...(which.includes('readme') ? { readme: roleTable(deploy.serviceAccountPrefix) } : {}),
   };
 }
 
@@ -234,11 +239,15 @@ describe('every consumer follows the config', async () => {
   const before = await render(base, deployWith());
   for (const c of CASES) {
     it(`${c.what}: ${c.from} → ${c.to} in ${c.in.join(', ')}`, async () => {
-      const after = await render({ ...base, ...c.config }, deployWith(c.deploy));
+      const after = await render({ ...base, ...c.config }, deployWith(c.deploy), c.in);
       for (const consumer of c.in) {
-        assert.match(before[consumer], whole(c.from), `${consumer} had ${c.from} before (the case is not vacuous)`);
-        assert.match(after[consumer], whole(c.to), `${consumer} follows ${c.what}: ${c.to}`);
-        assert.doesNotMatch(after[consumer], whole(c.from), `${consumer} still has ${c.from} after changing ${c.what}`);
+        assert.match(before[consumer]!, whole(c.from), `${consumer} had ${c.from} before (the case is not vacuous)`);
+        assert.match(after[consumer]!, whole(c.to), `${consumer} follows ${c.what}: ${c.to}`);
+        assert.doesNotMatch(
+          after[consumer]!,
+          whole(c.from),
+          `${consumer} still has ${c.from} after changing ${c.what}`,
+        );
       }
     });
   }

@@ -106,7 +106,14 @@ const lockFs: typeof fs = {
 function removeLockDir(path: string): void {
   const gone = `${path}.${randomUUID()}.released`;
   fs.renameSync(path, gone);
-  fs.rmSync(gone, { recursive: true, force: true });
+  // A lock folder holds its holder record only: two calls, not a recursive walk (which tries
+  // rmdir first, then lists); anything else in it is left to the recursive removal.
+  try {
+    fs.unlinkSync(join(gone, 'holder.json'));
+    fs.rmdirSync(gone);
+  } catch {
+    fs.rmSync(gone, { recursive: true, force: true });
+  }
 }
 
 /**

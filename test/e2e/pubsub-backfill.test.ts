@@ -35,7 +35,7 @@ import {
   servePushEndpoint,
   withEmulator,
 } from '../helpers/pubsub-emulator.ts';
-import type { GcloudCli, PushEndpoint } from '../helpers/pubsub-emulator.ts';
+import type { GcloudCli, PulledMessage, PushEndpoint } from '../helpers/pubsub-emulator.ts';
 
 const README = resolve(dirname(fileURLToPath(import.meta.url)), '../../README.md');
 const BACKFILL = 'tidemark-backfill';
@@ -45,6 +45,10 @@ const DLQ = 'tidemark-backfill-dlq';
 const DLQ_SUB = 'tidemark-backfill-dlq-sub';
 const POISON = 'tidemark-backfill-poison';
 const POISON_PUSH = 'eventarc-tidemark-backfill-poison-sub';
+/** The poison subscription's own dead-letter topic: its message is dead-lettered while other tests run. */
+const POISON_DLQ = 'tidemark-backfill-poison-dlq';
+const POISON_DLQ_SUB = 'tidemark-backfill-poison-dlq-sub';
+const POISON_PAYLOAD = { table: 'events', partition: '2026112414', force: false, reason: 'poison' };
 /** A backfill topic of its own for a table whose job budget is spent (the requeue goes back here). */
 const BUDGET = 'tidemark-backfill-budget';
 const BUDGET_PUSH = 'eventarc-tidemark-backfill-budget-sub';
@@ -107,6 +111,11 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
   const outcomes = new Map<string, Acknowledged<BackfillOutcome>[]>();
   /** Partitions whose next sync "loses its instance" right after the load job finished. */
   const crashOnce = new Set<string>();
+  /**
+   * The poison message, published once the subscriptions exist, and what its dead-letter topic
+   * received: its five failed deliveries (seconds of the emulator's backoff) overlap the other tests.
+   */
+  let poison: Promise<{ messageId: string; dead: PulledMessage[] }>;
 
   const rowsIn = (partition: string) => env.count(`strftime(_PARTITIONTIME, '%Y%m%d%H') = '${partition}'`);
   const answered = (endpoint: PushEndpoint, messageId: string) =>
@@ -176,8 +185,14 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
         maximumBackoff: { seconds: BUDGET_MIN_BACKOFF_S },
       },
     });
-    const [poison] = await pubsub.createTopic(POISON);
-    await poison.createSubscription(POISON_PUSH, { pushConfig: { pushEndpoint: poisonFn.url(POISON) }, ...delivery });
+    const [poisonDlq] = await pubsub.createTopic(POISON_DLQ);
+    await poisonDlq.createSubscription(POISON_DLQ_SUB);
+    const [poisonTopic] = await pubsub.createTopic(POISON);
+    await poisonTopic.createSubscription(POISON_PUSH, {
+      pushConfig: { pushEndpoint: poisonFn.url(POISON) },
+      ...delivery,
+      deadLetterPolicy: { deadLetterTopic: poisonDlq.name, maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS },
+    });
 
     const [meta] = await pubsub.subscription(BACKFILL_PUSH).getMetadata();
     assert.deepEqual(meta.deadLetterPolicy, {
@@ -185,6 +200,12 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
       maxDeliveryAttempts: MAX_DELIVERY_ATTEMPTS,
     });
     assert.equal(Number(meta.retryPolicy?.minimumBackoff?.seconds), 0);
+
+    poison = (async () => {
+      const [messageId = ''] = await deps.bus.publish(POISON, [POISON_PAYLOAD], { origin: 'test' });
+      return { messageId, dead: await pullUntil(emu.emulator, POISON_DLQ_SUB, { count: 1, timeoutMs: 60_000 }) };
+    })();
+    poison.catch(() => {}); // awaited by its test; a failure before then is that test's to report
   });
 
   after(async () => {
@@ -328,12 +349,9 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
   });
 
   it('dead-letters a message after 5 failed deliveries, payload and attributes intact', async () => {
-    const payload = { table: 'events', partition: '2026112414', force: false, reason: 'poison' };
-    const [messageId = ''] = await deps.bus.publish(POISON, [payload], { origin: 'test' });
-
-    const dead = await pullUntil(emu.emulator, DLQ_SUB, { count: 1, timeoutMs: 30_000 });
+    const { messageId, dead } = await poison;
     assert.equal(dead.length, 1, JSON.stringify(dead));
-    assert.equal(dead[0]!.text, JSON.stringify(payload));
+    assert.equal(dead[0]!.text, JSON.stringify(POISON_PAYLOAD));
     assert.equal(dead[0]!.attributes.origin, 'test');
     assert.equal(dead[0]!.attributes.CloudPubSubDeadLetterSourceSubscription, POISON_PUSH);
     assert.equal(dead[0]!.attributes.CloudPubSubDeadLetterSourceDeliveryCount, String(MAX_DELIVERY_ATTEMPTS));

@@ -24,7 +24,6 @@
  * deterministic, inserted once, and a 409 is adopted only with this commit's label, so a
  * redelivered or crashed commit is found and finished, never applied twice.
  */
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '../log.ts';
 import type { TableRoute } from '../routing/router.ts';
@@ -56,6 +55,7 @@ import type { JobStatus, TableRef } from './ports.ts';
 import { heldFiles, isLoaded, readState, recoverState, tryWriteState } from './state.ts';
 import type { Inflight, PartitionState } from './state.ts';
 import type { SyncRequest, SyncResult } from './sync.ts';
+import { processOwner } from './owner.ts';
 
 /** What one table's commit tick did. */
 export interface CommitResult {
@@ -199,7 +199,7 @@ async function commitTable(engine: Engine, route: TableRoute, now: boolean): Pro
   const open: OpenCommit = {
     jobId,
     commitId: randomBytes(8).toString('hex'),
-    owner: `${hostname()}:${process.pid}`,
+    owner: processOwner(),
     startedAt: clock.now(),
     stage: `${table.name}__tidemark_commit_${handle.record.epoch.slice(0, 8)}_${seq}`,
     partitions: [...byPartition.keys()].sort(),

@@ -16,7 +16,6 @@
  *   a crash at any step leaves either nothing, or a claim whose job is found and settled later.
  * - Bad files are quarantined (by name and generation) and the rest of P is loaded.
  */
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { TableConfig } from '../config/types.ts';
 import { checkBudget, reserveJob } from './budget.ts';
@@ -27,6 +26,7 @@ import { fingerprintObjects, jobIdFor } from './fingerprint.ts';
 import { claimFor, decide, logKept, planFiles, viewPartition } from './partition-view.ts';
 import { heldFiles, isLoaded, readState, recoverState, tryWriteState, updateState } from './state.ts';
 import type { Inflight, PartitionState, QuarantineEntry } from './state.ts';
+import { processOwner } from './owner.ts';
 
 export { defaultEngineOptions } from './engine.ts';
 export type { Engine, EngineOptions, SyncStep } from './engine.ts';
@@ -95,7 +95,7 @@ export async function syncPartition(engine: Engine, req: SyncRequest): Promise<S
   if (table.commit.mode === 'dml') return (await import('./commit.ts')).requestCommit(engine, route, req);
   const { store, clock, config } = engine;
   const log = engine.log.child({ table: table.name, partition: req.partition });
-  const owner = `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
+  const owner = `${processOwner()}:${randomBytes(3).toString('hex')}`;
   const step = async (s: SyncStep, jobId?: string) =>
     engine.hooks?.step?.(s, { table: table.name, partition: req.partition, jobId });
 

@@ -45,11 +45,14 @@ export async function memoryFolder(root = MEMORY_ROOT): Promise<string | null> {
   }
 }
 
-/** Removes the inflate folders of processes that no longer run. */
-export async function removeOrphans(root = MEMORY_ROOT): Promise<string[]> {
+/**
+ * Removes the folders under `root` named `<prefix><pid>-*` whose process no longer runs (the
+ * inflate folders by default; the tests' scratch folders use it too).
+ */
+export async function removeOrphans(root = MEMORY_ROOT, prefix = PREFIX): Promise<string[]> {
   const removed: string[] = [];
   for (const name of await readdir(root)) {
-    const pid = new RegExp(`^${PREFIX}(\\d+)-`).exec(name)?.[1];
+    const pid = new RegExp(`^${prefix}(\\d+)-`).exec(name)?.[1];
     if (pid === undefined || isRunning(Number(pid))) continue;
     await rm(join(root, name), { recursive: true, force: true });
     removed.push(name);

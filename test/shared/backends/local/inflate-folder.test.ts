@@ -38,6 +38,15 @@ describe('memoryFolder', () => {
     await memoryFolder(root); // a new load removes them too
     assert.ok(readdirSync(root).every((n) => !n.includes(String(GONE))));
   });
+
+  it('removes the orphans of another prefix when asked (the test scratch folders), and only those', async () => {
+    const inflate = join(root, `tidemark-inflate-${GONE}-ghi`);
+    const scratch = join(root, `tidemark-test-${GONE}-jkl`);
+    for (const dir of [inflate, scratch]) mkdirSync(join(dir, 'sub'), { recursive: true });
+    assert.deepEqual(await removeOrphans(root, 'tidemark-test-'), [basename(scratch)]);
+    assert.ok(existsSync(inflate));
+    assert.deepEqual(await removeOrphans(root), [basename(inflate)]);
+  });
 });
 
 describe('isNoRoom', () => {

@@ -34,6 +34,7 @@ import { afterDeployScript, deployCommands, skippedDeploys } from '../../infra/d
 import { loadDeploySettings } from '../../infra/deploy-config.ts';
 import { loadConfig } from '../../shared/config/load.ts';
 import type { StreamConfig } from '../../shared/config/types.ts';
+import { findOnPath } from '../helpers/which.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const FUNCTIONS = discoverFunctions(ROOT);
@@ -488,13 +489,6 @@ describe('the after-deploy script (what only a deploy creates)', () => {
 });
 
 // ---- gcloud's own argument parsing ---------------------------------------------------------
-
-function findOnPath(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, cmd))) return join(dir, cmd);
-  }
-  return undefined;
-}
 
 interface Outcome {
   code: number | null;

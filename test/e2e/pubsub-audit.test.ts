@@ -63,7 +63,7 @@ describe('auditGaps through the Pub/Sub emulator', { ...emulatorSuite(), timeout
       answers.push(await onAuditMessage(deps, event));
     });
     auditFn = await servePushEndpoint('auditE2E', project);
-    gcloud = await gcloudForEmulator(emu.emulator);
+    gcloud = gcloudForEmulator(emu.emulator);
 
     const [backfill] = await pubsub.createTopic(BACKFILL);
     await backfill.createSubscription(BACKFILL_PULL);

@@ -162,7 +162,7 @@ describe('backfillPartition through the Pub/Sub emulator', { ...emulatorSuite(),
     backfillFn = await servePushEndpoint('backfillE2E', project);
     poisonFn = await servePushEndpoint('alwaysFails', project);
     budgetFn = await servePushEndpoint('budgetE2E', project);
-    gcloud = await gcloudForEmulator(emu.emulator);
+    gcloud = gcloudForEmulator(emu.emulator);
 
     const [dlq] = await pubsub.createTopic(DLQ);
     await dlq.createSubscription(DLQ_SUB);

@@ -40,6 +40,8 @@ export const INSTALL_HINT =
   'install it with `gcloud components install pubsub-emulator beta` (or `apt-get install google-cloud-cli-pubsub-emulator`); it needs Java 11+';
 
 const READY_TIMEOUT_MS = 30_000;
+/** JVM flags for the emulator (its launcher reads CLOUD_PUBSUB_EMULATOR_OPTS; a user's value wins). */
+const JVM_OPTS = '-XX:TieredStopAtLevel=1 -XX:+UseSerialGC';
 /** The emulator keeps nothing worth a graceful shutdown: SIGKILL after this. */
 const STOP_TIMEOUT_MS = 1_000;
 
@@ -81,6 +83,9 @@ export async function startPubSubEmulator(options: { projectId?: string } = {}):
     cwd: dir, // whatever it writes goes there and is removed with it
     detached: true, // its own process group: the Java child dies with it
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A short-lived test server: the quick JIT and the serial collector start it with ~40% less
+    // CPU (5.6 -> 3.4 s to ready and 20 topics here) and it never runs long enough to miss C2.
+    env: { ...process.env, CLOUD_PUBSUB_EMULATOR_OPTS: process.env.CLOUD_PUBSUB_EMULATOR_OPTS ?? JVM_OPTS },
   });
   let output = '';
   const keep = (chunk: Buffer) => {

@@ -39,14 +39,16 @@ export async function deliverUntilQuiet<T>(
   const maxAttempts = opts.maxAttempts ?? 500;
   const concurrency = opts.concurrency ?? 1;
   const start = clock.now();
-  let queue: Delivery<T>[] = items.map((item, i) => ({ item, dueAt: start + i * (opts.spacingMs ?? 0), attempt: 1 }));
+  // Kept in order of dueAt (ties in order of arrival).
+  const queue: Delivery<T>[] = [];
+  items.forEach((item, i) => enqueue(queue, { item, dueAt: start + i * (opts.spacingMs ?? 0), attempt: 1 }));
   const stats: PlatformStats = { deliveries: 0, retries: 0, acknowledgedErrors: [] };
   while (queue.length) {
-    queue.sort((a, b) => a.dueAt - b.dueAt);
     const due = queue[0]!.dueAt;
     if (due > clock.now()) clock.ms = due;
-    const batch = queue.filter((d) => d.dueAt <= clock.now()).slice(0, concurrency);
-    queue = queue.filter((d) => !batch.includes(d));
+    let n = 0;
+    while (n < queue.length && n < concurrency && queue[n]!.dueAt <= clock.now()) n++;
+    const batch = queue.splice(0, n);
     await Promise.all(
       batch.map(async (d) => {
         stats.deliveries++;
@@ -61,7 +63,7 @@ export async function deliverUntilQuiet<T>(
             throw new Error(`still failing after ${d.attempt} attempts: ${String(err)}`, { cause: err });
           stats.retries++;
           const backoff = Math.min(max, min * 2 ** Math.min(d.attempt - 1, 20));
-          queue.push({
+          enqueue(queue, {
             item: d.item,
             dueAt: clock.now() + backoff * (0.5 + Math.random() / 2),
             attempt: d.attempt + 1,
@@ -71,6 +73,18 @@ export async function deliverUntilQuiet<T>(
     );
   }
   return stats;
+}
+
+/** Inserts `d` after every delivery due no later than it (a binary search: the queue stays sorted). */
+function enqueue<T>(queue: Delivery<T>[], d: Delivery<T>): void {
+  let lo = 0;
+  let hi = queue.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (queue[mid]!.dueAt <= d.dueAt) lo = mid + 1;
+    else hi = mid;
+  }
+  queue.splice(lo, 0, d);
 }
 
 /** Fisher-Yates shuffle with a seed, so a failing order can be reproduced. */

@@ -1,8 +1,9 @@
 /**
  * `--backend gcp` without credentials: every command that reaches Google Cloud fails with one
  * line (what is missing, how to fix it) and exit code 1, no stack trace and no wait on the
- * metadata server. Each command runs in a child process with an empty HOME, no key file and a
- * metadata host nobody answers on, as on a laptop that never ran gcloud.
+ * metadata server. Each command runs as the `tidemark` command (bin/tidemark.js) in a child
+ * process with an empty HOME, no key file and a metadata host nobody answers on, as on a laptop
+ * that never ran gcloud.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -27,7 +28,7 @@ function cli(
   return new Promise((done, fail) => {
     const p = spawn(
       process.execPath,
-      [join(ROOT, 'shared/cli/main.ts'), '--config', join(dir, 'tidemark.config.yaml'), '--backend', 'gcp', ...args],
+      [join(ROOT, 'bin/tidemark.js'), '--config', join(dir, 'tidemark.config.yaml'), '--backend', 'gcp', ...args],
       {
         cwd: dir,
         env: { PATH: process.env.PATH ?? '', HOME: home, GCE_METADATA_HOST: '127.0.0.1:1', ...extraEnv },

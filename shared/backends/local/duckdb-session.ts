@@ -28,6 +28,8 @@ export interface DuckDbSessionsOptions {
   prepare: (conn: DuckDBConnection) => Promise<void>;
   /** Open the file read-only (DuckDB refuses every write). */
   readOnly?: boolean;
+  /** DuckDB's worker threads (default: DuckDB's own, one per core). */
+  threads?: number;
 }
 
 interface Task {
@@ -46,6 +48,7 @@ export class DuckDbSessions {
   private readonly maxHoldMs: number;
   private readonly prepare: (conn: DuckDBConnection) => Promise<void>;
   private readonly readOnly: boolean;
+  private readonly threads: number | undefined;
 
   private readonly queue: Task[] = [];
   private session: Promise<void> | undefined;
@@ -62,6 +65,7 @@ export class DuckDbSessions {
     this.maxHoldMs = options.maxHoldMs;
     this.prepare = options.prepare;
     this.readOnly = options.readOnly ?? false;
+    this.threads = options.threads;
   }
 
   /** True once closing has begun: a session then ends as soon as its queue is empty. */
@@ -132,7 +136,10 @@ export class DuckDbSessions {
   /** Holds the lock: opens the file, runs queued tasks until idle (or too long), closes. */
   private async serve(): Promise<'idle' | 'yield'> {
     if (!this.readOnly) await mkdir(dirname(this.file), { recursive: true });
-    const instance = await DuckDBInstance.create(this.file, this.readOnly ? { access_mode: 'READ_ONLY' } : {});
+    const instance = await DuckDBInstance.create(this.file, {
+      ...(this.readOnly ? { access_mode: 'READ_ONLY' } : {}),
+      ...(this.threads ? { threads: String(this.threads) } : {}),
+    });
     try {
       const conn = await instance.connect();
       try {

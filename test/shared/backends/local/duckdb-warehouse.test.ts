@@ -5,10 +5,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { after, afterEach, beforeEach, describe, it, mock } from 'node:test';
-import { DuckDBConnection } from '@duckdb/node-api';
-import { PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
+import { DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { ConfigError, PreconditionFailedError, UnsafeIdentifierError } from '../../../../shared/core/errors.ts';
 import type { JobSpec, JobStatus, TableSpec } from '../../../../shared/core/ports.ts';
-import { DuckDbWarehouse } from '../../../../shared/backends/local/duckdb-warehouse.ts';
+import {
+  DuckDbWarehouse,
+  THREADS_VARIABLE,
+  threadsFromEnv,
+} from '../../../../shared/backends/local/duckdb-warehouse.ts';
 import { LockHeldError } from '../../../../shared/backends/local/file-lock.ts';
 import { MEMORY_ROOT, memoryFolder } from '../../../../shared/backends/local/inflate-folder.ts';
 import { SCAN_FILES } from '../../../../shared/backends/local/duckdb-load.ts';
@@ -1009,6 +1013,54 @@ describe('DuckDbWarehouse', () => {
       } finally {
         await w.close();
       }
+    });
+  });
+
+  describe('threads', () => {
+    const threadsOf = async (w: DuckDbWarehouse) =>
+      Number((await w.query(`SELECT current_setting('threads') AS n`))[0]!.n);
+
+    it("runs DuckDB with the threads asked for, else TIDEMARK_DUCKDB_THREADS, else DuckDB's own", async () => {
+      const asked = new DuckDbWarehouse({ file: join(dir, 'threads-3.duckdb'), threads: 3 });
+      const saved = process.env[THREADS_VARIABLE];
+      try {
+        assert.equal(await threadsOf(asked), 3);
+        process.env[THREADS_VARIABLE] = '2';
+        const fromEnv = new DuckDbWarehouse({ file: join(dir, 'threads-env.duckdb') });
+        assert.equal(await threadsOf(fromEnv), 2);
+        await fromEnv.close();
+        delete process.env[THREADS_VARIABLE];
+        const own = new DuckDbWarehouse({ file: join(dir, 'threads-own.duckdb') });
+        const bare = await DuckDBInstance.create(':memory:');
+        const conn = await bare.connect();
+        const duckDbOwn = Number(
+          (await conn.runAndReadAll(`SELECT current_setting('threads') AS n`)).getRowObjects()[0]!.n,
+        );
+        conn.closeSync();
+        bare.closeSync();
+        assert.equal(await threadsOf(own), duckDbOwn);
+        await own.close();
+      } finally {
+        if (saved === undefined) delete process.env[THREADS_VARIABLE];
+        else process.env[THREADS_VARIABLE] = saved;
+        await asked.close();
+      }
+    });
+
+    for (const bad of ['0', '-1', 'two', '1.5', '10000', ' 2'])
+      it(`TIDEMARK_DUCKDB_THREADS=${JSON.stringify(bad)} is a ConfigError naming the variable and the value`, () => {
+        assert.throws(
+          () => threadsFromEnv({ [THREADS_VARIABLE]: bad }),
+          (err: unknown) =>
+            err instanceof ConfigError &&
+            err.message.includes(`TIDEMARK_DUCKDB_THREADS: ${JSON.stringify(bad)} is not a whole number of threads`),
+        );
+      });
+
+    it('unset or empty leaves the choice to DuckDB', () => {
+      assert.equal(threadsFromEnv({}), undefined);
+      assert.equal(threadsFromEnv({ [THREADS_VARIABLE]: '' }), undefined);
+      assert.equal(threadsFromEnv({ [THREADS_VARIABLE]: '16' }), 16);
     });
   });
 

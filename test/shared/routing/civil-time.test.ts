@@ -10,6 +10,7 @@ import {
   isValidTimeZone,
   localHourAt,
   offsetAt,
+  renderedWall,
   surveyZone,
   utcMs,
 } from '../../../shared/routing/civil-time.ts';
@@ -105,6 +106,12 @@ describe('offsetAt at transitions (cached per hour, exact to the second)', () =>
     }
   });
   it('an unknown zone still fails', () => assert.throws(() => offsetAt(0, 'Mars/Base')));
+  it("reads en-US's rendering of the fields; any other rendering is null (then the parts are asked)", () => {
+    assert.equal(renderedWall('11/14/2023 AD, 17:13:20'), Date.UTC(2023, 10, 14, 17, 13, 20));
+    assert.equal(renderedWall('1/1/100 BC, 00:00:00'), utcMs(-99, 1, 1, 0));
+    for (const other of ['14.11.2023 n. Chr., 17:13:20', '11/14/2023, 17:13:20', '11/14/2023 AD, 5:13:20 PM'])
+      assert.equal(renderedWall(other), null, other);
+  });
 });
 
 describe('instantOfLocalHour', () => {

@@ -16,6 +16,7 @@ import {
 } from '../../../shared/routing/civil-time.ts';
 import type { Partitioning } from '../../../shared/core/ports.ts';
 import { pathTimeRuleOf, zoneProblem } from '../../../shared/routing/zone-rule.ts';
+import { intlWall } from '../../helpers/intl-oracle.ts';
 
 const H = 3_600_000;
 const NOW = Date.UTC(2026, 10, 24);
@@ -42,32 +43,11 @@ describe('offsetAt / localHourAt', () => {
   });
 });
 
-const formats = new Map<string, Intl.DateTimeFormat>();
-/** One formatter per zone (making one costs far more than asking it). */
-function intlFormat(zone: string): Intl.DateTimeFormat {
-  let f = formats.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-      minute: 'numeric',
-      second: 'numeric',
-    });
-    formats.set(zone, f);
-  }
-  return f;
-}
-
 /** Intl's own answer at one instant, computed independently of civil-time.ts (the oracle for its cache). */
 function intlOffset(ms: number, zone: string): number {
   const whole = Math.floor(ms / 1000) * 1000;
-  const f = intlFormat(zone);
-  const p = Object.fromEntries(f.formatToParts(new Date(whole)).map((x) => [x.type, Number(x.value)]));
-  return utcMs(p.year!, p.month!, p.day!, p.hour!) + p.minute! * 60_000 + p.second! * 1000 - whole;
+  const w = intlWall(whole, zone);
+  return utcMs(w.year, w.month, w.day, w.hour) + w.minute * 60_000 + w.second * 1000 - whole;
 }
 
 describe('offsetAt at transitions (cached per hour, exact to the second)', () => {

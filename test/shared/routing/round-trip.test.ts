@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../../../shared/config/load.ts';
 import { createRouter } from '../../../shared/routing/router.ts';
+import { intlWall } from '../../helpers/intl-oracle.ts';
 
 /** mulberry32: a tiny seeded PRNG. */
 function prng(seed: number): () => number {
@@ -33,23 +34,10 @@ interface Wall {
   hour: number;
 }
 
-const formats = new Map<string, Intl.DateTimeFormat>();
 /** Wall-clock fields of instant `ms` in `zone`, straight from Intl. */
 function wallAt(ms: number, zone: string): Wall {
-  let f = formats.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', {
-      timeZone: zone,
-      hourCycle: 'h23',
-      year: 'numeric',
-      month: 'numeric',
-      day: 'numeric',
-      hour: 'numeric',
-    });
-    formats.set(zone, f);
-  }
-  const parts = Object.fromEntries(f.formatToParts(ms).map((p) => [p.type, p.value]));
-  return { year: Number(parts.year), month: Number(parts.month), day: Number(parts.day), hour: Number(parts.hour) };
+  const { year, month, day, hour } = intlWall(ms, zone);
+  return { year, month, day, hour };
 }
 
 const same = (a: Wall, b: Wall): boolean =>

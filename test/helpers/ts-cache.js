@@ -10,15 +10,20 @@
  * node_modules/.cache, keyed by the source's hash and the Node version: an edited file is
  * stripped again, nothing is stale. What runs is byte for byte what Node would have run.
  *
+ * It also turns on Node's compile cache (V8 bytecode) for the process, under node_modules/.cache.
+ *
  * JavaScript, not TypeScript: a .ts file here would start the stripper it exists to avoid.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { registerHooks, stripTypeScriptTypes } from 'node:module';
+import { enableCompileCache, registerHooks, stripTypeScriptTypes } from 'node:module';
 import { join } from 'node:path';
 
 const CACHE = join(import.meta.dirname, '..', '..', 'node_modules', '.cache', 'tidemark-ts', process.version);
 mkdirSync(CACHE, { recursive: true });
+// And V8's bytecode of what they load (the stripped files, DuckDB's and yaml's CommonJS files):
+// ~45 ms less CPU per test process here. V8 checks each entry against its source.
+enableCompileCache(join(import.meta.dirname, '..', '..', 'node_modules', '.cache', 'tidemark-v8'));
 
 /**
  * What Node's stripping makes of `source`, from the cache when it is there.

@@ -4,9 +4,10 @@
  * of the `gcloud` on PATH starts the driver, so the interpreter and its flags are gcloud's own.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, realpathSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gcloudSdk } from './which.ts';
 
 export interface GcloudOutcome {
   code: number | null;
@@ -27,8 +28,8 @@ export function gcloudBatch(
   env: NodeJS.ProcessEnv,
   timeoutMs = 120_000,
 ): Promise<GcloudOutcome[]> {
-  const wrapper = realpathSync(bin);
-  const lib = join(dirname(dirname(wrapper)), 'lib');
+  const { wrapper, root } = gcloudSdk(bin);
+  const lib = join(root, 'lib');
   const text = readFileSync(wrapper, 'utf8');
   if (!EXEC_LINE.test(text))
     return Promise.reject(

@@ -16,17 +16,17 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before } from 'node:test';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { PubSub } from '@google-cloud/pubsub';
 import { OAuth2Client } from 'google-auth-library';
-import { findOnPath } from './which.ts';
+import { findOnPath, gcloudSdk } from './which.ts';
 
 export interface PubSubEmulator {
   /** `127.0.0.1:PORT`, what PUBSUB_EMULATOR_HOST would hold. */
@@ -52,7 +52,7 @@ const STOP_TIMEOUT_MS = 1_000;
 export function emulatorLauncher(): { launcher: string } | { why: string } {
   const gcloud = findOnPath('gcloud');
   if (!gcloud) return { why: 'gcloud is not on PATH' };
-  const root = dirname(dirname(realpathSync(gcloud)));
+  const { root } = gcloudSdk(gcloud);
   const home = join(root, 'platform', 'pubsub-emulator');
   const lib = join(home, 'lib');
   if (!existsSync(lib) || !readdirSync(lib).some((f) => f.endsWith('.jar')))
@@ -183,9 +183,9 @@ export function emulatorSuite(
   return { skip: message };
 }
 
-/** gcloud with no prompts and, when given, a throwaway config dir (nothing global changes). */
-function gcloudEnv(configDir?: string): NodeJS.ProcessEnv {
-  return { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1', ...(configDir ? { CLOUDSDK_CONFIG: configDir } : {}) };
+/** gcloud with no prompts and a throwaway config dir (nothing global changes). */
+function gcloudEnv(configDir: string): NodeJS.ProcessEnv {
+  return { ...process.env, CLOUDSDK_CORE_DISABLE_PROMPTS: '1', CLOUDSDK_CONFIG: configDir };
 }
 
 function freePort(): Promise<number> {

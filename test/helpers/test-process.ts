@@ -20,10 +20,9 @@
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { removeOrphans } from '../../shared/backends/local/inflate-folder.ts';
+import { MEMORY_ROOT, removeOrphans } from '../../shared/backends/local/inflate-folder.ts';
 
 const PREFIX = 'tidemark-test-';
-const MEMORY_ROOT = '/dev/shm';
 /** Room a test process may need at most (the largest tests write a few hundred MiB). */
 const NEEDED_BYTES = 2 << 30;
 
